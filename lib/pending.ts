@@ -1,0 +1,86 @@
+/**
+ * Turns a native async wait into a Promise that honours `timeoutMs`, an
+ * AbortSignal, and close() of the handle it belongs to.
+ */
+import type { NativeWaitResult, WaitCallback } from './addon.js';
+import { native } from './addon.js';
+import { AbortError } from './errors.js';
+import { validateAbortSignal, validateBoolean, validateTimeoutMs } from './validate.js';
+
+/** Options every async wait accepts. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds (default: no timeout). */
+  timeoutMs?: number;
+  /** Cancels the wait: the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+  /**
+   * Whether the pending wait keeps the process alive, like a ref'd timer
+   * (default true). With `ref: false` the process may exit while it waits.
+   */
+  ref?: boolean;
+}
+
+/** Starts the native wait; returns its id. */
+export type BeginWait = (timeoutMs: number, ref: boolean, callback: WaitCallback) => number;
+
+interface Pending {
+  cancel(error: Error): void;
+}
+
+function abortError(signal: AbortSignal): AbortError {
+  return new AbortError(undefined, { cause: signal.reason });
+}
+
+/** The pending async waits of one handle, so that close() can reject them. */
+export class PendingWaits {
+  readonly #waits = new Set<Pending>();
+
+  get size(): number {
+    return this.#waits.size;
+  }
+
+  /**
+   * Runs `begin` and settles with `settle(result)`; rejects with the native
+   * error, an AbortError, or what rejectAll() is given.
+   */
+  start<T>(
+    begin: BeginWait,
+    options: WaitOptions,
+    settle: (result: NativeWaitResult, timeoutMs: number) => T,
+  ): Promise<T> {
+    const timeoutMs = validateTimeoutMs(options.timeoutMs);
+    const signal = validateAbortSignal(options.signal);
+    const ref = options.ref === undefined ? true : validateBoolean(options.ref, 'ref');
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<T>((resolve, reject) => {
+      const finish = () => {
+        this.#waits.delete(pending);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const pending: Pending = {
+        cancel: (error) => {
+          native.cancelWait(id);
+          finish();
+          reject(error);
+        },
+      };
+      const onAbort = () => pending.cancel(abortError(signal as AbortSignal));
+      const id = begin(timeoutMs, ref, (error, result) => {
+        finish();
+        if (error) return reject(error);
+        try {
+          resolve(settle(result as NativeWaitResult, options.timeoutMs ?? Number.POSITIVE_INFINITY));
+        } catch (settleError) {
+          reject(settleError);
+        }
+      });
+      this.#waits.add(pending);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Rejects every pending wait with `error` (used by close()). */
+  rejectAll(error: Error): void {
+    for (const pending of [...this.#waits]) pending.cancel(error);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Argument checks shared by every primitive. Each throws before any system
+ * call, naming the argument, what was expected and what was given.
+ */
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `string '${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return `${typeof value} ${String(value)}`;
+  }
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  return typeof value;
+}
+
+function typeError(name: string, expected: string, value: unknown): TypeError {
+  const error = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`);
+  return Object.assign(error, { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+export function rangeError(name: string, expected: string, value: unknown): RangeError {
+  const error = new RangeError(
+    `The value of "${name}" is out of range. It must be ${expected}. Received ${describe(value)}`,
+  );
+  return Object.assign(error, { code: 'ERR_OUT_OF_RANGE' });
+}
+
+export function valueError(name: string, reason: string, value: unknown): TypeError {
+  const error = new TypeError(`The argument "${name}" ${reason}. Received ${describe(value)}`);
+  return Object.assign(error, { code: 'ERR_INVALID_ARG_VALUE' });
+}
+
+/** An options bag: undefined becomes {}, anything but a plain object throws. */
+export function validateOptions<T extends object>(value: T | undefined, name = 'options'): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw typeError(name, 'an object', value);
+  return value;
+}
+
+export function validateInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw rangeError(name, `an integer >= ${min} and <= ${max}`, value);
+  }
+  return value;
+}
+
+export function validateBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
+  return value;
+}
+
+/** A file mode such as 0o600. */
+export function validateMode(value: unknown, name = 'mode'): number {
+  return validateInteger(value, name, 0, 0o7777);
+}
+
+/**
+ * A timeout in milliseconds: a finite number >= 0, or Infinity / undefined
+ * for "no timeout". Returns -1 for "no timeout" (the native convention).
+ */
+export function validateTimeoutMs(value: unknown, name = 'timeoutMs'): number {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return -1;
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (Number.isNaN(value) || value < 0) throw rangeError(name, 'a number >= 0 (or Infinity)', value);
+  return value;
+}
+
+export function validateAbortSignal(value: unknown, name = 'signal'): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw typeError(name, 'an AbortSignal', value);
+  return value;
+}
+
+export function validateFunction(value: unknown, name: string): (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw typeError(name, 'a function', value);
+  return value as (...args: never[]) => unknown;
+}
+
+export { typeError };

@@ -1,0 +1,25 @@
+// POSIX shared memory: shm_open(3)/shm_unlink(3), and mappings exposed to JS
+// as exactly one external ArrayBuffer each (V8 aborts on two over one address).
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <memory>
+
+namespace shmkit {
+
+// One mmap'ed region. Unmapped when the last holder lets go: the registry
+// (until close() or GC of its ArrayBuffer) and any wait sleeping on it.
+struct MappingCore {
+  void* address = nullptr;
+  size_t length = 0;
+  ~MappingCore();
+};
+
+// The live mapping that contains [address, address + length), or null.
+std::shared_ptr<MappingCore> FindMapping(const void* address, size_t length);
+
+void InitShm(Napi::Env env, Napi::Object exports);
+
+}  // namespace shmkit

@@ -1,0 +1,21 @@
+// Writes dist/index.mjs: an ES module entry re-exporting the CommonJS build,
+// so `import { SharedMemory } from 'shmkit'` and `require('shmkit')` share one
+// instance of the addon. Export names are read from tsc's output, without
+// loading it (the addon may not be built yet).
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dist = path.join(__dirname, '..', 'dist');
+const source = fs.readFileSync(path.join(dist, 'index.js'), 'utf8');
+const names = new Set();
+for (const match of source.matchAll(/exports\.(\w+)\s*=|defineProperty\(exports, "(\w+)"/g)) {
+  names.add(match[1] ?? match[2]);
+}
+names.delete('__esModule');
+const lines = [
+  "import cjs from './index.js';",
+  ...[...names].sort().map((name) => `export const ${name} = cjs.${name};`),
+  'export default cjs;',
+  '',
+];
+fs.writeFileSync(path.join(dist, 'index.mjs'), lines.join('\n'));
