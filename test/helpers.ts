@@ -6,8 +6,16 @@ import path from 'node:path';
 /** Every object a test creates starts with this, so global-leaks.ts can find leftovers. */
 export const TEST_PREFIX = 'shmkit-test-';
 
+/**
+ * The prefix of this vitest run (set by global-leaks.ts), so that two runs at
+ * once on one machine never judge each other's objects.
+ */
+export function runPrefix(): string {
+  return `${TEST_PREFIX}${process.env.SHMKIT_TEST_RUN ?? process.ppid}-`;
+}
+
 export function uniqueName(kind: string): string {
-  return `/${TEST_PREFIX}${kind}-${process.pid}-${randomBytes(6).toString('hex')}`;
+  return `/${runPrefix()}${kind}-${randomBytes(6).toString('hex')}`;
 }
 
 export const FIXTURES = path.join(__dirname, 'fixtures');

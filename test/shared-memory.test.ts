@@ -216,3 +216,10 @@ describe('SharedMemory arguments', () => {
     expect(shm.size).toBe(64);
   });
 });
+
+describe('leak check', () => {
+  it('names carry the run id that global-leaks.ts looks for', () => {
+    expect(process.env.SHMKIT_TEST_RUN).toMatch(/^\d+$/);
+    expect(uniqueName('x')).toContain(`shmkit-test-${process.env.SHMKIT_TEST_RUN}-x-`);
+  });
+});
