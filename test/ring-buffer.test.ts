@@ -1,0 +1,269 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
+import { HEADER_BYTES, OFFSET } from '../lib/ring-format.js';
+import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
+import { runFixture, uniqueName } from './helpers.js';
+
+const made: RingBuffer[] = [];
+function ring(options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }): RingBuffer {
+  const created = RingBuffer.create(uniqueName('ring'), options);
+  made.push(created);
+  return created;
+}
+
+afterEach(() => {
+  for (const r of made.splice(0)) {
+    r.close();
+    try {
+      RingBuffer.unlink(r.name);
+    } catch {
+      // the test unlinked it
+    }
+  }
+});
+
+const bytes = (...values: number[]) => Uint8Array.from(values);
+
+describe('RingBuffer in one process', () => {
+  it('rounds capacity up to a power of two and says how large a message may be', () => {
+    const r = ring({ capacityBytes: 1000 });
+    expect(r.capacityBytes).toBe(1024);
+    expect(r.maxMessageBytes).toBe(1016);
+    expect([r.producers, r.consumers]).toEqual(['single', 'single']);
+    expect(ring({ capacityBytes: 1 }).capacityBytes).toBe(64);
+  });
+
+  it('keeps messages whole and in order across many wrap-arounds', () => {
+    const r = ring({ capacityBytes: 256 });
+    let pushed = 0;
+    let popped = 0;
+    for (let round = 0; round < 2000; round++) {
+      while (r.tryPush(makeMessage(0, pushed + 1, sizeFor(pushed, 0, 60)))) pushed++;
+      for (let m = r.tryPop(); m; m = r.tryPop()) {
+        expect(checkMessage(m).seq).toBe(++popped);
+      }
+    }
+    expect(popped).toBe(pushed);
+    expect(pushed).toBeGreaterThan(5000);
+    const stats = r.stats();
+    expect(stats).toMatchObject({ pushedMessages: pushed, poppedMessages: popped, depthMessages: 0, depthBytes: 0 });
+    expect(stats.highWaterBytes).toBeLessThanOrEqual(256);
+  });
+
+  it('takes empty messages and messages of exactly maxMessageBytes; refuses larger ones', () => {
+    const r = ring({ capacityBytes: 128 });
+    expect(r.tryPush(new Uint8Array(0))).toBe(true);
+    expect(r.tryPop()).toEqual(new Uint8Array(0));
+    const biggest = new Uint8Array(r.maxMessageBytes).fill(7);
+    // Off offset 0, it waits behind a wrap marker until the consumer passes it.
+    expect(r.tryPush(biggest)).toBe(false);
+    expect(r.tryPop()).toBeUndefined();
+    for (let i = 0; i < 5; i++) {
+      expect(r.tryPush(biggest)).toBe(true);
+      expect(r.tryPush(bytes(1))).toBe(false);
+      expect(r.tryPop()).toEqual(biggest);
+    }
+    expect(() => r.tryPush(new Uint8Array(r.maxMessageBytes + 1))).toThrow(RangeError);
+    expect(() => r.tryPush('text' as unknown as Uint8Array)).toThrow(TypeError);
+  });
+
+  it('claim/commit and peek/release move messages without copies', () => {
+    const r = ring();
+    const view = r.claim(3);
+    expect(view).toBeInstanceOf(Uint8Array);
+    view?.set([1, 2, 3]);
+    expect(r.tryPop()).toBeUndefined(); // not published before commit()
+    r.commit();
+    r.claim(2)?.set([9, 9]);
+    r.abort();
+    const peeked = r.peek();
+    expect(peeked && [...peeked]).toEqual([1, 2, 3]);
+    expect(() => r.peek()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_PEEK_PENDING' }));
+    r.release();
+    expect(r.peek()).toBeUndefined();
+    expect(() => r.release()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_PEEK' }));
+    expect(() => r.commit()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_CLAIM' }));
+  });
+
+  it('tryPushMany publishes what fits, in order', () => {
+    const r = ring({ capacityBytes: 64 });
+    const list = Array.from({ length: 10 }, (_, i) => bytes(i, i, i));
+    const pushed = r.tryPushMany(list);
+    expect(pushed).toBe(4); // 4 frames of 16 bytes fill 64
+    expect([r.tryPop(), r.tryPop()]).toEqual([list[0], list[1]]);
+  });
+
+  it('pop waits for a push, times out with ETIMEDOUT, and aborts with an AbortError', async () => {
+    const r = ring();
+    const waiting = r.pop({ timeoutMs: 5000 });
+    setTimeout(() => r.tryPush(bytes(5)), 20);
+    expect(await waiting).toEqual(bytes(5));
+    await expect(r.pop({ timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(() => r.popSync({ timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    const controller = new AbortController();
+    const aborted = r.pop({ signal: controller.signal });
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    expect(r.stats().consumerParks).toBeGreaterThan(0);
+  });
+
+  it('push waits for space (backpressure) until a pop frees it', async () => {
+    const r = ring({ capacityBytes: 64 });
+    while (r.tryPush(bytes(1, 2, 3, 4, 5, 6, 7, 8))) {}
+    let pushed = false;
+    const pushing = r.push(bytes(42), { timeoutMs: 5000 }).then(() => {
+      pushed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(pushed).toBe(false);
+    r.tryPop();
+    await pushing;
+    expect(r.stats().producerParks).toBeGreaterThan(0);
+    await expect(r.push(new Uint8Array(40), { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+  });
+
+  it('close() rejects pending waits, ends async iteration, and is safe twice', async () => {
+    const r = ring();
+    r.tryPush(bytes(1));
+    r.tryPush(bytes(2));
+    const got: number[] = [];
+    const iterating = (async () => {
+      for await (const message of r) got.push(message[0] as number);
+    })();
+    const empty = ring();
+    const pending = RingBuffer.open(empty.name);
+    const popping = pending.pop();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    pending.close();
+    await expect(popping).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+    r.close();
+    r.close();
+    await iterating;
+    expect(got).toEqual([1, 2]);
+    expect(() => r.tryPop()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
+  });
+
+  it('openOrCreate and open agree on the ring', () => {
+    const name = uniqueName('ring');
+    const a = RingBuffer.openOrCreate(name, { capacityBytes: 512, producers: 'multi' });
+    const b = RingBuffer.openOrCreate(name, { capacityBytes: 64 });
+    made.push(a, b);
+    expect([b.capacityBytes, b.producers, b.consumers]).toEqual([512, 'multi', 'single']);
+    a.tryPush(bytes(3));
+    expect(b.tryPop()).toEqual(bytes(3));
+  });
+
+  it('rejects bad options before touching the system', () => {
+    const name = uniqueName('ring');
+    expect(() => RingBuffer.create(name, { capacityBytes: 0 })).toThrow(RangeError);
+    expect(() => RingBuffer.create(name, { capacityBytes: 2 ** 31 })).toThrow(RangeError);
+    expect(() => RingBuffer.create(name, { capacityBytes: 64, producers: 'many' as 'multi' })).toThrow(
+      /options.producers/,
+    );
+    expect(() => RingBuffer.create(name, { capacityBytes: 64, spinUs: -1 })).toThrow(/options.spinUs/);
+    expect(() => RingBuffer.open(uniqueName('none'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+});
+
+describe('RingBuffer against a hostile or broken peer', () => {
+  it('refuses to open objects that are not valid rings', () => {
+    const name = uniqueName('ring');
+    const shm = SharedMemory.create(name, { size: 4096 });
+    try {
+      expect(() => RingBuffer.open(name)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT' }));
+      const r = RingBuffer.create(uniqueName('ring'), { capacityBytes: 1024 });
+      made.push(r);
+      const good = new Uint8Array(SharedMemory.open(r.name).buffer.slice(0, HEADER_BYTES));
+      const header = new Uint8Array(shm.buffer);
+      const corrupt = (offset: number, value: number) => {
+        header.set(good);
+        new DataView(shm.buffer).setUint32(offset, value, true);
+        return () => RingBuffer.open(name);
+      };
+      expect(corrupt(OFFSET.version, 99)).toThrow(/version 99/);
+      expect(corrupt(OFFSET.capacity, 1000)).toThrow(/not a power of two/);
+      expect(corrupt(OFFSET.capacity, 8192)).toThrow(/does not fit/);
+      expect(corrupt(OFFSET.flags, 0x80)).toThrow(/unknown flags/);
+      expect(corrupt(OFFSET.headerBytes, 64)).toThrow(/header size/);
+      header.set(good);
+      expect(RingBuffer.open(name).capacityBytes).toBe(1024);
+    } finally {
+      shm.close();
+      SharedMemory.unlink(name);
+    }
+    const tiny = SharedMemory.create(uniqueName('ring'), { size: 16 });
+    expect(() => RingBuffer.open(tiny.name)).toThrow(/smaller than the 512-byte header/);
+    tiny.close();
+    tiny.unlink();
+  });
+
+  it('random bytes in the data area or indices give clear errors, never a crash or a bad read', () => {
+    const r = ring({ capacityBytes: 1024 });
+    const raw = SharedMemory.open(r.name);
+    const words = new Int32Array(raw.buffer);
+    const data = new Uint8Array(raw.buffer, HEADER_BYTES);
+    let errors = 0;
+    let messages = 0;
+    for (let trial = 0; trial < 500; trial++) {
+      for (let i = 0; i < data.length; i++) data[i] = (Math.random() * 256) | 0;
+      Atomics.store(words, OFFSET.head / 4, (Math.random() * 2 ** 32) | 0);
+      Atomics.store(words, OFFSET.tail / 4, (Math.random() * 2 ** 32) | 0);
+      const victim = RingBuffer.open(r.name);
+      try {
+        for (let m = victim.tryPop(); m; m = victim.tryPop()) messages++;
+      } catch (error) {
+        expect((error as { code: string }).code).toBe('ERR_SHMKIT_RING_CORRUPT');
+        errors++;
+      } finally {
+        victim.close();
+      }
+    }
+    expect(errors).toBeGreaterThan(400);
+    raw.close();
+    void messages;
+  });
+});
+
+describe('RingBuffer across processes', () => {
+  it('SPSC: 200,000 messages of 0..300 bytes arrive whole, in order, once (pop and peek)', async () => {
+    for (const how of ['pop', 'peek']) {
+      const r = ring({ capacityBytes: 16384 });
+      const count = 100_000;
+      const consumer = runFixture('ring-consumer.mjs', [r.name, String(count), how]);
+      const producer = runFixture('ring-producer.mjs', [r.name, '1', String(count), '0', '284', 'mixed']);
+      const [produced, consumed] = await Promise.all([producer.done, consumer.done]);
+      expect(produced.stderr).toBe('');
+      expect(consumed.stderr).toBe('');
+      expect(consumed.messages[0]).toEqual({
+        seen: { 1: { count, sum: (count * (count + 1)) / 2, first: 1, last: count } },
+      });
+    }
+  });
+
+  it('MPMC soak: 4 producers x 2 consumers, 1,000,000 messages: none lost, duplicated, corrupt or reordered', async () => {
+    const r = ring({ capacityBytes: 1 << 16, producers: 'multi', consumers: 'multi' });
+    const perProducer = 250_000;
+    const consumers = [0, 1].map(() => runFixture('ring-consumer.mjs', [r.name, String(perProducer * 2)]));
+    const producers = [1, 2, 3, 4].map((id) =>
+      runFixture('ring-producer.mjs', [r.name, String(id), String(perProducer), '0', '48', id % 2 ? 'push' : 'mixed']),
+    );
+    const results = await Promise.all([...producers, ...consumers].map((child) => child.done));
+    for (const result of results) {
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+    const totals: Record<string, { count: number; sum: number }> = {};
+    for (const consumer of results.slice(4)) {
+      const { seen } = consumer.messages[0] as { seen: Record<string, { count: number; sum: number }> };
+      for (const [producer, entry] of Object.entries(seen)) {
+        totals[producer] ??= { count: 0, sum: 0 };
+        const total = totals[producer];
+        total.count += entry.count;
+        total.sum += entry.sum;
+      }
+    }
+    const expected = { count: perProducer, sum: (perProducer * (perProducer + 1)) / 2 };
+    expect(totals).toEqual({ 1: expected, 2: expected, 3: expected, 4: expected });
+    expect(r.stats()).toMatchObject({ pushedMessages: 4 * perProducer, poppedMessages: 4 * perProducer });
+  });
+});
