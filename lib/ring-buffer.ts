@@ -75,6 +75,8 @@ export interface RingStats {
   /** Times a consumer parked waiting for a message, and wakes sent to consumers. */
   consumerParks: number;
   consumerWakes: number;
+  /** Times a process took over a producer or consumer lock whose owner had died holding it. */
+  lockRecoveries: number;
 }
 
 const DEFAULT_SPIN_US = 20;
@@ -476,6 +478,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       producerWakes: f[f64(OFFSET.producerWakes)] as number,
       consumerParks: f[f64(OFFSET.consumerParks)] as number,
       consumerWakes: f[f64(OFFSET.consumerWakes)] as number,
+      lockRecoveries: f[f64(OFFSET.lockRecoveries)] as number,
     };
   }
 
@@ -760,13 +763,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     for (let i = 0; i < LOCK_SPINS; i++) {
       if (Atomics.load(this.#i32, index) === 0 && Atomics.compareExchange(this.#i32, index, 0, this.#pid) === 0) return;
     }
-    lockWordSync(
-      this.#i32,
-      index,
-      this.#pid,
-      -1,
-      `${this.name} ${index === PRODUCER_LOCK ? 'producer' : 'consumer'} lock`,
-    );
+    const what = `${this.name} ${index === PRODUCER_LOCK ? 'producer' : 'consumer'} lock`;
+    if (lockWordSync(this.#i32, index, this.#pid, -1, what).ownerDied) {
+      this.#f64[f64(OFFSET.lockRecoveries)] = (this.#f64[f64(OFFSET.lockRecoveries)] as number) + 1;
+    }
   }
 
   #unlock(index: number): void {

@@ -14,7 +14,7 @@
  *   line 4  (256..319) consumer lock word
  *   line 5  (320..383) consumer waiter count; consumer parks / wakes sent to it
  *   line 6  (384..447) producer waiter count; producer parks / wakes sent to it
- *   line 7  (448..511) reserved
+ *   line 7  (448..511) lock recoveries (f64: locks taken over from dead owners)
  *
  * A message is a frame at an 8-aligned offset: u32 length, u32 reserved
  * (0), then `length` payload bytes, padded to 8. A frame never wraps: when it
@@ -68,6 +68,7 @@ export const OFFSET = {
   producerWaiters: 384,
   producerParks: 392, // f64
   producerWakes: 400, // f64: wakes sent to producers
+  lockRecoveries: 448, // f64: producer/consumer locks taken over from a dead owner
 } as const;
 
 /** Index of a 32-bit header word in an Int32Array over the mapping. */

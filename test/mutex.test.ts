@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AbortError, Mutex } from '../lib/index.js';
+import { nextMessage, runFixture, uniqueName } from './helpers.js';
+
+const made: Mutex[] = [];
+function mutex(): Mutex {
+  const created = Mutex.create(uniqueName('mutex'));
+  made.push(created);
+  return created;
+}
+
+afterEach(() => {
+  for (const m of made.splice(0)) {
+    m.close();
+    Mutex.unlink(m.name);
+  }
+});
+
+describe('Mutex', () => {
+  it('locks, unlocks, and refuses what would be a mistake', () => {
+    const m = mutex();
+    const guard = m.lockSync();
+    expect(guard.ownerDied).toBe(false);
+    expect(m.held).toBe(true);
+    expect(() => m.tryLock()).toThrow(expect.objectContaining({ code: 'EDEADLK' }));
+    guard.unlock();
+    guard.unlock(); // a guard unlocks its own acquisition once
+    expect(() => m.unlock()).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    {
+      using scoped = m.lockSync({ timeoutMs: 100 });
+      expect(scoped.ownerDied).toBe(false);
+    }
+    expect(m.held).toBe(false);
+  });
+
+  it('excludes another process, and times out with ETIMEDOUT while it holds the lock', async () => {
+    const m = mutex();
+    const { child, done } = runFixture('mutex-holder.mjs', [m.name, 'hold']);
+    await nextMessage(child);
+    expect(m.tryLock()).toBeUndefined();
+    expect(() => m.lockSync({ timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    await expect(m.lock({ timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const controller = new AbortController();
+    const aborted = m.lock({ signal: controller.signal });
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    const waiting = m.lock({ timeoutMs: 10_000 });
+    child.send('release');
+    const guard = await waiting;
+    expect(guard.ownerDied).toBe(false);
+    guard.unlock();
+    expect((await done).code).toBe(0);
+  });
+
+  it('recovers a lock whose owner died holding it, and says so', async () => {
+    const m = mutex();
+    const { child, done } = runFixture('mutex-holder.mjs', [m.name, 'die']);
+    await nextMessage(child).catch(() => undefined);
+    const result = await done;
+    expect(result.signal).toBe('SIGKILL');
+    const guard = m.lockSync({ timeoutMs: 5000 });
+    expect(guard.ownerDied).toBe(true);
+    guard.unlock();
+    expect(m.lockSync().ownerDied).toBe(false);
+    m.unlock();
+  });
+
+  it('withLock runs sync and async functions and unlocks on throw', async () => {
+    const m = mutex();
+    expect(await m.withLock(() => 41 + 1)).toBe(42);
+    expect(await m.withLock(async () => 'async')).toBe('async');
+    await expect(
+      m.withLock(() => {
+        throw new Error('inside');
+      }),
+    ).rejects.toThrow('inside');
+    expect(m.held).toBe(false);
+    expect(m.tryLock()).toBeDefined();
+    m.unlock();
+  });
+
+  it('opens by name, refuses non-mutex objects, and closes safely twice', async () => {
+    const m = mutex();
+    const other = Mutex.open(m.name);
+    other.lockSync().unlock();
+    other.close();
+    other.close();
+    expect(() => other.tryLock()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
+    const { SharedMemory } = await import('../lib/index.js');
+    const notMutex = SharedMemory.create(uniqueName('shm'), { size: 128 });
+    expect(() => Mutex.open(notMutex.name)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_MUTEX_FORMAT' }));
+    notMutex.close();
+    notMutex.unlink();
+    expect(() => Mutex.create(m.name)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+  });
+});
