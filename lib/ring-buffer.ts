@@ -227,7 +227,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     try {
       const offset = this.#reserve(bytes.length);
       if (offset < 0) return false;
-      this.#bytes.set(bytes, HEADER_BYTES + offset + FRAME_HEADER_BYTES);
+      this.#bytes.set(bytes, this.#payloadStart(offset));
       this.#publish(offset, bytes.length);
       return true;
     } finally {
@@ -241,6 +241,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    */
   tryPushMany(list: readonly Uint8Array[]): number {
     if (!Array.isArray(list)) throw typeError('list', 'an array of Uint8Array', list);
+    this.#checkProducer();
     for (const [i, bytes] of list.entries()) this.#checkLength(validateBytes(bytes, `list[${i}]`).length);
     this.#beginProducing();
     let pushed = 0;
@@ -248,7 +249,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       for (const bytes of list) {
         const offset = this.#reserve(bytes.length);
         if (offset < 0) break;
-        this.#bytes.set(bytes, HEADER_BYTES + offset + FRAME_HEADER_BYTES);
+        this.#bytes.set(bytes, this.#payloadStart(offset));
         this.#writeFrame(offset, bytes.length);
         pushed++;
       }
@@ -302,11 +303,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * producer lock is held until then.
    */
   claim(length: number): Uint8Array | undefined {
-    this.#check();
-    if (this.#claim)
-      throw Object.assign(new Error('commit() or abort() the previous claim first'), {
-        code: 'ERR_SHMKIT_CLAIM_PENDING',
-      });
+    this.#checkProducer();
     validateInteger(length, 'length', 0, this.maxMessageBytes);
     this.#beginProducing();
     const offset = this.#reserve(length);
@@ -315,7 +312,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       return undefined;
     }
     this.#claim = { offset, length };
-    const start = HEADER_BYTES + offset + FRAME_HEADER_BYTES;
+    const start = this.#payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
   }
 
@@ -350,13 +347,13 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Pops the next message as a copy the caller owns, or undefined if the ring is empty (never waits). */
   tryPop(): Uint8Array | undefined {
-    this.#check();
+    this.#checkConsumer();
     this.#beginConsuming();
     try {
       const offset = this.#nextFrame();
       if (offset < 0) return undefined;
       const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
-      const start = HEADER_BYTES + offset + FRAME_HEADER_BYTES;
+      const start = this.#payloadStart(offset);
       const message = this.#bytes.slice(start, start + length);
       this.#advanceHead(length);
       return message;
@@ -410,7 +407,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     }
     const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
     this.#peek = { length };
-    const start = HEADER_BYTES + offset + FRAME_HEADER_BYTES;
+    const start = this.#payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
   }
 
@@ -515,8 +512,30 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#shm.closed) throw useAfterClose(`RingBuffer '${this.name}'`);
   }
 
-  #checkLength(length: number): void {
+  /** A claim holds the producer's place (and lock): nothing else may push until commit()/abort(). */
+  #checkProducer(): void {
     this.#check();
+    if (this.#claim) {
+      throw Object.assign(new Error('commit() or abort() the pending claim first'), {
+        code: 'ERR_SHMKIT_CLAIM_PENDING',
+      });
+    }
+  }
+
+  /** A peek holds the consumer's place (and lock): nothing else may pop until release(). */
+  #checkConsumer(): void {
+    this.#check();
+    if (this.#peek) {
+      throw Object.assign(new Error('release() the pending peek first'), { code: 'ERR_SHMKIT_PEEK_PENDING' });
+    }
+  }
+
+  #payloadStart(offset: number): number {
+    return HEADER_BYTES + offset + FRAME_HEADER_BYTES;
+  }
+
+  #checkLength(length: number): void {
+    this.#checkProducer();
     if (length > this.maxMessageBytes) {
       throw Object.assign(
         new RangeError(`message of ${length} bytes exceeds this ring's maxMessageBytes (${this.maxMessageBytes})`),

@@ -73,12 +73,14 @@ describe('RingBuffer in one process', () => {
     expect(view).toBeInstanceOf(Uint8Array);
     view?.set([1, 2, 3]);
     expect(r.tryPop()).toBeUndefined(); // not published before commit()
+    expect(() => r.tryPush(bytes(4))).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLAIM_PENDING' }));
     r.commit();
     r.claim(2)?.set([9, 9]);
     r.abort();
     const peeked = r.peek();
     expect(peeked && [...peeked]).toEqual([1, 2, 3]);
     expect(() => r.peek()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_PEEK_PENDING' }));
+    expect(() => r.tryPop()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_PEEK_PENDING' }));
     r.release();
     expect(r.peek()).toBeUndefined();
     expect(() => r.release()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_PEEK' }));
