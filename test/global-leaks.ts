@@ -3,19 +3,77 @@
  * behind in /dev/shm (shared memory segments and named semaphores), and
  * removes it. Objects of other runs (another checkout testing at the same
  * time) are left alone.
+ *
+ * It also checks System V message queues (keys from sysvTestKey(), listed in
+ * /proc/sysvipc/msg), POSIX message queues (/dev/mqueue, mounted here if
+ * absent) and FIFOs or temp dirs in os.tmpdir() whose names carry the run prefix.
  */
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { runPrefix } from './helpers.js';
+
+const MQUEUE_DIR = '/dev/mqueue';
 
 function leftovers(): string[] {
   const prefix = runPrefix();
   return fs.readdirSync('/dev/shm').filter((name) => name.includes(prefix));
 }
 
+/** The top 20 bits of every SysV key this run's tests use: a tag byte, then 12 bits of the run id. */
+function sysvKeyHigh(): number {
+  const run = Number(process.env.SHMKIT_TEST_RUN ?? process.ppid);
+  return (0x5e << 12) | (run & 0xfff);
+}
+
+/** A random System V IPC key that the teardown recognises as this run's. */
+export function sysvTestKey(): number {
+  return (sysvKeyHigh() << 12) | randomInt(1, 0x1000) | 0;
+}
+
+function sysvLeftovers(): { key: number; id: number }[] {
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/sysvipc/msg', 'utf8');
+  } catch {
+    return [];
+  }
+  const high = sysvKeyHigh();
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length > 2)
+    .map((fields) => ({ key: Number(fields[0]), id: Number(fields[1]) }))
+    .filter(({ key }) => key >>> 12 === high);
+}
+
+function mqueueLeftovers(): string[] {
+  if (!fs.existsSync(MQUEUE_DIR)) return [];
+  const prefix = runPrefix();
+  return fs.readdirSync(MQUEUE_DIR).filter((name) => name.includes(prefix));
+}
+
+function tmpLeftovers(): string[] {
+  const prefix = runPrefix();
+  return fs.readdirSync(os.tmpdir()).filter((name) => name.includes(prefix));
+}
+
 export function setup(): void {
   // Forked test workers inherit this, so their names carry this run's id.
   process.env.SHMKIT_TEST_RUN = String(process.pid);
+  // POSIX message queues are only listable through the mqueue filesystem.
+  try {
+    const mounts = fs.readFileSync('/proc/self/mounts', 'utf8');
+    if (!mounts.split('\n').some((line) => line.split(' ')[1] === MQUEUE_DIR)) {
+      fs.mkdirSync(MQUEUE_DIR, { recursive: true });
+      execFileSync('mount', ['-t', 'mqueue', 'none', MQUEUE_DIR], { stdio: 'ignore' });
+    }
+  } catch {
+    // Not root, or no mqueue filesystem: the POSIX mq leak check sees nothing.
+  }
 }
 
 export function teardown(): void {
@@ -24,6 +82,29 @@ export function teardown(): void {
   if (left.length > 0) {
     // vitest ignores errors thrown here: fail the run through the exit code.
     console.error(`FAIL: tests left ${left.length} object(s) in /dev/shm: ${left.join(', ')}`);
+    process.exitCode = 1;
+  }
+  const queues = sysvLeftovers();
+  for (const { id } of queues) {
+    try {
+      execFileSync('ipcrm', ['-q', String(id)], { stdio: 'ignore' });
+    } catch {}
+  }
+  if (queues.length > 0) {
+    const keys = queues.map(({ key }) => `0x${(key >>> 0).toString(16)}`);
+    console.error(`FAIL: tests left ${queues.length} System V message queue(s): ${keys.join(', ')}`);
+    process.exitCode = 1;
+  }
+  const mqs = mqueueLeftovers();
+  for (const name of mqs) fs.rmSync(path.join(MQUEUE_DIR, name), { force: true });
+  if (mqs.length > 0) {
+    console.error(`FAIL: tests left ${mqs.length} POSIX message queue(s) in ${MQUEUE_DIR}: ${mqs.join(', ')}`);
+    process.exitCode = 1;
+  }
+  const tmp = tmpLeftovers();
+  for (const name of tmp) fs.rmSync(path.join(os.tmpdir(), name), { force: true, recursive: true });
+  if (tmp.length > 0) {
+    console.error(`FAIL: tests left ${tmp.length} file(s) in ${os.tmpdir()}: ${tmp.join(', ')}`);
     process.exitCode = 1;
   }
 }
