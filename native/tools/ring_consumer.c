@@ -1,0 +1,91 @@
+/*
+ * ring_consumer NAME COUNT [--create CAPACITY [--mp] [--mc]] [options]
+ *
+ * Opens an existing shmkit ring (or creates it with --create, and unlinks it
+ * at the end) and pops COUNT messages, blocking while the ring is empty. The
+ * k-th message must be message k of the pattern in ring_tool.h, its length
+ * taken from the frame. Prints "ok COUNT BYTES" (BYTES = payload bytes
+ * popped) on success; on error prints a message to stderr and exits 1 (2
+ * for a usage error).
+ *
+ * Options: --any-order  accept message i at any position (several producers:
+ *                       i is read from the message, so it must be >= 8 bytes)
+ *          --timeout MS give up when one pop waits longer (default: never)
+ *          --wait MS    wait up to MS for the ring to be created
+ *          --spin N     polls before parking (default 200)
+ *          --stats      timing and ring counters on stderr
+ */
+#define _GNU_SOURCE 1 /* before any header: shm_open, syscall, kill, clock_gettime */
+
+#include "ring_tool.h"
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: ring_consumer NAME COUNT [--create CAPACITY [--mp] [--mc]] [--any-order] "
+          "[--timeout MS] [--wait MS] [--spin N] [--stats]\n");
+}
+
+int main(int argc, char **argv) {
+  tool_args a;
+  uint64_t count;
+  if (tool_parse_args(argc, argv, &a, 2) || tool_parse_u64(a.positional[1], UINT64_MAX, &count)) {
+    usage();
+    return 2;
+  }
+  const char *name = a.positional[0];
+  shmkit_ring ring;
+  if (tool_attach(&a, name, &ring)) return 1;
+
+  int status = 1;
+  size_t cap = shmkit_ring_max_payload(&ring);
+  uint8_t *buf = malloc(cap);
+  uint8_t *table = tool_pattern_table(cap);
+  if (!buf || !table) {
+    fprintf(stderr, "out of memory\n");
+    goto out;
+  }
+
+  uint64_t bytes = 0;
+  double start = 0;
+  for (uint64_t k = 0; k < count; k++) {
+    size_t len = 0;
+    int rc = shmkit_ring_pop(&ring, buf, cap, &len, a.timeout_ms);
+    if (rc != 0) {
+      fprintf(stderr, "pop of message %llu failed: %s\n", (unsigned long long)k,
+              shmkit_ring_strerror(rc));
+      goto out;
+    }
+    if (k == 0) start = tool_now_s(); /* time from the first message, not our start-up */
+    uint64_t i = k;
+    if (a.any_order) {
+      if (len < 8) {
+        fprintf(stderr, "message %llu: %zu bytes, too short to carry its index\n",
+                (unsigned long long)k, len);
+        goto out;
+      }
+      memcpy(&i, buf, 8); /* little-endian host */
+    }
+    long bad = tool_check(buf, len, i, table);
+    if (bad >= 0) {
+      fprintf(stderr,
+              "message %llu (%zu bytes): byte %ld is 0x%02x, expected 0x%02x for message %llu\n",
+              (unsigned long long)k, len, bad, buf[bad], tool_expected_byte(i, (size_t)bad),
+              (unsigned long long)i);
+      goto out;
+    }
+    bytes += len;
+  }
+  double seconds = count ? tool_now_s() - start : 0;
+  printf("ok %llu %llu\n", (unsigned long long)count, (unsigned long long)bytes);
+  fflush(stdout);
+  if (a.stats) tool_print_stats("consumer", &ring, count, bytes, seconds);
+  if (ring.owner_died) fprintf(stderr, "recovered the consumer lock from a dead owner\n");
+  status = 0;
+
+out:
+  free(buf);
+  free(table);
+  shmkit_ring_close(&ring);
+  if (a.create_capacity) shmkit_ring_unlink(name);
+  return status;
+}

@@ -1,0 +1,159 @@
+/*
+ * Shared by ring_producer.c and ring_consumer.c: the deterministic message
+ * pattern and small CLI helpers. Not part of the public API.
+ *
+ * Message i of SIZE bytes: byte j < 8 is byte j of i as a little-endian u64
+ * (only the first SIZE of them when SIZE < 8); byte j >= 8 is (i*31 + j) & 0xff,
+ * with j the byte's index in the whole message.
+ */
+#ifndef SHMKIT_RING_TOOL_H
+#define SHMKIT_RING_TOOL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shmkit/ring.h"
+
+/* Bytes j >= 8 of message i run (i*31 + 8), (i*31 + 9), ... mod 256: one
+ * table of k & 0xff lets fill and verify be a memcpy / memcmp from offset
+ * (i*31 + 8) & 0xff instead of a loop per byte. */
+static inline uint8_t *tool_pattern_table(size_t size) {
+  uint8_t *t = malloc(size + 256);
+  if (!t) return NULL;
+  for (size_t k = 0; k < size + 256; k++) t[k] = (uint8_t)k;
+  return t;
+}
+
+static inline size_t tool_tail_start(uint64_t i) { return (size_t)((i * 31 + 8) & 0xff); }
+
+static inline void tool_fill(uint8_t *msg, size_t size, uint64_t i, const uint8_t *table) {
+  for (size_t j = 0; j < 8 && j < size; j++) msg[j] = (uint8_t)(i >> (8 * j));
+  if (size > 8) memcpy(msg + 8, table + tool_tail_start(i), size - 8);
+}
+
+/* Returns the index of the first wrong byte, or -1 if msg is message i. */
+static inline long tool_check(const uint8_t *msg, size_t size, uint64_t i, const uint8_t *table) {
+  for (size_t j = 0; j < 8 && j < size; j++)
+    if (msg[j] != (uint8_t)(i >> (8 * j))) return (long)j;
+  if (size > 8 && memcmp(msg + 8, table + tool_tail_start(i), size - 8) != 0) {
+    for (size_t j = 8; j < size; j++)
+      if (msg[j] != (uint8_t)((i * 31 + j) & 0xff)) return (long)j;
+  }
+  return -1;
+}
+
+static inline uint8_t tool_expected_byte(uint64_t i, size_t j) {
+  return j < 8 ? (uint8_t)(i >> (8 * j)) : (uint8_t)((i * 31 + j) & 0xff);
+}
+
+/* Parses a non-negative decimal integer no larger than max; 0 on success. */
+static inline int tool_parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  if (!s || !*s || *s == '-' || *s == '+') return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static inline double tool_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Options both tools accept after (or between) their positional arguments. */
+typedef struct {
+  const char *positional[3];
+  int npositional;
+  uint64_t create_capacity; /* 0: open an existing ring */
+  uint32_t flags;           /* for --create: --mp / --mc */
+  long timeout_ms;          /* per blocking push/pop; -1 = forever */
+  long wait_ms;             /* how long to wait for the ring to appear */
+  int stats;                /* print timing and ring stats to stderr */
+  int any_order;            /* consumer: messages may come from several producers */
+  uint64_t spin;            /* polls before parking */
+  int spin_set;
+} tool_args;
+
+static inline int tool_parse_args(int argc, char **argv, tool_args *a, int max_positional) {
+  memset(a, 0, sizeof *a);
+  a->timeout_ms = -1;
+  a->wait_ms = 0;
+  for (int k = 1; k < argc; k++) {
+    const char *s = argv[k];
+    uint64_t v;
+    if (strcmp(s, "--create") == 0 && k + 1 < argc) {
+      if (tool_parse_u64(argv[++k], SHMKIT_RING_MAX_CAPACITY, &v) || v < SHMKIT_RING_MIN_CAPACITY ||
+          (v & (v - 1))) {
+        fprintf(stderr, "--create: CAPACITY must be a power of two in [64, 2^30], got %s\n",
+                argv[k]);
+        return -1;
+      }
+      a->create_capacity = v;
+    } else if (strcmp(s, "--timeout") == 0 && k + 1 < argc) {
+      if (tool_parse_u64(argv[++k], LONG_MAX / 1000000, &v)) return -1;
+      a->timeout_ms = (long)v;
+    } else if (strcmp(s, "--wait") == 0 && k + 1 < argc) {
+      if (tool_parse_u64(argv[++k], LONG_MAX / 1000000, &v)) return -1;
+      a->wait_ms = (long)v;
+    } else if (strcmp(s, "--spin") == 0 && k + 1 < argc) {
+      if (tool_parse_u64(argv[++k], UINT32_MAX, &a->spin)) return -1;
+      a->spin_set = 1;
+    } else if (strcmp(s, "--mp") == 0) {
+      a->flags |= SHMKIT_RING_FLAG_MULTI_PRODUCER;
+    } else if (strcmp(s, "--mc") == 0) {
+      a->flags |= SHMKIT_RING_FLAG_MULTI_CONSUMER;
+    } else if (strcmp(s, "--stats") == 0) {
+      a->stats = 1;
+    } else if (strcmp(s, "--any-order") == 0) {
+      a->any_order = 1;
+    } else if (s[0] == '-' && s[1] == '-') {
+      fprintf(stderr, "unknown option %s\n", s);
+      return -1;
+    } else {
+      if (a->npositional == max_positional) return -1;
+      a->positional[a->npositional++] = s;
+    }
+  }
+  return a->npositional == max_positional ? 0 : -1;
+}
+
+/* Creates (with --create) or opens the ring; prints the error and returns
+ * non-zero on failure. */
+static inline int tool_attach(const tool_args *a, const char *name, shmkit_ring *ring) {
+  int rc;
+  if (a->create_capacity) {
+    rc = shmkit_ring_create(name, (uint32_t)a->create_capacity, a->flags, 0600, ring);
+    if (rc < 0) fprintf(stderr, "cannot create ring %s: %s\n", name, shmkit_ring_strerror(rc));
+  } else {
+    rc = shmkit_ring_open(name, ring);
+    /* A ring whose creator is mid-way through its header is worth a moment. */
+    if (rc == SHMKIT_RING_ENOTREADY || (a->wait_ms > 0 && rc == -ENOENT))
+      rc = shmkit_ring_open_wait(name, a->wait_ms > 0 ? a->wait_ms : 1000, ring);
+    if (rc < 0) fprintf(stderr, "cannot open ring %s: %s\n", name, shmkit_ring_strerror(rc));
+  }
+  if (rc == 0 && a->spin_set) ring->spin = (uint32_t)a->spin;
+  return rc < 0;
+}
+
+static inline void tool_print_stats(const char *who, const shmkit_ring *r, uint64_t count,
+                                    uint64_t bytes, double seconds) {
+  fprintf(stderr,
+          "%s: %llu msgs, %llu bytes in %.3f s: %.0f msg/s, %.1f MB/s "
+          "(producer parks %.0f wakes %.0f, consumer parks %.0f wakes %.0f, high water %.0f B)\n",
+          who, (unsigned long long)count, (unsigned long long)bytes, seconds,
+          seconds > 0 ? (double)count / seconds : 0,
+          seconds > 0 ? (double)bytes / seconds / 1e6 : 0,
+          shmkit_ring_stat(r, SHMKIT_RING_OFF_PRODUCER_PARKS),
+          shmkit_ring_stat(r, SHMKIT_RING_OFF_PRODUCER_WAKES),
+          shmkit_ring_stat(r, SHMKIT_RING_OFF_CONSUMER_PARKS),
+          shmkit_ring_stat(r, SHMKIT_RING_OFF_CONSUMER_WAKES),
+          shmkit_ring_stat(r, SHMKIT_RING_OFF_HIGH_WATER_BYTES));
+}
+
+#endif /* SHMKIT_RING_TOOL_H */

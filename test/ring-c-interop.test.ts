@@ -1,0 +1,106 @@
+/**
+ * Node and C exchange messages through the same ring, following the public
+ * format (docs/ring-format.md) with native/include/shmkit/ring.h on the C side.
+ * The C tools are built by CMake beside the addon.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RingBuffer } from '../lib/index.js';
+import { uniqueName } from './helpers.js';
+
+const tools = path.join(__dirname, '..', 'build', 'Release');
+const hasTools = fs.existsSync(path.join(tools, 'ring_consumer')) && fs.existsSync(path.join(tools, 'ring_producer'));
+
+/** Message i of `size` bytes as ring_tool.h defines it: u64 i little-endian, then (i*31 + j) & 0xff. */
+function pattern(i: number, size: number): Uint8Array {
+  const message = new Uint8Array(size);
+  const id = new Uint8Array(8);
+  new DataView(id.buffer).setBigUint64(0, BigInt(i), true);
+  message.set(id.subarray(0, Math.min(8, size)));
+  for (let j = 8; j < size; j++) message[j] = (i * 31 + j) & 0xff;
+  return message;
+}
+
+function runTool(tool: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(path.join(tools, tool), args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe.skipIf(!hasTools)('RingBuffer <-> C (ring.h)', () => {
+  it.each([
+    [64, 100_000],
+    [65_536, 500],
+  ])('Node produces %i-byte messages, C consumes and verifies %i of them', async (size, count) => {
+    const ring = RingBuffer.create(uniqueName('cring'), { capacityBytes: 1 << 18 });
+    try {
+      const consumer = runTool('ring_consumer', [ring.name, String(count), '--timeout', '20000']);
+      for (let i = 0; i < count; i++) {
+        const message = pattern(i, size);
+        if (!ring.tryPush(message)) await ring.push(message, { timeoutMs: 20_000 });
+      }
+      const result = await consumer;
+      expect(result.stderr).toBe('');
+      expect(result.stdout.trim()).toBe(`ok ${count} ${count * size}`);
+      expect(result.code).toBe(0);
+    } finally {
+      ring.close();
+      ring.unlink();
+    }
+  });
+
+  it.each([
+    [64, 100_000],
+    [65_536, 500],
+  ])('C produces %i-byte messages, Node consumes and verifies %i of them', async (size, count) => {
+    const ring = RingBuffer.create(uniqueName('cring'), { capacityBytes: 1 << 18 });
+    try {
+      const producer = runTool('ring_producer', [ring.name, String(count), String(size), '--timeout', '20000']);
+      let mismatches = 0;
+      for (let i = 0; i < count; i++) {
+        const message = ring.tryPop() ?? (await ring.pop({ timeoutMs: 20_000 }));
+        if (Buffer.compare(message, pattern(i, size)) !== 0) mismatches++;
+      }
+      const result = await producer;
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(mismatches).toBe(0);
+      expect(ring.tryPop()).toBeUndefined();
+    } finally {
+      ring.close();
+      ring.unlink();
+    }
+  });
+
+  it('C and Node producers share a multi-producer ring with a C consumer', async () => {
+    const ring = RingBuffer.create(uniqueName('cring'), { capacityBytes: 1 << 16, producers: 'multi', consumers: 'multi' });
+    const each = 20_000;
+    try {
+      const consumer = runTool('ring_consumer', [ring.name, String(2 * each), '--any-order', '--timeout', '20000']);
+      const producer = runTool('ring_producer', [ring.name, String(each), '64', '--timeout', '20000']);
+      for (let i = 0; i < each; i++) {
+        const message = pattern(i, 64);
+        if (!ring.tryPush(message)) await ring.push(message, { timeoutMs: 20_000 });
+      }
+      const [produced, consumed] = await Promise.all([producer, consumer]);
+      expect(produced.code).toBe(0);
+      expect(consumed.stderr).toBe('');
+      expect(consumed.stdout.trim()).toBe(`ok ${2 * each} ${2 * each * 64}`);
+    } finally {
+      ring.close();
+      ring.unlink();
+    }
+  });
+});
