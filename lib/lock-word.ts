@@ -9,6 +9,7 @@
  * looks alive: the lock then times out (ETIMEDOUT) rather than recover.
  * Pids are only meaningful within one pid namespace.
  */
+import fs from 'node:fs';
 import { native } from './addon.js';
 import { systemError, timeoutError } from './errors.js';
 import { futex } from './futex.js';
@@ -27,15 +28,29 @@ export interface LockOutcome {
 const ACQUIRED: LockOutcome = Object.freeze({ ownerDied: false });
 const RECOVERED: LockOutcome = Object.freeze({ ownerDied: true });
 
-/** Whether a process with this pid exists (kill(2) with signal 0). */
+/**
+ * Whether a process with this pid runs: kill(2) with signal 0 says it exists
+ * (EPERM: it does, under another user), and on Linux /proc says it is not a
+ * zombie — a dead owner its parent has not reaped yet still has its pid.
+ */
 export function isProcessAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat[stat.lastIndexOf(')') + 2]; // "pid (comm) S ...": comm may hold spaces
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false; // no /proc (macOS), or it vanished: kill() decided
   }
 }
 

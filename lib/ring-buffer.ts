@@ -17,6 +17,7 @@ import type { WaitOptions } from './pending.js';
 import {
   FLAG_MULTI_CONSUMER,
   FLAG_MULTI_PRODUCER,
+  FRAME_ALIGN,
   FRAME_HEADER_BYTES,
   f64,
   frameBytes,
@@ -84,8 +85,8 @@ const TAIL = word(OFFSET.tail);
 const HEAD = word(OFFSET.head);
 const PRODUCER_LOCK = word(OFFSET.producerLock);
 const CONSUMER_LOCK = word(OFFSET.consumerLock);
-const CONSUMER_WAITERS = word(OFFSET.consumerWaiters);
-const PRODUCER_WAITERS = word(OFFSET.producerWaiters);
+const CONSUMER_SLEEPING = word(OFFSET.consumerSleeping);
+const PRODUCER_SLEEPING = word(OFFSET.producerSleeping);
 const INT32_MAX = 2147483647;
 const LOCK_SPINS = 256;
 
@@ -595,13 +596,22 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (used > (f[f64(OFFSET.highWaterBytes)] as number)) f[f64(OFFSET.highWaterBytes)] = used;
   }
 
+  /**
+   * Whether this caller must wake the other side: its sleeping flag was up
+   * and we took it down. The plain load keeps the common case free of a
+   * locked instruction; the exchange makes one waker per sleep pay the wake.
+   */
+  #claimSleeper(flag: number): boolean {
+    return Atomics.load(this.#i32, flag) !== 0 && Atomics.exchange(this.#i32, flag, 0) !== 0;
+  }
+
   /** Publishes the tail, then wakes parked consumers if the header says any sleep. */
   #storeTail(): void {
     Atomics.store(this.#i32, TAIL, this.#tail);
-    if (Atomics.load(this.#i32, CONSUMER_WAITERS) !== 0) {
+    if (this.#claimSleeper(CONSUMER_SLEEPING)) {
       const f = this.#f64;
       f[f64(OFFSET.consumerWakes)] = (f[f64(OFFSET.consumerWakes)] as number) + 1;
-      native.futexWake(this.#i32, TAIL, this.consumers === 'multi' ? INT32_MAX : 1);
+      native.futexWake(this.#i32, TAIL, INT32_MAX);
     }
   }
 
@@ -614,6 +624,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       if (this.#head === this.#tailSeen) {
         this.#tailSeen = Atomics.load(this.#i32, TAIL);
         if (this.#head === this.#tailSeen) return -1;
+      }
+      if (((this.#head | this.#tailSeen) & (FRAME_ALIGN - 1)) !== 0) {
+        throw ringError(this.name, `head ${this.#head >>> 0} or tail ${this.#tailSeen >>> 0} is not 8-aligned`);
       }
       const available = (this.#tailSeen - this.#head) >>> 0;
       if (available > this.capacityBytes) throw ringError(this.name, `head/tail say ${available} bytes are in use`);
@@ -646,7 +659,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** Publishes the head, then wakes parked producers if the header says any sleep. */
   #storeHead(): void {
     Atomics.store(this.#i32, HEAD, this.#head);
-    if (Atomics.load(this.#i32, PRODUCER_WAITERS) !== 0) {
+    if (this.#claimSleeper(PRODUCER_SLEEPING)) {
       const f = this.#f64;
       f[f64(OFFSET.producerWakes)] = (f[f64(OFFSET.producerWakes)] as number) + 1;
       native.futexWake(this.#i32, HEAD, INT32_MAX);
@@ -687,52 +700,40 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #waitForDataSync(deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     if (this.#spin(() => this.#dataArrived())) return;
-    const tail = this.#enterPark(CONSUMER_WAITERS, OFFSET.consumerParks, TAIL);
-    try {
-      if (!this.#dataArrived()) this.#sleepSync(TAIL, tail, deadline, timeoutMs);
-    } finally {
-      Atomics.sub(this.#i32, CONSUMER_WAITERS, 1);
-    }
+    const tail = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks, TAIL);
+    if (!this.#dataArrived()) this.#sleepSync(TAIL, tail, deadline, timeoutMs);
   }
 
   async #waitForData(deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     if (this.#spin(() => this.#dataArrived())) return;
-    const tail = this.#enterPark(CONSUMER_WAITERS, OFFSET.consumerParks, TAIL);
-    try {
-      if (!this.#dataArrived()) await this.#sleep(TAIL, tail, deadline, options);
-    } finally {
-      if (!this.closed) Atomics.sub(this.#i32, CONSUMER_WAITERS, 1);
-    }
+    const tail = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks, TAIL);
+    if (!this.#dataArrived()) await this.#sleep(TAIL, tail, deadline, options);
   }
 
   #waitForSpaceSync(bytes: number, deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     if (this.#spin(hasSpace)) return;
-    const head = this.#enterPark(PRODUCER_WAITERS, OFFSET.producerParks, HEAD);
-    try {
-      if (!hasSpace()) this.#sleepSync(HEAD, head, deadline, timeoutMs);
-    } finally {
-      Atomics.sub(this.#i32, PRODUCER_WAITERS, 1);
-    }
+    const head = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks, HEAD);
+    if (!hasSpace()) this.#sleepSync(HEAD, head, deadline, timeoutMs);
   }
 
   async #waitForSpace(bytes: number, deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     if (this.#spin(hasSpace)) return;
-    const head = this.#enterPark(PRODUCER_WAITERS, OFFSET.producerParks, HEAD);
-    try {
-      if (!hasSpace()) await this.#sleep(HEAD, head, deadline, options);
-    } finally {
-      if (!this.closed) Atomics.sub(this.#i32, PRODUCER_WAITERS, 1);
-    }
+    const head = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks, HEAD);
+    if (!hasSpace()) await this.#sleep(HEAD, head, deadline, options);
   }
 
-  /** Announces a sleeper (before the last check, so a waker cannot miss it); returns the index word to sleep on. */
-  #enterPark(waiters: number, parks: number, index: number): number {
-    Atomics.add(this.#i32, waiters, 1);
+  /**
+   * Raises the side's sleeping flag (before the last check, so a waker's
+   * "store index; load flag" cannot miss us); returns the index value to
+   * sleep on. Only wakers lower the flag.
+   */
+  #enterPark(sleeping: number, parks: number, index: number): number {
+    Atomics.store(this.#i32, sleeping, 1);
     this.#f64[f64(parks)] = (this.#f64[f64(parks)] as number) + 1;
     return Atomics.load(this.#i32, index);
   }
@@ -755,6 +756,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (this.producers === 'single') return;
     this.#lock(PRODUCER_LOCK);
     this.#tail = Atomics.load(this.#i32, TAIL);
+    if ((this.#tail & (FRAME_ALIGN - 1)) !== 0) {
+      this.#unlock(PRODUCER_LOCK);
+      throw ringError(this.name, `tail ${this.#tail >>> 0} is not 8-aligned`);
+    }
   }
 
   #endProducing(): void {

@@ -34,6 +34,33 @@ long FutexWake(int32_t* word, int count) {
   return syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0);
 }
 
+// futex_waitv(2) (Linux >= 5.16) lets one sleep end on either of two words:
+// the caller's, or a private word of the wait that cancellation sets. Without
+// it, an async wait sleeps in slices and re-checks for cancellation between them.
+constexpr unsigned kFutex2SizeU32 = 0x02;
+constexpr unsigned kFutex2Private = 128;
+constexpr long kSysFutexWaitv = 449;
+std::atomic<bool> haveWaitv{true};
+
+struct WaitvEntry {
+  uint64_t value;
+  uint64_t address;
+  uint32_t flags;
+  uint32_t reserved;
+};
+
+// Returns the index of the word that woke us (0 or 1), or -1 with errno.
+long FutexWaitTwo(int32_t* word, int32_t expected, std::atomic<int32_t>* interrupt,
+                  int64_t deadlineNs) {
+  WaitvEntry entries[2] = {
+      {static_cast<uint32_t>(expected), reinterpret_cast<uintptr_t>(word), kFutex2SizeU32, 0},
+      {0, reinterpret_cast<uintptr_t>(interrupt), kFutex2SizeU32 | kFutex2Private, 0},
+  };
+  timespec until = ToTimespec(deadlineNs);
+  return syscall(kSysFutexWaitv, entries, 2, 0, deadlineNs == kForever ? nullptr : &until,
+                 CLOCK_MONOTONIC);
+}
+
 class FutexWaitJob : public WaitJob {
  public:
   FutexWaitJob(int32_t* word, int32_t expected, std::shared_ptr<MappingCore> mapping)
@@ -41,24 +68,28 @@ class FutexWaitJob : public WaitJob {
     subject = "futex";
   }
 
+  void Interrupt() override {
+    interrupt_.store(1);
+    ::syscall(SYS_futex, &interrupt_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
-    // Only the first look can say "not-equal"; a change seen after a slice
-    // means a waker changed the word while we were between sleeps.
+    // Only the first look can say "not-equal"; a change seen later means a
+    // waker changed the word while we were between sleeps.
     WaitResult changed = WaitResult::kNotEqual;
     for (;;) {
       if (cancelled.load()) return WaitResult::kCancelled;
       if (__atomic_load_n(word_, __ATOMIC_SEQ_CST) != expected_) return changed;
       int64_t now = MonotonicNowNs();
       if (now >= deadlineNs) return WaitResult::kTimedOut;
-      long rc = FutexWaitUntil(word_, expected_, std::min(deadlineNs, now + kSliceNs));
-      int err = rc == 0 ? 0 : errno;
-      if (err == 0) {
+      long woke = Sleep(deadlineNs, now);
+      int err = woke < 0 ? errno : 0;
+      if (woke == 0) {
         if (!cancelled.load()) return WaitResult::kOk;
         FutexWake(word_, 1);  // the wake-up we took was meant for someone else
         return WaitResult::kCancelled;
       }
-      if (err == EAGAIN) return changed;
-      if (err != ETIMEDOUT && err != EINTR) {
+      if (err != 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR) {
         error = err;
         syscall = "futex";
         return WaitResult::kError;
@@ -68,8 +99,20 @@ class FutexWaitJob : public WaitJob {
   }
 
  private:
+  // One sleep: on both words with futex_waitv, else a slice on ours alone.
+  // Returns 0 when our word was woken, 1 when the interrupt word was, -1 with errno.
+  long Sleep(int64_t deadlineNs, int64_t now) {
+    if (haveWaitv.load(std::memory_order_relaxed)) {
+      long woke = FutexWaitTwo(word_, expected_, &interrupt_, deadlineNs);
+      if (woke >= 0 || errno != ENOSYS) return woke;
+      haveWaitv.store(false);
+    }
+    return FutexWaitUntil(word_, expected_, std::min(deadlineNs, now + kSliceNs));
+  }
+
   int32_t* word_;
   int32_t expected_;
+  std::atomic<int32_t> interrupt_{0};
   std::shared_ptr<MappingCore> mapping_;  // keeps the word mapped while we sleep
 };
 #endif

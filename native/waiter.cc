@@ -181,6 +181,7 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   Wait* wait = found->second;
   wait->suppressed = true;
   wait->cancelled.store(true);
+  wait->job->Interrupt();
   if (wait->ref) Unref(env, state);
   return Napi::Boolean::New(env, true);
 }

@@ -23,6 +23,9 @@ class WaitJob {
  public:
   virtual ~WaitJob() = default;
   virtual WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) = 0;
+  // Called on the JS thread right after `cancelled` turns true, while Run may
+  // be sleeping: a job that can wake its own sleep at once does so here.
+  virtual void Interrupt() {}
   int error = 0;                  // errno when Run returns kError
   const char* syscall = nullptr;  // the call that failed
   std::string subject;            // the object's name, for error messages

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, Mutex } from '../lib/index.js';
+import { isProcessAlive } from '../lib/lock-word.js';
 import { nextMessage, runFixture, uniqueName } from './helpers.js';
 
 const made: Mutex[] = [];
@@ -92,5 +94,25 @@ describe('Mutex', () => {
     notMutex.close();
     notMutex.unlink();
     expect(() => Mutex.create(m.name)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+  });
+
+  it('counts a dead owner that is not yet reaped (a zombie) as dead', async () => {
+    // python3 forks a child that exits at once and is never waited for: a zombie.
+    const parent = spawn('python3', [
+      '-c',
+      'import os,time\npid=os.fork()\nif pid==0: os._exit(0)\nprint(pid,flush=True)\ntime.sleep(30)',
+    ]);
+    try {
+      const pid = await new Promise<number>((resolve, reject) => {
+        parent.on('error', reject);
+        parent.stdout.once('data', (chunk) => resolve(Number(String(chunk).trim())));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(() => process.kill(pid, 0)).not.toThrow(); // the kernel still knows the pid
+      expect(isProcessAlive(pid)).toBe(false);
+      expect(isProcessAlive(process.pid)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });

@@ -96,12 +96,13 @@
 #define SHMKIT_RING_OFF_POPPED_BYTES 144    /* f64 */
 #define SHMKIT_RING_OFF_PRODUCER_LOCK 192
 #define SHMKIT_RING_OFF_CONSUMER_LOCK 256
-#define SHMKIT_RING_OFF_CONSUMER_WAITERS 320
+#define SHMKIT_RING_OFF_CONSUMER_SLEEPING 320
 #define SHMKIT_RING_OFF_CONSUMER_PARKS 328 /* f64 */
 #define SHMKIT_RING_OFF_CONSUMER_WAKES 336 /* f64: wakes sent to consumers */
-#define SHMKIT_RING_OFF_PRODUCER_WAITERS 384
-#define SHMKIT_RING_OFF_PRODUCER_PARKS 392 /* f64 */
-#define SHMKIT_RING_OFF_PRODUCER_WAKES 400 /* f64: wakes sent to producers */
+#define SHMKIT_RING_OFF_PRODUCER_SLEEPING 384
+#define SHMKIT_RING_OFF_PRODUCER_PARKS 392  /* f64 */
+#define SHMKIT_RING_OFF_PRODUCER_WAKES 400  /* f64: wakes sent to producers */
+#define SHMKIT_RING_OFF_LOCK_RECOVERIES 448 /* f64: locks taken over from a dead owner */
 
 /* Lock word: owner pid in bits 0..29, bit 31 set while someone sleeps on it. */
 #define SHMKIT_RING_LOCK_OWNER_MASK 0x3fffffffu
@@ -482,6 +483,7 @@ static inline int shmkit_ring__lock_until(shmkit_ring *r, shmkit_ring_side side,
        * bit, since other lockers may be asleep on it. */
       if (atomic_compare_exchange_strong(w, &cur, me | (cur & SHMKIT_RING_LOCK_WAITERS))) {
         r->owner_died++;
+        shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_LOCK_RECOVERIES, 1);
         return SHMKIT_RING_OWNER_DIED;
       }
       continue;
@@ -521,10 +523,12 @@ static inline int shmkit_ring_unlock(shmkit_ring *r, shmkit_ring_side side) {
  * consumer's seq_cst waiter increment followed by its tail reload: one of
  * the two sides always sees the other's write, so no wake-up is lost. */
 static inline void shmkit_ring__wake_consumers(shmkit_ring *r) {
-  if (atomic_load(shmkit_ring__u32(r, SHMKIT_RING_OFF_CONSUMER_WAITERS)) != 0) {
+  _Atomic uint32_t *sleeping = shmkit_ring__u32(r, SHMKIT_RING_OFF_CONSUMER_SLEEPING);
+  /* The plain load keeps the common case (nobody asleep) free of a locked
+   * instruction; the exchange makes one waker, not every push, pay the wake. */
+  if (atomic_load(sleeping) != 0 && atomic_exchange(sleeping, 0) != 0) {
     shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_CONSUMER_WAKES, 1);
-    shmkit_ring__futex_wake(shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL),
-                            (r->flags & SHMKIT_RING_FLAG_MULTI_CONSUMER) ? INT_MAX : 1);
+    shmkit_ring__futex_wake(shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL), INT_MAX);
   }
 }
 
@@ -617,9 +621,10 @@ static inline int shmkit_ring_try_push(shmkit_ring *r, const void *data, size_t 
 }
 
 /* Sleeps on `index_off` (tail or head) while it still equals `seen`, after
- * a bounded spin. Announces itself in the waiter count first, then re-checks,
- * so the other side's "store index; load waiter count" cannot miss it. */
-static inline int shmkit_ring__park(shmkit_ring *r, size_t index_off, size_t waiters_off,
+ * a bounded spin. Raises the side's sleeping flag first, then re-checks, so
+ * the other side's "store index; load flag" cannot miss it. Only wakers clear
+ * the flag: one wake call per sleep, however many pushes/pops follow. */
+static inline int shmkit_ring__park(shmkit_ring *r, size_t index_off, size_t sleeping_off,
                                     size_t parks_off, uint32_t seen, int64_t deadline) {
   _Atomic uint32_t *index = shmkit_ring__u32(r, index_off);
   /* Spinning wins when the peer runs on another CPU, and starves it when
@@ -628,12 +633,10 @@ static inline int shmkit_ring__park(shmkit_ring *r, size_t index_off, size_t wai
     if (atomic_load_explicit(index, memory_order_relaxed) != seen) return 0;
     shmkit_ring__cpu_relax();
   }
-  _Atomic uint32_t *waiters = shmkit_ring__u32(r, waiters_off);
-  atomic_fetch_add(waiters, 1);
+  atomic_store(shmkit_ring__u32(r, sleeping_off), 1);
   shmkit_ring__stat_add_shared(r, parks_off, 1);
   int rc = 0;
   if (atomic_load(index) == seen) rc = shmkit_ring__futex_wait(index, seen, deadline);
-  atomic_fetch_sub(waiters, 1);
   return rc == -ETIMEDOUT ? rc : 0;
 }
 
@@ -648,7 +651,7 @@ static inline int shmkit_ring_push(shmkit_ring *r, const void *data, size_t len,
     /* Full. The producer lock is released while we sleep, so other
      * producers (and a consumer-side wake) are never blocked behind us. */
     if (deadline >= 0 && shmkit_ring__now_ns() >= deadline) return -ETIMEDOUT;
-    shmkit_ring__park(r, SHMKIT_RING_OFF_HEAD, SHMKIT_RING_OFF_PRODUCER_WAITERS,
+    shmkit_ring__park(r, SHMKIT_RING_OFF_HEAD, SHMKIT_RING_OFF_PRODUCER_SLEEPING,
                       SHMKIT_RING_OFF_PRODUCER_PARKS, seen, deadline);
   }
 }
@@ -656,7 +659,8 @@ static inline int shmkit_ring_push(shmkit_ring *r, const void *data, size_t len,
 /* ---- Consumer ---- */
 
 static inline void shmkit_ring__wake_producers(shmkit_ring *r) {
-  if (atomic_load(shmkit_ring__u32(r, SHMKIT_RING_OFF_PRODUCER_WAITERS)) != 0) {
+  _Atomic uint32_t *sleeping = shmkit_ring__u32(r, SHMKIT_RING_OFF_PRODUCER_SLEEPING);
+  if (atomic_load(sleeping) != 0 && atomic_exchange(sleeping, 0) != 0) {
     shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_PRODUCER_WAKES, 1);
     /* All of them: each waits for its own amount of room. */
     shmkit_ring__futex_wake(shmkit_ring__u32(r, SHMKIT_RING_OFF_HEAD), INT_MAX);
@@ -748,7 +752,7 @@ static inline int shmkit_ring_pop(shmkit_ring *r, void *buf, size_t cap, size_t 
     int rc = shmkit_ring__pop_once(r, buf, cap, len, deadline, &seen);
     if (rc != -EAGAIN) return rc;
     if (deadline >= 0 && shmkit_ring__now_ns() >= deadline) return -ETIMEDOUT;
-    shmkit_ring__park(r, SHMKIT_RING_OFF_TAIL, SHMKIT_RING_OFF_CONSUMER_WAITERS,
+    shmkit_ring__park(r, SHMKIT_RING_OFF_TAIL, SHMKIT_RING_OFF_CONSUMER_SLEEPING,
                       SHMKIT_RING_OFF_CONSUMER_PARKS, seen, deadline);
   }
 }
@@ -763,7 +767,7 @@ static inline int shmkit_ring_wait_drained(shmkit_ring *r, long timeout_ms) {
     if (head == tail) return 0;
     if (tail - head > r->capacity) return SHMKIT_RING_ECORRUPT;
     if (deadline >= 0 && shmkit_ring__now_ns() >= deadline) return -ETIMEDOUT;
-    shmkit_ring__park(r, SHMKIT_RING_OFF_HEAD, SHMKIT_RING_OFF_PRODUCER_WAITERS,
+    shmkit_ring__park(r, SHMKIT_RING_OFF_HEAD, SHMKIT_RING_OFF_PRODUCER_SLEEPING,
                       SHMKIT_RING_OFF_PRODUCER_PARKS, head, deadline);
   }
 }
