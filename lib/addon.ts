@@ -16,6 +16,16 @@ export interface Capabilities {
   readonly semTimedwait: boolean;
   /** futex(2) wait/wake (Linux only). */
   readonly futex: boolean;
+  /** mkfifo(3) named pipes. */
+  readonly fifo: boolean;
+  /** System V message queues, msgget(2)/msgsnd(2)/msgrcv(2). */
+  readonly sysvMq: boolean;
+  /** POSIX message queues, mq_open(3) (absent on macOS). */
+  readonly posixMq: boolean;
+  /** Signal handlers that see the sender's siginfo, sigaction(2) SA_SIGINFO. */
+  readonly siginfo: boolean;
+  /** Signals carrying a value, sigqueue(3). */
+  readonly sigqueue: boolean;
 }
 
 export type OpenMode = 'create' | 'open' | 'openOrCreate';

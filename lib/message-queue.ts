@@ -104,7 +104,7 @@ function currentMsgmax(length: number): number {
 }
 
 function requireSysv(): void {
-  if (!(capabilities as unknown as Record<string, boolean>).sysvMq) {
+  if (!capabilities.sysvMq) {
     throw new Error(`System V message queues are not available on ${process.platform}.`);
   }
 }

@@ -98,7 +98,7 @@ export type PosixSendSyncOptions = PosixSendOptions & PosixSyncWaitOptions;
 export type PosixSendAsyncOptions = PosixSendOptions & WaitOptions;
 
 function requirePosixMq(): void {
-  if (!(capabilities as unknown as Record<string, boolean>).posixMq) {
+  if (!capabilities.posixMq) {
     throw new Error(`POSIX message queues are not available on ${process.platform}.`);
   }
 }

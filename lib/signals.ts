@@ -94,7 +94,7 @@ export interface Subscription extends Disposable {
 const REFUSED = new Set(['SIGKILL', 'SIGSTOP', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS']);
 
 function constants(): Record<string, number> {
-  if (!(capabilities as unknown as Record<string, boolean>).siginfo) {
+  if (!capabilities.siginfo) {
     throw new Error(`shmkit signals with siginfo are not available on ${process.platform}.`);
   }
   return binding.signalConstants;
