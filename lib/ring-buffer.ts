@@ -103,6 +103,11 @@ function remainingMs(deadline: number): number {
   return deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
 }
 
+/** The checked timeout of a sync call; cheap when no options are given (the hot path). */
+function syncTimeoutMs(options: SyncWaitOptions | undefined): number {
+  return options === undefined ? -1 : validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+}
+
 function deadlineOf(timeoutMs: number): number {
   return timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
 }
@@ -133,8 +138,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #head: number;
   #tailSeen: number;
   // The frame between claim() and commit(), and between peek() and release().
-  #claim: { offset: number; length: number } | undefined;
-  #peek: { length: number } | undefined;
+  // (numbers, not objects: a zero-copy loop allocates nothing but its view)
+  #claimOffset = -1;
+  #claimLength = 0;
+  #peekLength = -1;
 
   private constructor(shm: SharedMemory, header: RingHeader, spinUs: number) {
     this.#shm = shm;
@@ -267,8 +274,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * @throws `ETIMEDOUT` after `timeoutMs`; RangeError if larger than maxMessageBytes.
    */
   pushSync(bytes: Uint8Array, options?: SyncWaitOptions): void {
-    validateBytes(bytes, 'bytes');
-    const deadline = deadlineOf(validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs'));
+    const timeoutMs = syncTimeoutMs(options);
+    if (this.tryPush(bytes)) return; // a deadline matters only once we must wait
+    const deadline = deadlineOf(timeoutMs);
     while (!this.tryPush(bytes)) this.#waitForSpaceSync(frameBytes(bytes.length), deadline, options?.timeoutMs);
   }
 
@@ -312,7 +320,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       this.#endProducing();
       return undefined;
     }
-    this.#claim = { offset, length };
+    this.#claimOffset = offset;
+    this.#claimLength = length;
     const start = this.#payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
   }
@@ -330,9 +339,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Publishes the claimed message. */
   commit(): void {
-    const claim = this.#takeClaim();
+    const offset = this.#takeClaim();
     try {
-      this.#publish(claim.offset, claim.length);
+      this.#publish(offset, this.#claimLength);
     } finally {
       this.#endProducing();
     }
@@ -364,11 +373,66 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /**
+   * Pops the next message into `target` (copying it, no allocation): returns
+   * its length in bytes, or -1 if the ring is empty (never waits). For large
+   * messages this avoids a fresh buffer (and its page faults) per pop.
+   * @throws RangeError (`ERR_OUT_OF_RANGE`) if the message is longer than
+   * `target`; the message then stays in the ring.
+   */
+  tryPopInto(target: Uint8Array): number {
+    validateBytes(target, 'target');
+    this.#checkConsumer();
+    this.#beginConsuming();
+    try {
+      const offset = this.#nextFrame();
+      if (offset < 0) return -1;
+      const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
+      if (length > target.length) {
+        throw Object.assign(new RangeError(`the next message has ${length} bytes; target holds ${target.length}`), {
+          code: 'ERR_OUT_OF_RANGE',
+        });
+      }
+      const start = this.#payloadStart(offset);
+      target.set(this.#bytes.subarray(start, start + length));
+      this.#advanceHead(length);
+      return length;
+    } finally {
+      this.#endConsuming();
+    }
+  }
+
+  /** Like tryPopInto(), blocking this thread while the ring is empty. @throws `ETIMEDOUT` */
+  popIntoSync(target: Uint8Array, options?: SyncWaitOptions): number {
+    const timeoutMs = syncTimeoutMs(options);
+    const ready = this.tryPopInto(target);
+    if (ready >= 0) return ready;
+    const deadline = deadlineOf(timeoutMs);
+    for (;;) {
+      this.#waitForDataSync(deadline, options?.timeoutMs);
+      const length = this.tryPopInto(target);
+      if (length >= 0) return length;
+    }
+  }
+
+  /** Like tryPopInto(), waiting without blocking the event loop. */
+  async popInto(target: Uint8Array, options?: WaitOptions): Promise<number> {
+    const opts = validateOptions(options);
+    const deadline = deadlineOf(validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'));
+    for (;;) {
+      const length = this.tryPopInto(target);
+      if (length >= 0) return length;
+      await this.#waitForData(deadline, opts);
+    }
+  }
+
+  /**
    * Pops the next message, blocking this thread while the ring is empty.
    * @throws `ETIMEDOUT` after `timeoutMs`.
    */
   popSync(options?: SyncWaitOptions): Uint8Array {
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+    const timeoutMs = syncTimeoutMs(options);
+    const ready = this.tryPop();
+    if (ready) return ready; // a deadline matters only once we must wait
     const deadline = deadlineOf(timeoutMs);
     for (;;) {
       const message = this.tryPop();
@@ -397,9 +461,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * multi-consumer ring the consumer lock is held until then.
    */
   peek(): Uint8Array | undefined {
-    this.#check();
-    if (this.#peek)
-      throw Object.assign(new Error('release() the previous peek first'), { code: 'ERR_SHMKIT_PEEK_PENDING' });
+    this.#checkConsumer();
     this.#beginConsuming();
     const offset = this.#nextFrame();
     if (offset < 0) {
@@ -407,7 +469,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       return undefined;
     }
     const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
-    this.#peek = { length };
+    this.#peekLength = length;
     const start = this.#payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
   }
@@ -425,11 +487,11 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** Frees the message returned by peek(). */
   release(): void {
     this.#check();
-    const peeked = this.#peek;
-    if (!peeked) throw Object.assign(new Error('nothing to release: peek() first'), { code: 'ERR_SHMKIT_NO_PEEK' });
-    this.#peek = undefined;
+    const length = this.#peekLength;
+    if (length < 0) throw Object.assign(new Error('nothing to release: peek() first'), { code: 'ERR_SHMKIT_NO_PEEK' });
+    this.#peekLength = -1;
     try {
-      this.#advanceHead(peeked.length);
+      this.#advanceHead(length);
     } finally {
       this.#endConsuming();
     }
@@ -490,9 +552,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    */
   close(): void {
     if (this.#shm.closed) return;
-    if (this.#claim) this.abort();
-    if (this.#peek) {
-      this.#peek = undefined;
+    if (this.#claimOffset >= 0) this.abort();
+    if (this.#peekLength >= 0) {
+      this.#peekLength = -1;
       this.#endConsuming();
     }
     this.#shm.close();
@@ -516,7 +578,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** A claim holds the producer's place (and lock): nothing else may push until commit()/abort(). */
   #checkProducer(): void {
     this.#check();
-    if (this.#claim) {
+    if (this.#claimOffset >= 0) {
       throw Object.assign(new Error('commit() or abort() the pending claim first'), {
         code: 'ERR_SHMKIT_CLAIM_PENDING',
       });
@@ -526,7 +588,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** A peek holds the consumer's place (and lock): nothing else may pop until release(). */
   #checkConsumer(): void {
     this.#check();
-    if (this.#peek) {
+    if (this.#peekLength >= 0) {
       throw Object.assign(new Error('release() the pending peek first'), { code: 'ERR_SHMKIT_PEEK_PENDING' });
     }
   }
@@ -666,12 +728,13 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
-  #takeClaim(): { offset: number; length: number } {
+  /** Ends the pending claim; returns its frame offset. */
+  #takeClaim(): number {
     this.#check();
-    const claim = this.#claim;
-    if (!claim) throw Object.assign(new Error('nothing claimed: claim() first'), { code: 'ERR_SHMKIT_NO_CLAIM' });
-    this.#claim = undefined;
-    return claim;
+    const offset = this.#claimOffset;
+    if (offset < 0) throw Object.assign(new Error('nothing claimed: claim() first'), { code: 'ERR_SHMKIT_NO_CLAIM' });
+    this.#claimOffset = -1;
+    return offset;
   }
 
   // ---------------------------------------------------------------- waiting

@@ -269,3 +269,23 @@ describe('RingBuffer across processes', () => {
     expect(r.stats()).toMatchObject({ pushedMessages: 4 * perProducer, poppedMessages: 4 * perProducer });
   });
 });
+
+describe('RingBuffer popInto', () => {
+  it('copies into the caller buffer, says -1 when empty, and keeps a message that does not fit', async () => {
+    const r = ring();
+    const target = new Uint8Array(8);
+    expect(r.tryPopInto(target)).toBe(-1);
+    r.tryPush(bytes(1, 2, 3));
+    expect(r.tryPopInto(target)).toBe(3);
+    expect([...target.subarray(0, 3)]).toEqual([1, 2, 3]);
+    r.tryPush(new Uint8Array(9));
+    expect(() => r.tryPopInto(target)).toThrow(RangeError);
+    expect(r.tryPop()?.length).toBe(9); // still there
+    setTimeout(() => r.tryPush(bytes(7)), 10);
+    expect(await r.popInto(target, { timeoutMs: 5000 })).toBe(1);
+    expect(() => r.popIntoSync(target, { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    r.tryPush(bytes(5));
+    expect(() => r.popSync({ timeoutMs: -1 })).toThrow(RangeError); // checked even when a message waits
+    expect(r.tryPop()).toEqual(bytes(5));
+  });
+});
