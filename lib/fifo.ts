@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import nodePath from 'node:path';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { native } from './addon.js';
 import { AbortError, systemError, timeoutError } from './errors.js';
@@ -185,13 +186,38 @@ function sleep(ms: number, ref: boolean, signal: AbortSignal | undefined): Promi
   });
 }
 
+/**
+ * Where {@link Fifo.create} records the FIFOs it makes (one absolute path a
+ * line), so that `shmkit ls` / `shmkit rm` can find them (docs/cli.md).
+ */
+export const FIFO_REGISTRY = '/dev/shm/shmkit-fifos.registry';
+
+/** Appends `file` to the registry; never throws: a FIFO that is not registered still works. */
+function registerFifo(file: string): void {
+  try {
+    const absolute = nodePath.resolve(file);
+    if (absolute.includes('\n')) return;
+    // O_APPEND: each line is one write and never torn; O_NOFOLLOW: /dev/shm is world-writable.
+    const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
+    const fd = fs.openSync(FIFO_REGISTRY, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
+    try {
+      fs.writeSync(fd, `${absolute}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // no /dev/shm, or the registry belongs to another user: not listed by `shmkit ls`
+  }
+}
+
 /** Named pipes (fifo(7)). All methods are static. */
 export class Fifo {
   private constructor() {}
 
   /**
    * Creates a FIFO special file (mkfifo(3)) with `mode` (default 0o600,
-   * masked by the umask).
+   * masked by the umask). Records its absolute path in {@link FIFO_REGISTRY}
+   * for `shmkit ls`.
    * @throws `EEXIST` if the path exists; `ENOENT` if its directory does not; `EACCES`.
    */
   static create(path: string, options?: { mode?: number }): void {
@@ -199,6 +225,7 @@ export class Fifo {
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     binding.mkfifo(file, mode);
+    registerFifo(file);
   }
 
   /**

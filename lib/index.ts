@@ -8,9 +8,11 @@ export { capabilities } from './addon.js';
 export type { SystemError } from './errors.js';
 export { AbortError, ClosedError, systemError } from './errors.js';
 export type { FifoReaderOptions, FifoWriterOptions } from './fifo.js';
-export { DEFAULT_MAX_FRAME_BYTES, Fifo, FrameDecoder, FrameEncoder } from './fifo.js';
+export { DEFAULT_MAX_FRAME_BYTES, FIFO_REGISTRY, Fifo, FrameDecoder, FrameEncoder } from './fifo.js';
 export type { FutexWaitResult, FutexWaitSyncOptions } from './futex.js';
 export { futex } from './futex.js';
+export type { Inventory, IpcKind, IpcObject, ListOptions } from './inventory.js';
+export { IPC_KINDS, listObjects, scanInventory } from './inventory.js';
 export type {
   MessageQueueCreateOptions,
   MessageQueueOpenOptions,
