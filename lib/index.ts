@@ -5,6 +5,7 @@
 
 export type { Capabilities } from './addon.js';
 export { capabilities } from './addon.js';
+export type { Codec, CodecKind, CodecSpec } from './codecs.js';
 export type { SystemError } from './errors.js';
 export { AbortError, ClosedError, systemError } from './errors.js';
 export type { FifoReaderOptions, FifoWriterOptions } from './fifo.js';
@@ -39,6 +40,8 @@ export type {
   PosixSyncWaitOptions,
 } from './posix-message-queue.js';
 export { MQ_PRIO_MAX, PosixMessageQueue } from './posix-message-queue.js';
+export type { FieldLayout, FieldType, FieldValue, RecordOf, ScalarFieldType, Schema } from './record-schema.js';
+export { compileSchema, RecordCodec } from './record-schema.js';
 export type {
   RingBufferCreateOptions,
   RingBufferOpenOptions,
@@ -53,3 +56,13 @@ export type { SharedMemoryCreateOptions, SharedMemoryOpenOptions, SharedMemorySt
 export { SharedMemory } from './shared-memory.js';
 export type { SignalInfo, SignalListenOptions, SignalOnceOptions, SignalSendOptions, Subscription } from './signals.js';
 export { signals } from './signals.js';
+export type {
+  TypedQueueCodecOpenOptions,
+  TypedQueueCodecOptions,
+  TypedQueueCommonOptions,
+  TypedQueueCreateOptions,
+  TypedQueueKind,
+  TypedQueueRecordOpenOptions,
+  TypedQueueRecordOptions,
+} from './typed-queue.js';
+export { recordCapacityBytes, TypedQueue } from './typed-queue.js';

@@ -337,11 +337,16 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Publishes the claimed message. */
-  commit(): void {
+  /**
+   * Publishes the claimed message, optionally shortened to its first
+   * `length` bytes (an encoder that claimed its worst case).
+   */
+  commit(length?: number): void {
+    const claimed = this.#claimLength;
+    if (length !== undefined) validateInteger(length, 'length', 0, claimed);
     const offset = this.#takeClaim();
     try {
-      this.#publish(offset, this.#claimLength);
+      this.#publish(offset, length ?? claimed);
     } finally {
       this.#endProducing();
     }
@@ -673,7 +678,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#claimSleeper(CONSUMER_SLEEPING)) {
       const f = this.#f64;
       f[f64(OFFSET.consumerWakes)] = (f[f64(OFFSET.consumerWakes)] as number) + 1;
-      native.futexWake(this.#i32, TAIL, INT32_MAX);
+      native.futexWake(this.#i32, CONSUMER_SLEEPING, INT32_MAX);
     }
   }
 
@@ -724,7 +729,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#claimSleeper(PRODUCER_SLEEPING)) {
       const f = this.#f64;
       f[f64(OFFSET.producerWakes)] = (f[f64(OFFSET.producerWakes)] as number) + 1;
-      native.futexWake(this.#i32, HEAD, INT32_MAX);
+      native.futexWake(this.#i32, PRODUCER_SLEEPING, INT32_MAX);
     }
   }
 
@@ -763,31 +768,31 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #waitForDataSync(deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     if (this.#spin(() => this.#dataArrived())) return;
-    const tail = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks, TAIL);
-    if (!this.#dataArrived()) this.#sleepSync(TAIL, tail, deadline, timeoutMs);
+    this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
+    if (!this.#dataArrived()) this.#sleepSync(CONSUMER_SLEEPING, deadline, timeoutMs);
   }
 
   async #waitForData(deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     if (this.#spin(() => this.#dataArrived())) return;
-    const tail = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks, TAIL);
-    if (!this.#dataArrived()) await this.#sleep(TAIL, tail, deadline, options);
+    this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
+    if (!this.#dataArrived()) await this.#sleep(CONSUMER_SLEEPING, deadline, options);
   }
 
   #waitForSpaceSync(bytes: number, deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     if (this.#spin(hasSpace)) return;
-    const head = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks, HEAD);
-    if (!hasSpace()) this.#sleepSync(HEAD, head, deadline, timeoutMs);
+    this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
+    if (!hasSpace()) this.#sleepSync(PRODUCER_SLEEPING, deadline, timeoutMs);
   }
 
   async #waitForSpace(bytes: number, deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     if (this.#spin(hasSpace)) return;
-    const head = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks, HEAD);
-    if (!hasSpace()) await this.#sleep(HEAD, head, deadline, options);
+    this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
+    if (!hasSpace()) await this.#sleep(PRODUCER_SLEEPING, deadline, options);
   }
 
   /**
@@ -795,32 +800,37 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * "store index; load flag" cannot miss us); returns the index value to
    * sleep on. Only wakers lower the flag.
    */
-  #enterPark(sleeping: number, parks: number, index: number): number {
+  #enterPark(sleeping: number, parks: number): void {
     Atomics.store(this.#i32, sleeping, 1);
     this.#f64[f64(parks)] = (this.#f64[f64(parks)] as number) + 1;
-    return Atomics.load(this.#i32, index);
   }
 
-  #sleepSync(index: number, expected: number, deadline: number, timeoutMs: number | undefined): void {
+  /**
+   * Sleeps on the side's flag word while it is still raised: a waker lowers
+   * it before waking, so a wake that comes before we are asleep makes the
+   * kernel refuse the sleep (the word is no longer 1) instead of being lost.
+   */
+  #sleepSync(sleeping: number, deadline: number, timeoutMs: number | undefined): void {
     const left = remainingMs(deadline);
     if (left === 0) throw timeoutError('futex', this.name, timeoutMs ?? 0);
-    native.futexWaitSync(this.#i32, index, expected, left);
+    native.futexWaitSync(this.#i32, sleeping, 1, left);
   }
 
-  async #sleep(index: number, expected: number, deadline: number, options: WaitOptions): Promise<void> {
+  async #sleep(sleeping: number, deadline: number, options: WaitOptions): Promise<void> {
     const left = remainingMs(deadline);
     if (left === 0) throw timeoutError('futex', this.name, options.timeoutMs ?? 0);
     const timeoutMs = left < 0 ? undefined : left;
-    await futex.wait(this.#i32, index, expected, { timeoutMs, signal: options.signal, ref: options.ref });
+    await futex.wait(this.#i32, sleeping, 1, { timeoutMs, signal: options.signal, ref: options.ref });
   }
 
   /** On a multi-producer ring: take the producer lock, then the tail others moved. */
   #beginProducing(): void {
-    if (this.producers === 'single') return;
-    this.#lock(PRODUCER_LOCK);
+    if (this.producers === 'multi') this.#lock(PRODUCER_LOCK);
+    // Reloaded even when single: this handle may have been idle while
+    // another process (the previous single producer) moved the tail.
     this.#tail = Atomics.load(this.#i32, TAIL);
     if ((this.#tail & (FRAME_ALIGN - 1)) !== 0) {
-      this.#unlock(PRODUCER_LOCK);
+      this.#endProducing();
       throw ringError(this.name, `tail ${this.#tail >>> 0} is not 8-aligned`);
     }
   }
@@ -831,10 +841,12 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   /** On a multi-consumer ring: take the consumer lock, then the head others moved. */
   #beginConsuming(): void {
-    if (this.consumers === 'single') return;
-    this.#lock(CONSUMER_LOCK);
+    if (this.consumers === 'multi') this.#lock(CONSUMER_LOCK);
     this.#head = Atomics.load(this.#i32, HEAD);
-    this.#tailSeen = Atomics.load(this.#i32, TAIL);
+    // The cached tail stays valid while it is not behind head (then it is
+    // only stale, and reloaded when head reaches it): this keeps the
+    // producer's cache line out of most pops.
+    if ((this.#tailSeen - this.#head) >>> 0 > this.capacityBytes) this.#tailSeen = Atomics.load(this.#i32, TAIL);
   }
 
   #endConsuming(): void {

@@ -77,11 +77,15 @@ describe('RingBuffer in one process', () => {
     r.commit();
     r.claim(2)?.set([9, 9]);
     r.abort();
+    r.claim(10)?.set([4, 5, 6]);
+    expect(() => r.commit(11)).toThrow(RangeError);
+    r.commit(2); // shorter than claimed
     const peeked = r.peek();
     expect(peeked && [...peeked]).toEqual([1, 2, 3]);
     expect(() => r.peek()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_PEEK_PENDING' }));
     expect(() => r.tryPop()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_PEEK_PENDING' }));
     r.release();
+    expect(r.tryPop()).toEqual(bytes(4, 5));
     expect(r.peek()).toBeUndefined();
     expect(() => r.release()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_PEEK' }));
     expect(() => r.commit()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_CLAIM' }));

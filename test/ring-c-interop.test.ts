@@ -85,7 +85,11 @@ describe.skipIf(!hasTools)('RingBuffer <-> C (ring.h)', () => {
   });
 
   it('C and Node producers share a multi-producer ring with a C consumer', async () => {
-    const ring = RingBuffer.create(uniqueName('cring'), { capacityBytes: 1 << 16, producers: 'multi', consumers: 'multi' });
+    const ring = RingBuffer.create(uniqueName('cring'), {
+      capacityBytes: 1 << 16,
+      producers: 'multi',
+      consumers: 'multi',
+    });
     const each = 20_000;
     try {
       const consumer = runTool('ring_consumer', [ring.name, String(2 * each), '--any-order', '--timeout', '20000']);

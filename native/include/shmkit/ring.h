@@ -528,7 +528,7 @@ static inline void shmkit_ring__wake_consumers(shmkit_ring *r) {
    * instruction; the exchange makes one waker, not every push, pay the wake. */
   if (atomic_load(sleeping) != 0 && atomic_exchange(sleeping, 0) != 0) {
     shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_CONSUMER_WAKES, 1);
-    shmkit_ring__futex_wake(shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL), INT_MAX);
+    shmkit_ring__futex_wake(sleeping, INT_MAX);
   }
 }
 
@@ -633,10 +633,14 @@ static inline int shmkit_ring__park(shmkit_ring *r, size_t index_off, size_t sle
     if (atomic_load_explicit(index, memory_order_relaxed) != seen) return 0;
     shmkit_ring__cpu_relax();
   }
-  atomic_store(shmkit_ring__u32(r, sleeping_off), 1);
+  _Atomic uint32_t *sleeping = shmkit_ring__u32(r, sleeping_off);
+  atomic_store(sleeping, 1);
   shmkit_ring__stat_add_shared(r, parks_off, 1);
   int rc = 0;
-  if (atomic_load(index) == seen) rc = shmkit_ring__futex_wait(index, seen, deadline);
+  /* Sleep on the flag, not the index: a waker lowers the flag before it
+   * wakes, so a wake that comes before we are asleep makes FUTEX_WAIT
+   * refuse (the word is no longer 1) instead of being lost. */
+  if (atomic_load(index) == seen) rc = shmkit_ring__futex_wait(sleeping, 1, deadline);
   return rc == -ETIMEDOUT ? rc : 0;
 }
 
@@ -663,7 +667,7 @@ static inline void shmkit_ring__wake_producers(shmkit_ring *r) {
   if (atomic_load(sleeping) != 0 && atomic_exchange(sleeping, 0) != 0) {
     shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_PRODUCER_WAKES, 1);
     /* All of them: each waits for its own amount of room. */
-    shmkit_ring__futex_wake(shmkit_ring__u32(r, SHMKIT_RING_OFF_HEAD), INT_MAX);
+    shmkit_ring__futex_wake(sleeping, INT_MAX);
   }
 }
 
