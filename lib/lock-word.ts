@@ -78,6 +78,35 @@ function sliceMs(deadline: number): number {
   return Math.max(0, Math.min(LIVENESS_SLICE_MS, deadline - performance.now()));
 }
 
+/** A sleep the lock loop asks its driver for: on `expected` in the word, for at most `timeoutMs`. */
+interface Sleep {
+  expected: number;
+  timeoutMs: number;
+}
+
+/**
+ * The locking loop, shared by the sync and async forms: yields each sleep it
+ * needs (a driver performs it), returns the outcome once the lock is ours.
+ */
+function* lockSteps(
+  words: Int32Array,
+  index: number,
+  pid: number,
+  timeoutMs: number,
+  what: string,
+): Generator<Sleep, LockOutcome, void> {
+  const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+  let waiting = false;
+  for (;;) {
+    const outcome = tryLockWord(words, index, pid, waiting);
+    if (outcome) return outcome;
+    if (performance.now() >= deadline) throw timeoutError('futex', what, timeoutMs);
+    const expected = announceWaiter(words, index);
+    if (expected !== 0) yield { expected, timeoutMs: sliceMs(deadline) };
+    waiting = true; // others may sleep too: keep the waiters bit when we take it
+  }
+}
+
 /** Blocks this thread until the lock is ours (or `timeoutMs` passes: ETIMEDOUT). */
 export function lockWordSync(
   words: Int32Array,
@@ -86,15 +115,10 @@ export function lockWordSync(
   timeoutMs: number,
   what: string,
 ): LockOutcome {
-  const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-  let waiting = false;
-  for (;;) {
-    const outcome = tryLockWord(words, index, pid, waiting);
-    if (outcome) return outcome;
-    if (performance.now() >= deadline) throw timeoutError('futex', what, timeoutMs);
-    const expected = announceWaiter(words, index);
-    if (expected !== 0) native.futexWaitSync(words, index, expected, sliceMs(deadline));
-    waiting = true; // others may sleep too: keep the waiters bit when we take it
+  const steps = lockSteps(words, index, pid, timeoutMs, what);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    native.futexWaitSync(words, index, step.value.expected, step.value.timeoutMs);
   }
 }
 
@@ -106,22 +130,11 @@ export async function lockWord(
   options: WaitOptions,
   what: string,
 ): Promise<LockOutcome> {
-  const timeoutMs = options.timeoutMs ?? -1;
-  const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-  let waiting = false;
-  for (;;) {
-    const outcome = tryLockWord(words, index, pid, waiting);
-    if (outcome) return outcome;
-    if (performance.now() >= deadline) throw timeoutError('futex', what, timeoutMs);
-    const expected = announceWaiter(words, index);
-    if (expected !== 0) {
-      await futex.wait(words, index, expected, {
-        timeoutMs: sliceMs(deadline),
-        signal: options.signal,
-        ref: options.ref,
-      });
-    }
-    waiting = true;
+  const steps = lockSteps(words, index, pid, options.timeoutMs ?? -1, what);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    const { expected, timeoutMs } = step.value;
+    await futex.wait(words, index, expected, { timeoutMs, signal: options.signal, ref: options.ref });
   }
 }
 
