@@ -674,12 +674,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Publishes the tail, then wakes parked consumers if the header says any sleep. */
   #storeTail(): void {
-    Atomics.store(this.#i32, TAIL, this.#tail);
-    if (this.#claimSleeper(CONSUMER_SLEEPING)) {
-      const f = this.#f64;
-      f[f64(OFFSET.consumerWakes)] = (f[f64(OFFSET.consumerWakes)] as number) + 1;
-      native.futexWake(this.#i32, CONSUMER_SLEEPING, INT32_MAX);
-    }
+    this.#publishIndex(TAIL, this.#tail, CONSUMER_SLEEPING, OFFSET.consumerWakes);
   }
 
   /**
@@ -725,11 +720,18 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Publishes the head, then wakes parked producers if the header says any sleep. */
   #storeHead(): void {
-    Atomics.store(this.#i32, HEAD, this.#head);
-    if (this.#claimSleeper(PRODUCER_SLEEPING)) {
-      const f = this.#f64;
-      f[f64(OFFSET.producerWakes)] = (f[f64(OFFSET.producerWakes)] as number) + 1;
-      native.futexWake(this.#i32, PRODUCER_SLEEPING, INT32_MAX);
+    this.#publishIndex(HEAD, this.#head, PRODUCER_SLEEPING, OFFSET.producerWakes);
+  }
+
+  /**
+   * Stores an index, then wakes every sleeper of the other side if its flag
+   * was raised (store index, then load flag: see docs/ring-format.md).
+   */
+  #publishIndex(index: number, value: number, sleeping: number, wakesOffset: number): void {
+    Atomics.store(this.#i32, index, value);
+    if (this.#claimSleeper(sleeping)) {
+      this.#f64[f64(wakesOffset)] = (this.#f64[f64(wakesOffset)] as number) + 1;
+      native.futexWake(this.#i32, sleeping, INT32_MAX);
     }
   }
 
