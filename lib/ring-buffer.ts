@@ -664,12 +664,19 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Whether this caller must wake the other side: its sleeping flag was up
-   * and we took it down. The plain load keeps the common case free of a
-   * locked instruction; the exchange makes one waker per sleep pay the wake.
+   * Whether this caller must wake the other side: its "may sleep" bit was up
+   * and we lowered it (advancing the epoch). The plain load keeps the common
+   * case free of a locked instruction; the CAS lets one waker per sleep pay
+   * the wake system call.
    */
-  #claimSleeper(flag: number): boolean {
-    return Atomics.load(this.#i32, flag) !== 0 && Atomics.exchange(this.#i32, flag, 0) !== 0;
+  #claimSleeper(word: number): boolean {
+    for (;;) {
+      const seen = Atomics.load(this.#i32, word);
+      if ((seen & 1) === 0) return false;
+      // Lower the bit and advance the epoch in one step: every sleeper's
+      // expected value is now stale, so none can fall asleep on it.
+      if (Atomics.compareExchange(this.#i32, word, seen, (seen + 1) | 0) === seen) return true;
+    }
   }
 
   /** Publishes the tail, then wakes parked consumers if the header says any sleep. */
@@ -770,60 +777,66 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #waitForDataSync(deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     if (this.#spin(() => this.#dataArrived())) return;
-    this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
-    if (!this.#dataArrived()) this.#sleepSync(CONSUMER_SLEEPING, deadline, timeoutMs);
+    const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
+    if (!this.#dataArrived()) this.#sleepSync(CONSUMER_SLEEPING, expected, deadline, timeoutMs);
   }
 
   async #waitForData(deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     if (this.#spin(() => this.#dataArrived())) return;
-    this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
-    if (!this.#dataArrived()) await this.#sleep(CONSUMER_SLEEPING, deadline, options);
+    const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
+    if (!this.#dataArrived()) await this.#sleep(CONSUMER_SLEEPING, expected, deadline, options);
   }
 
   #waitForSpaceSync(bytes: number, deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     if (this.#spin(hasSpace)) return;
-    this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
-    if (!hasSpace()) this.#sleepSync(PRODUCER_SLEEPING, deadline, timeoutMs);
+    const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
+    if (!hasSpace()) this.#sleepSync(PRODUCER_SLEEPING, expected, deadline, timeoutMs);
   }
 
   async #waitForSpace(bytes: number, deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     if (this.#spin(hasSpace)) return;
-    this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
-    if (!hasSpace()) await this.#sleep(PRODUCER_SLEEPING, deadline, options);
+    const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
+    if (!hasSpace()) await this.#sleep(PRODUCER_SLEEPING, expected, deadline, options);
   }
 
   /**
-   * Raises the side's sleeping flag (before the last check, so a waker's
-   * "store index; load flag" cannot miss us); returns the index value to
-   * sleep on. Only wakers lower the flag.
+   * Raises the "may sleep" bit of the side's wait word (bit 0; bits 1..31
+   * are an epoch that wakers advance) before the last check of the index, so
+   * a waker's "store index; load word" cannot miss us. Returns the word's
+   * value to sleep on. Only wakers lower the bit.
    */
-  #enterPark(sleeping: number, parks: number): void {
-    Atomics.store(this.#i32, sleeping, 1);
+  #enterPark(word: number, parks: number): number {
     this.#f64[f64(parks)] = (this.#f64[f64(parks)] as number) + 1;
+    for (;;) {
+      const seen = Atomics.load(this.#i32, word);
+      if ((seen & 1) !== 0) return seen; // raised already, by us earlier or another sleeper
+      if (Atomics.compareExchange(this.#i32, word, seen, seen | 1) === seen) return seen | 1;
+    }
   }
 
   /**
-   * Sleeps on the side's flag word while it is still raised: a waker lowers
-   * it before waking, so a wake that comes before we are asleep makes the
-   * kernel refuse the sleep (the word is no longer 1) instead of being lost.
+   * Sleeps on the side's wait word while it still holds `expected`: any
+   * waker since we raised the bit has advanced the epoch, so the kernel
+   * refuses the sleep instead of letting us miss that wake.
    */
-  #sleepSync(sleeping: number, deadline: number, timeoutMs: number | undefined): void {
+  #sleepSync(word: number, expected: number, deadline: number, timeoutMs: number | undefined): void {
     const left = remainingMs(deadline);
     if (left === 0) throw timeoutError('futex', this.name, timeoutMs ?? 0);
-    native.futexWaitSync(this.#i32, sleeping, 1, left);
+    native.futexWaitSync(this.#i32, word, expected, left);
   }
 
-  async #sleep(sleeping: number, deadline: number, options: WaitOptions): Promise<void> {
+  async #sleep(word: number, expected: number, deadline: number, options: WaitOptions): Promise<void> {
     const left = remainingMs(deadline);
     if (left === 0) throw timeoutError('futex', this.name, options.timeoutMs ?? 0);
     const timeoutMs = left < 0 ? undefined : left;
-    await futex.wait(this.#i32, sleeping, 1, { timeoutMs, signal: options.signal, ref: options.ref });
+    await futex.wait(this.#i32, word, expected, { timeoutMs, signal: options.signal, ref: options.ref });
   }
+
 
   /** On a multi-producer ring: take the producer lock, then the tail others moved. */
   #beginProducing(): void {

@@ -12,8 +12,8 @@
  *   line 2  (128..191) head: consumers' byte counter (mod 2^32); pop stats
  *   line 3  (192..255) producer lock word (owner pid | FUTEX_WAITERS)
  *   line 4  (256..319) consumer lock word
- *   line 5  (320..383) consumer sleeping flag; consumer parks / wakes sent to it
- *   line 6  (384..447) producer sleeping flag; producer parks / wakes sent to it
+ *   line 5  (320..383) consumer wait word (bit 0: may sleep; bits 1..31: epoch); parks / wakes
+ *   line 6  (384..447) producer wait word (bit 0: may sleep; bits 1..31: epoch); parks / wakes
  *   line 7  (448..511) lock recoveries (f64: locks taken over from dead owners)
  *
  * A message is a frame at an 8-aligned offset: u32 length, u32 reserved
@@ -62,10 +62,10 @@ export const OFFSET = {
   poppedBytes: 144, // f64
   producerLock: 192,
   consumerLock: 256,
-  consumerSleeping: 320, // 1 when a consumer may be parked on tail; wakers clear it
+  consumerSleeping: 320, // consumers' wait word: bit 0 = may sleep, bits 1..31 = epoch
   consumerParks: 328, // f64
   consumerWakes: 336, // f64: wakes sent to consumers
-  producerSleeping: 384, // 1 when a producer may be parked on head; wakers clear it
+  producerSleeping: 384, // producers' wait word: bit 0 = may sleep, bits 1..31 = epoch
   producerParks: 392, // f64
   producerWakes: 400, // f64: wakes sent to producers
   lockRecoveries: 448, // f64: producer/consumer locks taken over from a dead owner

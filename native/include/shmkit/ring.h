@@ -522,13 +522,24 @@ static inline int shmkit_ring_unlock(shmkit_ring *r, shmkit_ring_side side) {
  * seq_cst tail store followed by this seq_cst load pairs with the
  * consumer's seq_cst waiter increment followed by its tail reload: one of
  * the two sides always sees the other's write, so no wake-up is lost. */
+/* A side's wait word: bit 0 = someone may sleep, bits 1..31 = an epoch.
+ * A waker that finds bit 0 set lowers it and advances the epoch in one CAS
+ * (word + 1), then wakes the word: every sleeper's expected value is stale
+ * from then on, so none can fall asleep on it and miss this wake. The plain
+ * load keeps the common case (nobody asleep) free of a locked instruction. */
+static inline int shmkit_ring__claim_sleeper(_Atomic uint32_t *word) {
+  uint32_t seen = atomic_load(word);
+  while (seen & 1u) {
+    if (atomic_compare_exchange_weak(word, &seen, seen + 1u)) return 1;
+  }
+  return 0;
+}
+
 static inline void shmkit_ring__wake_consumers(shmkit_ring *r) {
-  _Atomic uint32_t *sleeping = shmkit_ring__u32(r, SHMKIT_RING_OFF_CONSUMER_SLEEPING);
-  /* The plain load keeps the common case (nobody asleep) free of a locked
-   * instruction; the exchange makes one waker, not every push, pay the wake. */
-  if (atomic_load(sleeping) != 0 && atomic_exchange(sleeping, 0) != 0) {
+  _Atomic uint32_t *word = shmkit_ring__u32(r, SHMKIT_RING_OFF_CONSUMER_SLEEPING);
+  if (shmkit_ring__claim_sleeper(word)) {
     shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_CONSUMER_WAKES, 1);
-    shmkit_ring__futex_wake(sleeping, INT_MAX);
+    shmkit_ring__futex_wake(word, INT_MAX);
   }
 }
 
@@ -633,14 +644,16 @@ static inline int shmkit_ring__park(shmkit_ring *r, size_t index_off, size_t sle
     if (atomic_load_explicit(index, memory_order_relaxed) != seen) return 0;
     shmkit_ring__cpu_relax();
   }
-  _Atomic uint32_t *sleeping = shmkit_ring__u32(r, sleeping_off);
-  atomic_store(sleeping, 1);
+  /* Raise bit 0 of the wait word, then re-check the index, then sleep on
+   * the word's value: a waker since we raised it has changed the word. */
+  _Atomic uint32_t *word = shmkit_ring__u32(r, sleeping_off);
+  uint32_t expected = atomic_load(word);
+  while (!(expected & 1u) && !atomic_compare_exchange_weak(word, &expected, expected | 1u)) {
+  }
+  expected |= 1u;
   shmkit_ring__stat_add_shared(r, parks_off, 1);
   int rc = 0;
-  /* Sleep on the flag, not the index: a waker lowers the flag before it
-   * wakes, so a wake that comes before we are asleep makes FUTEX_WAIT
-   * refuse (the word is no longer 1) instead of being lost. */
-  if (atomic_load(index) == seen) rc = shmkit_ring__futex_wait(sleeping, 1, deadline);
+  if (atomic_load(index) == seen) rc = shmkit_ring__futex_wait(word, expected, deadline);
   return rc == -ETIMEDOUT ? rc : 0;
 }
 
@@ -663,11 +676,11 @@ static inline int shmkit_ring_push(shmkit_ring *r, const void *data, size_t len,
 /* ---- Consumer ---- */
 
 static inline void shmkit_ring__wake_producers(shmkit_ring *r) {
-  _Atomic uint32_t *sleeping = shmkit_ring__u32(r, SHMKIT_RING_OFF_PRODUCER_SLEEPING);
-  if (atomic_load(sleeping) != 0 && atomic_exchange(sleeping, 0) != 0) {
+  _Atomic uint32_t *word = shmkit_ring__u32(r, SHMKIT_RING_OFF_PRODUCER_SLEEPING);
+  if (shmkit_ring__claim_sleeper(word)) {
     shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_PRODUCER_WAKES, 1);
     /* All of them: each waits for its own amount of room. */
-    shmkit_ring__futex_wake(sleeping, INT_MAX);
+    shmkit_ring__futex_wake(word, INT_MAX);
   }
 }
 
