@@ -142,6 +142,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #claimOffset = -1;
   #claimLength = 0;
   #peekLength = -1;
+  // Length of the frame #nextFrame() validated: read once, never again from
+  // shared memory, where a peer could change it after the check.
+  #frameLength = 0;
 
   private constructor(shm: SharedMemory, header: RingHeader, spinUs: number) {
     this.#shm = shm;
@@ -367,7 +370,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     try {
       const offset = this.#nextFrame();
       if (offset < 0) return undefined;
-      const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
+      const length = this.#frameLength;
       const start = this.#payloadStart(offset);
       const message = this.#bytes.slice(start, start + length);
       this.#advanceHead(length);
@@ -391,7 +394,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     try {
       const offset = this.#nextFrame();
       if (offset < 0) return -1;
-      const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
+      const length = this.#frameLength;
       if (length > target.length) {
         throw Object.assign(new RangeError(`the next message has ${length} bytes; target holds ${target.length}`), {
           code: 'ERR_OUT_OF_RANGE',
@@ -473,7 +476,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       this.#endConsuming();
       return undefined;
     }
-    const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
+    const length = this.#frameLength;
     this.#peekLength = length;
     const start = this.#payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
@@ -712,6 +715,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       if (length > this.maxMessageBytes || frameBytes(length) > Math.min(toEnd, available)) {
         throw ringError(this.name, `frame at ${offset} claims ${length} bytes`);
       }
+      this.#frameLength = length;
       return offset;
     }
   }
@@ -837,13 +841,15 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     await futex.wait(this.#i32, word, expected, { timeoutMs, signal: options.signal, ref: options.ref });
   }
 
-
   /** On a multi-producer ring: take the producer lock, then the tail others moved. */
   #beginProducing(): void {
     if (this.producers === 'multi') this.#lock(PRODUCER_LOCK);
     // Reloaded even when single: this handle may have been idle while
-    // another process (the previous single producer) moved the tail.
-    this.#tail = Atomics.load(this.#i32, TAIL);
+    // another handle moved the tail. Then our cached head may be a lap (or
+    // 2^32 bytes) old and alias a valid-looking value: reload it too.
+    const tail = Atomics.load(this.#i32, TAIL);
+    if (tail !== this.#tail) this.#headSeen = Atomics.load(this.#i32, HEAD);
+    this.#tail = tail;
     if ((this.#tail & (FRAME_ALIGN - 1)) !== 0) {
       this.#endProducing();
       throw ringError(this.name, `tail ${this.#tail >>> 0} is not 8-aligned`);
@@ -857,11 +863,12 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** On a multi-consumer ring: take the consumer lock, then the head others moved. */
   #beginConsuming(): void {
     if (this.consumers === 'multi') this.#lock(CONSUMER_LOCK);
-    this.#head = Atomics.load(this.#i32, HEAD);
-    // The cached tail stays valid while it is not behind head (then it is
-    // only stale, and reloaded when head reaches it): this keeps the
+    // The cached tail stays valid while no other handle moved the head (it is
+    // only stale then, and reloaded when head reaches it): this keeps the
     // producer's cache line out of most pops.
-    if ((this.#tailSeen - this.#head) >>> 0 > this.capacityBytes) this.#tailSeen = Atomics.load(this.#i32, TAIL);
+    const head = Atomics.load(this.#i32, HEAD);
+    if (head !== this.#head) this.#tailSeen = Atomics.load(this.#i32, TAIL);
+    this.#head = head;
   }
 
   #endConsuming(): void {

@@ -203,6 +203,8 @@ export class SharedMemory implements Disposable {
     withName(this.name, () => fs.ftruncateSync(this.#fd, bytes));
     const old = this.#buffer;
     this.#buffer = SharedMemory.#map(this.#fd, bytes, false, this.name);
+    // Waits on the old views would otherwise outlive close() unseen.
+    waitsOn(old).rejectAll(new ClosedError(`SharedMemory '${this.name}' (resized)`));
     if (isMapping(old)) native.unmap(old);
   }
 

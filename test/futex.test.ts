@@ -119,3 +119,12 @@ describe('futex arguments', () => {
     expect(() => futex.wake(stale, 0)).toThrow(RangeError);
   });
 });
+
+describe('futex and resize', () => {
+  it('resize() rejects waits pending on the old buffer', async () => {
+    const shm = segment();
+    const pending = futex.wait(new Int32Array(shm.buffer), 0, 0);
+    shm.resize(8192);
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+  });
+});
