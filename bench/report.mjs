@@ -1,0 +1,362 @@
+// Renders the result of bench/harness.mjs runBench(): the terminal table,
+// CSV, Markdown, and the chart (echarts, server-side SVG; or HTML around it).
+import { writeFileSync } from 'node:fs';
+import Table from 'cli-table3';
+import * as echarts from 'echarts';
+import { sizeLabel } from './harness.mjs';
+import { machineLine } from './ring/machine.mjs';
+
+function rate(value) {
+  if (!Number.isFinite(value)) return '–';
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`;
+  return value.toFixed(0);
+}
+
+function fixed(value, digits = 1) {
+  return Number.isFinite(value) ? value.toFixed(digits) : '–';
+}
+
+function ratio(value) {
+  if (!Number.isFinite(value)) return '–';
+  return value >= 10 ? `${value.toFixed(0)}×` : `${value.toFixed(2)}×`;
+}
+
+function spreadPct(s) {
+  if (!s || !(s.median > 0)) return '–';
+  return `±${(((s.max - s.min) / 2 / s.median) * 100).toFixed(0)}%`;
+}
+
+/** Throughput rows, by size, fastest first; skipped and failed ones last in each size. */
+export function sortedThroughput(result) {
+  return [...result.throughput].sort(
+    (a, b) => a.size - b.size || (b.msgsPerSec?.median ?? -1) - (a.msgsPerSec?.median ?? -1),
+  );
+}
+
+export function sortedLatency(result) {
+  return [...result.latency].sort((a, b) => (a.p50 ?? Number.POSITIVE_INFINITY) - (b.p50 ?? Number.POSITIVE_INFINITY));
+}
+
+function statusText(row) {
+  if (row.status === 'skipped') return 'skipped';
+  if (row.status === 'failed-verification') return 'FAILED verification';
+  return 'FAILED';
+}
+
+function baselineLabel(result) {
+  return result.primitives.find((p) => p.id === result.options.baseline)?.label ?? result.options.baseline;
+}
+
+export function throughputRows(result) {
+  return sortedThroughput(result).map((r) =>
+    r.msgsPerSec
+      ? [
+          r.label,
+          sizeLabel(r.size),
+          rate(r.msgsPerSec.median),
+          fixed(r.MBps.median),
+          spreadPct(r.msgsPerSec),
+          ratio(r.ratio),
+          `${r.count}${r.reduced ? '*' : ''}`,
+        ]
+      : [r.label, sizeLabel(r.size), statusText(r), '', '', '', ''],
+  );
+}
+
+export function latencyRows(result) {
+  return sortedLatency(result).map((r) =>
+    r.p50 !== undefined
+      ? [
+          r.label,
+          fixed(r.p50),
+          fixed(r.p90),
+          fixed(r.p99),
+          fixed(r.p999),
+          fixed(r.max),
+          spreadPct(r.p50Runs),
+          ratio(r.ratio),
+          String(r.rounds),
+        ]
+      : [r.label, statusText(r), '', '', '', '', '', '', ''],
+  );
+}
+
+const THROUGHPUT_HEAD = ['primitive', 'size', 'msgs/s', 'MB/s', 'spread', '× baseline', 'msgs/run'];
+const LATENCY_HEAD = [
+  'primitive',
+  'p50 µs',
+  'p90 µs',
+  'p99 µs',
+  'p99.9 µs',
+  'max µs',
+  'p50 spread',
+  '× baseline',
+  'round trips',
+];
+
+export function header(result) {
+  const o = result.options;
+  return [
+    machineLine(result.machine),
+    `shmkit bench: ${o.repeat} runs after a warm-up; median shown, spread = ±half the range of the runs; ` +
+      `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`,
+  ];
+}
+
+function skippedLines(result) {
+  const lines = [];
+  for (const r of [...result.throughput, ...result.latency]) {
+    if (r.status === 'ok') continue;
+    const what = r.rounds !== undefined || result.latency.includes(r) ? 'latency' : sizeLabel(r.size);
+    lines.push(`${statusText(r)}: ${r.label} ${what}: ${r.reason}`);
+  }
+  return lines;
+}
+
+/** The terminal report. */
+export function renderText(result) {
+  const out = [...header(result), ''];
+  const t = new Table({ head: THROUGHPUT_HEAD, style: { head: [], border: [], compact: true } });
+  const sorted = sortedThroughput(result);
+  for (const [i, row] of throughputRows(result).entries()) {
+    if (i > 0 && sorted[i].size !== sorted[i - 1].size) t.push(THROUGHPUT_HEAD.map(() => ''));
+    t.push(row);
+  }
+  if (result.throughput.length > 0) out.push('Throughput (one way, per process pair):', t.toString());
+  if (result.throughput.some((r) => r.reduced)) {
+    out.push(
+      `* fewer messages than the common count: at that count one run would take longer than --duration ${result.options.duration} s`,
+    );
+  }
+  if (result.latency.length > 0) {
+    const l = new Table({ head: LATENCY_HEAD, style: { head: [], border: [], compact: true } });
+    for (const row of latencyRows(result)) l.push(row);
+    out.push(
+      '',
+      `Round-trip latency at ${sizeLabel(result.options.latencySize)} (HDR histogram of every round trip; × baseline = baseline p50 / p50):`,
+      l.toString(),
+    );
+  }
+  const notes = skippedLines(result);
+  if (notes.length > 0) out.push('', ...notes);
+  out.push(
+    '',
+    `${result.ok ? 'all transports verified' : 'SOME TRANSPORTS FAILED (above)'}; total ${fixed(result.seconds)} s`,
+  );
+  return out.join('\n');
+}
+
+function csvCell(value) {
+  const text = value === undefined || value === null ? '' : String(value);
+  return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function renderCsv(result) {
+  const head = [
+    'test',
+    'primitive',
+    'label',
+    'size',
+    'status',
+    'count',
+    'msgs_per_s',
+    'msgs_per_s_min',
+    'msgs_per_s_max',
+    'MB_per_s',
+    'ratio',
+    'p50_us',
+    'p90_us',
+    'p99_us',
+    'p999_us',
+    'max_us',
+    'rounds',
+    'reason',
+  ];
+  const lines = [head.join(',')];
+  for (const r of result.throughput) {
+    lines.push(
+      [
+        'throughput',
+        r.primitive,
+        r.label,
+        r.size,
+        r.status,
+        r.count,
+        r.msgsPerSec?.median,
+        r.msgsPerSec?.min,
+        r.msgsPerSec?.max,
+        r.MBps?.median,
+        r.ratio,
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        r.reason,
+      ]
+        .map(csvCell)
+        .join(','),
+    );
+  }
+  for (const r of result.latency) {
+    lines.push(
+      [
+        'latency',
+        r.primitive,
+        r.label,
+        r.size,
+        r.status,
+        '',
+        '',
+        '',
+        '',
+        '',
+        r.ratio,
+        r.p50,
+        r.p90,
+        r.p99,
+        r.p999,
+        r.max,
+        r.rounds,
+        r.reason,
+      ]
+        .map(csvCell)
+        .join(','),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function mdTable(head, rows) {
+  const esc = (c) => String(c).replaceAll('|', '\\|');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function renderMarkdown(result) {
+  const out = header(result).map((l) => `${l}  `);
+  out.push('', '### Throughput', '', mdTable(THROUGHPUT_HEAD, throughputRows(result)));
+  out.push(
+    '',
+    `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
+    '',
+    mdTable(LATENCY_HEAD, latencyRows(result)),
+  );
+  const notes = skippedLines(result);
+  if (notes.length > 0) out.push('', ...notes.map((n) => `- ${n}`));
+  return `${out.join('\n')}\n`;
+}
+
+/** The chart: throughput (MB/s, log) by size, one bar per primitive; latency percentiles (µs, log). */
+export function renderSvg(result, { width = 1200, height = 1100 } = {}) {
+  const sizes = result.options.sizes;
+  const tpPrims = result.primitives.filter((p) => result.throughput.some((r) => r.primitive === p.id));
+  const lat = sortedLatency(result).filter((r) => r.p50 !== undefined);
+  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
+  const title = `shmkit bench — ${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}`;
+  const pct = [
+    ['p50', 'p50'],
+    ['p90', 'p90'],
+    ['p99', 'p99'],
+    ['p99.9', 'p999'],
+  ];
+  chart.setOption({
+    animation: false,
+    backgroundColor: '#fff',
+    title: [
+      { text: title, left: 'center', top: 4, textStyle: { fontSize: 15 } },
+      { text: 'Throughput, MB/s (log scale; higher is better)', left: 60, top: 44, textStyle: { fontSize: 13 } },
+      {
+        text: `Round-trip latency at ${sizeLabel(result.options.latencySize)}, µs (log scale; lower is better)`,
+        left: 60,
+        top: 600,
+        textStyle: { fontSize: 13 },
+      },
+    ],
+    legend: [
+      {
+        data: tpPrims.map((p) => p.label),
+        top: 66,
+        left: 60,
+        right: 20,
+        textStyle: { fontSize: 10 },
+        itemWidth: 12,
+        itemHeight: 8,
+      },
+      { data: pct.map(([l]) => l), top: 622, left: 60, textStyle: { fontSize: 10 } },
+    ],
+    grid: [
+      { left: 70, right: 20, top: 140, height: 400 },
+      { left: 250, right: 20, top: 650, bottom: 30 },
+    ],
+    xAxis: [
+      { gridIndex: 0, type: 'category', data: sizes.map(sizeLabel) },
+      { gridIndex: 1, type: 'log', name: 'µs', axisLabel: { fontSize: 10 } },
+    ],
+    yAxis: [
+      { gridIndex: 0, type: 'log', name: 'MB/s', min: 1 },
+      { gridIndex: 1, type: 'category', data: lat.map((r) => r.label), inverse: true, axisLabel: { fontSize: 10 } },
+    ],
+    series: [
+      ...tpPrims.map((p) => ({
+        name: p.label,
+        type: 'bar',
+        xAxisIndex: 0,
+        yAxisIndex: 0,
+        barGap: '5%',
+        data: sizes.map((size) => {
+          const row = result.throughput.find((r) => r.primitive === p.id && r.size === size);
+          return row?.MBps ? Number(row.MBps.median.toFixed(2)) : null;
+        }),
+      })),
+      ...pct.map(([label, key]) => ({
+        name: label,
+        type: 'bar',
+        xAxisIndex: 1,
+        yAxisIndex: 1,
+        data: lat.map((r) => Number(r[key].toFixed(2))),
+      })),
+    ],
+  });
+  const svg = chart.renderToSVGString();
+  chart.dispose();
+  return svg;
+}
+
+export function renderHtml(result) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>shmkit bench</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}pre{font-size:12px}</style></head>
+<body><h1>shmkit bench</h1>
+<p>${header(result).join('<br>')}</p>
+${renderSvg(result)}
+</body></html>
+`;
+}
+
+/** Writes whichever files the options ask for; returns the list of paths written. */
+export function writeOutputs(result, { json, csv, md, chart }) {
+  const written = [];
+  if (json) {
+    writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
+    written.push(json);
+  }
+  if (csv) {
+    writeFileSync(csv, renderCsv(result));
+    written.push(csv);
+  }
+  if (md) {
+    writeFileSync(md, renderMarkdown(result));
+    written.push(md);
+  }
+  if (chart) {
+    writeFileSync(chart, chart.endsWith('.html') ? renderHtml(result) : renderSvg(result));
+    written.push(chart);
+  }
+  return written;
+}
