@@ -68,6 +68,8 @@ class FutexWaitJob : public WaitJob {
     subject = "futex";
   }
 
+  void Undo() override { FutexWake(word_, 1); }  // pass the wake on
+
   void Interrupt() override {
     interrupt_.store(1);
     ::syscall(SYS_futex, &interrupt_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);

@@ -48,6 +48,8 @@ class SemWaitJob : public WaitJob {
     subject = core_->name;
   }
 
+  void Undo() override { sem_post(core_->sem); }
+
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
     for (;;) {
       if (cancelled.load()) return WaitResult::kCancelled;

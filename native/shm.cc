@@ -7,9 +7,11 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "errors.h"
 #include "open_mode.h"
@@ -21,6 +23,7 @@ namespace {
 struct RegistryEntry {
   uint64_t generation;
   std::shared_ptr<MappingCore> core;
+  bool closed = false;  // unmapped by close(): kept only to reserve the address range
 };
 
 // Mappings by start address. Holds the owning reference of every mapping
@@ -128,24 +131,53 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   auto buffer = info[0].As<Napi::ArrayBuffer>();
   if (buffer.IsDetached()) return env.Undefined();
   auto start = reinterpret_cast<uintptr_t>(buffer.Data());
-  uint64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(registryMutex);
     auto found = registry->find(start);
-    if (found == registry->end()) {
+    if (found == registry->end() || found->second.closed) {
       throw Napi::TypeError::New(env, "buffer is not a shmkit mapping");
     }
-    generation = found->second.generation;
+    // Native code may still read the old range without JS (zlib, crypto or
+    // fs on libuv's threadpool): swap the shared pages for private zero
+    // pages instead of unmapping, so such a reader sees zeros, not SIGSEGV.
+    // The range is really unmapped when the ArrayBuffer is collected.
+    const MappingCore& core = *found->second.core;
+    if (mmap(core.address, core.length, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+      throw ErrnoError(env, errno, "mmap", "(replacing a closed mapping)");
+    }
+    found->second.closed = true;
+    found->second.core->closed = true;
   }
   buffer.Detach();
-  Unregister(start, generation);
   return env.Undefined();
 }
 
 }  // namespace
 
+namespace {
+// Closed mappings whose range we keep reserved a while longer: libuv's
+// threadpool may still be reading one after its ArrayBuffer is gone (Node
+// frees an external buffer's memory as soon as it is detached). Bounded, so
+// a process that opens and closes segments forever stays within
+// vm.max_map_count.
+constexpr size_t kKeptClosedRanges = 64;
+std::mutex closedMutex;
+std::deque<std::pair<void*, size_t>>* closedRanges = new std::deque<std::pair<void*, size_t>>();
+}  // namespace
+
 MappingCore::~MappingCore() {
-  if (address != nullptr) munmap(address, length);
+  if (address == nullptr) return;
+  if (!closed) {
+    munmap(address, length);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(closedMutex);
+  closedRanges->emplace_back(address, length);
+  if (closedRanges->size() > kKeptClosedRanges) {
+    munmap(closedRanges->front().first, closedRanges->front().second);
+    closedRanges->pop_front();
+  }
 }
 
 std::shared_ptr<MappingCore> FindMapping(const void* address, size_t length) {
@@ -154,6 +186,7 @@ std::shared_ptr<MappingCore> FindMapping(const void* address, size_t length) {
   auto found = registry->upper_bound(start);
   if (found == registry->begin()) return nullptr;
   --found;
+  if (found->second.closed) return nullptr;
   const MappingCore& core = *found->second.core;
   uintptr_t base = reinterpret_cast<uintptr_t>(core.address);
   if (start < base || start + length > base + core.length) return nullptr;

@@ -14,6 +14,7 @@ namespace shmkit {
 struct MappingCore {
   void* address = nullptr;
   size_t length = 0;
+  bool closed = false;  // the shared pages were swapped for private zero pages
   ~MappingCore();
 };
 

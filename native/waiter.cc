@@ -88,7 +88,15 @@ struct Delivery {
   std::mutex mutex;
   bool alive = true;
   napi_threadsafe_function tsfn = nullptr;
+  // Jobs of this environment still inside Run(): teardown waits for them,
+  // since they may touch memory the environment owns (a SharedArrayBuffer).
+  int running = 0;
+  std::condition_variable idle;
 };
+
+// How long environment teardown waits for cancelled jobs to return (they
+// return at once, or within one kSliceNs slice).
+constexpr auto kTeardownWait = std::chrono::seconds(2);
 
 struct Wait {
   uint32_t id = 0;
@@ -96,9 +104,11 @@ struct Wait {
   int64_t deadlineNs = kForever;
   WaitResult result = WaitResult::kError;
   std::atomic<bool> cancelled{false};
+  std::atomic<bool> finished{false};  // Run() returned; `result` is set
   std::shared_ptr<Delivery> delivery;
   // JS thread only:
   bool suppressed = false;  // cancelled from JS: its promise is already settled
+  bool undone = false;      // a success cancelled late was already handed back
   bool ref = true;
   napi_ref callback = nullptr;
   napi_ref keepAlive = nullptr;
@@ -133,12 +143,15 @@ void DeleteRefs(napi_env env, Wait* wait) {
 // Runs on the JS thread for every finished wait.
 void CallJs(napi_env env, napi_value, void* context, void* data) {
   Wait* wait = static_cast<Wait*>(data);
-  if (env == nullptr) {  // environment torn down: drop the job, leak the refs
-    wait->job.reset();
+  if (env == nullptr) {  // environment torn down: the refs die with it
+    delete wait;
     return;
   }
   auto* state = static_cast<WaiterEnv*>(context);
   state->waits.erase(wait->id);
+  // Cancelled after it had already succeeded: hand back what it took (a
+  // semaphore unit, a futex wake), or the next waiter would miss it.
+  if (wait->suppressed && wait->result == WaitResult::kOk && !wait->undone) wait->job->Undo();
   if (!wait->suppressed) {
     if (wait->ref) Unref(env, state);
     Napi::HandleScope scope(env);
@@ -162,12 +175,14 @@ void CallJs(napi_env env, napi_value, void* context, void* data) {
 
 void RunOnThread(Wait* wait) {
   wait->result = wait->job->Run(wait->deadlineNs, wait->cancelled);
+  wait->finished.store(true, std::memory_order_release);
   std::shared_ptr<Delivery> delivery = wait->delivery;
   std::lock_guard<std::mutex> lock(delivery->mutex);
   if (!delivery->alive ||
       napi_call_threadsafe_function(delivery->tsfn, wait, napi_tsfn_nonblocking) != napi_ok) {
-    wait->job.reset();  // nobody left to tell; the napi refs die with the environment
+    delete wait;  // nobody left to tell; the napi refs die with the environment
   }
+  if (--delivery->running == 0) delivery->idle.notify_all();
 }
 
 Napi::Value CancelWait(const Napi::CallbackInfo& info) {
@@ -182,14 +197,29 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   wait->suppressed = true;
   wait->cancelled.store(true);
   wait->job->Interrupt();
+  // Already succeeded, result not yet delivered: hand back what it took now,
+  // so the very next tryWait() finds it.
+  if (wait->finished.load(std::memory_order_acquire) && wait->result == WaitResult::kOk) {
+    wait->job->Undo();
+    wait->undone = true;
+  }
   if (wait->ref) Unref(env, state);
   return Napi::Boolean::New(env, true);
 }
 
+// Environment teardown (a Worker ends, or the process exits): cancel every
+// pending wait and let its job return, so no thread outlives the memory it
+// sleeps on; from then on no thread calls into the thread-safe function.
 void StopDelivery(void* arg) {
   auto* state = static_cast<WaiterEnv*>(arg);
-  std::lock_guard<std::mutex> lock(state->delivery->mutex);
-  state->delivery->alive = false;
+  Delivery& delivery = *state->delivery;
+  std::unique_lock<std::mutex> lock(delivery.mutex);
+  delivery.alive = false;
+  for (auto& [id, wait] : state->waits) {
+    if (wait->cancelled.exchange(true)) continue;
+    wait->job->Interrupt();
+  }
+  delivery.idle.wait_for(lock, kTeardownWait, [&] { return delivery.running == 0; });
 }
 
 }  // namespace
@@ -221,8 +251,16 @@ uint32_t StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, double timeoutMs
   wait->ref = ref;
   napi_create_reference(env, callback, 1, &wait->callback);
   if (keepAlive.IsObject()) napi_create_reference(env, keepAlive, 1, &wait->keepAlive);
+  {
+    std::lock_guard<std::mutex> lock(state->delivery->mutex);
+    state->delivery->running++;
+  }
   int err = WaiterPool::Get().Submit([wait] { RunOnThread(wait); });
   if (err != 0) {
+    {
+      std::lock_guard<std::mutex> lock(state->delivery->mutex);
+      state->delivery->running--;
+    }
     DeleteRefs(env, wait);
     delete wait;
     throw ErrnoError(env, err, "pthread_create", "shmkit waiter thread");

@@ -26,6 +26,9 @@ class WaitJob {
   // Called on the JS thread right after `cancelled` turns true, while Run may
   // be sleeping: a job that can wake its own sleep at once does so here.
   virtual void Interrupt() {}
+  // Called on the JS thread when a wait that succeeded (kOk) was cancelled
+  // before its result was delivered: give back what it took.
+  virtual void Undo() {}
   int error = 0;                  // errno when Run returns kError
   const char* syscall = nullptr;  // the call that failed
   std::string subject;            // the object's name, for error messages

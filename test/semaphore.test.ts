@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, SEM_VALUE_MAX, Semaphore } from '../lib/index.js';
 import { nextMessage, runFixture, uniqueName } from './helpers.js';
@@ -164,5 +165,36 @@ describe('Semaphore arguments', () => {
     await expect(sem.wait({ signal: 'stop' as unknown as AbortSignal })).rejects.toThrow(/"signal"/);
     await expect(sem.wait({ ref: 1 as unknown as boolean })).rejects.toThrow(/"ref"/);
     expect(sem.value).toBe(5);
+  });
+});
+
+describe('Semaphore waits and their end', () => {
+  it('an abort that lands after the wait already took the unit hands the unit back', async () => {
+    const sem = create();
+    const controller = new AbortController();
+    const waiting = sem.wait({ signal: controller.signal });
+    sem.post();
+    const until = Date.now() + 100; // keep the loop busy: the result is taken but not yet delivered
+    while (Date.now() < until) {}
+    controller.abort();
+    await expect(waiting).rejects.toBeInstanceOf(AbortError);
+    expect(sem.tryWait()).toBe(true);
+  });
+
+  it('a Worker terminated while it waits leaves no wait behind to steal a unit', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const sem = create();
+    const worker = new Worker(
+      `const { Semaphore } = require(${JSON.stringify(path.join(__dirname, '..'))});
+       const { workerData, parentPort } = require('node:worker_threads');
+       Semaphore.open(workerData).wait().catch(() => {});
+       parentPort.postMessage('waiting');`,
+      { eval: true, workerData: sem.name },
+    );
+    await new Promise((resolve) => worker.once('message', resolve));
+    await worker.terminate();
+    sem.post();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sem.tryWait()).toBe(true);
   });
 });
