@@ -12,7 +12,7 @@
 import { native } from './addon.js';
 import { ClosedError, timeoutError, useAfterClose } from './errors.js';
 import { futex } from './futex.js';
-import { lockWordSync, unlockWord } from './lock-word.js';
+import { lockWord, lockWordSync, tryLockWord, unlockWord } from './lock-word.js';
 import type { WaitOptions } from './pending.js';
 import {
   FLAG_MULTI_CONSUMER,
@@ -234,7 +234,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   tryPush(bytes: Uint8Array): boolean {
     validateBytes(bytes, 'bytes');
     this.#checkLength(bytes.length);
-    this.#beginProducing();
+    if (!this.#beginProducing()) return false;
     try {
       const offset = this.#reserve(bytes.length);
       if (offset < 0) return false;
@@ -254,7 +254,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (!Array.isArray(list)) throw typeError('list', 'an array of Uint8Array', list);
     this.#checkProducer();
     for (const [i, bytes] of list.entries()) this.#checkLength(validateBytes(bytes, `list[${i}]`).length);
-    this.#beginProducing();
+    if (!this.#beginProducing()) return 0;
     let pushed = 0;
     try {
       for (const bytes of list) {
@@ -317,7 +317,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   claim(length: number): Uint8Array | undefined {
     this.#checkProducer();
     validateInteger(length, 'length', 0, this.maxMessageBytes);
-    this.#beginProducing();
+    if (!this.#beginProducing()) return undefined;
     const offset = this.#reserve(length);
     if (offset < 0) {
       this.#endProducing();
@@ -366,7 +366,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** Pops the next message as a copy the caller owns, or undefined if the ring is empty (never waits). */
   tryPop(): Uint8Array | undefined {
     this.#checkConsumer();
-    this.#beginConsuming();
+    if (!this.#beginConsuming()) return undefined;
     try {
       const offset = this.#nextFrame();
       if (offset < 0) return undefined;
@@ -390,7 +390,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   tryPopInto(target: Uint8Array): number {
     validateBytes(target, 'target');
     this.#checkConsumer();
-    this.#beginConsuming();
+    if (!this.#beginConsuming()) return -1;
     try {
       const offset = this.#nextFrame();
       if (offset < 0) return -1;
@@ -470,7 +470,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    */
   peek(): Uint8Array | undefined {
     this.#checkConsumer();
-    this.#beginConsuming();
+    if (!this.#beginConsuming()) return undefined;
     const offset = this.#nextFrame();
     if (offset < 0) {
       this.#endConsuming();
@@ -780,6 +780,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   #waitForDataSync(deadline: number, timeoutMs: number | undefined): void {
     this.#check();
+    // Data there, yet the pop failed: another consumer holds the lock.
+    if (this.consumers === 'multi' && this.#dataArrived())
+      return this.#awaitLockSync(CONSUMER_LOCK, deadline, timeoutMs);
     if (this.#spin(() => this.#dataArrived())) return;
     const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
     if (!this.#dataArrived()) this.#sleepSync(CONSUMER_SLEEPING, expected, deadline, timeoutMs);
@@ -787,6 +790,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   async #waitForData(deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
+    if (this.consumers === 'multi' && this.#dataArrived()) return this.#awaitLock(CONSUMER_LOCK, deadline, options);
     if (this.#spin(() => this.#dataArrived())) return;
     const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
     if (!this.#dataArrived()) await this.#sleep(CONSUMER_SLEEPING, expected, deadline, options);
@@ -795,6 +799,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #waitForSpaceSync(bytes: number, deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
+    // Room there, yet the push failed: another producer holds the lock.
+    if (this.producers === 'multi' && hasSpace()) return this.#awaitLockSync(PRODUCER_LOCK, deadline, timeoutMs);
     if (this.#spin(hasSpace)) return;
     const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
     if (!hasSpace()) this.#sleepSync(PRODUCER_SLEEPING, expected, deadline, timeoutMs);
@@ -803,6 +809,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   async #waitForSpace(bytes: number, deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
+    if (this.producers === 'multi' && hasSpace()) return this.#awaitLock(PRODUCER_LOCK, deadline, options);
     if (this.#spin(hasSpace)) return;
     const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
     if (!hasSpace()) await this.#sleep(PRODUCER_SLEEPING, expected, deadline, options);
@@ -841,9 +848,12 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     await futex.wait(this.#i32, word, expected, { timeoutMs, signal: options.signal, ref: options.ref });
   }
 
-  /** On a multi-producer ring: take the producer lock, then the tail others moved. */
-  #beginProducing(): void {
-    if (this.producers === 'multi') this.#lock(PRODUCER_LOCK);
+  /**
+   * Takes the producer side (the lock on a multi-producer ring), then the
+   * tail others moved; false if another process holds the lock right now.
+   */
+  #beginProducing(): boolean {
+    if (this.producers === 'multi' && !this.#tryLock(PRODUCER_LOCK)) return false;
     // Reloaded even when single: this handle may have been idle while
     // another handle moved the tail. Then our cached head may be a lap (or
     // 2^32 bytes) old and alias a valid-looking value: reload it too.
@@ -854,21 +864,26 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       this.#endProducing();
       throw ringError(this.name, `tail ${this.#tail >>> 0} is not 8-aligned`);
     }
+    return true;
   }
 
   #endProducing(): void {
     if (this.producers === 'multi') this.#unlock(PRODUCER_LOCK);
   }
 
-  /** On a multi-consumer ring: take the consumer lock, then the head others moved. */
-  #beginConsuming(): void {
-    if (this.consumers === 'multi') this.#lock(CONSUMER_LOCK);
+  /**
+   * Takes the consumer side (the lock on a multi-consumer ring), then the
+   * head others moved; false if another process holds the lock right now.
+   */
+  #beginConsuming(): boolean {
+    if (this.consumers === 'multi' && !this.#tryLock(CONSUMER_LOCK)) return false;
     // The cached tail stays valid while no other handle moved the head (it is
     // only stale then, and reloaded when head reaches it): this keeps the
     // producer's cache line out of most pops.
     const head = Atomics.load(this.#i32, HEAD);
     if (head !== this.#head) this.#tailSeen = Atomics.load(this.#i32, TAIL);
     this.#head = head;
+    return true;
   }
 
   #endConsuming(): void {
@@ -876,18 +891,50 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Takes a side's lock: a short CAS spin (critical sections are one copy
-   * long), then the robust slow path, which recovers a dead owner's lock.
-   * A dead owner left nothing half-published: indices move only at the end.
+   * Tries to take a side's lock without sleeping: a short CAS spin
+   * (critical sections are one copy long), then one robust attempt, which
+   * takes over a dead owner's lock. A dead owner left nothing half-published:
+   * indices move only at the end. Waiting for a held lock is the callers'
+   * job (#awaitLock / #awaitLockSync), with their deadline and signal.
    */
-  #lock(index: number): void {
+  #tryLock(index: number): boolean {
     for (let i = 0; i < LOCK_SPINS; i++) {
-      if (Atomics.load(this.#i32, index) === 0 && Atomics.compareExchange(this.#i32, index, 0, this.#pid) === 0) return;
+      if (Atomics.load(this.#i32, index) === 0 && Atomics.compareExchange(this.#i32, index, 0, this.#pid) === 0) {
+        return true;
+      }
     }
-    const what = `${this.name} ${index === PRODUCER_LOCK ? 'producer' : 'consumer'} lock`;
-    if (lockWordSync(this.#i32, index, this.#pid, -1, what).ownerDied) {
-      this.#f64[f64(OFFSET.lockRecoveries)] = (this.#f64[f64(OFFSET.lockRecoveries)] as number) + 1;
-    }
+    const outcome = tryLockWord(this.#i32, index, this.#pid);
+    if (outcome?.ownerDied) this.#countRecovery();
+    return outcome !== undefined;
+  }
+
+  #countRecovery(): void {
+    this.#f64[f64(OFFSET.lockRecoveries)] = (this.#f64[f64(OFFSET.lockRecoveries)] as number) + 1;
+  }
+
+  #lockName(index: number): string {
+    return `${this.name} ${index === PRODUCER_LOCK ? 'producer' : 'consumer'} lock`;
+  }
+
+  /**
+   * Waits until a side's lock is free (taking and at once releasing it, so
+   * a dead owner's lock is recovered), blocking this thread. The caller
+   * then retries its try-operation.
+   */
+  #awaitLockSync(index: number, deadline: number, timeoutMs: number | undefined): void {
+    const left = remainingMs(deadline);
+    if (left === 0) throw timeoutError('futex', this.#lockName(index), timeoutMs ?? 0);
+    if (lockWordSync(this.#i32, index, this.#pid, left, this.#lockName(index)).ownerDied) this.#countRecovery();
+    this.#unlock(index);
+  }
+
+  /** Like #awaitLockSync, without blocking the event loop. */
+  async #awaitLock(index: number, deadline: number, options: WaitOptions): Promise<void> {
+    const left = remainingMs(deadline);
+    if (left === 0) throw timeoutError('futex', this.#lockName(index), options.timeoutMs ?? 0);
+    const wait = { ...options, timeoutMs: left < 0 ? undefined : left };
+    if ((await lockWord(this.#i32, index, this.#pid, wait, this.#lockName(index))).ownerDied) this.#countRecovery();
+    this.#unlock(index);
   }
 
   #unlock(index: number): void {

@@ -293,3 +293,25 @@ describe('RingBuffer popInto', () => {
     expect(r.tryPop()).toEqual(bytes(5));
   });
 });
+
+describe('RingBuffer locks on multi rings', () => {
+  it('a held side lock makes try* fail, timeouts apply, and async waits leave the event loop free', async () => {
+    const a = ring({ capacityBytes: 4096, producers: 'multi', consumers: 'multi' });
+    const b = RingBuffer.open(a.name);
+    made.push(b);
+    const view = a.claim(4); // holds the producer lock until commit()
+    expect(view).toBeDefined();
+    expect(b.tryPush(bytes(1))).toBe(false);
+    expect(() => b.pushSync(bytes(1), { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const pushing = b.push(bytes(2), { timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(ticks).toBeGreaterThan(3); // the loop ran while push() waited for the lock
+    view?.set([9, 9, 9, 9]);
+    a.commit();
+    await pushing;
+    clearInterval(timer);
+    expect([a.tryPop(), a.tryPop()]).toEqual([bytes(9, 9, 9, 9), bytes(2)]);
+  });
+});
