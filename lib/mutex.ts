@@ -5,7 +5,7 @@
  * (`ownerDied`) instead of hanging. The same lock guards multi-producer and
  * multi-consumer RingBuffers.
  */
-import { useAfterClose } from './errors.js';
+import { systemError, useAfterClose } from './errors.js';
 import { type LockOutcome, lockWord, lockWordSync, tryLockWord, unlockWord } from './lock-word.js';
 import { NAME_MAX, posixName } from './names.js';
 import type { WaitOptions } from './pending.js';
@@ -128,14 +128,10 @@ export class Mutex implements Disposable {
    */
   unlock(): void {
     this.#check();
-    if (!this.#held) {
-      throw Object.assign(new Error(`EPERM: unlock of a mutex this handle does not hold, futex '${this.name}'`), {
-        code: 'EPERM',
-        syscall: 'futex',
-      });
-    }
-    unlockWord(this.#words, LOCK_INDEX, this.#pid, this.name);
+    if (!this.#held) throw systemError('EPERM', 'futex', this.name, 'unlock of a mutex this handle does not hold');
+    // Not ours any more either way (EPERM: another process took it over).
     this.#held = false;
+    unlockWord(this.#words, LOCK_INDEX, this.#pid, this.name);
   }
 
   /** Runs `fn` (sync or async) holding the lock; unlocks afterwards, also when it throws. */
@@ -161,8 +157,11 @@ export class Mutex implements Disposable {
   /** Unmaps this handle (unlocking first if it holds the lock); safe twice. */
   close(): void {
     if (this.#shm.closed) return;
-    if (this.#held) this.unlock();
-    this.#shm.close();
+    try {
+      if (this.#held) this.unlock();
+    } finally {
+      this.#shm.close(); // close, even if the lock had been taken from us
+    }
   }
 
   /** Removes the mutex's name. */
@@ -181,7 +180,7 @@ export class Mutex implements Disposable {
   #checkNotHeld(): void {
     this.#check();
     if (this.#held) {
-      throw Object.assign(new Error(`EDEADLK: this handle already holds mutex '${this.name}'`), { code: 'EDEADLK' });
+      throw systemError('EDEADLK', 'futex', this.name, 'this handle already holds the mutex');
     }
   }
 

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import type { OpenMode } from './addon.js';
 import { native } from './addon.js';
-import { ClosedError, useAfterClose } from './errors.js';
+import { ClosedError, systemError, useAfterClose } from './errors.js';
 import { isMapping, registerMapping, waitsOn } from './mappings.js';
 import { NAME_MAX, posixName } from './names.js';
 import { validateBoolean, validateInteger, validateMode, validateOptions } from './validate.js';
@@ -195,10 +195,7 @@ export class SharedMemory implements Disposable {
     this.#check();
     const bytes = validateSize(size);
     if (this.readOnly) {
-      throw Object.assign(new Error(`EBADF: cannot resize read-only handle, ftruncate '${this.name}'`), {
-        code: 'EBADF',
-        syscall: 'ftruncate',
-      });
+      throw systemError('EBADF', 'ftruncate', this.name, 'cannot resize a read-only handle');
     }
     withName(this.name, () => fs.ftruncateSync(this.#fd, bytes));
     const old = this.#buffer;

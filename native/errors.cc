@@ -34,6 +34,10 @@ const char* ErrnoName(int err) {
   for (const auto& entry : kErrnos) {
     if (entry.value == err) return entry.name;
   }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char* name = strerrorname_np(err);  // every errno glibc knows
+  if (name != nullptr) return name;
+#endif
   return "UNKNOWN";
 }
 
