@@ -142,7 +142,8 @@ describe('labs', () => {
     expect(out).toMatch(/64 B: ring SPSC [\d.]+x process\.send, [\d.]+x unix socket/);
     expect(out).toMatch(/64 KiB: ring SPSC [\d.]+x process\.send, [\d.]+x unix socket/);
     expect(out).toMatch(/consumer parked on a futex: p50 [\d.]+ µs/);
-    expect(out).toMatch(/consumer spinning: +p50 [\d.]+ µs/);
+    expect(out).toMatch(/consumer spinning first: +p50 [\d.]+ µs/);
+    expect(out).toMatch(/the chart: open .*chart\.svg/);
   });
 
   it('10-cleanup: leftovers of a SIGKILLed process are found stale and removed', () => {
