@@ -781,8 +781,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #waitForDataSync(deadline: number, timeoutMs: number | undefined): void {
     this.#check();
     // Data there, yet the pop failed: another consumer holds the lock.
-    if (this.consumers === 'multi' && this.#dataArrived())
-      return this.#awaitLockSync(CONSUMER_LOCK, deadline, timeoutMs);
+    if (this.consumers === 'multi' && this.#dataArrived()) {
+      this.#awaitLockSync(CONSUMER_LOCK, deadline, timeoutMs);
+      return;
+    }
     if (this.#spin(() => this.#dataArrived())) return;
     const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
     if (!this.#dataArrived()) this.#sleepSync(CONSUMER_SLEEPING, expected, deadline, timeoutMs);
@@ -790,7 +792,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   async #waitForData(deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
-    if (this.consumers === 'multi' && this.#dataArrived()) return this.#awaitLock(CONSUMER_LOCK, deadline, options);
+    if (this.consumers === 'multi' && this.#dataArrived()) {
+      await this.#awaitLock(CONSUMER_LOCK, deadline, options);
+      return;
+    }
     if (this.#spin(() => this.#dataArrived())) return;
     const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
     if (!this.#dataArrived()) await this.#sleep(CONSUMER_SLEEPING, expected, deadline, options);
@@ -800,7 +805,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
     // Room there, yet the push failed: another producer holds the lock.
-    if (this.producers === 'multi' && hasSpace()) return this.#awaitLockSync(PRODUCER_LOCK, deadline, timeoutMs);
+    if (this.producers === 'multi' && hasSpace()) {
+      this.#awaitLockSync(PRODUCER_LOCK, deadline, timeoutMs);
+      return;
+    }
     if (this.#spin(hasSpace)) return;
     const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
     if (!hasSpace()) this.#sleepSync(PRODUCER_SLEEPING, expected, deadline, timeoutMs);
@@ -809,7 +817,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   async #waitForSpace(bytes: number, deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
     const hasSpace = this.#spaceFor(bytes);
-    if (this.producers === 'multi' && hasSpace()) return this.#awaitLock(PRODUCER_LOCK, deadline, options);
+    if (this.producers === 'multi' && hasSpace()) {
+      await this.#awaitLock(PRODUCER_LOCK, deadline, options);
+      return;
+    }
     if (this.#spin(hasSpace)) return;
     const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
     if (!hasSpace()) await this.#sleep(PRODUCER_SLEEPING, expected, deadline, options);
