@@ -7,46 +7,25 @@
 // Errors go back as {ctl: 'error', message, verification}.
 import { Worker } from 'node:worker_threads';
 import * as shmkit from 'shmkit';
+import { die, listenForControl, nextControl, send, serveProducer } from './control.mjs';
 import { createSabRing, sabEndpoint } from './sab-ring.mjs';
-import { byId, consumer, echoLoop, openReceiver, openSender, pingLoop, producer, producerSync } from './transports.mjs';
+import {
+  byId,
+  consumer,
+  echoLoop,
+  futexEcho,
+  openReceiver,
+  openSender,
+  PING,
+  PONG,
+  pingLoop,
+  producer,
+  producerSync,
+} from './transports.mjs';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const prim = byId.get(cfg.primitive);
-
-function send(message) {
-  return new Promise((resolve, reject) => {
-    process.send(message, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-function die(error) {
-  const message = error instanceof Error ? `${error.message}${error.code ? ` (${error.code})` : ''}` : String(error);
-  const verification = error?.name === 'VerificationError';
-  if (process.connected) process.send({ ctl: 'error', message, verification }, () => process.exit(1));
-  else process.exit(1);
-}
-
-process.on('uncaughtException', die);
-process.on('unhandledRejection', die);
-process.on('disconnect', () => process.exit(0));
-
-const inbox = [];
-let waiting;
-process.on('message', (message) => {
-  if (message === null || typeof message !== 'object' || typeof message.ctl !== 'string') return; // data
-  if (waiting) {
-    const resolve = waiting;
-    waiting = undefined;
-    resolve(message);
-  } else inbox.push(message);
-});
-
-function nextControl() {
-  if (inbox.length > 0) return Promise.resolve(inbox.shift());
-  return new Promise((resolve) => {
-    waiting = resolve;
-  });
-}
+listenForControl();
 
 function sabRings(size, n) {
   const slots = Math.max(4, Math.min(1024, Math.floor((4 << 20) / size)));
@@ -91,13 +70,7 @@ async function consumerRole() {
 async function producerRole() {
   const sender = await openSender(shmkit, prim, cfg, 'a', cfg.peer);
   const produce = sender.sync ? producerSync(prim, cfg.size, sender) : producer(prim, cfg.size, sender);
-  await send({ ctl: 'ready' });
-  for (;;) {
-    const message = await nextControl();
-    if (message.ctl !== 'go') break;
-    await produce(message.count);
-    await send({ ctl: 'sent', run: message.run });
-  }
+  await serveProducer(produce);
 }
 
 // ------------------------------------------------------------ latency-only kinds
@@ -126,8 +99,6 @@ function semPing(_plan) {
 function futexWords() {
   return new Int32Array(shmkit.SharedMemory.open(cfg.resources.a).buffer);
 }
-const PING = 0;
-const PONG = 16;
 let futexCounter = 0;
 
 function futexPing() {
@@ -232,17 +203,7 @@ async function echoRole() {
     const words = futexWords();
     const { futex } = shmkit;
     await send({ ctl: 'ready' });
-    let last = 0;
-    for (;;) {
-      let value = Atomics.load(words, PING);
-      while (value === last) {
-        futex.waitSync(words, PING, last);
-        value = Atomics.load(words, PING);
-      }
-      last = value;
-      Atomics.store(words, PONG, value);
-      futex.wake(words, PONG, 1);
-    }
+    return futexEcho(futex, words, { checkOrder: false }); // blocks until killed (the pinger never sends -1)
   }
   if (prim.kind === 'signals') {
     shmkit.signals.listen('SIGRTMIN+1', (info) => {

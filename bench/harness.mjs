@@ -2,7 +2,7 @@
 // processes, throughput by size and round-trip latency at 64 B, and returns
 // the results (bench/report.mjs renders them). Used by lib/cli/bench.ts; see
 // docs/benchmarks.md for the method.
-import { execFile, fork } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import hdr from 'hdr-histogram-js';
 import * as shmkit from 'shmkit';
+import { forkChild } from './fork.mjs';
+import { median, sizeLabel, spread } from './format.mjs';
 import { MIN_SIZE } from './message.mjs';
 import { describeMachine } from './ring/machine.mjs';
 import { frameParser, kernelLimits, PRIMITIVES, pingLoop, producer, ringCapacity, tqSchema } from './transports.mjs';
@@ -83,94 +85,8 @@ function makeResources(prefix) {
 
 // ------------------------------------------------------------ child processes
 
-function startChild(
-  res,
-  cfg,
-  { serialization = 'json', stdio = ['ignore', 'inherit', 'inherit', 'ipc'], onData } = {},
-) {
-  const child = fork(CHILD, [JSON.stringify(cfg)], { serialization, stdio });
-  res.children.add(child);
-  const inbox = [];
-  let waiter;
-  let failure;
-  let onDead;
-  const dead = new Promise((_, reject) => {
-    onDead = reject;
-  });
-  dead.catch(() => {});
-  const fail = (error) => {
-    failure ??= error;
-    onDead(failure);
-    if (waiter) {
-      const w = waiter;
-      waiter = undefined;
-      w.reject(failure);
-    }
-  };
-  child.on('message', (message) => {
-    if (message === null || typeof message !== 'object' || typeof message.ctl !== 'string') {
-      onData?.(message);
-      return;
-    }
-    if (message.ctl === 'error') {
-      const error = new Error(message.message);
-      error.verification = message.verification;
-      return fail(error);
-    }
-    if (waiter) {
-      const w = waiter;
-      waiter = undefined;
-      w.resolve(message);
-    } else inbox.push(message);
-  });
-  child.on('error', fail);
-  child.on('exit', (code, signal) => {
-    res.children.delete(child);
-    setTimeout(() => fail(new Error(`${cfg.role} exited (code ${code}, signal ${signal})`)), 100).unref();
-  });
-  return {
-    child,
-    pid: child.pid,
-    send(message) {
-      if (child.connected) child.send(message);
-    },
-    expect(ctl, timeoutMs = 60_000) {
-      const match = (message) => {
-        if (message.ctl !== ctl) throw new Error(`${cfg.role}: expected '${ctl}', got '${message.ctl}'`);
-        return message;
-      };
-      if (inbox.length > 0) return Promise.resolve(inbox.shift()).then(match);
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiter = undefined;
-          reject(new Error(`${cfg.role}: no '${ctl}' within ${timeoutMs} ms`));
-        }, timeoutMs);
-        waiter = {
-          resolve: (message) => {
-            clearTimeout(timer);
-            try {
-              resolve(match(message));
-            } catch (error) {
-              reject(error);
-            }
-          },
-          reject: (error) => {
-            clearTimeout(timer);
-            reject(error);
-          },
-        };
-      });
-    },
-    /** Rejects when the child reports an error or exits. */
-    dead,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+function startChild(res, cfg, options = {}) {
+  return forkChild(CHILD, res.children, cfg, options);
 }
 
 /** The parent's sender into a child over process.send: at most ~4 MiB / 1024 messages unacknowledged. */
@@ -358,15 +274,7 @@ function setupResources(res, prim, size, channels, latency) {
 
 // ------------------------------------------------------------ statistics
 
-export function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function spread(values) {
-  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
-}
+export { median };
 
 // ------------------------------------------------------------ native floors
 
@@ -615,11 +523,7 @@ async function latencyCase(res, prim, options) {
 
 // ------------------------------------------------------------ the run
 
-export function sizeLabel(size) {
-  if (size >= 1 << 20 && size % (1 << 20) === 0) return `${size >> 20} MiB`;
-  if (size >= 1 << 10 && size % (1 << 10) === 0) return `${size >> 10} KiB`;
-  return `${size} B`;
-}
+export { sizeLabel };
 
 /**
  * Runs the benchmark. options: { primitives (ids), sizes, duration (s), repeat, count?, rounds,

@@ -51,11 +51,18 @@ export function stamp(u8, off, size, seq) {
   put32(u8, off + size - 4, ~seq);
 }
 
-/** Checks everything but the seq word (a record carries seq in its own field). `off` may be -4 (see tq). */
-function bodyError(u8, off, size, seq) {
+/**
+ * Checks everything but the seq word (a record carries seq in its own field). `off` may be -4 (see tq).
+ * probe: 'sampled' (PROBES body bytes that move with seq) or 'middle' (the one byte at size >> 1, as bench/ring checks).
+ */
+function bodyError(u8, off, size, seq, probe = 'sampled') {
   if (get32(u8, off + 4) !== (seq ^ K) >>> 0) return 'stamp (bytes 4..7) differs';
   if (get32(u8, off + size - 8) !== Math.imul(seq, G) >>> 0 || get32(u8, off + size - 4) !== ~seq >>> 0) {
     return 'stamp (last 8 bytes) differs';
+  }
+  if (probe === 'middle') {
+    const i = size >> 1;
+    return u8[off + i] === patternByte(i) ? undefined : `byte ${i} is ${u8[off + i]}, expected ${patternByte(i)}`;
   }
   const span = size - 16;
   let at = (Math.imul(seq, 0x2545f491) >>> 0) % span;
@@ -70,28 +77,28 @@ function bodyError(u8, off, size, seq) {
 }
 
 /** Throws a VerificationError unless `u8[off, off + length)` is message `seq` of SIZE bytes. */
-export function verifyAt(u8, off, length, size, seq) {
+export function verifyAt(u8, off, length, size, seq, probe) {
   if (length !== size) throw new VerificationError(`message ${seq}: ${length} bytes, expected ${size}`);
   const got = get32(u8, off);
   if (got !== seq) {
     throw new VerificationError(`expected message ${seq}, got sequence number ${got} (lost, duplicated or reordered)`);
   }
-  const error = bodyError(u8, off, size, seq);
+  const error = bodyError(u8, off, size, seq, probe);
   if (error) throw new VerificationError(`message ${seq}: ${error}`);
 }
 
-export function verifyBytes(u8, size, seq) {
+export function verifyBytes(u8, size, seq, probe) {
   if (!(u8 instanceof Uint8Array)) throw new VerificationError(`message ${seq}: not bytes (${typeof u8})`);
-  verifyAt(u8, 0, u8.length, size, seq);
+  verifyAt(u8, 0, u8.length, size, seq, probe);
 }
 
 /** A record / structured message: { seq, payload } with payload the SIZE-4 bytes after seq (records) or all SIZE. */
-export function verifyPayload(seqField, payload, offset, size, seq) {
+export function verifyPayload(seqField, payload, offset, size, seq, probe) {
   if (seqField !== seq) throw new VerificationError(`expected record ${seq}, got seq ${seqField} (lost or reordered)`);
   if (!(payload instanceof Uint8Array) || payload.length !== size + offset) {
     throw new VerificationError(`record ${seq}: payload of ${payload?.length} bytes, expected ${size + offset}`);
   }
-  const error = bodyError(payload, offset, size, seq);
+  const error = bodyError(payload, offset, size, seq, probe);
   if (error) throw new VerificationError(`record ${seq}: ${error}`);
 }
 

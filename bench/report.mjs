@@ -3,24 +3,8 @@
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import * as echarts from 'echarts';
-import { sizeLabel } from './harness.mjs';
+import { fixed, rate, ratio, sizeLabel } from './format.mjs';
 import { machineLine } from './ring/machine.mjs';
-
-function rate(value) {
-  if (!Number.isFinite(value)) return '–';
-  if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
-  if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`;
-  return value.toFixed(0);
-}
-
-function fixed(value, digits = 1) {
-  return Number.isFinite(value) ? value.toFixed(digits) : '–';
-}
-
-function ratio(value) {
-  if (!Number.isFinite(value)) return '–';
-  return value >= 10 ? `${value.toFixed(0)}×` : `${value.toFixed(2)}×`;
-}
 
 function spreadPct(s) {
   if (!s || !(s.median > 0)) return '–';

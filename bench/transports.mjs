@@ -550,6 +550,22 @@ export function consumer(prim, size, receiver) {
       return { t0, t1: performance.now() };
     };
   }
+  const { feed, fail, arm } = armedReceiver(verify);
+  receiver.listen(feed, fail);
+  return arm;
+}
+
+/**
+ * The receiving loop of a listener (messages arrive as events): feed(message) verifies each
+ * with verify(message, seq); arm(count) → Promise<{ t0, t1 }> (ms, performance.now(), first
+ * and last message) once `count` more have arrived; fail(error) rejects the current run and
+ * every later one. outsideRun(seq) makes the error for a message that arrives unarmed.
+ */
+export function armedReceiver(
+  verify,
+  outsideRun = (seq) => new VerificationError(`message ${seq} arrived outside a run (extra message)`),
+) {
+  let seq = 0;
   let run;
   let failure;
   const fail = (error) => {
@@ -560,9 +576,9 @@ export function consumer(prim, size, receiver) {
       current.reject(failure);
     }
   };
-  receiver.listen((message) => {
+  const feed = (message) => {
     const current = run;
-    if (!current) return fail(new VerificationError(`message ${seq} arrived outside a run (extra message)`));
+    if (!current) return fail(outsideRun(seq));
     try {
       verify(message, seq);
     } catch (error) {
@@ -574,13 +590,14 @@ export function consumer(prim, size, receiver) {
       run = undefined;
       current.resolve({ t0: current.t0, t1: performance.now() });
     }
-  }, fail);
-  return (count) => {
+  };
+  const arm = (count) => {
     if (failure) return Promise.reject(failure);
     return new Promise((resolve, reject) => {
       run = { count, received: 0, t0: 0, resolve, reject };
     });
   };
+  return { feed, fail, arm };
 }
 
 /** A receive-one function: sync (blocking kinds) or returning a Promise. */
@@ -640,6 +657,31 @@ export async function pingLoop(prim, size, sender, receiver, rounds, warm, maxMs
 }
 
 /** The echo side: sends back every message it receives, `total` of them (sync kinds) or until closed. */
+/** Word indices of the futex ping-pong: on separate cache lines, like a ring's head and tail. */
+export const PING = 0;
+export const PONG = 16;
+
+/**
+ * The echo end of a futex ping-pong: copies each new value of words[PING] to words[PONG] and
+ * wakes the pinger; returns when PING becomes -1. checkOrder: throw unless each value is the
+ * one after the last.
+ */
+export function futexEcho(futex, words, { checkOrder = true } = {}) {
+  let last = 0;
+  for (;;) {
+    let value = Atomics.load(words, PING);
+    while (value === last) {
+      futex.waitSync(words, PING, last);
+      value = Atomics.load(words, PING);
+    }
+    if (value === -1) return;
+    if (checkOrder && value !== last + 1) throw new Error(`futex ping-pong: expected ${last + 1}, got ${value}`);
+    last = value;
+    Atomics.store(words, PONG, value);
+    futex.wake(words, PONG, 1);
+  }
+}
+
 export async function echoLoop(receiver, sender, total) {
   const rx = receiveOne(receiver);
   for (let i = 0; i < total; i++) {

@@ -5,6 +5,7 @@
 //   ping/echo wake-up latency: 'go' → round trips, replies 'samples' (ping) / 'done' (echo)
 //   idle      'park' → replies 'parking', then blocks in popSync on an empty ring until main pushes
 import * as shmkit from 'shmkit';
+import { die, listenForControl, nextControl, send, serveProducer, setDataHandler } from '../control.mjs';
 import {
   futexEcho,
   futexPing,
@@ -24,48 +25,7 @@ import {
 const { RingBuffer, SharedMemory, futex } = shmkit;
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const transport = TRANSPORTS.find((t) => t.id === cfg.transport);
-
-/** Sends a control message; resolves once it is written, so a sync loop after it cannot hold it back. */
-function send(message) {
-  return new Promise((resolve, reject) => {
-    process.send(message, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-function die(error) {
-  const message = error instanceof Error ? `${error.message}${error.code ? ` (${error.code})` : ''}` : String(error);
-  if (process.connected) process.send({ ctl: 'error', message }, () => process.exit(1));
-  else process.exit(1);
-}
-
-process.on('uncaughtException', die);
-process.on('unhandledRejection', die);
-process.on('disconnect', () => process.exit(0));
-
-// Control messages are queued for nextControl(); anything else is data (process.send transports).
-const inbox = [];
-let waiting;
-let onData = () => die(new Error('unexpected data message'));
-process.on('message', (message) => {
-  if (message !== null && typeof message === 'object' && typeof message.ctl === 'string') {
-    if (waiting) {
-      const resolve = waiting;
-      waiting = undefined;
-      resolve(message);
-    } else {
-      inbox.push(message);
-    }
-  } else {
-    onData(message);
-  }
-});
-
-function nextControl() {
-  if (inbox.length > 0) return Promise.resolve(inbox.shift());
-  return new Promise((resolve) => {
-    waiting = resolve;
-  });
-}
+listenForControl(() => die(new Error('unexpected data message')));
 
 function openQueue() {
   if (typeof shmkit.TypedQueue !== 'function') throw new Error('TypedQueue is not exported by shmkit');
@@ -82,13 +42,7 @@ async function producer() {
   else if (transport.kind === 'typed-queue') produce = queueProducer(openQueue(), cfg.size);
   else if (transport.kind === 'unix') produce = (await unixProducer(cfg.path, cfg.size)).produce;
   else throw new Error(`no producer child for ${cfg.transport}`);
-  await send({ ctl: 'ready' });
-  for (;;) {
-    const message = await nextControl();
-    if (message.ctl !== 'go') break;
-    await produce(message.count);
-    await send({ ctl: 'sent', run: message.run });
-  }
+  await serveProducer(produce);
 }
 
 async function consumer() {
@@ -107,7 +61,7 @@ async function consumer() {
     arm = (await unixConsumer(cfg.path, cfg.size)).arm;
   } else if (transport.kind === 'ipc') {
     const ipc = ipcConsumer(transport.serialization, cfg.size);
-    onData = ipc.feed;
+    setDataHandler(ipc.feed);
     arm = ipc.arm;
   } else {
     throw new Error(`no consumer for ${cfg.transport}`);

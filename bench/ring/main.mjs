@@ -6,8 +6,7 @@
 //
 //   node bench/ring/main.mjs [--quick] [--sizes 64,4096,1048576] [--runs 3] [--json FILE]
 //                            [--transports ring-spsc,unix,...] [--rounds N]
-import { execFileSync, fork } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as shmkit from 'shmkit';
+import { forkChild } from '../fork.mjs';
+import { fixed, median, rate, ratio, sizeLabel, spread } from '../format.mjs';
 import { describeMachine, machineLine } from './machine.mjs';
 import {
   ipcProducer,
@@ -154,115 +155,19 @@ for (const [signal, number] of [
 
 /** Forks child.mjs in `cfg.role`; expect(ctl) awaits its next control message (rejecting if it dies or errs). */
 function startChild(cfg, serialization = 'json', cpu = undefined) {
-  const options = { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
-  if (cpu !== undefined) {
-    // taskset execs node, which inherits the IPC channel (NODE_CHANNEL_FD).
-    Object.assign(options, { execPath: TASKSET, execArgv: ['-c', String(cpu), process.execPath, ...process.execArgv] });
-  }
-  const child = fork(CHILD, [JSON.stringify(cfg)], options);
-  live.children.add(child);
-  const inbox = [];
-  let waiter;
-  let failure;
-  const fail = (error) => {
-    failure ??= error;
-    if (waiter) {
-      const w = waiter;
-      waiter = undefined;
-      w.reject(failure);
-    }
-  };
-  child.on('message', (message) => {
-    if (message?.ctl === 'error') return fail(new Error(`${cfg.role}: ${message.message}`));
-    if (waiter) {
-      const w = waiter;
-      waiter = undefined;
-      w.resolve(message);
-    } else {
-      inbox.push(message);
-    }
+  return forkChild(CHILD, live.children, cfg, {
+    serialization,
+    cpu,
+    tasksetPath: TASKSET,
+    timeoutMs: 180_000,
+    roleInErrors: true,
   });
-  child.on('error', fail);
-  child.on('exit', (code, signal) => {
-    live.children.delete(child);
-    // Let an 'error' message still in the channel arrive first: it says more.
-    setTimeout(() => fail(new Error(`${cfg.role} exited (code ${code}, signal ${signal})`)), 100).unref();
-  });
-  return {
-    child,
-    pid: child.pid,
-    send(message) {
-      if (child.connected) child.send(message);
-    },
-    expect(ctl, timeoutMs = 180_000) {
-      const match = (message) => {
-        if (message.ctl !== ctl) throw new Error(`${cfg.role}: expected '${ctl}', got '${message.ctl}'`);
-        return message;
-      };
-      if (inbox.length > 0) return Promise.resolve(inbox.shift()).then(match);
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiter = undefined;
-          reject(new Error(`${cfg.role}: no '${ctl}' within ${timeoutMs} ms`));
-        }, timeoutMs);
-        waiter = {
-          resolve: (message) => {
-            clearTimeout(timer);
-            try {
-              resolve(match(message));
-            } catch (error) {
-              reject(error);
-            }
-          },
-          reject: (error) => {
-            clearTimeout(timer);
-            reject(error);
-          },
-        };
-      });
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
 }
 
 // ------------------------------------------------------------ statistics and formatting
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function sizeLabel(size) {
-  if (size % (1 << 20) === 0) return `${size >> 20} MiB`;
-  if (size % (1 << 10) === 0) return `${size >> 10} KiB`;
-  return `${size} B`;
-}
-
-function rate(value) {
-  if (!Number.isFinite(value)) return '–';
-  if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
-  if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`;
-  return value.toFixed(0);
-}
-
-function fixed(value, digits = 1) {
-  return Number.isFinite(value) ? value.toFixed(digits) : '–';
-}
-
-function ratio(value) {
-  if (!Number.isFinite(value)) return '–';
-  return value >= 10 ? `${value.toFixed(0)}×` : `${value.toFixed(2)}×`;
 }
 
 function progress(text) {
@@ -413,13 +318,8 @@ async function runCase(transport, size, plan) {
             : ''),
       );
     }
-    const rates = result.runs.map((r) => r.msgsPerSec);
-    result.msgsPerSec = { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
-    result.MBps = {
-      median: median(result.runs.map((r) => r.MBps)),
-      min: Math.min(...result.runs.map((r) => r.MBps)),
-      max: Math.max(...result.runs.map((r) => r.MBps)),
-    };
+    result.msgsPerSec = spread(result.runs.map((r) => r.msgsPerSec));
+    result.MBps = spread(result.runs.map((r) => r.MBps));
   } catch (error) {
     result.error = error.message;
     progress(`  ${transport.label} ${sizeLabel(size)} FAILED: ${error.message}`);

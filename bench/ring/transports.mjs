@@ -6,9 +6,19 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import {
+  makeTemplate,
+  stamp,
+  stringMessage,
+  verifyAt,
+  verifyBytes as verifyMessage,
+  verifyPayload,
+  verifyString,
+} from '../message.mjs';
+import { armedReceiver, frameParser, PING, PONG } from '../transports.mjs';
 
-/** Smallest message the stamp fits in (first 8 bytes, middle byte, last 8 bytes). */
-export const MIN_SIZE = 24;
+export { MIN_SIZE, makeTemplate, stamp } from '../message.mjs';
+export { futexEcho } from '../transports.mjs';
 
 export const TRANSPORTS = [
   { id: 'ring-spsc', label: 'ring SPSC', kind: 'ring', api: 'pushSync(bytes) / popSync() (a fresh copy per message)' },
@@ -69,86 +79,22 @@ export const TRANSPORTS = [
 
 // ------------------------------------------------------------ message stamp
 
-const K = 0x5bd1e995;
-const G = 0x9e3779b1 | 0;
-
-function middleByte(size) {
-  return ((size >> 1) * 7 + 3) & 255;
-}
-
-/** A message body: a byte pattern the stamp then overwrites at both ends. */
-export function makeTemplate(size) {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (i * 7 + 3) & 255;
-  return bytes;
-}
-
-function put32(u8, at, value) {
-  u8[at] = value;
-  u8[at + 1] = value >>> 8;
-  u8[at + 2] = value >>> 16;
-  u8[at + 3] = value >>> 24;
-}
-
-function get32(u8, at) {
-  return (u8[at] | (u8[at + 1] << 8) | (u8[at + 2] << 16) | (u8[at + 3] << 24)) >>> 0;
-}
-
-/** Writes seq and three words derived from it into the first and last 8 bytes of the message at `off`. */
-export function stamp(u8, off, size, seq) {
-  put32(u8, off, seq);
-  put32(u8, off + 4, seq ^ K);
-  put32(u8, off + size - 8, Math.imul(seq, G));
-  put32(u8, off + size - 4, ~seq);
-}
-
-/** Everything but the seq word (a TypedQueue carries it in its own field). */
-function checkBody(u8, off, size, seq) {
-  return (
-    get32(u8, off + 4) === (seq ^ K) >>> 0 &&
-    get32(u8, off + size - 8) === Math.imul(seq, G) >>> 0 &&
-    get32(u8, off + size - 4) === ~seq >>> 0 &&
-    u8[off + (size >> 1)] === middleByte(size)
-  );
-}
-
-function check(u8, off, size, seq) {
-  return get32(u8, off) === seq && checkBody(u8, off, size, seq);
-}
-
-function mismatch(u8, off, length, size, seq) {
-  if (length !== size) return new Error(`message ${seq}: ${length} bytes, expected ${size}`);
-  const got = get32(u8, off);
-  if (got !== seq)
-    return new Error(`expected message ${seq}, got sequence number ${got} (lost, duplicated or reordered)`);
-  return new Error(`message ${seq}: corrupt payload (first/last 8 bytes or middle byte differ)`);
-}
+// The messages and their checks are those of `shmkit bench` (bench/message.mjs),
+// with the body probed at its middle byte only.
+const PROBE = 'middle';
 
 function verifyBytes(u8, size, seq) {
-  if (u8.length !== size || !check(u8, 0, size, seq)) throw mismatch(u8, 0, u8.length, size, seq);
+  verifyMessage(u8, size, seq, PROBE);
 }
 
-// A string message of `size` ASCII characters (so `size` UTF-8 bytes): seq and
-// a derived word as 8 hex digits at both ends.
-function hex8(value) {
-  return (value >>> 0).toString(16).padStart(8, '0');
-}
-
-function stringMessage(middle, seq) {
-  return hex8(seq) + middle + hex8(Math.imul(seq, G));
-}
-
-function verifyString(message, size, seq) {
-  if (typeof message !== 'string' || message.length !== size) {
-    throw new Error(
-      `message ${seq}: expected a string of ${size} characters, got ${typeof message} ${message?.length}`,
-    );
-  }
-  const got = Number.parseInt(message.slice(0, 8), 16);
-  if (got !== seq) throw new Error(`expected message ${seq}, got sequence number ${got}`);
-  if (message.slice(size - 8) !== hex8(Math.imul(seq, G)) || message.charCodeAt(size >> 1) !== 120) {
-    throw new Error(`message ${seq}: corrupt payload`);
-  }
+/** consume(count) → { t0, t1 } (ms, performance.now()): times from the first message received to the last. */
+function timed(receive) {
+  return (count) => {
+    receive();
+    const t0 = performance.now();
+    for (let i = 1; i < count; i++) receive();
+    return { t0, t1: performance.now() };
+  };
 }
 
 // ------------------------------------------------------------ rings
@@ -196,51 +142,29 @@ export function ringProducer(ring, transportId, size) {
 /** Consumer side of a ring transport: returns consume(count) → { t0, t1 } (ms, performance.now()). */
 export function ringConsumer(ring, transportId, size) {
   let seq = 0;
+  let receive;
   if (transportId === 'ring-spsc-zc') {
     const copy = new Uint8Array(size);
-    const receive = () => {
+    receive = () => {
       const view = ring.peekSync();
       if (view.length !== size) {
-        const error = mismatch(view, 0, view.length, size, seq);
         ring.release();
-        throw error;
+        verifyAt(view, 0, view.length, size, seq, PROBE); // throws: wrong length
       }
       copy.set(view);
       ring.release();
-      if (!check(copy, 0, size, seq)) throw mismatch(copy, 0, size, size, seq);
-      seq = (seq + 1) >>> 0;
+      verifyAt(copy, 0, size, size, seq, PROBE);
     };
-    return (count) => {
-      receive();
-      const t0 = performance.now();
-      for (let i = 1; i < count; i++) receive();
-      return { t0, t1: performance.now() };
-    };
-  }
-  if (transportId === 'ring-spsc-into') {
+  } else if (transportId === 'ring-spsc-into') {
     const target = new Uint8Array(size);
-    const receive = () => {
-      const length = ring.popIntoSync(target);
-      if (length !== size || !check(target, 0, size, seq)) throw mismatch(target, 0, length, size, seq);
-      seq = (seq + 1) >>> 0;
-    };
-    return (count) => {
-      receive();
-      const t0 = performance.now();
-      for (let i = 1; i < count; i++) receive();
-      return { t0, t1: performance.now() };
-    };
+    receive = () => verifyAt(target, 0, ring.popIntoSync(target), size, seq, PROBE);
+  } else {
+    receive = () => verifyBytes(ring.popSync(), size, seq);
   }
-  return (count) => {
-    verifyBytes(ring.popSync(), size, seq);
-    const t0 = performance.now();
+  return timed(() => {
+    receive();
     seq = (seq + 1) >>> 0;
-    for (let i = 1; i < count; i++) {
-      verifyBytes(ring.popSync(), size, seq);
-      seq = (seq + 1) >>> 0;
-    }
-    return { t0, t1: performance.now() };
-  };
+  });
 }
 
 // ------------------------------------------------------------ TypedQueue records
@@ -264,21 +188,11 @@ export function queueConsumer(queue, size) {
   let seq = 0;
   const target = { seq: 0, payload: new Uint8Array(size - 4) };
   const pop = typeof queue.popIntoSync === 'function' ? () => queue.popIntoSync(target) : () => queue.popSync();
-  const receive = () => {
+  return timed(() => {
     const record = pop();
-    const payload = record?.payload;
-    if (record?.seq !== seq) throw new Error(`expected record ${seq}, got seq ${record?.seq}`);
-    if (!(payload instanceof Uint8Array) || payload.length !== size - 4 || !checkBody(payload, -4, size, seq)) {
-      throw new Error(`record ${seq}: corrupt payload`);
-    }
+    verifyPayload(record?.seq, record?.payload, -4, size, seq, PROBE);
     seq = (seq + 1) >>> 0;
-  };
-  return (count) => {
-    receive();
-    const t0 = performance.now();
-    for (let i = 1; i < count; i++) receive();
-    return { t0, t1: performance.now() };
-  };
+  });
 }
 
 // ------------------------------------------------------------ process.send
@@ -330,43 +244,12 @@ export function ipcProducer(child, serialization, size) {
 
 /** Consumer in the child: feed(message) for every data message; arm(count) → Promise<{ t0, t1 }>. */
 export function ipcConsumer(serialization, size) {
-  let seq = 0;
-  let run;
-  let failure;
   const verify = serialization === 'json' ? verifyString : verifyBytes;
-  return {
-    arm(count) {
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => {
-        run = { count, received: 0, t0: 0, resolve, reject };
-      });
-    },
-    feed(message) {
-      if (failure) return;
-      const current = run;
-      if (!current) {
-        failure = new Error('data message outside a run');
-        return;
-      }
-      try {
-        if (serialization !== 'json' && !(message instanceof Uint8Array)) {
-          throw new Error(`message ${seq}: expected a Uint8Array, got ${typeof message}`);
-        }
-        verify(message, size, seq);
-      } catch (error) {
-        failure = error;
-        run = undefined;
-        current.reject(error);
-        return;
-      }
-      seq = (seq + 1) >>> 0;
-      if (current.received++ === 0) current.t0 = performance.now();
-      if (current.received === current.count) {
-        run = undefined;
-        current.resolve({ t0: current.t0, t1: performance.now() });
-      }
-    },
-  };
+  const { feed, arm } = armedReceiver(
+    (message, seq) => verify(message, size, seq),
+    () => new Error('data message outside a run'),
+  );
+  return { feed, arm };
 }
 
 // ------------------------------------------------------------ unix socket
@@ -399,86 +282,16 @@ export async function unixConsumer(path, size) {
   const server = net.createServer();
   server.listen(path);
   await once(server, 'listening');
-  let seq = 0;
-  let run;
-  let failure;
-  const fail = (error) => {
-    failure ??= error;
-    if (run) {
-      const current = run;
-      run = undefined;
-      current.reject(failure);
-    }
-  };
-  const onFrame = (buffer, off, length) => {
-    const current = run;
-    if (!current) return fail(new Error('frame outside a run'));
-    if (length !== size || !check(buffer, off, size, seq)) return fail(mismatch(buffer, off, length, size, seq));
-    seq = (seq + 1) >>> 0;
-    if (current.received++ === 0) current.t0 = performance.now();
-    if (current.received === current.count) {
-      run = undefined;
-      current.resolve({ t0: current.t0, t1: performance.now() });
-    }
-  };
-  const header = Buffer.alloc(4);
-  let headerFill = 0;
-  let body = null;
-  let bodyFill = 0;
-  const startBody = (length) => {
-    if (length !== size) {
-      fail(new Error(`frame header says ${length} bytes, expected ${size}`));
-      return false;
-    }
-    body = Buffer.allocUnsafe(length);
-    bodyFill = 0;
-    return true;
-  };
-  const onData = (chunk) => {
-    let off = 0;
-    const end = chunk.length;
-    while (off < end && !failure) {
-      if (body) {
-        const take = Math.min(end - off, body.length - bodyFill);
-        chunk.copy(body, bodyFill, off, off + take);
-        off += take;
-        bodyFill += take;
-        if (bodyFill === body.length) {
-          const frame = body;
-          body = null;
-          onFrame(frame, 0, frame.length);
-        }
-      } else if (headerFill === 0 && end - off >= 4) {
-        const length = chunk.readUInt32LE(off);
-        if (end - off - 4 >= length) {
-          onFrame(chunk, off + 4, length);
-          off += 4 + length;
-        } else {
-          off += 4;
-          if (!startBody(length)) return;
-        }
-      } else {
-        while (headerFill < 4 && off < end) header[headerFill++] = chunk[off++];
-        if (headerFill === 4) {
-          headerFill = 0;
-          if (!startBody(header.readUInt32LE(0))) return;
-        }
-      }
-    }
-  };
+  const { feed, fail, arm } = armedReceiver(
+    (view, seq) => verifyAt(view, 0, view.length, size, seq, PROBE),
+    () => new Error('frame outside a run'),
+  );
+  const onData = frameParser(feed, fail, size);
   server.on('connection', (socket) => {
     socket.on('data', onData);
     socket.on('error', fail);
   });
-  return {
-    arm(count) {
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => {
-        run = { count, received: 0, t0: 0, resolve, reject };
-      });
-    },
-    close: () => server.close(),
-  };
+  return { arm, close: () => server.close() };
 }
 
 // ------------------------------------------------------------ wake-up latency (ping-pong)
@@ -503,10 +316,6 @@ export function ringEcho(inbound, outbound, total) {
   for (let i = 0; i < total; i++) outbound.pushSync(inbound.popSync());
 }
 
-/** Word indices of the bare futex ping-pong: on separate cache lines, like a ring's head and tail. */
-export const PING = 0;
-export const PONG = 16;
-
 export function futexPing(futex, words, rounds, warm) {
   const samples = new Float64Array(rounds);
   for (let i = 1; i <= warm + rounds; i++) {
@@ -520,20 +329,4 @@ export function futexPing(futex, words, rounds, warm) {
   Atomics.store(words, PING, -1);
   futex.wake(words, PING, 1);
   return samples;
-}
-
-export function futexEcho(futex, words) {
-  let last = 0;
-  for (;;) {
-    let value = Atomics.load(words, PING);
-    while (value === last) {
-      futex.waitSync(words, PING, last);
-      value = Atomics.load(words, PING);
-    }
-    if (value === -1) return;
-    if (value !== last + 1) throw new Error(`futex ping-pong: expected ${last + 1}, got ${value}`);
-    last = value;
-    Atomics.store(words, PONG, value);
-    futex.wake(words, PONG, 1);
-  }
 }
