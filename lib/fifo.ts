@@ -188,9 +188,11 @@ function sleep(ms: number, ref: boolean, signal: AbortSignal | undefined): Promi
 
 /**
  * Where {@link Fifo.create} records the FIFOs it makes (one absolute path a
- * line), so that `shmkit ls` / `shmkit rm` can find them (docs/cli.md).
+ * line), so that `shmkit ls` / `shmkit rm` can find them (docs/cli.md): one
+ * file per user, `/dev/shm/shmkit-fifos.<uid>.registry`, trusted only while
+ * that user owns it and nobody else may write it.
  */
-export const FIFO_REGISTRY = '/dev/shm/shmkit-fifos.registry';
+export const FIFO_REGISTRY = `/dev/shm/shmkit-fifos.${process.getuid?.() ?? 0}.registry`;
 
 /** Appends `file` to the registry; never throws: a FIFO that is not registered still works. */
 function registerFifo(file: string): void {
@@ -201,6 +203,9 @@ function registerFifo(file: string): void {
     const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
     const fd = fs.openSync(FIFO_REGISTRY, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
     try {
+      // One registry per user, in a world-writable directory: write only to our own file.
+      const stats = fs.fstatSync(fd);
+      if (stats.uid !== (process.getuid?.() ?? stats.uid) || (stats.mode & 0o022) !== 0) return;
       fs.writeSync(fd, `${absolute}\n`);
     } finally {
       fs.closeSync(fd);

@@ -207,9 +207,9 @@ export async function shmKindOf(entry: string): Promise<IpcKind> {
   }
 }
 
+/** Any user's FIFO registry (and its rewrite temp files) in /dev/shm. */
 function isRegistryFile(name: string): boolean {
-  const base = path.basename(FIFO_REGISTRY);
-  return name === base || name.startsWith(`${base}.`);
+  return name.startsWith('shmkit-fifos.');
 }
 
 // ---------------------------------------------------------------- sources
@@ -356,6 +356,11 @@ async function readRegistry(notes?: string[]): Promise<Registry | undefined> {
     const handle = await fsp.open(FIFO_REGISTRY, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       const stats = await handle.stat();
+      // /dev/shm is world-writable: trust only a registry that is ours and only ours to write.
+      if (stats.uid !== process.getuid?.() || (stats.mode & 0o022) !== 0) {
+        notes?.push(`FIFOs not listed: ${FIFO_REGISTRY} is not owned by you alone; remove it.`);
+        return undefined;
+      }
       const lines = (await handle.readFile('utf8')).split('\n').filter((line) => line.startsWith('/'));
       return { lines, uid: stats.uid, gid: stats.gid };
     } finally {
@@ -421,7 +426,8 @@ async function fifos(now: number, notes: string[]): Promise<Draft[]> {
     if (seen.has(file)) continue;
     seen.add(file);
     const stats = await isFifo(file);
-    if (!stats) continue;
+    // Only FIFOs that are still ours: a path may have been replaced since.
+    if (!stats || Number(stats.uid) !== process.getuid?.()) continue;
     const changedMs = Number(stats.ctimeMs);
     drafts.push({
       object: draft('fifo', file, { ...fileFields(stats, file), size: 0 }, changedMs, now),

@@ -147,6 +147,8 @@ class PosixMqHandle : public Napi::ObjectWrap<PosixMqHandle> {
       throw Napi::TypeError::New(env, "data must be a Uint8Array");
     }
     auto data = info[0].As<Napi::Uint8Array>();
+    // A detached buffer reads as empty: refuse it rather than send a bogus message.
+    if (data.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(env, "data is detached");
     double priority = RequireNumber(info[1], "priority");
     if (priority < 0 || priority > 32767) throw Napi::RangeError::New(env, "priority out of range");
     for (;;) {

@@ -307,6 +307,8 @@ std::vector<char> RequireMessage(const Napi::Value& typeValue, const Napi::Value
     throw Napi::TypeError::New(data.Env(), "data must be a Uint8Array");
   }
   auto bytes = data.As<Napi::Uint8Array>();
+  // A detached buffer reads as empty: refuse it rather than send a bogus message.
+  if (bytes.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(data.Env(), "data is detached");
   return MsgBuf(type, reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
 }
 

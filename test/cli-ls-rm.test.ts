@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FIFO_REGISTRY,
   Fifo,
   type IpcObject,
   listObjects,
@@ -157,7 +158,7 @@ describe('shmkit ls', () => {
     });
     // Nobody has the FIFO open: it is stale from the start.
     expect(find(objects, fifoPath)).toMatchObject({ kind: 'fifo', attached: [], stale: true });
-    expect(objects.some((object) => object.name.includes('shmkit-fifos.registry'))).toBe(false);
+    expect(objects.some((object) => object.name.includes('shmkit-fifos.'))).toBe(false);
 
     // Every record has the same keys, in the documented order.
     const keys = Object.keys(shm ?? {});
@@ -261,9 +262,7 @@ describe('shmkit rm', () => {
     expect(fs.existsSync(`/dev/shm${names.shm}`)).toBe(true);
     expect(fs.existsSync(`/dev/shm/${semFile}`)).toBe(true);
     // The registry no longer lists the removed FIFO.
-    const registry = fs.existsSync('/dev/shm/shmkit-fifos.registry')
-      ? fs.readFileSync('/dev/shm/shmkit-fifos.registry', 'utf8')
-      : '';
+    const registry = fs.existsSync(FIFO_REGISTRY) ? fs.readFileSync(FIFO_REGISTRY, 'utf8') : '';
     expect(registry.split('\n')).not.toContain(fifoPath);
   });
 
