@@ -176,6 +176,21 @@ class ReceiveJob : public WaitJob {
     subject = Subject(id);
   }
 
+  // A message received but never taken by JS (its environment was torn down
+  // before delivery: a Worker ended, the process exited) goes back on its
+  // queue rather than vanish with the job.
+  ~ReceiveJob() override {
+    std::pair<int, Message> entry;
+    {
+      std::lock_guard<std::mutex> lock(gMailMutex);
+      auto found = gMail.find(token_);
+      if (found == gMail.end()) return;
+      entry = std::move(found->second);
+      gMail.erase(found);
+    }
+    PutBack(entry.first, entry.second);
+  }
+
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
     std::vector<char> buf;
     try {
