@@ -13,10 +13,10 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import nodePath from 'node:path';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { native } from './addon.js';
 import { AbortError, systemError, timeoutError } from './errors.js';
+import { FIFO_REGISTRY, pruneFifoRegistry, registerFifo } from './fifo-registry.js';
 import {
   typeError,
   validateAbortSignal,
@@ -186,34 +186,7 @@ function sleep(ms: number, ref: boolean, signal: AbortSignal | undefined): Promi
   });
 }
 
-/**
- * Where {@link Fifo.create} records the FIFOs it makes (one absolute path a
- * line), so that `shmkit ls` / `shmkit rm` can find them (docs/cli.md): one
- * file per user, `/dev/shm/shmkit-fifos.<uid>.registry`, trusted only while
- * that user owns it and nobody else may write it.
- */
-export const FIFO_REGISTRY = `/dev/shm/shmkit-fifos.${process.getuid?.() ?? 0}.registry`;
-
-/** Appends `file` to the registry; never throws: a FIFO that is not registered still works. */
-function registerFifo(file: string): void {
-  try {
-    const absolute = nodePath.resolve(file);
-    if (absolute.includes('\n')) return;
-    // O_APPEND: each line is one write and never torn; O_NOFOLLOW: /dev/shm is world-writable.
-    const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
-    const fd = fs.openSync(FIFO_REGISTRY, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
-    try {
-      // One registry per user, in a world-writable directory: write only to our own file.
-      const stats = fs.fstatSync(fd);
-      if (stats.uid !== (process.getuid?.() ?? stats.uid) || (stats.mode & 0o022) !== 0) return;
-      fs.writeSync(fd, `${absolute}\n`);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // no /dev/shm, or the registry belongs to another user: not listed by `shmkit ls`
-  }
-}
+export { FIFO_REGISTRY };
 
 /** Named pipes (fifo(7)). All methods are static. */
 export class Fifo {
@@ -241,6 +214,7 @@ export class Fifo {
     const file = validatePath(path);
     if (!fs.lstatSync(file).isFIFO()) throw systemError('EINVAL', 'unlink', file, 'not a FIFO');
     fs.unlinkSync(file);
+    pruneFifoRegistry();
   }
 
   /**

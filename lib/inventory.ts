@@ -15,7 +15,7 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { FIFO_REGISTRY } from './fifo.js';
+import { pruneFifoRegistry, readFifoRegistry } from './fifo-registry.js';
 import { PosixMessageQueue } from './posix-message-queue.js';
 import { fileKey, isAlive, type ProcScan, scanMappers, scanOpenFiles } from './proc-scan.js';
 import { HEADER_BYTES, OFFSET, RING_MAGIC } from './ring-format.js';
@@ -345,36 +345,16 @@ async function sysvQueues(now: number, notes: string[]): Promise<Draft[]> {
   return drafts.sort((a, b) => (a.object.id ?? 0) - (b.object.id ?? 0));
 }
 
-interface Registry {
-  lines: string[];
-  uid: number;
-  gid: number;
-}
-
-async function readRegistry(notes?: string[]): Promise<Registry | undefined> {
+function registeredFifos(notes: string[]): string[] {
   try {
-    const handle = await fsp.open(FIFO_REGISTRY, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      const stats = await handle.stat();
-      // /dev/shm is world-writable: trust only a registry that is ours and only ours to write.
-      if (stats.uid !== process.getuid?.() || (stats.mode & 0o022) !== 0) {
-        notes?.push(`FIFOs not listed: ${FIFO_REGISTRY} is not owned by you alone; remove it.`);
-        return undefined;
-      }
-      const lines = (await handle.readFile('utf8')).split('\n').filter((line) => line.startsWith('/'));
-      return { lines, uid: stats.uid, gid: stats.gid };
-    } finally {
-      await handle.close();
-    }
+    return readFifoRegistry() ?? [];
   } catch (error) {
-    if (errorCode(error) !== 'ENOENT') {
-      notes?.push(`FIFOs not listed: shmkit's FIFO registry ${FIFO_REGISTRY} is not readable (${errorCode(error)}).`);
-    }
-    return undefined;
+    notes.push(`FIFOs not listed: ${(error as Error).message} (${errorCode(error)}).`);
+    return [];
   }
 }
 
-async function isFifo(file: string): Promise<BigIntStats | undefined> {
+async function fifoStats(file: string): Promise<BigIntStats | undefined> {
   try {
     const stats = await fsp.lstat(file, { bigint: true });
     return stats.isFIFO() ? stats : undefined;
@@ -383,49 +363,10 @@ async function isFifo(file: string): Promise<BigIntStats | undefined> {
   }
 }
 
-/**
- * Rewrites the FIFO registry keeping only entries that are still FIFOs (each
- * once). A FIFO registered while this runs may be lost from the registry
- * (not the FIFO itself): the rewrite re-reads the file just before replacing
- * it to keep that window small.
- */
-export async function pruneFifoRegistry(): Promise<void> {
-  const registry = await readRegistry();
-  if (!registry) return;
-  const euid = process.geteuid?.() ?? -1;
-  if (registry.uid !== euid && euid !== 0) return; // not ours to rewrite
-  const keep = new Set<string>();
-  for (const line of registry.lines) if (!keep.has(line) && (await isFifo(line))) keep.add(line);
-  if (keep.size === registry.lines.length) return;
-  const tmp = `${FIFO_REGISTRY}.${process.pid}.tmp`;
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  try {
-    const handle = await fsp.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    try {
-      if (euid === 0 && registry.uid !== 0) await handle.chown(registry.uid, registry.gid);
-      const latest = await readRegistry();
-      for (const line of latest?.lines ?? []) {
-        if (!registry.lines.includes(line) && !keep.has(line)) keep.add(line); // appended meanwhile
-      }
-      await handle.writeFile([...keep].map((line) => `${line}\n`).join(''));
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(tmp, FIFO_REGISTRY);
-  } catch {
-    await fsp.rm(tmp, { force: true }).catch(() => {});
-  }
-}
-
 async function fifos(now: number, notes: string[]): Promise<Draft[]> {
-  const registry = await readRegistry(notes);
-  if (!registry) return [];
   const drafts: Draft[] = [];
-  const seen = new Set<string>();
-  for (const file of registry.lines) {
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const stats = await isFifo(file);
+  for (const file of new Set(registeredFifos(notes))) {
+    const stats = await fifoStats(file);
     // Only FIFOs that are still ours: a path may have been replaced since.
     if (!stats || Number(stats.uid) !== process.getuid?.()) continue;
     const changedMs = Number(stats.ctimeMs);
@@ -507,7 +448,7 @@ export async function scanInventory(options?: ListOptions): Promise<Inventory> {
   const notes: string[] = [];
   const now = Date.now();
   const want = (...of: IpcKind[]) => !kinds || of.some((kind) => kinds.has(kind));
-  if (options?.pruneFifoRegistry && want('fifo')) await pruneFifoRegistry();
+  if (options?.pruneFifoRegistry && want('fifo')) pruneFifoRegistry();
   const [shm, posix, sysv, fifo] = await Promise.all([
     want(...SHM_BACKED_KINDS) ? shmObjects(now, notes) : [],
     want('posix-mq') ? posixQueues(now, notes) : [],

@@ -13,6 +13,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FIFO_REGISTRY } from '../lib/fifo-registry.js';
 import { runPrefix } from './helpers.js';
 
 const MQUEUE_DIR = '/dev/mqueue';
@@ -61,7 +62,12 @@ function tmpLeftovers(): string[] {
   return fs.readdirSync(os.tmpdir()).filter((name) => name.includes(prefix));
 }
 
+// Whether the user's FIFO registry existed before the run: if the run creates
+// it, unlinking every FIFO the tests made must remove it again.
+let registryBefore = false;
+
 export function setup(): void {
+  registryBefore = fs.existsSync(FIFO_REGISTRY);
   // Forked test workers inherit this, so their names carry this run's id.
   process.env.SHMKIT_TEST_RUN = String(process.pid);
   // POSIX message queues are only listable through the mqueue filesystem.
@@ -99,6 +105,11 @@ export function teardown(): void {
   for (const name of mqs) fs.rmSync(path.join(MQUEUE_DIR, name), { force: true });
   if (mqs.length > 0) {
     console.error(`FAIL: tests left ${mqs.length} POSIX message queue(s) in ${MQUEUE_DIR}: ${mqs.join(', ')}`);
+    process.exitCode = 1;
+  }
+  if (!registryBefore && fs.existsSync(FIFO_REGISTRY)) {
+    fs.rmSync(FIFO_REGISTRY, { force: true });
+    console.error(`FAIL: tests left the FIFO registry ${FIFO_REGISTRY} behind (a FIFO not unlinked?)`);
     process.exitCode = 1;
   }
   const tmp = tmpLeftovers();

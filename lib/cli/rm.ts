@@ -7,16 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
 import { Fifo } from '../fifo.js';
-import {
-  type IpcKind,
-  type IpcObject,
-  MQUEUE_DIR,
-  pruneFifoRegistry,
-  SHM_DIR,
-  scanInventory,
-  shmKindOf,
-  sysvName,
-} from '../inventory.js';
+import { type IpcKind, type IpcObject, MQUEUE_DIR, SHM_DIR, scanInventory, shmKindOf, sysvName } from '../inventory.js';
 import { MessageQueue } from '../message-queue.js';
 import { PosixMessageQueue } from '../posix-message-queue.js';
 import { Semaphore } from '../semaphore.js';
@@ -155,18 +146,15 @@ async function confirm(count: number): Promise<boolean> {
 
 async function removeAll(targets: Target[]): Promise<number> {
   let failed = 0;
-  let fifos = false;
   for (const target of targets) {
     try {
-      target.remove();
-      fifos ||= target.kind === 'fifo';
+      target.remove(); // a FIFO leaves the registry through Fifo.unlink()
       process.stdout.write(`removed ${target.kind} ${target.name}\n`);
     } catch (error) {
       failed++;
       process.stderr.write(`shmkit rm: cannot remove ${target.kind} ${target.name}: ${(error as Error).message}\n`);
     }
   }
-  if (fifos) await pruneFifoRegistry();
   return failed;
 }
 
