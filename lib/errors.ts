@@ -56,7 +56,18 @@ export class ClosedError extends Error {
   }
 }
 
+/** An error of shmkit's own with a Node-style `code` (ERR_SHMKIT_…, ERR_OUT_OF_RANGE, …). */
+export function codedError<E extends Error = Error>(
+  code: string,
+  message: string,
+  Kind: new (message: string) => E = Error as unknown as new (
+    message: string,
+  ) => E,
+): E & { code: string } {
+  return Object.assign(new Kind(message), { code });
+}
+
 /** Thrown when a handle is used after close(). */
 export function useAfterClose(what: string): Error & { code: string } {
-  return Object.assign(new Error(`${what} is closed`), { code: 'ERR_SHMKIT_CLOSED' });
+  return codedError('ERR_SHMKIT_CLOSED', `${what} is closed`);
 }

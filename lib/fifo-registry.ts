@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
+import { codedError } from './errors.js';
 
 export const FIFO_REGISTRY = `/dev/shm/shmkit-fifos.${process.getuid?.() ?? 0}.registry`;
 
@@ -47,9 +48,7 @@ export function readFifoRegistry(): string[] | undefined {
   }
   try {
     if (!ours(fs.fstatSync(fd))) {
-      throw Object.assign(new Error(`${FIFO_REGISTRY} is not owned by you alone; remove it`), {
-        code: 'ERR_SHMKIT_REGISTRY_NOT_OURS',
-      });
+      throw codedError('ERR_SHMKIT_REGISTRY_NOT_OURS', `${FIFO_REGISTRY} is not owned by you alone; remove it`);
     }
     return fs
       .readFileSync(fd, 'utf8')

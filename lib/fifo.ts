@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { native } from './addon.js';
-import { AbortError, systemError, timeoutError } from './errors.js';
+import { AbortError, codedError, systemError, timeoutError } from './errors.js';
 import { FIFO_REGISTRY, pruneFifoRegistry, registerFifo } from './fifo-registry.js';
 import {
   typeError,
@@ -96,7 +96,7 @@ export class FrameEncoder extends Transform {
       return;
     }
     if (bytes.byteLength > FRAME_LIMIT) {
-      callback(Object.assign(new RangeError('message is over 4 GiB - 1 bytes'), { code: 'ERR_OUT_OF_RANGE' }));
+      callback(codedError('ERR_OUT_OF_RANGE', 'message is over 4 GiB - 1 bytes', RangeError));
       return;
     }
     const header = Buffer.allocUnsafe(4);
@@ -169,7 +169,7 @@ export class FrameDecoder extends Transform {
 }
 
 function frameError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'ERR_SHMKIT_FRAME' });
+  return codedError('ERR_SHMKIT_FRAME', message);
 }
 
 /** Sleeps `ms`, or less if `signal` aborts; removes its listener either way. */

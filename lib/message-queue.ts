@@ -23,6 +23,7 @@ import {
   validateMode,
   validateOptions,
   validateTimeoutMs,
+  valueError,
 } from './validate.js';
 
 interface SysvBinding {
@@ -133,10 +134,7 @@ function toBytes(data: unknown, name: string): Uint8Array {
 export function ftok(path: string, projId: number): number {
   requireSysv();
   if (typeof path !== 'string') throw typeError('path', 'a string', path);
-  if (path.includes('\0'))
-    throw Object.assign(new TypeError('The argument "path" must not contain NUL bytes'), {
-      code: 'ERR_INVALID_ARG_VALUE',
-    });
+  if (path.includes('\0')) throw valueError('path', 'must not contain NUL bytes', path);
   validateInteger(projId, 'projId', 1, 255);
   return binding.ftok(path, projId);
 }

@@ -5,7 +5,7 @@
  * (`ownerDied`) instead of hanging. The same lock guards multi-producer and
  * multi-consumer RingBuffers.
  */
-import { systemError, useAfterClose } from './errors.js';
+import { codedError, systemError, useAfterClose } from './errors.js';
 import { type LockOutcome, lockWord, lockWordSync, tryLockWord, unlockWord } from './lock-word.js';
 import { NAME_MAX, posixName } from './names.js';
 import type { WaitOptions } from './pending.js';
@@ -35,7 +35,7 @@ export interface MutexGuard extends Disposable {
 }
 
 function mutexError(name: string, detail: string): Error & { code: string } {
-  return Object.assign(new Error(`'${name}' is not a shmkit mutex: ${detail}`), { code: 'ERR_SHMKIT_MUTEX_FORMAT' });
+  return codedError('ERR_SHMKIT_MUTEX_FORMAT', `'${name}' is not a shmkit mutex: ${detail}`);
 }
 
 export class Mutex implements Disposable {

@@ -16,6 +16,8 @@
  * exactly N bytes. `string:N` is UTF-8 in at most N bytes, NUL-padded; a
  * reader stops at the first NUL or after N bytes.
  */
+
+import { codedError } from './errors.js';
 import { rangeError, typeError, valueError } from './validate.js';
 
 /** The scalar field types. */
@@ -105,9 +107,7 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
 function missingField(label: string, expected: string): TypeError {
-  return Object.assign(new TypeError(`The "${label}" field is missing: it must be ${expected}`), {
-    code: 'ERR_INVALID_ARG_TYPE',
-  });
+  return codedError('ERR_INVALID_ARG_TYPE', `The "${label}" field is missing: it must be ${expected}`, TypeError);
 }
 
 function expectedOf(code: number, size: number): string {
@@ -409,11 +409,10 @@ export class RecordCodec<S extends Schema = Schema> {
       if ((result.read as number) < length - j) {
         const field = this.#fields[i] as Field;
         const total = Buffer.byteLength(value, 'utf8');
-        throw Object.assign(
-          new RangeError(
-            `The value of "${field.label}" is out of range. It must be at most ${size} UTF-8 bytes (${field.type}). Received a string of ${total} bytes`,
-          ),
-          { code: 'ERR_OUT_OF_RANGE' },
+        throw codedError(
+          'ERR_OUT_OF_RANGE',
+          `The value of "${field.label}" is out of range. It must be at most ${size} UTF-8 bytes (${field.type}). Received a string of ${total} bytes`,
+          RangeError,
         );
       }
       written = j + (result.written as number);

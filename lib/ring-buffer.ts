@@ -10,7 +10,7 @@
  * only when the header says someone sleeps.
  */
 import { native } from './addon.js';
-import { ClosedError, timeoutError, useAfterClose } from './errors.js';
+import { ClosedError, codedError, timeoutError, useAfterClose } from './errors.js';
 import { futex } from './futex.js';
 import { lockWord, lockWordSync, tryLockWord, unlockWord } from './lock-word.js';
 import type { WaitOptions } from './pending.js';
@@ -110,6 +110,15 @@ function syncTimeoutMs(options: SyncWaitOptions | undefined): number {
 
 function deadlineOf(timeoutMs: number): number {
   return timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+}
+
+/** One side's wait: what it waits for, and where it parks. */
+interface WaitSide {
+  ready: () => boolean;
+  multi: boolean;
+  lock: number;
+  word: number;
+  parks: number;
 }
 
 export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
@@ -280,7 +289,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     const timeoutMs = syncTimeoutMs(options);
     if (this.tryPush(bytes)) return; // a deadline matters only once we must wait
     const deadline = deadlineOf(timeoutMs);
-    while (!this.tryPush(bytes)) this.#waitForSpaceSync(frameBytes(bytes.length), deadline, options?.timeoutMs);
+    while (!this.tryPush(bytes)) this.#waitSync(this.#space(frameBytes(bytes.length)), deadline, options?.timeoutMs);
   }
 
   /**
@@ -292,7 +301,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     validateBytes(bytes, 'bytes');
     const opts = validateOptions(options);
     const deadline = deadlineOf(validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'));
-    while (!this.tryPush(bytes)) await this.#waitForSpace(frameBytes(bytes.length), deadline, opts);
+    while (!this.tryPush(bytes)) await this.#wait(this.#space(frameBytes(bytes.length)), deadline, opts);
   }
 
   /** Pushes every message of `list` in order, waiting for space as needed. */
@@ -304,7 +313,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       const pushed = this.tryPushMany(rest);
       if (pushed === rest.length) return;
       rest = rest.slice(pushed);
-      await this.#waitForSpace(frameBytes((rest[0] as Uint8Array).length), deadline, opts);
+      await this.#wait(this.#space(frameBytes((rest[0] as Uint8Array).length)), deadline, opts);
     }
   }
 
@@ -336,7 +345,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     for (;;) {
       const view = this.claim(length);
       if (view) return view;
-      this.#waitForSpaceSync(frameBytes(length), deadline, options?.timeoutMs);
+      this.#waitSync(this.#space(frameBytes(length)), deadline, options?.timeoutMs);
     }
   }
 
@@ -396,9 +405,11 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       if (offset < 0) return -1;
       const length = this.#frameLength;
       if (length > target.length) {
-        throw Object.assign(new RangeError(`the next message has ${length} bytes; target holds ${target.length}`), {
-          code: 'ERR_OUT_OF_RANGE',
-        });
+        throw codedError(
+          'ERR_OUT_OF_RANGE',
+          `the next message has ${length} bytes; target holds ${target.length}`,
+          RangeError,
+        );
       }
       const start = this.#payloadStart(offset);
       target.set(this.#bytes.subarray(start, start + length));
@@ -416,7 +427,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (ready >= 0) return ready;
     const deadline = deadlineOf(timeoutMs);
     for (;;) {
-      this.#waitForDataSync(deadline, options?.timeoutMs);
+      this.#waitSync(this.#data(), deadline, options?.timeoutMs);
       const length = this.tryPopInto(target);
       if (length >= 0) return length;
     }
@@ -429,7 +440,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     for (;;) {
       const length = this.tryPopInto(target);
       if (length >= 0) return length;
-      await this.#waitForData(deadline, opts);
+      await this.#wait(this.#data(), deadline, opts);
     }
   }
 
@@ -445,7 +456,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     for (;;) {
       const message = this.tryPop();
       if (message) return message;
-      this.#waitForDataSync(deadline, options?.timeoutMs);
+      this.#waitSync(this.#data(), deadline, options?.timeoutMs);
     }
   }
 
@@ -459,7 +470,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     for (;;) {
       const message = this.tryPop();
       if (message) return message;
-      await this.#waitForData(deadline, opts);
+      await this.#wait(this.#data(), deadline, opts);
     }
   }
 
@@ -488,7 +499,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     for (;;) {
       const view = this.peek();
       if (view) return view;
-      this.#waitForDataSync(deadline, options?.timeoutMs);
+      this.#waitSync(this.#data(), deadline, options?.timeoutMs);
     }
   }
 
@@ -496,7 +507,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   release(): void {
     this.#check();
     const length = this.#peekLength;
-    if (length < 0) throw Object.assign(new Error('nothing to release: peek() first'), { code: 'ERR_SHMKIT_NO_PEEK' });
+    if (length < 0) throw codedError('ERR_SHMKIT_NO_PEEK', 'nothing to release: peek() first');
     this.#peekLength = -1;
     try {
       this.#advanceHead(length);
@@ -518,7 +529,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
         message = this.closed ? undefined : this.tryPop();
       }
       try {
-        await this.#waitForData(Number.POSITIVE_INFINITY, {});
+        await this.#wait(this.#data(), Number.POSITIVE_INFINITY, {});
       } catch (error) {
         if (error instanceof ClosedError) return;
         throw error;
@@ -587,9 +598,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #checkProducer(): void {
     this.#check();
     if (this.#claimOffset >= 0) {
-      throw Object.assign(new Error('commit() or abort() the pending claim first'), {
-        code: 'ERR_SHMKIT_CLAIM_PENDING',
-      });
+      throw codedError('ERR_SHMKIT_CLAIM_PENDING', 'commit() or abort() the pending claim first');
     }
   }
 
@@ -597,7 +606,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #checkConsumer(): void {
     this.#check();
     if (this.#peekLength >= 0) {
-      throw Object.assign(new Error('release() the pending peek first'), { code: 'ERR_SHMKIT_PEEK_PENDING' });
+      throw codedError('ERR_SHMKIT_PEEK_PENDING', 'release() the pending peek first');
     }
   }
 
@@ -608,9 +617,10 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #checkLength(length: number): void {
     this.#checkProducer();
     if (length > this.maxMessageBytes) {
-      throw Object.assign(
-        new RangeError(`message of ${length} bytes exceeds this ring's maxMessageBytes (${this.maxMessageBytes})`),
-        { code: 'ERR_OUT_OF_RANGE' },
+      throw codedError(
+        'ERR_OUT_OF_RANGE',
+        `message of ${length} bytes exceeds this ring's maxMessageBytes (${this.maxMessageBytes})`,
+        RangeError,
       );
     }
   }
@@ -750,7 +760,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #takeClaim(): number {
     this.#check();
     const offset = this.#claimOffset;
-    if (offset < 0) throw Object.assign(new Error('nothing claimed: claim() first'), { code: 'ERR_SHMKIT_NO_CLAIM' });
+    if (offset < 0) throw codedError('ERR_SHMKIT_NO_CLAIM', 'nothing claimed: claim() first');
     this.#claimOffset = -1;
     return offset;
   }
@@ -767,63 +777,49 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
-  #dataArrived(): boolean {
-    return Atomics.load(this.#i32, TAIL) !== (this.consumers === 'multi' ? Atomics.load(this.#i32, HEAD) : this.#head);
+  /** What a waiting consumer waits for: a message (tail moved past head). */
+  #data(): WaitSide {
+    const multi = this.consumers === 'multi';
+    const ready = () => Atomics.load(this.#i32, TAIL) !== (multi ? Atomics.load(this.#i32, HEAD) : this.#head);
+    return { ready, multi, lock: CONSUMER_LOCK, word: CONSUMER_SLEEPING, parks: OFFSET.consumerParks };
   }
 
-  #spaceFor(bytes: number): () => boolean {
-    return () => {
-      const tail = this.producers === 'multi' ? Atomics.load(this.#i32, TAIL) : this.#tail;
+  /** What a waiting producer waits for: room for a frame of `bytes`. */
+  #space(bytes: number): WaitSide {
+    const multi = this.producers === 'multi';
+    const ready = () => {
+      const tail = multi ? Atomics.load(this.#i32, TAIL) : this.#tail;
       return ((tail - Atomics.load(this.#i32, HEAD)) >>> 0) + bytes <= this.capacityBytes;
     };
+    return { ready, multi, lock: PRODUCER_LOCK, word: PRODUCER_SLEEPING, parks: OFFSET.producerParks };
   }
 
-  #waitForDataSync(deadline: number, timeoutMs: number | undefined): void {
+  /**
+   * Blocks this thread until `side` may be ready: spins for spinUs, then
+   * parks on the side's wait word. If it is ready already, the try-operation
+   * failed on the side's lock (held by another process): wait for that.
+   */
+  #waitSync(side: WaitSide, deadline: number, timeoutMs: number | undefined): void {
     this.#check();
-    // Data there, yet the pop failed: another consumer holds the lock.
-    if (this.consumers === 'multi' && this.#dataArrived()) {
-      this.#awaitLockSync(CONSUMER_LOCK, deadline, timeoutMs);
+    if (side.multi && side.ready()) {
+      this.#awaitLockSync(side.lock, deadline, timeoutMs);
       return;
     }
-    if (this.#spin(() => this.#dataArrived())) return;
-    const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
-    if (!this.#dataArrived()) this.#sleepSync(CONSUMER_SLEEPING, expected, deadline, timeoutMs);
+    if (this.#spin(side.ready)) return;
+    const expected = this.#enterPark(side.word, side.parks);
+    if (!side.ready()) this.#sleepSync(side.word, expected, deadline, timeoutMs);
   }
 
-  async #waitForData(deadline: number, options: WaitOptions): Promise<void> {
+  /** Like #waitSync, without blocking the event loop. */
+  async #wait(side: WaitSide, deadline: number, options: WaitOptions): Promise<void> {
     this.#check();
-    if (this.consumers === 'multi' && this.#dataArrived()) {
-      await this.#awaitLock(CONSUMER_LOCK, deadline, options);
+    if (side.multi && side.ready()) {
+      await this.#awaitLock(side.lock, deadline, options);
       return;
     }
-    if (this.#spin(() => this.#dataArrived())) return;
-    const expected = this.#enterPark(CONSUMER_SLEEPING, OFFSET.consumerParks);
-    if (!this.#dataArrived()) await this.#sleep(CONSUMER_SLEEPING, expected, deadline, options);
-  }
-
-  #waitForSpaceSync(bytes: number, deadline: number, timeoutMs: number | undefined): void {
-    this.#check();
-    const hasSpace = this.#spaceFor(bytes);
-    // Room there, yet the push failed: another producer holds the lock.
-    if (this.producers === 'multi' && hasSpace()) {
-      this.#awaitLockSync(PRODUCER_LOCK, deadline, timeoutMs);
-      return;
-    }
-    if (this.#spin(hasSpace)) return;
-    const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
-    if (!hasSpace()) this.#sleepSync(PRODUCER_SLEEPING, expected, deadline, timeoutMs);
-  }
-
-  async #waitForSpace(bytes: number, deadline: number, options: WaitOptions): Promise<void> {
-    this.#check();
-    const hasSpace = this.#spaceFor(bytes);
-    if (this.producers === 'multi' && hasSpace()) {
-      await this.#awaitLock(PRODUCER_LOCK, deadline, options);
-      return;
-    }
-    if (this.#spin(hasSpace)) return;
-    const expected = this.#enterPark(PRODUCER_SLEEPING, OFFSET.producerParks);
-    if (!hasSpace()) await this.#sleep(PRODUCER_SLEEPING, expected, deadline, options);
+    if (this.#spin(side.ready)) return;
+    const expected = this.#enterPark(side.word, side.parks);
+    if (!side.ready()) await this.#sleep(side.word, expected, deadline, options);
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { native } from './addon.js';
+import { codedError } from './errors.js';
 import {
   HEADER_BYTES,
   KNOWN_FLAGS,
@@ -29,9 +30,9 @@ const READY_WAIT_MS = 250;
 
 /** An error about a ring's contents (`ERR_SHMKIT_RING_CORRUPT`) or format (`ERR_SHMKIT_RING_FORMAT`). */
 export function ringError(name: string, detail: string, code = 'ERR_SHMKIT_RING_CORRUPT'): Error & { code: string } {
-  return Object.assign(
-    new Error(`ring '${name}' is ${code.endsWith('FORMAT') ? 'not a valid shmkit ring' : 'corrupt'}: ${detail}`),
-    { code },
+  return codedError(
+    code,
+    `ring '${name}' is ${code.endsWith('FORMAT') ? 'not a valid shmkit ring' : 'corrupt'}: ${detail}`,
   );
 }
 

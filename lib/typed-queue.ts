@@ -21,7 +21,7 @@ import {
   type ResolvedCodec,
   resolveCodec,
 } from './codecs.js';
-import { ClosedError, useAfterClose } from './errors.js';
+import { ClosedError, codedError, useAfterClose } from './errors.js';
 import type { WaitOptions } from './pending.js';
 import { type RecordCodec, RecordCodec as RecordCodecClass, type RecordOf, type Schema } from './record-schema.js';
 import { RingBuffer, type RingStats, type Side, type SyncWaitOptions } from './ring-buffer.js';
@@ -252,12 +252,10 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
         throw mismatchError(name, what, expected, ring.fingerprint);
       }
       if (records && records.byteLength > ring.maxMessageBytes) {
-        throw Object.assign(
-          new Error(
-            `TypedQueue '${name}': its ring takes messages of at most ${ring.maxMessageBytes} bytes, ` +
-              `smaller than one ${records.byteLength}-byte record`,
-          ),
-          { code: 'ERR_SHMKIT_SCHEMA_MISMATCH' },
+        throw codedError(
+          'ERR_SHMKIT_SCHEMA_MISMATCH',
+          `TypedQueue '${name}': its ring takes messages of at most ${ring.maxMessageBytes} bytes, ` +
+            `smaller than one ${records.byteLength}-byte record`,
         );
       }
     } catch (error) {
@@ -490,9 +488,10 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
 
   #checkTarget(target: unknown): void {
     if (!this.#records) {
-      throw Object.assign(new Error(`popInto() needs a record queue; '${this.name}' is a ${this.kind} codec queue`), {
-        code: 'ERR_SHMKIT_NOT_RECORDS',
-      });
+      throw codedError(
+        'ERR_SHMKIT_NOT_RECORDS',
+        `popInto() needs a record queue; '${this.name}' is a ${this.kind} codec queue`,
+      );
     }
     if (target === null || typeof target !== 'object') throw typeError('target', 'an object', target);
   }
@@ -588,12 +587,10 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   }
 
   #sizeError(length: number): Error {
-    return Object.assign(
-      new Error(
-        `TypedQueue '${this.name}': a ${length}-byte message is not a record of this schema ` +
-          `(${this.#recordBytes} bytes); it was dropped`,
-      ),
-      { code: 'ERR_SHMKIT_RECORD_SIZE' },
+    return codedError(
+      'ERR_SHMKIT_RECORD_SIZE',
+      `TypedQueue '${this.name}': a ${length}-byte message is not a record of this schema ` +
+        `(${this.#recordBytes} bytes); it was dropped`,
     );
   }
 }
