@@ -46,7 +46,8 @@ export function runFixture(
   });
   const done = new Promise<ChildResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code, signal) => resolve({ code, signal, messages, stderr }));
+    // 'close', not 'exit': only then are all of its stderr and IPC messages in.
+    child.on('close', (code, signal) => resolve({ code, signal, messages, stderr }));
   });
   return { child, done };
 }

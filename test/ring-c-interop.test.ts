@@ -35,7 +35,8 @@ function runTool(tool: string, args: string[]): Promise<{ code: number | null; s
   });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': only then has all of the child's output been read.
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
