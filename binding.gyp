@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "shmkit",
-      "sources": ["<!@(node -p \"require('fs').readdirSync('native').filter(f => f.endsWith('.cc')).map(f => 'native/' + f).join(' ')\")"],
+      "sources": ["<!@(node -p \"['core', 'primitives'].flatMap(d => require('fs').readdirSync('native/' + d).filter(f => f.endsWith('.cc')).map(f => 'native/' + d + '/' + f)).join(' ')\")"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

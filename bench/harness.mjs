@@ -1,6 +1,6 @@
 // `shmkit bench`: runs every transport of bench/transports.mjs between two
 // processes, throughput by size and round-trip latency at 64 B, and returns
-// the results (bench/report.mjs renders them). Used by lib/cli/bench.ts; see
+// the results (bench/report.mjs renders them). Used by lib/tooling/cli/bench.ts; see
 // docs/benchmarks.md for the method.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';

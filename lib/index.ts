@@ -3,17 +3,37 @@
  * @packageDocumentation
  */
 
-export type { Capabilities } from './addon.js';
-export { capabilities } from './addon.js';
-export type { Codec, CodecKind, CodecSpec } from './codecs.js';
-export type { SystemError } from './errors.js';
-export { AbortError, ClosedError, systemError } from './errors.js';
-export type { FifoReaderOptions, FifoWriterOptions } from './fifo.js';
-export { DEFAULT_MAX_FRAME_BYTES, FIFO_REGISTRY, Fifo, FrameDecoder, FrameEncoder } from './fifo.js';
-export type { FutexWaitResult, FutexWaitSyncOptions } from './futex.js';
-export { futex } from './futex.js';
-export type { Inventory, IpcKind, IpcObject, ListOptions } from './inventory.js';
-export { IPC_KINDS, listObjects, scanInventory } from './inventory.js';
+export type { Capabilities } from './core/addon.js';
+export { capabilities } from './core/addon.js';
+export type { SystemError } from './core/errors.js';
+export { AbortError, ClosedError, systemError } from './core/errors.js';
+export type { WaitOptions } from './core/pending.js';
+export type { FifoReaderOptions, FifoWriterOptions } from './primitives/fifo.js';
+export { DEFAULT_MAX_FRAME_BYTES, FIFO_REGISTRY, Fifo, FrameDecoder, FrameEncoder } from './primitives/fifo.js';
+export type { FutexWaitResult, FutexWaitSyncOptions } from './primitives/futex.js';
+export { futex } from './primitives/futex.js';
+export type {
+  PosixMessage,
+  PosixMessageQueueAttributes,
+  PosixMessageQueueCreateOptions,
+  PosixSendAsyncOptions,
+  PosixSendOptions,
+  PosixSendSyncOptions,
+  PosixSyncWaitOptions,
+} from './primitives/posix-mq.js';
+export { MQ_PRIO_MAX, PosixMessageQueue } from './primitives/posix-mq.js';
+export type { SemaphoreCreateOptions, SemaphoreWaitOptions, WaitSyncOptions } from './primitives/semaphore.js';
+export { SEM_VALUE_MAX, Semaphore } from './primitives/semaphore.js';
+export type { SharedMemoryCreateOptions, SharedMemoryOpenOptions, SharedMemoryStat } from './primitives/shm.js';
+export { SharedMemory } from './primitives/shm.js';
+export type {
+  SignalInfo,
+  SignalListenOptions,
+  SignalOnceOptions,
+  SignalSendOptions,
+  Subscription,
+} from './primitives/signals.js';
+export { signals } from './primitives/signals.js';
 export type {
   MessageQueueCreateOptions,
   MessageQueueOpenOptions,
@@ -25,37 +45,28 @@ export type {
   MessageSendOptions,
   MessageSendSyncOptions,
   SysvMessage,
-} from './message-queue.js';
-export { ftok, MessageQueue, MSG_TYPE_MAX } from './message-queue.js';
-export type { LockSyncOptions, MutexCreateOptions, MutexGuard } from './mutex.js';
-export { Mutex } from './mutex.js';
-export type { WaitOptions } from './pending.js';
+} from './primitives/sysv-mq.js';
+export { ftok, MessageQueue, MSG_TYPE_MAX } from './primitives/sysv-mq.js';
+export type { Codec, CodecKind, CodecSpec } from './structures/codecs.js';
+export type { LockSyncOptions, MutexCreateOptions, MutexGuard } from './structures/mutex.js';
+export { Mutex } from './structures/mutex.js';
 export type {
-  PosixMessage,
-  PosixMessageQueueAttributes,
-  PosixMessageQueueCreateOptions,
-  PosixSendAsyncOptions,
-  PosixSendOptions,
-  PosixSendSyncOptions,
-  PosixSyncWaitOptions,
-} from './posix-message-queue.js';
-export { MQ_PRIO_MAX, PosixMessageQueue } from './posix-message-queue.js';
-export type { FieldLayout, FieldType, FieldValue, RecordOf, ScalarFieldType, Schema } from './record-schema.js';
-export { compileSchema, RecordCodec } from './record-schema.js';
+  FieldLayout,
+  FieldType,
+  FieldValue,
+  RecordOf,
+  ScalarFieldType,
+  Schema,
+} from './structures/record-schema.js';
+export { compileSchema, RecordCodec } from './structures/record-schema.js';
 export type {
   RingBufferCreateOptions,
   RingBufferOpenOptions,
   RingStats,
   Side,
   SyncWaitOptions,
-} from './ring-buffer.js';
-export { RingBuffer } from './ring-buffer.js';
-export type { SemaphoreCreateOptions, SemaphoreWaitOptions, WaitSyncOptions } from './semaphore.js';
-export { SEM_VALUE_MAX, Semaphore } from './semaphore.js';
-export type { SharedMemoryCreateOptions, SharedMemoryOpenOptions, SharedMemoryStat } from './shared-memory.js';
-export { SharedMemory } from './shared-memory.js';
-export type { SignalInfo, SignalListenOptions, SignalOnceOptions, SignalSendOptions, Subscription } from './signals.js';
-export { signals } from './signals.js';
+} from './structures/ring/ring-buffer.js';
+export { RingBuffer } from './structures/ring/ring-buffer.js';
 export type {
   TypedQueueCodecOpenOptions,
   TypedQueueCodecOptions,
@@ -64,5 +75,7 @@ export type {
   TypedQueueKind,
   TypedQueueRecordOpenOptions,
   TypedQueueRecordOptions,
-} from './typed-queue.js';
-export { recordCapacityBytes, TypedQueue } from './typed-queue.js';
+} from './structures/typed-queue.js';
+export { recordCapacityBytes, TypedQueue } from './structures/typed-queue.js';
+export type { Inventory, IpcKind, IpcObject, ListOptions } from './tooling/inventory.js';
+export { IPC_KINDS, listObjects, scanInventory } from './tooling/inventory.js';

@@ -8,7 +8,7 @@ const root = path.join(__dirname, '..');
 const binary = require.resolve('clang-format/index.js').replace(/index\.js$/, 'bin/linux_x64/clang-format');
 const fix = process.argv.includes('--fix');
 const files = [];
-for (const dir of ['native', 'native/include/shmkit', 'native/tools']) {
+for (const dir of ['native/core', 'native/primitives', 'native/include/shmkit', 'native/tools']) {
   const full = path.join(root, dir);
   if (!fs.existsSync(full)) continue;
   for (const name of fs.readdirSync(full)) {

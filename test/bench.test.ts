@@ -1,5 +1,5 @@
 /**
- * `shmkit bench` (docs/benchmarks.md), run as the built CLI (dist/cli/main.js)
+ * `shmkit bench` (docs/benchmarks.md), run as the built CLI (dist/tooling/cli/main.js)
  * on tiny counts: every primitive runs and verifies what it received, a
  * transport that drops a message is caught (SHMKIT_BENCH_DROP), --json has
  * the documented shape, a primitive the kernel's limits rule out is skipped
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runPrefix } from './helpers.js';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+const CLI = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
 const PREFIX = `${runPrefix()}bench-`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${runPrefix()}bench-out-`));
 

@@ -1,5 +1,5 @@
 /**
- * `shmkit ls` and `shmkit rm`, run as the built CLI (dist/cli/main.js) in a
+ * `shmkit ls` and `shmkit rm`, run as the built CLI (dist/tooling/cli/main.js) in a
  * child process against real objects. Every bulk command is confined with
  * `--match` to this file's objects, so that tests running beside it are
  * never touched.
@@ -22,12 +22,12 @@ import {
   Semaphore,
   SharedMemory,
 } from '../lib/index.js';
-import { kindFromHeader } from '../lib/inventory.js';
-import { RING_MAGIC } from '../lib/ring-format.js';
+import { RING_MAGIC } from '../lib/structures/ring/format.js';
+import { kindFromHeader } from '../lib/tooling/inventory.js';
 import { sysvTestKey } from './global-leaks.js';
 import { type ChildResult, nextMessage, runFixture, uniqueName } from './helpers.js';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+const CLI = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
 
 interface CliResult {
   code: number;

@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIFO_REGISTRY } from '../lib/fifo-registry.js';
+import { FIFO_REGISTRY } from '../lib/primitives/fifo-registry.js';
 import { runPrefix } from './helpers.js';
 
 const MQUEUE_DIR = '/dev/mqueue';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../lib/core/processes.js';
 import { AbortError, Mutex } from '../lib/index.js';
-import { isProcessAlive } from '../lib/lock-word.js';
 import { nextMessage, runFixture, uniqueName } from './helpers.js';
 
 const made: Mutex[] = [];

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
-import { HEADER_BYTES, OFFSET } from '../lib/ring-format.js';
+import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
 import { runFixture, uniqueName } from './helpers.js';
 

@@ -248,7 +248,7 @@ async function runCase(transport, size, plan) {
       result.capacityBytes = ring.capacityBytes;
     } else if (transport.kind === 'typed-queue') {
       if (typeof shmkit.TypedQueue !== 'function') {
-        result.skipped = "TypedQueue is not exported by 'shmkit' (lib/typed-queue.ts not built yet)";
+        result.skipped = "TypedQueue is not exported by 'shmkit' (lib/structures/typed-queue.ts not built yet)";
         return result;
       }
       cfg.name = shmName();

@@ -18,7 +18,7 @@ const chart = path.join(path.dirname(new URL(import.meta.url).pathname), 'chart.
 // Four primitives, two sizes, one short run each: a few seconds on 2 vCPUs.
 // Drop --only/--sizes/--repeat/--duration for the full suite (about 2 minutes).
 const args = [
-  path.join(root, 'dist/cli/main.js'),
+  path.join(root, 'dist/tooling/cli/main.js'),
   'bench',
   '--only',
   'ring,ring-park,uds,ipc-json,futex',

@@ -14,7 +14,7 @@ const hexKey = `0x${key.toString(16).padStart(8, '0')}`;
 
 // `npx shmkit …` works too; we run the package's bin with this same node.
 const root = path.dirname(createRequire(import.meta.url).resolve('shmkit/package.json'));
-const bin = path.join(root, 'dist/cli/main.js');
+const bin = path.join(root, 'dist/tooling/cli/main.js');
 function shmkit(...args) {
   console.log(`$ shmkit ${args.join(' ')}`);
   console.log(execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8' }).trimEnd());

@@ -4,8 +4,8 @@
  * A self-contained C11 header (everything is static inline; Linux only; link
  * with -lrt on old glibc). It implements version 1 of the shared-memory ring
  * format described in docs/ring-format.md; the TypeScript side of shmkit
- * (lib/ring-format.ts, lib/ring-buffer.ts) speaks the same format, so a C
- * process and a Node process can share one ring.
+ * (lib/structures/ring/format.ts, lib/structures/ring/ring-buffer.ts) speaks the same format, so a
+ * C process and a Node process can share one ring.
  *
  * Include this header before any system header, or compile with GNU
  * extensions (gcc's default -std=gnu11): it needs syscall(2) and kill(2).
@@ -60,7 +60,7 @@
 #error "the shmkit ring format is little-endian; big-endian hosts are not supported"
 #endif
 
-/* ---- Format constants (mirror lib/ring-format.ts; the format is public) ---- */
+/* ---- Format constants (mirror lib/structures/ring/format.ts; the format is public) ---- */
 
 #define SHMKIT_RING_MAGIC 0x52484d53u /* bytes 'S','M','H','R' */
 #define SHMKIT_RING_VERSION 1u

@@ -1,0 +1,85 @@
+/**
+ * Who is alive: whether a pid names a running (not zombie) process, and when
+ * it started (/proc/PID/stat, proc(5)), so that a recycled pid is not taken
+ * for the process that made or used an object. Used by the robust lock word
+ * (synchronously, on its contended path) and by the inventory.
+ *
+ * Pids are only meaningful within one pid namespace.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+
+/**
+ * Whether a process with this pid runs: kill(2) with signal 0 says it exists
+ * (EPERM: it does, under another user), and on Linux /proc says it is not a
+ * zombie — a dead owner its parent has not reaped yet still has its pid.
+ */
+export function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat[stat.lastIndexOf(')') + 2]; // "pid (comm) S ...": comm may hold spaces
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false; // no /proc (macOS), or it vanished: kill() decided
+  }
+}
+
+let bootTimeMs: number | undefined;
+
+async function bootTime(): Promise<number | undefined> {
+  if (bootTimeMs !== undefined) return bootTimeMs;
+  try {
+    const line = (await fsp.readFile('/proc/stat', 'utf8')).split('\n').find((text) => text.startsWith('btime '));
+    const seconds = Number(line?.slice(6));
+    if (Number.isFinite(seconds) && seconds > 0) bootTimeMs = seconds * 1000;
+  } catch {
+    // no /proc/stat: start times are unknown
+  }
+  return bootTimeMs;
+}
+
+/** USER_HZ: the unit of /proc/PID/stat's starttime; 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
+/** What /proc/PID/stat says of a process: undefined if there is none (or it is a zombie). */
+export async function processStart(pid: number): Promise<{ startedAtMs: number | undefined } | undefined> {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  let text: string;
+  try {
+    text = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  if (state === 'Z' || state === 'X' || state === 'x') return undefined; // dead, not yet reaped
+  const ticks = Number(fields[19]); // field 22, starttime
+  const boot = await bootTime();
+  return {
+    startedAtMs: boot !== undefined && Number.isFinite(ticks) ? boot + (ticks / CLOCK_TICKS) * 1000 : undefined,
+  };
+}
+
+/**
+ * Whether `pid` names a live process — and, with `notAfterMs`, one that had
+ * already started by then (so that a recycled pid is not taken for the
+ * process that made or last used an object at `notAfterMs`).
+ */
+export async function isAlive(pid: number, notAfterMs?: number): Promise<boolean> {
+  const info = await processStart(pid);
+  if (!info) return false;
+  if (notAfterMs === undefined || info.startedAtMs === undefined) return true;
+  return info.startedAtMs <= notAfterMs + 2000; // btime has 1 s resolution
+}

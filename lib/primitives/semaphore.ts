@@ -1,0 +1,164 @@
+/**
+ * POSIX named semaphores: sem_open(3), sem_post(3), sem_trywait(3),
+ * sem_clockwait(3) on CLOCK_MONOTONIC, sem_getvalue(3), sem_close(3),
+ * sem_unlink(3). On Linux they live in /dev/shm as "sem.NAME".
+ */
+import type { NativeSemaphore, OpenMode } from '../core/addon.js';
+import { native } from '../core/addon.js';
+import { ClosedError, timeoutError, useAfterClose } from '../core/errors.js';
+import { NAME_MAX, posixName } from '../core/names.js';
+import { PendingWaits, type WaitOptions } from '../core/pending.js';
+import { validateInteger, validateMode, validateOptions, validateTimeoutMs } from '../core/validate.js';
+
+/** SEM_VALUE_MAX on Linux. */
+export const SEM_VALUE_MAX = 2147483647;
+// sem_open prefixes "sem." to the name in /dev/shm.
+const SEM_NAME_MAX = NAME_MAX - 4;
+
+export interface SemaphoreCreateOptions {
+  /** Initial value (default 0, at most SEM_VALUE_MAX). */
+  value?: number;
+  /** Permission bits for a new semaphore (default 0o600), masked by the umask. */
+  mode?: number;
+}
+
+export interface WaitSyncOptions {
+  /** Give up after this many milliseconds (default: wait forever). */
+  timeoutMs?: number;
+}
+
+export type SemaphoreWaitOptions = WaitOptions;
+
+function semName(name: unknown): string {
+  return posixName(name, 'name', SEM_NAME_MAX);
+}
+
+export class Semaphore implements Disposable {
+  /** The POSIX name, with its leading '/'. */
+  readonly name: string;
+  /** Whether this call created the semaphore. */
+  readonly created: boolean;
+  #handle: NativeSemaphore | undefined;
+  readonly #pending = new PendingWaits();
+
+  private constructor(name: string, handle: NativeSemaphore) {
+    this.name = name;
+    this.created = handle.created;
+    this.#handle = handle;
+  }
+
+  /**
+   * Creates a new semaphore (O_CREAT|O_EXCL).
+   * @throws `EEXIST` if one of that name exists; `EACCES`; `EINVAL` from sem_open(3).
+   */
+  static create(name: string, options?: SemaphoreCreateOptions): Semaphore {
+    return Semaphore.#make(name, 'create', options);
+  }
+
+  /**
+   * Opens an existing semaphore.
+   * @throws `ENOENT` if there is none; `EACCES` if its mode forbids it.
+   */
+  static open(name: string): Semaphore {
+    return Semaphore.#make(name, 'open', undefined);
+  }
+
+  /** Opens the semaphore, creating it with `value` if it does not exist. */
+  static openOrCreate(name: string, options?: SemaphoreCreateOptions): Semaphore {
+    return Semaphore.#make(name, 'openOrCreate', options);
+  }
+
+  /**
+   * Removes the name (sem_unlink(3)); open handles keep working.
+   * @throws `ENOENT` if there is no such semaphore.
+   */
+  static unlink(name: string): void {
+    native.semUnlink(semName(name));
+  }
+
+  static #make(name: string, openMode: OpenMode, options: SemaphoreCreateOptions | undefined): Semaphore {
+    const fullName = semName(name);
+    const opts = validateOptions(options);
+    const value = opts.value === undefined ? 0 : validateInteger(opts.value, 'options.value', 0, SEM_VALUE_MAX);
+    const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
+    return new Semaphore(fullName, new native.SemaphoreHandle(fullName, openMode, mode, value));
+  }
+
+  /**
+   * Adds one to the value, waking one waiter (sem_post(3)).
+   * @throws `EOVERFLOW` past SEM_VALUE_MAX.
+   */
+  post(): void {
+    this.#live().post();
+  }
+
+  /** Takes one if the value is above zero; never waits (sem_trywait(3)). */
+  tryWait(): boolean {
+    return this.#live().tryWait();
+  }
+
+  /**
+   * Blocks this thread until it can take one — for workers, scripts and labs;
+   * on the main thread prefer {@link Semaphore.wait}.
+   * @throws `ETIMEDOUT` when `timeoutMs` runs out.
+   */
+  waitSync(options?: WaitSyncOptions): void {
+    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+    if (this.#live().waitSync(timeoutMs) === 'timed-out') {
+      throw timeoutError('sem_clockwait', this.name, timeoutMs);
+    }
+  }
+
+  /**
+   * Waits, without blocking the event loop or a libuv pool thread, until it
+   * can take one. The wait sleeps on a thread of shmkit's own.
+   * @throws (rejects) `ETIMEDOUT` when `timeoutMs` runs out; an `AbortError`
+   * when `signal` aborts; `ERR_SHMKIT_CLOSED` when the handle is closed first.
+   */
+  async wait(options?: SemaphoreWaitOptions): Promise<void> {
+    const opts = validateOptions(options);
+    const handle = this.#live();
+    return this.#pending.start(
+      (timeoutMs, ref, callback) => handle.waitAsync(timeoutMs, ref, callback),
+      opts,
+      (result, timeoutMs) => {
+        if (result === 'timed-out') throw timeoutError('sem_clockwait', this.name, timeoutMs);
+      },
+    );
+  }
+
+  /** The current value (sem_getvalue(3)); 0 while waiters sleep. */
+  get value(): number {
+    return this.#live().value();
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  /**
+   * Releases this handle (sem_close(3)); safe to call twice. Pending waits of
+   * this handle reject with `ERR_SHMKIT_CLOSED`. The semaphore stays (see unlink()).
+   */
+  close(): void {
+    if (!this.#handle) return;
+    this.#pending.rejectAll(new ClosedError(`Semaphore '${this.name}'`));
+    this.#handle.close();
+    this.#handle = undefined;
+  }
+
+  /** Removes the semaphore's name (sem_unlink(3)). */
+  unlink(): void {
+    Semaphore.unlink(this.name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #live(): NativeSemaphore {
+    if (!this.#handle) throw useAfterClose(`Semaphore '${this.name}'`);
+    return this.#handle;
+  }
+}

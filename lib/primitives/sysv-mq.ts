@@ -1,0 +1,549 @@
+/**
+ * System V message queues: msgget(2), msgsnd(2), msgrcv(2), msgctl(2) and
+ * ftok(3). Queues are named by a numeric key (often from {@link ftok}), live
+ * until removed (`ipcs -q` lists them) and interoperate with C's
+ * msgsnd/msgrcv and Python's sysv_ipc on the same key.
+ *
+ * Async waits block in msgrcv/msgsnd on one of shmkit's waiter threads (never
+ * libuv's pool); a thread-directed timer interrupts them every 100 ms with
+ * SIGRTMAX (a no-op handler without SA_RESTART) so that timeouts and
+ * cancellation are honoured. See docs/messaging.md.
+ */
+import fs from 'node:fs';
+import type { NativeWaitResult, WaitCallback } from '../core/addon.js';
+import { capabilities, native } from '../core/addon.js';
+import { ClosedError, systemError, timeoutError, useAfterClose } from '../core/errors.js';
+import { PendingWaits, type WaitOptions } from '../core/pending.js';
+import {
+  rangeError,
+  typeError,
+  validateAbortSignal,
+  validateBoolean,
+  validateInteger,
+  validateMode,
+  validateOptions,
+  validateTimeoutMs,
+  valueError,
+} from '../core/validate.js';
+
+interface SysvBinding {
+  msgget(key: number, openMode: string, mode: number): { id: number; created: boolean };
+  ftok(path: string, projId: number): number;
+  msgSend(id: number, type: number, data: Uint8Array, nowait: boolean, timeoutMs: number): boolean;
+  msgReceive(
+    id: number,
+    type: number,
+    maxBytes: number,
+    truncate: boolean,
+    nowait: boolean,
+    timeoutMs: number,
+  ): { type: number; data: Buffer } | null;
+  msgSendAsync(
+    id: number,
+    type: number,
+    data: Uint8Array,
+    token: number,
+    timeoutMs: number,
+    ref: boolean,
+    cb: WaitCallback,
+  ): number;
+  msgReceiveAsync(
+    id: number,
+    type: number,
+    maxBytes: number,
+    truncate: boolean,
+    token: number,
+    timeoutMs: number,
+    ref: boolean,
+    cb: WaitCallback,
+  ): number;
+  msgToken(): number;
+  msgTake(token: number, putBack: boolean): { type: number; data: Buffer } | null;
+  msgStat(id: number): RawStat;
+  msgSet(id: number, maxBytes: number, mode: number): void;
+  msgRemove(id: number): void;
+}
+
+interface RawStat {
+  messages: number;
+  bytes: number;
+  maxBytes: number;
+  lastSendPid: number;
+  lastReceivePid: number;
+  lastSendTime: number;
+  lastReceiveTime: number;
+  changeTime: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  key: number;
+}
+
+const binding = native as unknown as SysvBinding;
+
+const INT32_MAX = 2147483647;
+/** The largest message type shmkit accepts (msgsnd takes a C long; JS keeps it to 31 bits). */
+export const MSG_TYPE_MAX = INT32_MAX;
+
+function readSysctl(name: string, fallback: number): number {
+  try {
+    const value = Number.parseInt(fs.readFileSync(`/proc/sys/kernel/${name}`, 'utf8'), 10);
+    return Number.isFinite(value) ? value : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+let msgmax = readSysctl('msgmax', 8192);
+
+/** The kernel's largest message (kernel.msgmax), re-read when a check would fail. */
+function currentMsgmax(length: number): number {
+  if (length > msgmax) msgmax = readSysctl('msgmax', msgmax);
+  return msgmax;
+}
+
+function requireSysv(): void {
+  if (!capabilities.sysvMq) {
+    throw new Error(`System V message queues are not available on ${process.platform}.`);
+  }
+}
+
+function validateKey(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (!Number.isInteger(value) || value < -2147483648 || value > 0xffffffff) {
+    throw rangeError(name, 'an integer key_t (-2147483648 to 4294967295)', value);
+  }
+  return value | 0;
+}
+
+function toBytes(data: unknown, name: string): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  throw typeError(name, 'a Uint8Array, Buffer or string', data);
+}
+
+/**
+ * A System V IPC key for `path` and `projId` (ftok(3)): the same file and
+ * projId give the same key in every process. The file must exist.
+ * @param path an existing file.
+ * @param projId 1 to 255 (only the low 8 bits are used; 0 is refused).
+ * @throws `ENOENT`, `EACCES` from stat(2).
+ */
+export function ftok(path: string, projId: number): number {
+  requireSysv();
+  if (typeof path !== 'string') throw typeError('path', 'a string', path);
+  if (path.includes('\0')) throw valueError('path', 'must not contain NUL bytes', path);
+  validateInteger(projId, 'projId', 1, 255);
+  return binding.ftok(path, projId);
+}
+
+export interface MessageQueueOpenOptions {
+  /** The queue's key_t, e.g. from {@link ftok}. 0 is IPC_PRIVATE (use {@link MessageQueue.private}). */
+  key: number;
+}
+
+export interface MessageQueueCreateOptions extends MessageQueueOpenOptions {
+  /** Permission bits for a new queue (default 0o600). */
+  mode?: number;
+}
+
+export interface SysvMessage {
+  /** The message type (> 0). */
+  type: number;
+  /** The message's bytes. */
+  data: Buffer;
+}
+
+export interface MessageSendOptions {
+  /** The message type, 1 to {@link MSG_TYPE_MAX} (default 1). */
+  type?: number;
+  /** Fail with `EAGAIN` instead of waiting when the queue is full (IPC_NOWAIT). */
+  nowait?: boolean;
+}
+
+export interface MessageSendSyncOptions extends MessageSendOptions {
+  /** Give up after this many milliseconds (default: wait forever). */
+  timeoutMs?: number;
+}
+
+export type MessageSendAsyncOptions = MessageSendOptions & WaitOptions;
+
+export interface MessageReceiveOptions {
+  /**
+   * Which message, as msgrcv(2): 0 (default) the first one; > 0 the first of
+   * that type; < 0 the first of the lowest type ≤ |type|.
+   */
+  type?: number;
+  /** The largest message accepted, in bytes (default and limit: kernel.msgmax). */
+  maxBytes?: number;
+  /** Cut a longer message to `maxBytes` (MSG_NOERROR) instead of failing with `E2BIG`. */
+  truncate?: boolean;
+}
+
+export interface MessageReceiveSyncOptions extends MessageReceiveOptions {
+  /** Give up after this many milliseconds (default: wait forever). */
+  timeoutMs?: number;
+}
+
+export type MessageReceiveAsyncOptions = MessageReceiveOptions & WaitOptions;
+
+export interface MessageQueueStat {
+  /** Messages in the queue (msg_qnum). */
+  messages: number;
+  /** Bytes of message data in the queue (msg_cbytes). */
+  bytes: number;
+  /** The queue's capacity in bytes (msg_qbytes; kernel.msgmnb for a new queue). */
+  maxBytes: number;
+  /** Pid of the last msgsnd (0 if none). */
+  lastSendPid: number;
+  /** Pid of the last msgrcv (0 if none). */
+  lastReceivePid: number;
+  /** Time of the last msgsnd, or null. */
+  lastSendTime: Date | null;
+  /** Time of the last msgrcv, or null. */
+  lastReceiveTime: Date | null;
+  /** Time of the last change (creation or IPC_SET). */
+  changeTime: Date | null;
+  /** Permission bits. */
+  mode: number;
+  /** Owner's uid and gid. */
+  uid: number;
+  gid: number;
+  /** Creator's uid and gid. */
+  cuid: number;
+  cgid: number;
+}
+
+/** Validates async-wait options up front, before any fast-path syscall. */
+function checkWaitOptions<T extends WaitOptions>(options: T | undefined): Partial<T> {
+  const opts = validateOptions(options);
+  validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
+  validateAbortSignal(opts.signal, 'options.signal');
+  if (opts.ref !== undefined) validateBoolean(opts.ref, 'options.ref');
+  return opts;
+}
+
+function toDate(seconds: number): Date | null {
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+function parseSendOptions(options: MessageSendOptions | undefined): { type: number; nowait: boolean } {
+  const opts = validateOptions(options);
+  const type = opts.type === undefined ? 1 : validateInteger(opts.type, 'options.type', 1, MSG_TYPE_MAX);
+  const nowait = opts.nowait === undefined ? false : validateBoolean(opts.nowait, 'options.nowait');
+  return { type, nowait };
+}
+
+function parseReceiveOptions(options: MessageReceiveOptions | undefined): {
+  type: number;
+  maxBytes: number;
+  truncate: boolean;
+} {
+  const opts = validateOptions(options);
+  const type = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -MSG_TYPE_MAX, MSG_TYPE_MAX);
+  const limit = currentMsgmax(typeof opts.maxBytes === 'number' ? opts.maxBytes : 0);
+  const maxBytes = opts.maxBytes === undefined ? limit : validateInteger(opts.maxBytes, 'options.maxBytes', 0, limit);
+  const truncate = opts.truncate === undefined ? false : validateBoolean(opts.truncate, 'options.truncate');
+  return { type, maxBytes, truncate };
+}
+
+/**
+ * A System V message queue. Messages carry a type (> 0) and up to
+ * kernel.msgmax bytes; the queue holds up to its `maxBytes`
+ * (msg_qbytes, kernel.msgmnb by default). close() only forgets the handle:
+ * the queue lives until {@link MessageQueue.remove}.
+ */
+export class MessageQueue implements Disposable {
+  /** The kernel's queue id (msqid), as `ipcs -q` shows it. */
+  readonly id: number;
+  /** The key it was opened by (0 for a private queue). */
+  readonly key: number;
+  /** Whether this call created the queue. */
+  readonly created: boolean;
+  #closed = false;
+  #qbytes = -1;
+  readonly #pending = new PendingWaits();
+
+  private constructor(id: number, key: number, created: boolean) {
+    this.id = id;
+    this.key = key;
+    this.created = created;
+  }
+
+  /**
+   * Creates a queue for `key` (msgget IPC_CREAT|IPC_EXCL).
+   * @throws `EEXIST` if the key has a queue; `ENOSPC` past kernel.msgmni; `EACCES`.
+   */
+  static create(options: MessageQueueCreateOptions): MessageQueue {
+    return MessageQueue.#make(options, 'create');
+  }
+
+  /**
+   * Opens the queue of `key` (msgget without IPC_CREAT).
+   * @throws `ENOENT` if there is none; `EACCES` if its mode forbids it.
+   */
+  static open(options: MessageQueueOpenOptions): MessageQueue {
+    return MessageQueue.#make(options, 'open');
+  }
+
+  /** Opens the queue of `key`, creating it (with `mode`) if there is none. */
+  static openOrCreate(options: MessageQueueCreateOptions): MessageQueue {
+    return MessageQueue.#make(options, 'openOrCreate');
+  }
+
+  /**
+   * Creates a new queue with no key (IPC_PRIVATE): reachable only by its
+   * {@link MessageQueue.id}, e.g. in a child given the id.
+   */
+  static private(options?: { mode?: number }): MessageQueue {
+    requireSysv();
+    const opts = validateOptions(options);
+    const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
+    const { id, created } = binding.msgget(0, 'private', mode);
+    return new MessageQueue(id, 0, created);
+  }
+
+  /**
+   * Uses an existing queue by its id (say, a private queue's id passed to a
+   * child). Does not check that it exists: the first operation fails with
+   * `EINVAL` if it does not.
+   */
+  static fromId(id: number): MessageQueue {
+    requireSysv();
+    validateInteger(id, 'id', 0, INT32_MAX);
+    return new MessageQueue(id, 0, false);
+  }
+
+  static #make(options: MessageQueueCreateOptions, openMode: 'create' | 'open' | 'openOrCreate'): MessageQueue {
+    requireSysv();
+    if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
+    const key = validateKey(options.key, 'options.key');
+    if (key === 0) {
+      throw rangeError('options.key', 'a non-zero key (0 is IPC_PRIVATE: use MessageQueue.private())', key);
+    }
+    const mode = options.mode === undefined ? 0o600 : validateMode(options.mode, 'options.mode');
+    const { id, created } = binding.msgget(key, openMode, mode);
+    return new MessageQueue(id, key, created);
+  }
+
+  #live(): number {
+    if (this.#closed) throw useAfterClose(`MessageQueue ${this.id}`);
+    return this.id;
+  }
+
+  #subject(): string {
+    return `msqid ${this.id}`;
+  }
+
+  /** Checks a message's size against kernel.msgmax and the queue's msg_qbytes, before msgsnd. */
+  #checkSize(data: Uint8Array): void {
+    const limit = currentMsgmax(data.byteLength);
+    if (data.byteLength > limit) {
+      throw rangeError(
+        'data',
+        `at most ${limit} bytes, the kernel's message size limit (kernel.msgmax, /proc/sys/kernel/msgmax)`,
+        data.byteLength,
+      );
+    }
+    if (data.byteLength > this.#qbytes) {
+      this.#qbytes = binding.msgStat(this.id).maxBytes;
+      if (data.byteLength > this.#qbytes) {
+        throw rangeError(
+          'data',
+          `at most ${this.#qbytes} bytes, this queue's capacity (msg_qbytes; kernel.msgmnb for new queues)`,
+          data.byteLength,
+        );
+      }
+    }
+  }
+
+  /**
+   * Sends without waiting (msgsnd IPC_NOWAIT).
+   * @param data bytes, or a string sent as UTF-8.
+   * @returns false if the queue is full.
+   * @throws RangeError over kernel.msgmax or the queue's capacity; `EIDRM`/`EINVAL` if the queue is gone.
+   */
+  trySend(data: Uint8Array | string, options?: Omit<MessageSendOptions, 'nowait'>): boolean {
+    const id = this.#live();
+    const bytes = toBytes(data, 'data');
+    const { type } = parseSendOptions(options);
+    this.#checkSize(bytes);
+    return binding.msgSend(id, type, bytes, true, 0);
+  }
+
+  /**
+   * Sends, blocking this thread while the queue is full — for workers and
+   * scripts; on the main thread prefer {@link MessageQueue.send}.
+   * @throws `ETIMEDOUT` when `timeoutMs` runs out; `EAGAIN` with `nowait` and a full queue; RangeError over the limits.
+   */
+  sendSync(data: Uint8Array | string, options?: MessageSendSyncOptions): void {
+    const id = this.#live();
+    const bytes = toBytes(data, 'data');
+    const { type, nowait } = parseSendOptions(options);
+    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+    this.#checkSize(bytes);
+    if (!binding.msgSend(id, type, bytes, nowait, timeoutMs)) {
+      if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
+      throw timeoutError('msgsnd', this.#subject(), timeoutMs);
+    }
+  }
+
+  /**
+   * Sends, waiting without blocking the event loop while the queue is full.
+   * The bytes are copied at the call: later changes to `data` do not affect it.
+   * A send that completes just as it is aborted is still delivered.
+   * @throws (rejects) `ETIMEDOUT`, an `AbortError`, `ERR_SHMKIT_CLOSED`, `EIDRM` if the queue is removed;
+   * `EAGAIN` with `nowait`. Throws RangeError over the limits.
+   */
+  async send(data: Uint8Array | string, options?: MessageSendAsyncOptions): Promise<void> {
+    const id = this.#live();
+    const bytes = toBytes(data, 'data');
+    const { type, nowait } = parseSendOptions(options);
+    const opts = checkWaitOptions(options);
+    this.#checkSize(bytes);
+    if (opts.signal?.aborted !== true && binding.msgSend(id, type, bytes, true, 0)) return;
+    if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
+    const token = binding.msgToken();
+    const waiting = this.#pending.start(
+      (timeoutMs, ref, callback) => binding.msgSendAsync(id, type, bytes, token, timeoutMs, ref, callback),
+      opts,
+      (result: NativeWaitResult, timeoutMs) => {
+        if (result === 'timed-out') throw timeoutError('msgsnd', this.#subject(), timeoutMs);
+      },
+    );
+    return waiting.catch((error: unknown) => {
+      binding.msgTake(token, true); // cancelled: interrupt the waiter thread's msgsnd now
+      throw error;
+    });
+  }
+
+  /**
+   * Receives without waiting (msgrcv IPC_NOWAIT).
+   * @returns the message, or undefined if none matches.
+   * @throws `E2BIG` if the message is over `maxBytes` and `truncate` is not set.
+   */
+  tryReceive(options?: MessageReceiveOptions): SysvMessage | undefined {
+    const id = this.#live();
+    const { type, maxBytes, truncate } = parseReceiveOptions(options);
+    return binding.msgReceive(id, type, maxBytes, truncate, true, 0) ?? undefined;
+  }
+
+  /**
+   * Receives, blocking this thread until a matching message arrives — for
+   * workers and scripts. With `timeoutMs` it polls with a back-off of at most 5 ms.
+   * @throws `ETIMEDOUT`; `E2BIG`; `EIDRM` if the queue is removed meanwhile.
+   */
+  receiveSync(options?: MessageReceiveSyncOptions): SysvMessage {
+    const id = this.#live();
+    const { type, maxBytes, truncate } = parseReceiveOptions(options);
+    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+    const message = binding.msgReceive(id, type, maxBytes, truncate, false, timeoutMs);
+    if (message === null) throw timeoutError('msgrcv', this.#subject(), timeoutMs);
+    return message;
+  }
+
+  /**
+   * Receives the next matching message without blocking the event loop or a
+   * libuv pool thread. A receive aborted (or closed) just as its message
+   * arrived puts the message back on the queue (at the end of its type).
+   * @throws (rejects) `ETIMEDOUT`; an `AbortError`; `ERR_SHMKIT_CLOSED`; `EIDRM` when the queue is
+   * removed (by any process) while it waits; `E2BIG`.
+   */
+  async receive(options?: MessageReceiveAsyncOptions): Promise<SysvMessage> {
+    const id = this.#live();
+    const { type, maxBytes, truncate } = parseReceiveOptions(options);
+    const opts = checkWaitOptions(options);
+    if (opts.signal?.aborted !== true) {
+      const now = binding.msgReceive(id, type, maxBytes, truncate, true, 0);
+      if (now !== null) return now;
+    }
+    const token = binding.msgToken();
+    const waiting = this.#pending.start(
+      (timeoutMs, ref, callback) =>
+        binding.msgReceiveAsync(id, type, maxBytes, truncate, token, timeoutMs, ref, callback),
+      opts,
+      (result: NativeWaitResult, timeoutMs) => {
+        if (result === 'timed-out') throw timeoutError('msgrcv', this.#subject(), timeoutMs);
+        const message = binding.msgTake(token, false);
+        if (message === null) throw systemError('ENOMSG', 'msgrcv', this.#subject(), 'message lost');
+        return message;
+      },
+    );
+    return waiting.catch((error: unknown) => {
+      // Cancelled: interrupt the waiter thread's msgrcv now, and put back a
+      // message it received meanwhile.
+      binding.msgTake(token, true);
+      throw error;
+    });
+  }
+
+  /**
+   * The queue's state (msgctl IPC_STAT).
+   * @throws `EINVAL`/`EIDRM` if removed; `EACCES` without read permission.
+   */
+  stat(): MessageQueueStat {
+    const raw = binding.msgStat(this.#live());
+    this.#qbytes = raw.maxBytes;
+    return {
+      messages: raw.messages,
+      bytes: raw.bytes,
+      maxBytes: raw.maxBytes,
+      lastSendPid: raw.lastSendPid,
+      lastReceivePid: raw.lastReceivePid,
+      lastSendTime: toDate(raw.lastSendTime),
+      lastReceiveTime: toDate(raw.lastReceiveTime),
+      changeTime: toDate(raw.changeTime),
+      mode: raw.mode,
+      uid: raw.uid,
+      gid: raw.gid,
+      cuid: raw.cuid,
+      cgid: raw.cgid,
+    };
+  }
+
+  /**
+   * Changes the capacity (bytes) and/or permission bits (msgctl IPC_SET).
+   * @throws `EPERM` raising `maxBytes` above kernel.msgmnb without CAP_SYS_RESOURCE, or when not the owner.
+   */
+  set(options: { maxBytes?: number; mode?: number }): void {
+    const id = this.#live();
+    if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
+    const maxBytes =
+      options.maxBytes === undefined ? -1 : validateInteger(options.maxBytes, 'options.maxBytes', 1, INT32_MAX);
+    const mode = options.mode === undefined ? -1 : validateMode(options.mode, 'options.mode');
+    if (mode > 0o777) throw rangeError('options.mode', 'at most 0o777', mode);
+    binding.msgSet(id, maxBytes, mode);
+    this.#qbytes = -1;
+  }
+
+  /**
+   * Removes the queue for every process (msgctl IPC_RMID). Receives and sends
+   * pending on it, in any process, fail with `EIDRM`. The handle stays usable
+   * only for close().
+   * @throws `EPERM` if neither owner nor creator; `EINVAL` if already removed.
+   */
+  remove(): void {
+    binding.msgRemove(this.#live());
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Forgets this handle; safe to call twice. Pending waits of this handle
+   * reject with `ERR_SHMKIT_CLOSED`. The queue stays (see remove()).
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending.rejectAll(new ClosedError(`MessageQueue ${this.id}`));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Creating and validating a ring's header (lib/structures/ring/format.ts). Opening
+ * trusts nothing in the object: every field is checked against the object's
+ * real size before the ring is used.
+ */
+import os from 'node:os';
+import { native } from '../../core/addon.js';
+import { codedError } from '../../core/errors.js';
+import { SharedMemory } from '../../primitives/shm.js';
+import {
+  HEADER_BYTES,
+  KNOWN_FLAGS,
+  MAX_CAPACITY,
+  MIN_CAPACITY,
+  OFFSET,
+  READY,
+  RING_MAGIC,
+  RING_VERSION,
+  word,
+} from './format.js';
+
+export interface RingHeader {
+  capacity: number;
+  flags: number;
+  fingerprint: number;
+}
+
+/** How long open() waits for a creator that has not finished its header. */
+const READY_WAIT_MS = 250;
+
+/** An error about a ring's contents (`ERR_SHMKIT_RING_CORRUPT`) or format (`ERR_SHMKIT_RING_FORMAT`). */
+export function ringError(name: string, detail: string, code = 'ERR_SHMKIT_RING_CORRUPT'): Error & { code: string } {
+  return codedError(
+    code,
+    `ring '${name}' is ${code.endsWith('FORMAT') ? 'not a valid shmkit ring' : 'corrupt'}: ${detail}`,
+  );
+}
+
+function checkHost(): void {
+  if (os.endianness() !== 'LE') throw new Error('shmkit ring buffers need a little-endian host.');
+}
+
+export function createRingMapping(
+  name: string,
+  options: { capacity: number; flags: number; fingerprint: number; mode: number | undefined },
+): { shm: SharedMemory; header: RingHeader } {
+  checkHost();
+  const shm = SharedMemory.create(name, { size: HEADER_BYTES + options.capacity, mode: options.mode ?? 0o600 });
+  const view = new DataView(shm.buffer);
+  view.setUint32(OFFSET.magic, RING_MAGIC, true);
+  view.setUint32(OFFSET.version, RING_VERSION, true);
+  view.setUint32(OFFSET.flags, options.flags, true);
+  view.setUint32(OFFSET.headerBytes, HEADER_BYTES, true);
+  view.setUint32(OFFSET.capacity, options.capacity, true);
+  view.setUint32(OFFSET.fingerprint, options.fingerprint >>> 0, true);
+  view.setUint32(OFFSET.creatorPid, process.pid, true);
+  const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
+  Atomics.store(words, word(OFFSET.ready), READY); // last: the header is complete
+  native.futexWake(words, word(OFFSET.ready), 2147483647);
+  return { shm, header: { capacity: options.capacity, flags: options.flags, fingerprint: options.fingerprint >>> 0 } };
+}
+
+export function openRingMapping(name: string): { shm: SharedMemory; header: RingHeader } {
+  checkHost();
+  const shm = SharedMemory.open(name);
+  try {
+    return { shm, header: validateHeader(shm) };
+  } catch (error) {
+    shm.close();
+    throw error;
+  }
+}
+
+function waitReady(shm: SharedMemory): boolean {
+  const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
+  const deadline = performance.now() + READY_WAIT_MS;
+  for (;;) {
+    const ready = Atomics.load(words, word(OFFSET.ready));
+    if (ready === READY) return true;
+    const left = deadline - performance.now();
+    if (ready !== 0 || left <= 0) return false;
+    native.futexWaitSync(words, word(OFFSET.ready), 0, Math.min(left, 10));
+  }
+}
+
+function validateHeader(shm: SharedMemory): RingHeader {
+  const fail = (detail: string) => ringError(shm.name, detail, 'ERR_SHMKIT_RING_FORMAT');
+  if (shm.size < HEADER_BYTES) throw fail(`object is ${shm.size} bytes, smaller than the ${HEADER_BYTES}-byte header`);
+  const view = new DataView(shm.buffer);
+  // A creator may still be writing the header (the object starts zero-filled).
+  const ready = waitReady(shm);
+  const magic = view.getUint32(OFFSET.magic, true);
+  if (magic !== RING_MAGIC) throw fail(`bad magic 0x${magic.toString(16)}`);
+  if (!ready) throw fail('its creator never finished the header (ready word not set)');
+  const version = view.getUint32(OFFSET.version, true);
+  if (version !== RING_VERSION) throw fail(`format version ${version}, this shmkit reads version ${RING_VERSION}`);
+  const headerBytes = view.getUint32(OFFSET.headerBytes, true);
+  if (headerBytes !== HEADER_BYTES) throw fail(`header size ${headerBytes}, expected ${HEADER_BYTES}`);
+  const capacity = view.getUint32(OFFSET.capacity, true);
+  const powerOfTwo = capacity > 0 && (capacity & (capacity - 1)) === 0;
+  if (!powerOfTwo || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY)
+    throw fail(`capacity ${capacity} is not a power of two in [${MIN_CAPACITY}, ${MAX_CAPACITY}]`);
+  if (HEADER_BYTES + capacity > shm.size)
+    throw fail(`capacity ${capacity} does not fit in the ${shm.size}-byte object`);
+  const flags = view.getUint32(OFFSET.flags, true);
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw fail(`unknown flags 0x${flags.toString(16)}`);
+  return { capacity, flags, fingerprint: view.getUint32(OFFSET.fingerprint, true) };
+}

@@ -1,0 +1,243 @@
+/**
+ * `shmkit bench`: every IPC primitive between two processes, side by side
+ * with Node's own IPC, throughput by message size and round-trip latency
+ * (docs/benchmarks.md). The harness is plain ESM under bench/ in the package
+ * (bench/harness.mjs, its child processes and report.mjs): its child
+ * processes must be real files that `import 'shmkit'` like a user's program
+ * would, so it is shipped as-is rather than compiled. This module parses the
+ * options, shows progress and prints the report.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+
+interface BenchRow {
+  primitive: string;
+  label: string;
+  size: number;
+  status: string;
+  reason?: string;
+  msgsPerSec?: { median: number };
+  p50?: number;
+}
+
+interface BenchResult {
+  ok: boolean;
+  throughput: BenchRow[];
+  latency: BenchRow[];
+}
+
+interface Harness {
+  DEFAULTS: { sizes: number[]; duration: number; repeat: number; rounds: number; baseline: string };
+  PRIMITIVES: { id: string; label: string; group: string; api: string; latencyOnly?: boolean }[];
+  selectPrimitives(tokens?: string[]): { id: string }[];
+  sizeLabel(size: number): string;
+  runBench(
+    options: Record<string, unknown>,
+    progress: {
+      start?(total: number): void;
+      step?(text: string): void;
+      caseDone?(row: BenchRow, type: string): void;
+      stop?(): void;
+    },
+  ): Promise<BenchResult>;
+}
+
+interface Report {
+  renderText(result: BenchResult): string;
+  writeOutputs(result: BenchResult, files: Record<string, string | undefined>): string[];
+}
+
+/** bench/ at the package root: two levels up from dist/cli/ (in the repo and in an installed package). */
+const BENCH_DIR = path.join(__dirname, '..', '..', '..', 'bench');
+
+// Keep the real dynamic import() (this file compiles to CommonJS; the harness is ESM).
+async function load<T>(file: string): Promise<T> {
+  return (await import(pathToFileURL(path.join(BENCH_DIR, file)).href)) as T;
+}
+
+/** '64', '4k', '64K', '1m', '1MiB' → bytes. */
+export function parseSize(text: string): number {
+  const match = /^(\d+)\s*(k|kb|kib|m|mb|mib)?$/i.exec(text.trim());
+  if (!match) throw new InvalidArgumentError(`'${text}' is not a size (e.g. 64, 4k, 64k, 1m).`);
+  const unit = (match[2] ?? '').toLowerCase();
+  const value = Number(match[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
+  if (value < 24 || value > 64 * 1024 * 1024) {
+    throw new InvalidArgumentError(`size ${text} is out of range (24 B to 64 MiB).`);
+  }
+  return value;
+}
+
+function parseSizes(value: string): number[] {
+  return [...new Set(value.split(',').map(parseSize))].sort((a, b) => a - b);
+}
+
+function positive(name: string, integer: boolean) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isFinite(number) || number <= 0 || (integer && !Number.isInteger(number))) {
+      throw new InvalidArgumentError(`${name} must be a positive ${integer ? 'integer' : 'number'}.`);
+    }
+    return number;
+  };
+}
+
+function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+interface BenchOptions {
+  only?: string[];
+  sizes?: number[];
+  duration: number;
+  repeat: number;
+  count?: number;
+  rounds: number;
+  baseline: string;
+  json?: string;
+  csv?: string;
+  md?: string;
+  chart?: string;
+  list?: boolean;
+  progress: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('Benchmark every IPC primitive between two processes, beside Node’s own IPC (docs/benchmarks.md).')
+    .option(
+      '--only <ids>',
+      'only these primitives, comma-separated: ids, prefixes (ring, tq, ipc, c) or groups (shmkit, node, native); --list shows them',
+      parseList,
+    )
+    .option('--sizes <sizes>', 'message sizes for throughput (default 64,4k,64k,1m)', parseSizes)
+    .addOption(
+      new Option('--duration <seconds>', 'the longest one run may take: slower primitives send fewer messages')
+        .default(1)
+        .argParser(positive('--duration', false)),
+    )
+    .addOption(
+      new Option('--repeat <n>', 'measured runs per case, after a warm-up run')
+        .default(3)
+        .argParser(positive('--repeat', true)),
+    )
+    .option(
+      '--count <n>',
+      'messages per run for every primitive and size (default: 256 MiB worth, 64 to 100000; no --duration cap)',
+      positive('--count', true),
+    )
+    .addOption(
+      new Option('--rounds <n>', 'round trips per latency run').default(2000).argParser(positive('--rounds', true)),
+    )
+    .option('--baseline <id>', 'the primitive every ratio is computed against', 'ipc-json')
+    .option('--json <file>', 'write every number (documented shape) as JSON')
+    .option('--csv <file>', 'write one CSV line per case')
+    .option('--md <file>', 'write the tables as Markdown')
+    .option('--chart <file>', 'write a chart: .svg, or .html embedding the SVG')
+    .option('--list', 'list the primitive ids and exit')
+    .option('--no-progress', 'no progress display')
+    .action(async (options: BenchOptions, command: Command) => {
+      const harness = await load<Harness>('harness.mjs');
+      if (options.list) {
+        for (const p of harness.PRIMITIVES) {
+          process.stdout.write(
+            `${p.id.padEnd(14)} ${p.group.padEnd(7)} ${p.label}${p.latencyOnly ? ' (latency only)' : ''}\n`,
+          );
+        }
+        return;
+      }
+      let primitives: string[];
+      try {
+        primitives = harness.selectPrimitives(options.only).map((p) => p.id);
+        // The baseline always runs: every ratio needs it.
+        if (options.only && !primitives.includes(options.baseline)) {
+          primitives = harness.selectPrimitives([...options.only, options.baseline]).map((p) => p.id);
+        }
+      } catch (error) {
+        command.error(`shmkit bench: ${(error as Error).message} (shmkit bench --list shows the ids)`, { exitCode: 2 });
+        return;
+      }
+      if (!harness.PRIMITIVES.some((p) => p.id === options.baseline && !p.latencyOnly)) {
+        command.error(`shmkit bench: unknown --baseline '${options.baseline}' (shmkit bench --list shows the ids)`, {
+          exitCode: 2,
+        });
+        return;
+      }
+      if (options.chart && !/\.(svg|html?)$/i.test(options.chart)) {
+        command.error('shmkit bench: --chart must name a .svg or .html file', { exitCode: 2 });
+        return;
+      }
+      const report = await load<Report>('report.mjs');
+      const progress = await makeProgress(options.progress, harness);
+      const result = await harness.runBench(
+        {
+          primitives,
+          sizes: options.sizes ?? harness.DEFAULTS.sizes,
+          duration: options.duration,
+          repeat: options.repeat,
+          count: options.count,
+          rounds: options.rounds,
+          baseline: options.baseline,
+        },
+        progress,
+      );
+      process.stdout.write(`${report.renderText(result)}\n`);
+      const written = report.writeOutputs(result, {
+        json: options.json,
+        csv: options.csv,
+        md: options.md,
+        chart: options.chart,
+      });
+      for (const file of written) process.stdout.write(`wrote ${file}\n`);
+      if (!result.ok) process.exitCode = 1;
+    });
+}
+
+/** A cli-progress bar when stdout is a terminal, else one line per finished case on stderr. */
+async function makeProgress(enabled: boolean, harness: Harness) {
+  if (!enabled) return {};
+  let total = 0;
+  let done = 0;
+  const describe = (row: BenchRow, type: string) => {
+    const what = type === 'latency' ? 'latency' : harness.sizeLabel(row.size);
+    if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
+    if (type === 'latency') return `${row.label} latency: p50 ${row.p50?.toFixed(1)} µs`;
+    return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
+  };
+  if (!process.stdout.isTTY) {
+    return {
+      start(n: number) {
+        total = n;
+      },
+      caseDone(row: BenchRow, type: string) {
+        done++;
+        process.stderr.write(`[${done}/${total}] ${describe(row, type)}\n`);
+      },
+    };
+  }
+  const { SingleBar, Presets } = (await import('cli-progress')).default;
+  const bar = new SingleBar(
+    { format: ' {bar} {value}/{total} cases | {eta_formatted} left | {what}', hideCursor: true, clearOnComplete: true },
+    Presets.shades_classic,
+  );
+  return {
+    start(n: number) {
+      total = n;
+      bar.start(total, 0, { what: 'starting' });
+    },
+    step(text: string) {
+      bar.update(done, { what: text });
+    },
+    caseDone() {
+      done++;
+      bar.update(done);
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}

@@ -1,0 +1,382 @@
+#include "primitives/signals.h"
+
+#if defined(__linux__)
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "core/deadline.h"
+#include "core/errors.h"
+#include "core/waiter.h"
+#endif
+
+namespace shmkit {
+
+#if defined(__linux__)
+namespace {
+
+// How it works (docs/messaging.md has the long version):
+// - Handler() runs in signal context on whichever thread the kernel picks. It
+//   only does async-signal-safe things: one write(2) of a fixed-size Record
+//   to a non-blocking pipe (atomic: smaller than PIPE_BUF), then a call of
+//   the handler that was installed before ours (libuv's, which feeds
+//   process.on listeners), so both see the signal.
+// - Order: the kernel queues real-time signals in order, but two threads
+//   taking two of them at once could write them out of order. So when a
+//   signal is first listened to, every thread of the process except our own
+//   "catcher" thread is sent a probe (rt_tgsigqueueinfo with a cookie) whose
+//   handler blocks that signal in the thread's mask (through uc_sigmask, on
+//   return). From then on only the catcher thread takes the signal, one at a
+//   time, in queue order. Threads created later inherit the blocked mask.
+//   After unsubscribe the catcher still takes the signal and runs whatever
+//   disposition was restored.
+// - The JS thread waits for the pipe with a poll job on shmkit's waiter
+//   threads, then drains it without blocking.
+constexpr int kProbeCookie = 0x50524f42;  // "PROB"
+
+struct Record {
+  int32_t signo;
+  int32_t code;
+  int32_t pid;
+  uint32_t uid;
+  int32_t value;
+  int32_t status;
+};
+
+int gPipe[2] = {-1, -1};
+std::atomic<uint32_t> gDropped{0};
+struct sigaction gPrevious[_NSIG];
+std::atomic<bool> gInstalled[_NSIG];
+std::atomic<bool> gChain[_NSIG];
+// Probes sent and not yet handled, per signal: the previous disposition may
+// only come back once none is left (a leftover probe meeting SIG_DFL would
+// kill the process).
+std::atomic<int> gProbesOut[_NSIG];
+// Node's own SIGUSR1 handler at load time (it starts the inspector): never chained to.
+void* gNodeUsr1 = nullptr;
+pid_t gCatcherTid = 0;
+std::mutex gMutex;  // install/restore, JS thread(s) only
+
+void* HandlerAddress(const struct sigaction& action) {
+  return (action.sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(action.sa_sigaction)
+                                        : reinterpret_cast<void*>(action.sa_handler);
+}
+
+void Handler(int signo, siginfo_t* info, void* context) {
+  int savedErrno = errno;
+  if (info != nullptr && info->si_code == SI_QUEUE && info->si_value.sival_int == kProbeCookie &&
+      info->si_pid == getpid()) {
+    // A probe: from now on this thread leaves `signo` to the catcher thread.
+    if (context != nullptr) sigaddset(&static_cast<ucontext_t*>(context)->uc_sigmask, signo);
+    gProbesOut[signo].fetch_sub(1);
+    errno = savedErrno;
+    return;
+  }
+  Record record{};
+  record.signo = signo;
+  if (info != nullptr) {
+    record.code = info->si_code;
+    record.pid = info->si_pid;
+    record.uid = info->si_uid;
+    record.value = info->si_value.sival_int;
+    record.status = info->si_status;
+  }
+  if (write(gPipe[1], &record, sizeof(record)) != static_cast<ssize_t>(sizeof(record))) {
+    gDropped.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (gChain[signo].load(std::memory_order_relaxed)) {
+    const struct sigaction& prev = gPrevious[signo];
+    if (prev.sa_flags & SA_SIGINFO) {
+      if (prev.sa_sigaction != nullptr) prev.sa_sigaction(signo, info, context);
+    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN &&
+               prev.sa_handler != nullptr) {
+      prev.sa_handler(signo);
+    }
+  }
+  errno = savedErrno;
+}
+
+void* CatcherMain(void*) {
+  gCatcherTid = static_cast<pid_t>(syscall(SYS_gettid));
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  for (;;) pause();  // signals are handled here; nothing else to do
+  return nullptr;
+}
+
+// The pipe and the catcher thread, once per process. Returns 0 or an errno.
+int Setup() {
+  static int result = -1;
+  if (result != -1) return result;
+  if (pipe2(gPipe, O_NONBLOCK | O_CLOEXEC) != 0) return result = errno;
+  fcntl(gPipe[1], F_SETPIPE_SZ, 1 << 20);  // room for ~43,000 records; best effort
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  int err = pthread_create(&thread, &attr, CatcherMain, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err != 0) return result = err;
+  while (__atomic_load_n(&gCatcherTid, __ATOMIC_SEQ_CST) == 0) sched_yield();
+  return result = 0;
+}
+
+// Whether thread `tid` blocks `signo` (SigBlk in /proc/self/task/TID/status).
+bool ThreadBlocks(pid_t tid, int signo) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/status", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // gone
+  char text[4096];
+  ssize_t got = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (got <= 0) return true;
+  text[got] = '\0';
+  const char* line = std::strstr(text, "SigBlk:");
+  if (line == nullptr) return false;
+  unsigned long long mask = std::strtoull(line + 7, nullptr, 16);
+  return ((mask >> (signo - 1)) & 1ULL) != 0;
+}
+
+// Waits (at most `limitNs`) until every probe of `signo` has been handled.
+bool AwaitProbes(int signo, int64_t limitNs) {
+  int64_t until = MonotonicNowNs() + limitNs;
+  while (gProbesOut[signo].load() > 0) {
+    if (MonotonicNowNs() >= until) return false;
+    timespec ts = ToTimespec(100 * 1000);
+    nanosleep(&ts, nullptr);
+  }
+  return true;
+}
+
+// Sends a probe for `signo` to every thread but the catcher that does not
+// block it yet, and waits briefly for them to be handled.
+void ProbeThreads(int signo) {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return;
+  pid_t self = getpid();
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    auto tid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (tid == gCatcherTid || ThreadBlocks(tid, signo)) continue;
+    siginfo_t info;
+    std::memset(&info, 0, sizeof(info));
+    info.si_signo = signo;
+    info.si_code = SI_QUEUE;
+    info.si_pid = self;
+    info.si_uid = getuid();
+    info.si_value.sival_int = kProbeCookie;
+    gProbesOut[signo].fetch_add(1);
+    if (syscall(SYS_rt_tgsigqueueinfo, self, tid, signo, &info) != 0)
+      gProbesOut[signo].fetch_sub(1);
+  }
+  closedir(dir);
+  AwaitProbes(signo, 200 * kNsPerMs);
+}
+
+int RequireSigno(const Napi::Value& value) {
+  double signo = RequireNumber(value, "signal");
+  if (signo < 1 || signo >= _NSIG) throw Napi::RangeError::New(value.Env(), "signal out of range");
+  return static_cast<int>(signo);
+}
+
+// sigInstall(signo, chain): our handler in, the previous one kept for chaining.
+Napi::Value SigInstall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int signo = RequireSigno(info[0]);
+  bool chain = info[1].ToBoolean();
+  std::lock_guard<std::mutex> lock(gMutex);
+  int err = Setup();
+  if (err != 0) throw ErrnoError(env, err, "pipe2", "shmkit signals");
+  if (gInstalled[signo].load()) return env.Undefined();
+  struct sigaction action;
+  std::memset(&action, 0, sizeof(action));
+  action.sa_sigaction = Handler;
+  action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous;
+  if (sigaction(signo, &action, &previous) != 0) {
+    throw ErrnoError(env, errno, "sigaction", std::to_string(signo));
+  }
+  // Ours may still be in place from an earlier subscription (see SigRestore):
+  // then the disposition saved then is still the one to chain to.
+  if (HandlerAddress(previous) != reinterpret_cast<void*>(Handler)) gPrevious[signo] = previous;
+  // Never chained to: Node's SIGUSR1 handler (it starts the inspector), and
+  // one-shot SA_RESETHAND handlers such as Node's SIGINT/SIGTERM one, which
+  // resets the terminal and re-raises the signal expecting SIG_DFL to kill
+  // the process: with ours in place it would loop instead.
+  bool isNodeUsr1 = signo == SIGUSR1 && HandlerAddress(gPrevious[signo]) == gNodeUsr1;
+  bool oneShot = (gPrevious[signo].sa_flags & SA_RESETHAND) != 0;
+  gChain[signo].store(chain && !isNodeUsr1 && !oneShot);
+  gInstalled[signo].store(true);
+  ProbeThreads(signo);
+  return env.Undefined();
+}
+
+// sigRestore(signo): puts the previous disposition back, if ours is still in place.
+Napi::Value SigRestore(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int signo = RequireSigno(info[0]);
+  std::lock_guard<std::mutex> lock(gMutex);
+  if (!gInstalled[signo].load()) return env.Undefined();
+  struct sigaction current;
+  if (sigaction(signo, nullptr, &current) == 0 &&
+      HandlerAddress(current) == reinterpret_cast<void*>(Handler)) {
+    // A probe still in flight must meet our handler, not SIG_DFL: wait for
+    // it; should a thread never take it, keep the handler (it records
+    // nothing once nobody listens) rather than risk the default action.
+    if (AwaitProbes(signo, 2 * kNsPerSec)) sigaction(signo, &gPrevious[signo], nullptr);
+  }
+  gInstalled[signo].store(false);
+  gChain[signo].store(false);
+  return env.Undefined();
+}
+
+// sigDrain() -> Int32Array of records (6 ints each) read without blocking.
+Napi::Value SigDrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr size_t kMax = 4096;
+  static Record records[kMax];
+  size_t count = 0;
+  if (gPipe[0] != -1) {
+    while (count < kMax) {
+      ssize_t got = read(gPipe[0], &records[count], (kMax - count) * sizeof(Record));
+      if (got > 0) {
+        count += static_cast<size_t>(got) / sizeof(Record);  // writes are whole records
+        continue;
+      }
+      if (got < 0 && errno == EINTR) continue;
+      break;
+    }
+  }
+  auto out = Napi::Int32Array::New(env, count * 6);
+  std::memcpy(out.Data(), records, count * sizeof(Record));
+  return out;
+}
+
+Napi::Value SigDropped(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gDropped.load());
+}
+
+class PipeWaitJob : public WaitJob {
+ public:
+  PipeWaitJob() { subject = "shmkit signals"; }
+
+  WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
+    for (;;) {
+      if (cancelled.load()) return WaitResult::kCancelled;
+      int64_t left = std::max<int64_t>(0, std::min(deadlineNs - MonotonicNowNs(), kSliceNs));
+      timespec ts = ToTimespec(left);
+      pollfd pfd{gPipe[0], POLLIN, 0};
+      int ready = ppoll(&pfd, 1, &ts, nullptr);
+      if (ready > 0) return WaitResult::kOk;
+      if (ready < 0 && errno != EINTR) {
+        error = errno;
+        syscall = "poll";
+        return WaitResult::kError;
+      }
+      if (MonotonicNowNs() >= deadlineNs) return WaitResult::kTimedOut;
+    }
+  }
+};
+
+// sigWaitAsync(timeoutMs, ref, callback) -> waitId: resolves 'ok' once the
+// pipe has records to drain.
+Napi::Value SigWaitAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double timeoutMs = RequireNumber(info[0], "timeoutMs");
+  bool ref = info[1].ToBoolean();
+  if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
+  {
+    std::lock_guard<std::mutex> lock(gMutex);
+    int err = Setup();
+    if (err != 0) throw ErrnoError(env, err, "pipe2", "shmkit signals");
+  }
+  uint32_t id = StartWait(env, std::make_unique<PipeWaitJob>(), timeoutMs,
+                          info[2].As<Napi::Function>(), env.Undefined(), ref);
+  return Napi::Number::New(env, id);
+}
+
+// sigSend(pid, signo, value | undefined): kill(2), or sigqueue(3) with a value.
+Napi::Value SigSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double pid = RequireNumber(info[0], "pid");
+  double signo = RequireNumber(info[1], "signal");
+  if (signo < 0 || signo >= _NSIG) throw Napi::RangeError::New(env, "signal out of range");
+  if (pid < -2147483647.0 || pid > 2147483647.0)
+    throw Napi::RangeError::New(env, "pid out of range");
+  std::string subject = "pid " + std::to_string(static_cast<long long>(pid));
+  if (info[2].IsUndefined()) {
+    if (kill(static_cast<pid_t>(pid), static_cast<int>(signo)) != 0) {
+      throw ErrnoError(env, errno, "kill", subject);
+    }
+  } else {
+    double value = RequireNumber(info[2], "value");
+    sigval sv;
+    std::memset(&sv, 0, sizeof(sv));
+    sv.sival_int = static_cast<int>(value);
+    if (sigqueue(static_cast<pid_t>(pid), static_cast<int>(signo), sv) != 0) {
+      throw ErrnoError(env, errno, "sigqueue", subject);
+    }
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+#endif  // __linux__
+
+void InitSignals([[maybe_unused]] Napi::Env env, [[maybe_unused]] Napi::Object exports) {
+#if defined(__linux__)
+  {
+    std::lock_guard<std::mutex> lock(gMutex);
+    static bool recorded = false;
+    if (!recorded) {
+      struct sigaction current;
+      if (sigaction(SIGUSR1, nullptr, &current) == 0) {
+        void* address = HandlerAddress(current);
+        if (address != reinterpret_cast<void*>(SIG_DFL) &&
+            address != reinterpret_cast<void*>(SIG_IGN)) {
+          gNodeUsr1 = address;
+        }
+      }
+      recorded = true;
+    }
+  }
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("SIGRTMIN", SIGRTMIN);
+  constants.Set("SIGRTMAX", SIGRTMAX);
+  constants.Set("SI_USER", static_cast<int>(SI_USER));
+  constants.Set("SI_KERNEL", static_cast<int>(SI_KERNEL));
+  constants.Set("SI_QUEUE", static_cast<int>(SI_QUEUE));
+  constants.Set("SI_TIMER", static_cast<int>(SI_TIMER));
+  constants.Set("SI_MESGQ", static_cast<int>(SI_MESGQ));
+  constants.Set("SI_ASYNCIO", static_cast<int>(SI_ASYNCIO));
+  constants.Set("SI_SIGIO", static_cast<int>(SI_SIGIO));
+  constants.Set("SI_TKILL", static_cast<int>(SI_TKILL));
+  exports.Set("signalConstants", constants);
+  exports.Set("sigInstall", Napi::Function::New(env, SigInstall, "sigInstall"));
+  exports.Set("sigRestore", Napi::Function::New(env, SigRestore, "sigRestore"));
+  exports.Set("sigDrain", Napi::Function::New(env, SigDrain, "sigDrain"));
+  exports.Set("sigDropped", Napi::Function::New(env, SigDropped, "sigDropped"));
+  exports.Set("sigWaitAsync", Napi::Function::New(env, SigWaitAsync, "sigWaitAsync"));
+  exports.Set("sigSend", Napi::Function::New(env, SigSend, "sigSend"));
+#endif
+}
+
+}  // namespace shmkit
