@@ -76,16 +76,10 @@ int main(int argc, char **argv) {
     bytes += len;
   }
   double seconds = count ? tool_now_s() - start : 0;
-  printf("ok %llu %llu\n", (unsigned long long)count, (unsigned long long)bytes);
-  fflush(stdout);
-  if (a.stats) tool_print_stats("consumer", &ring, count, bytes, seconds);
-  if (ring.owner_died) fprintf(stderr, "recovered the consumer lock from a dead owner\n");
+  tool_report_ok("consumer", &a, &ring, count, bytes, seconds);
   status = 0;
 
 out:
-  free(buf);
-  free(table);
-  shmkit_ring_close(&ring);
-  if (a.create_capacity) shmkit_ring_unlink(name);
+  tool_cleanup(&a, name, &ring, buf, table);
   return status;
 }

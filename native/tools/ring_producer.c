@@ -67,16 +67,10 @@ int main(int argc, char **argv) {
     }
   }
   double seconds = tool_now_s() - start;
-  printf("ok %llu %llu\n", (unsigned long long)count, (unsigned long long)(count * size));
-  fflush(stdout);
-  if (a.stats) tool_print_stats("producer", &ring, count, count * size, seconds);
-  if (ring.owner_died) fprintf(stderr, "recovered the producer lock from a dead owner\n");
+  tool_report_ok("producer", &a, &ring, count, count * size, seconds);
   status = 0;
 
 out:
-  free(msg);
-  free(table);
-  shmkit_ring_close(&ring);
-  if (a.create_capacity) shmkit_ring_unlink(name);
+  tool_cleanup(&a, name, &ring, msg, table);
   return status;
 }

@@ -156,4 +156,23 @@ static inline void tool_print_stats(const char *who, const shmkit_ring *r, uint6
           shmkit_ring_stat(r, SHMKIT_RING_OFF_HIGH_WATER_BYTES));
 }
 
+/* The end of a successful run: the "ok COUNT BYTES" line the tests read, then
+ * the optional statistics and a note when a dead owner's lock was taken over. */
+static inline void tool_report_ok(const char *who, const tool_args *a, const shmkit_ring *ring,
+                                  uint64_t count, uint64_t bytes, double seconds) {
+  printf("ok %llu %llu\n", (unsigned long long)count, (unsigned long long)bytes);
+  fflush(stdout);
+  if (a->stats) tool_print_stats(who, ring, count, bytes, seconds);
+  if (ring->owner_died) fprintf(stderr, "recovered the %s lock from a dead owner\n", who);
+}
+
+/* Releases a run's buffers and ring; the creator also removes the name. */
+static inline void tool_cleanup(const tool_args *a, const char *name, shmkit_ring *ring, void *msg,
+                                void *table) {
+  free(msg);
+  free(table);
+  shmkit_ring_close(ring);
+  if (a->create_capacity) shmkit_ring_unlink(name);
+}
+
 #endif /* SHMKIT_RING_TOOL_H */

@@ -258,6 +258,21 @@ static inline const char *shmkit_ring_strerror(int rc) {
 
 static inline int shmkit_ring__is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* Fills a handle for a mapping of `bytes` bytes at `base` (header then data). */
+static inline void shmkit_ring__init_handle(shmkit_ring *out, void *base, size_t bytes,
+                                            uint32_t capacity, uint32_t flags,
+                                            uint32_t fingerprint) {
+  out->base = (uint8_t *)base;
+  out->data = out->base + SHMKIT_RING_HEADER_BYTES;
+  out->map_bytes = bytes;
+  out->capacity = capacity;
+  out->mask = capacity - 1;
+  out->flags = flags;
+  out->fingerprint = fingerprint;
+  out->spin = 200;
+  out->owner_died = 0;
+}
+
 /* Maps `fd`, whose header must be complete, after checking everything a
  * reader relies on. Reads the header through a 512-byte mapping first, so a
  * lying capacity can never make us map or touch more than the object holds. */
@@ -297,15 +312,7 @@ static inline int shmkit_ring__attach(int fd, shmkit_ring *out) {
   size_t bytes = (size_t)SHMKIT_RING_HEADER_BYTES + capacity;
   void *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return -errno;
-  out->base = (uint8_t *)base;
-  out->data = out->base + SHMKIT_RING_HEADER_BYTES;
-  out->map_bytes = bytes;
-  out->capacity = capacity;
-  out->mask = capacity - 1;
-  out->flags = flags;
-  out->fingerprint = fingerprint;
-  out->spin = 200;
-  out->owner_died = 0;
+  shmkit_ring__init_handle(out, base, bytes, capacity, flags, fingerprint);
   return 0;
 }
 
@@ -358,15 +365,7 @@ static inline int shmkit_ring_create_ex(const char *name, uint32_t capacity, uin
     shm_unlink(name); /* we made the name: do not leave a half-made object */
     return rc;
   }
-  out->base = (uint8_t *)base;
-  out->data = out->base + SHMKIT_RING_HEADER_BYTES;
-  out->map_bytes = bytes;
-  out->capacity = capacity;
-  out->mask = capacity - 1;
-  out->flags = flags;
-  out->fingerprint = fingerprint;
-  out->spin = 200;
-  out->owner_died = 0;
+  shmkit_ring__init_handle(out, base, bytes, capacity, flags, fingerprint);
 
   atomic_store_explicit(shmkit_ring__u32(out, SHMKIT_RING_OFF_MAGIC), SHMKIT_RING_MAGIC,
                         memory_order_relaxed);
