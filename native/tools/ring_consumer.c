@@ -38,12 +38,8 @@ int main(int argc, char **argv) {
 
   int status = 1;
   size_t cap = shmkit_ring_max_payload(&ring);
-  uint8_t *buf = malloc(cap);
-  uint8_t *table = tool_pattern_table(cap);
-  if (!buf || !table) {
-    fprintf(stderr, "out of memory\n");
-    goto out;
-  }
+  uint8_t *buf, *table;
+  if (tool_alloc(cap, &buf, &table)) goto out;
 
   uint64_t bytes = 0;
   double start = 0;

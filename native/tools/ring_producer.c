@@ -35,12 +35,8 @@ int main(int argc, char **argv) {
   if (tool_attach(&a, name, &ring)) return 1;
 
   int status = 1;
-  uint8_t *msg = malloc(size ? size : 1);
-  uint8_t *table = tool_pattern_table(size);
-  if (!msg || !table) {
-    fprintf(stderr, "out of memory\n");
-    goto out;
-  }
+  uint8_t *msg, *table;
+  if (tool_alloc(size, &msg, &table)) goto out;
   if (size > shmkit_ring_max_payload(&ring)) {
     fprintf(stderr, "SIZE %llu exceeds this ring's largest message (%u bytes)\n",
             (unsigned long long)size, shmkit_ring_max_payload(&ring));

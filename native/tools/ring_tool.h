@@ -156,6 +156,16 @@ static inline void tool_print_stats(const char *who, const shmkit_ring *r, uint6
           shmkit_ring_stat(r, SHMKIT_RING_OFF_HIGH_WATER_BYTES));
 }
 
+/* A message buffer of `size` bytes and the pattern table for it; nonzero (and
+ * a message) when memory is short. */
+static inline int tool_alloc(size_t size, uint8_t **buf, uint8_t **table) {
+  *buf = malloc(size ? size : 1);
+  *table = tool_pattern_table(size);
+  if (*buf && *table) return 0;
+  fprintf(stderr, "out of memory\n");
+  return 1;
+}
+
 /* The end of a successful run: the "ok COUNT BYTES" line the tests read, then
  * the optional statistics and a note when a dead owner's lock was taken over. */
 static inline void tool_report_ok(const char *who, const tool_args *a, const shmkit_ring *ring,
