@@ -3,7 +3,8 @@
  *
  * - A failed system call throws a {@link SystemError}: an `Error` with `code`
  *   ('ENOENT', 'EEXIST', 'EACCES', 'EAGAIN', …), `errno` (negative, as in
- *   Node's `fs`: `util.getSystemErrorName(err.errno)` gives the code back),
+ *   Node's `fs`: `util.getSystemErrorName(err.errno)` gives the code back for
+ *   the codes libuv knows, which EIDRM and ENOMSG are not),
  *   `syscall` ('shm_open', 'sem_open', …) and `objectName`, the name of the
  *   object the call was about ('/jobs', a FIFO's path, 'msqid 42'), which the
  *   message repeats. `objectName` plays the part of fs's `path` (not every

@@ -32,6 +32,7 @@ export interface WaitOptions extends WaitSyncOptions {
  * @throws TypeError/RangeError naming `options.timeoutMs`.
  */
 export function parseWaitSyncOptions(options: WaitSyncOptions | undefined): number {
+  if (options === undefined) return -1; // the hot path of a ring's pushSync/popSync: nothing to check
   return validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
 }
 

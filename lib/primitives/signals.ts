@@ -20,7 +20,6 @@ import { parseWaitOptions, type WaitOptions } from '../core/pending.js';
 import {
   rangeError,
   typeError,
-  validateAbortSignal,
   validateBoolean,
   validateFunction,
   validateInteger,
