@@ -328,6 +328,18 @@ describe('argument errors name the argument, what was expected and what was give
   });
 });
 
+describe('messages in user terms', () => {
+  it("Mutex.open of a plain segment says what it is and what to do, not 'bad magic'", () => {
+    const shm = SharedMemory.create(uniqueName('err-plain'), { size: 4096 });
+    later(() => SharedMemory.unlink(shm.name));
+    later(() => shm.close());
+    expectThrow(() => Mutex.open(shm.name), Error, {
+      code: 'ERR_SHMKIT_MUTEX_FORMAT',
+      message: `'${shm.name}' is a plain shared-memory segment or another kind of shmkit object, not a shmkit mutex: open it as what it is, or give the mutex another name`,
+    });
+  });
+});
+
 describe('names', () => {
   it('MessageQueue is the deprecated alias of SysvMessageQueue: the same class', () => {
     expect(MessageQueue).toBe(SysvMessageQueue);

@@ -30,8 +30,10 @@ export interface MutexGuard extends Disposable {
 }
 
 function mutexError(name: string, detail: string): Error & { code: string } {
-  return codedError('ERR_SHMKIT_MUTEX_FORMAT', `'${name}' is not a shmkit mutex: ${detail}`);
+  return codedError('ERR_SHMKIT_MUTEX_FORMAT', `'${name}' is ${detail}`);
 }
+
+const NOT_A_MUTEX = 'not a shmkit mutex: open it as what it is, or give the mutex another name';
 
 /**
  * A robust process-shared mutex (futex(2) on a word that records the owner's
@@ -77,10 +79,23 @@ export class Mutex implements Disposable {
   static open(name: string): Mutex {
     const shm = SharedMemory.open(posixName(name, 'name', NAME_MAX));
     try {
-      if (shm.size < MUTEX_BYTES) throw mutexError(shm.name, `${shm.size} bytes, expected ${MUTEX_BYTES}`);
+      if (shm.size < MUTEX_BYTES) {
+        throw mutexError(
+          shm.name,
+          `a shared-memory segment of ${shm.size} bytes (a mutex has ${MUTEX_BYTES}), ${NOT_A_MUTEX}`,
+        );
+      }
       const words = new Int32Array(shm.buffer);
-      if (Atomics.load(words, 0) !== MUTEX_MAGIC) throw mutexError(shm.name, 'bad magic');
-      if (words[1] !== MUTEX_VERSION) throw mutexError(shm.name, `version ${words[1]}`);
+      if (Atomics.load(words, 0) !== MUTEX_MAGIC) {
+        throw mutexError(shm.name, `a plain shared-memory segment or another kind of shmkit object, ${NOT_A_MUTEX}`);
+      }
+      if (words[1] !== MUTEX_VERSION) {
+        throw mutexError(
+          shm.name,
+          `a shmkit mutex of format version ${words[1]}, which this shmkit (version ${MUTEX_VERSION}) cannot use: ` +
+            'use one shmkit version in every process',
+        );
+      }
     } catch (error) {
       shm.close();
       throw error;
