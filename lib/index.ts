@@ -7,7 +7,7 @@ export type { Capabilities } from './core/addon.js';
 export { capabilities } from './core/addon.js';
 export type { SystemError } from './core/errors.js';
 export { AbortError, ClosedError, systemError } from './core/errors.js';
-export type { WaitOptions } from './core/pending.js';
+export type { SyncWaitOptions, WaitOptions, WaitSyncOptions } from './core/pending.js';
 export type { FifoReaderOptions, FifoWriterOptions } from './primitives/fifo.js';
 export { DEFAULT_MAX_FRAME_BYTES, FIFO_REGISTRY, Fifo, FrameDecoder, FrameEncoder } from './primitives/fifo.js';
 export type { FutexWaitResult, FutexWaitSyncOptions } from './primitives/futex.js';
@@ -22,7 +22,7 @@ export type {
   PosixSyncWaitOptions,
 } from './primitives/posix-mq.js';
 export { MQ_PRIO_MAX, PosixMessageQueue } from './primitives/posix-mq.js';
-export type { SemaphoreCreateOptions, SemaphoreWaitOptions, WaitSyncOptions } from './primitives/semaphore.js';
+export type { SemaphoreCreateOptions, SemaphoreWaitOptions } from './primitives/semaphore.js';
 export { SEM_VALUE_MAX, Semaphore } from './primitives/semaphore.js';
 export type { SharedMemoryCreateOptions, SharedMemoryOpenOptions, SharedMemoryStat } from './primitives/shm.js';
 export { SharedMemory } from './primitives/shm.js';
@@ -45,8 +45,11 @@ export type {
   MessageSendOptions,
   MessageSendSyncOptions,
   SysvMessage,
+  SysvMessageQueueCreateOptions,
+  SysvMessageQueueOpenOptions,
+  SysvMessageQueueStat,
 } from './primitives/sysv-mq.js';
-export { ftok, MessageQueue, MSG_TYPE_MAX } from './primitives/sysv-mq.js';
+export { ftok, MessageQueue, MSG_TYPE_MAX, SysvMessageQueue } from './primitives/sysv-mq.js';
 export type { Codec, CodecKind, CodecSpec } from './structures/codecs.js';
 export type { LockSyncOptions, MutexCreateOptions, MutexGuard } from './structures/mutex.js';
 export { Mutex } from './structures/mutex.js';
@@ -64,7 +67,6 @@ export type {
   RingBufferOpenOptions,
   RingStats,
   Side,
-  SyncWaitOptions,
 } from './structures/ring/ring-buffer.js';
 export { RingBuffer } from './structures/ring/ring-buffer.js';
 export type {

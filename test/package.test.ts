@@ -24,13 +24,37 @@ describe('package', () => {
     ]);
     const { names, same } = JSON.parse(output);
     expect(same).toBe(true);
-    expect(names).toEqual(expect.arrayContaining(['SharedMemory', 'Semaphore', 'futex', 'capabilities']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'SharedMemory',
+        'Semaphore',
+        'futex',
+        'capabilities',
+        'SysvMessageQueue',
+        'MessageQueue',
+        'ClosedError',
+        'AbortError',
+      ]),
+    );
   });
 
   it('ships type declarations for its entry point', () => {
     const types = fs.readFileSync(path.join(root, 'dist/index.d.ts'), 'utf8');
     expect(types).toMatch(/SharedMemory/);
     expect(types).toMatch(/Semaphore/);
+    expect(types).toMatch(/SysvMessageQueue/);
+    expect(types).toMatch(/WaitSyncOptions/);
+  });
+
+  it('keeps MessageQueue as the same class as SysvMessageQueue, marked deprecated in its types', () => {
+    const output = node([
+      '-e',
+      `const shmkit = require('shmkit');
+       console.log(JSON.stringify(shmkit.MessageQueue === shmkit.SysvMessageQueue));`,
+    ]);
+    expect(output).toBe('true');
+    const types = fs.readFileSync(path.join(root, 'dist/primitives/sysv-mq.d.ts'), 'utf8');
+    expect(types).toMatch(/@deprecated[^*]*\*\/\s*export declare const MessageQueue:/);
   });
 
   it('describes what the platform offers', () => {

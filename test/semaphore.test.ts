@@ -162,8 +162,8 @@ describe('Semaphore arguments', () => {
     expect(() => sem.waitSync({ timeoutMs: -1 })).toThrow(RangeError);
     expect(() => sem.waitSync({ timeoutMs: 'soon' as unknown as number })).toThrow(TypeError);
     await expect(sem.wait({ timeoutMs: Number.NaN })).rejects.toThrow(RangeError);
-    await expect(sem.wait({ signal: 'stop' as unknown as AbortSignal })).rejects.toThrow(/"signal"/);
-    await expect(sem.wait({ ref: 1 as unknown as boolean })).rejects.toThrow(/"ref"/);
+    await expect(sem.wait({ signal: 'stop' as unknown as AbortSignal })).rejects.toThrow(/"options\.signal"/);
+    await expect(sem.wait({ ref: 1 as unknown as boolean })).rejects.toThrow(/"options\.ref"/);
     expect(sem.value).toBe(5);
   });
 });

@@ -46,7 +46,7 @@ describe('MessageQueue', () => {
     expect(third.tryReceive()?.data.toString()).toBe('x');
     queue.remove();
     expect(listed(queue.id)).toBe(false);
-    expect(() => other.trySend('y')).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'msgsnd' }));
+    expect(() => other.trySend('y')).toThrow(expect.objectContaining({ code: 'EIDRM', syscall: 'msgsnd' }));
     expect(() => MessageQueue.open({ key: queue.key })).toThrow(
       expect.objectContaining({ code: 'ENOENT', syscall: 'msgget' }),
     );

@@ -1,16 +1,22 @@
 /**
- * Turns a native async wait into a Promise that honours `timeoutMs`, an
- * AbortSignal, and close() of the handle it belongs to.
+ * The options every wait takes ({@link WaitSyncOptions}, {@link WaitOptions})
+ * and their one parser each, and {@link PendingWaits}, which turns a native
+ * async wait into a Promise that honours `timeoutMs`, an AbortSignal, and
+ * close() of the handle it belongs to.
  */
 import type { NativeWaitResult, WaitCallback } from './addon.js';
 import { native } from './addon.js';
 import { AbortError } from './errors.js';
-import { validateAbortSignal, validateBoolean, validateTimeoutMs } from './validate.js';
+import { validateAbortSignal, validateBoolean, validateOptions, validateTimeoutMs } from './validate.js';
+
+/** Options every blocking (…Sync) wait accepts. */
+export interface WaitSyncOptions {
+  /** Give up after this many milliseconds (default: no timeout): `ETIMEDOUT`. */
+  timeoutMs?: number;
+}
 
 /** Options every async wait accepts. */
-export interface WaitOptions {
-  /** Give up after this many milliseconds (default: no timeout). */
-  timeoutMs?: number;
+export interface WaitOptions extends WaitSyncOptions {
   /** Cancels the wait: the promise rejects with an AbortError. */
   signal?: AbortSignal;
   /**
@@ -18,6 +24,29 @@ export interface WaitOptions {
    * (default true). With `ref: false` the process may exit while it waits.
    */
   ref?: boolean;
+}
+
+/**
+ * The timeout of a blocking wait's options, in the native convention:
+ * milliseconds, or -1 for none.
+ * @throws TypeError/RangeError naming `options.timeoutMs`.
+ */
+export function parseWaitSyncOptions(options: WaitSyncOptions | undefined): number {
+  if (options === undefined) return -1; // the hot path of a ring's pushSync/popSync: nothing to check
+  return validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+}
+
+/**
+ * Checks an async wait's options up front (before any fast-path syscall);
+ * returns them, `{}` for undefined.
+ * @throws TypeError/RangeError naming the bad option.
+ */
+export function parseWaitOptions<T extends WaitOptions>(options: T | undefined): Partial<T> {
+  const opts = validateOptions(options);
+  validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
+  validateAbortSignal(opts.signal, 'options.signal');
+  if (opts.ref !== undefined) validateBoolean(opts.ref, 'options.ref');
+  return opts;
 }
 
 /** Starts the native wait; returns its id. */
@@ -34,6 +63,12 @@ function abortError(signal: AbortSignal): AbortError {
 /** The pending async waits of one handle, so that close() can reject them. */
 export class PendingWaits {
   readonly #waits = new Set<Pending>();
+  readonly #explain: (error: Error) => Error;
+
+  /** @param explain turns a native wait's error into the one users see (say, with the object's name). */
+  constructor(explain: (error: Error) => Error = (error) => error) {
+    this.#explain = explain;
+  }
 
   get size(): number {
     return this.#waits.size;
@@ -48,9 +83,9 @@ export class PendingWaits {
     options: WaitOptions,
     settle: (result: NativeWaitResult, timeoutMs: number) => T,
   ): Promise<T> {
-    const timeoutMs = validateTimeoutMs(options.timeoutMs);
-    const signal = validateAbortSignal(options.signal);
-    const ref = options.ref === undefined ? true : validateBoolean(options.ref, 'ref');
+    const timeoutMs = validateTimeoutMs(options.timeoutMs, 'options.timeoutMs');
+    const signal = validateAbortSignal(options.signal, 'options.signal');
+    const ref = options.ref === undefined ? true : validateBoolean(options.ref, 'options.ref');
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<T>((resolve, reject) => {
       const finish = () => {
@@ -67,7 +102,7 @@ export class PendingWaits {
       const onAbort = () => pending.cancel(abortError(signal as AbortSignal));
       const id = begin(timeoutMs, ref, (error, result) => {
         finish();
-        if (error) return reject(error);
+        if (error) return reject(this.#explain(error));
         try {
           resolve(settle(result as NativeWaitResult, options.timeoutMs ?? Number.POSITIVE_INFINITY));
         } catch (settleError) {
@@ -84,3 +119,6 @@ export class PendingWaits {
     for (const pending of [...this.#waits]) pending.cancel(error);
   }
 }
+
+/** @deprecated RingBuffer's and TypedQueue's name for {@link WaitSyncOptions}; use that. */
+export type SyncWaitOptions = WaitSyncOptions;

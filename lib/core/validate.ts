@@ -1,35 +1,12 @@
 /**
  * Argument checks shared by every primitive. Each throws before any system
- * call, naming the argument, what was expected and what was given.
+ * call, naming the argument, what was expected and what was given; the errors
+ * themselves are built in errors.ts.
  */
+import { rangeError, typeError, valueError } from './errors.js';
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `string '${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-    return `${typeof value} ${String(value)}`;
-  }
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
-  return typeof value;
-}
-
-function typeError(name: string, expected: string, value: unknown): TypeError {
-  const error = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`);
-  return Object.assign(error, { code: 'ERR_INVALID_ARG_TYPE' });
-}
-
-export function rangeError(name: string, expected: string, value: unknown): RangeError {
-  const error = new RangeError(
-    `The value of "${name}" is out of range. It must be ${expected}. Received ${describe(value)}`,
-  );
-  return Object.assign(error, { code: 'ERR_OUT_OF_RANGE' });
-}
-
-export function valueError(name: string, reason: string, value: unknown): TypeError {
-  const error = new TypeError(`The argument "${name}" ${reason}. Received ${describe(value)}`);
-  return Object.assign(error, { code: 'ERR_INVALID_ARG_VALUE' });
-}
+// Re-exported: modules that validate import them from here.
+export { rangeError, typeError, valueError };
 
 /** An options bag: undefined becomes {}, anything but a plain object throws. */
 export function validateOptions<T extends object>(value: T | undefined, name = 'options'): Partial<T> {
@@ -77,5 +54,3 @@ export function validateFunction(value: unknown, name: string): (...args: never[
   if (typeof value !== 'function') throw typeError(name, 'a function', value);
   return value as (...args: never[]) => unknown;
 }
-
-export { typeError };

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { native } from '../core/addon.js';
-import { AbortError, codedError, systemError, timeoutError } from '../core/errors.js';
+import { AbortError, codedError, nameSystemError, systemError, timeoutError, withObjectName } from '../core/errors.js';
 import {
   typeError,
   validateAbortSignal,
@@ -188,7 +188,20 @@ function sleep(ms: number, ref: boolean, signal: AbortSignal | undefined): Promi
 
 export { FIFO_REGISTRY };
 
-/** Named pipes (fifo(7)). All methods are static. */
+/**
+ * Named pipes (fifo(7), mkfifo(3)): a FIFO is a special file any process can
+ * open by path, carrying a byte stream from writers to readers. All methods
+ * are static: create/unlink the file, and open either end as a Node stream
+ * (a `net.Socket` polled on the event loop, or with `framed: true` a stream
+ * of whole messages). Sizes are in bytes, timeouts in milliseconds.
+ *
+ * Errors: system errors carry `code` (`EEXIST`, `ENOENT`, `EACCES`,
+ * `EINVAL` for a path that is not a FIFO, `ETIMEDOUT`, …), `errno`, `syscall`
+ * and `objectName` (the FIFO's path; errors from `fs` also keep their `path`);
+ * an aborted wait for a reader rejects with an `AbortError`; bad arguments
+ * throw TypeError/RangeError before any system call; a bad frame is
+ * `ERR_SHMKIT_FRAME`.
+ */
 export class Fifo {
   private constructor() {}
 
@@ -202,7 +215,7 @@ export class Fifo {
     const file = validatePath(path);
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    binding.mkfifo(file, mode);
+    withObjectName(file, () => binding.mkfifo(file, mode));
     registerFifo(file);
   }
 
@@ -212,8 +225,10 @@ export class Fifo {
    */
   static unlink(path: string): void {
     const file = validatePath(path);
-    if (!fs.lstatSync(file).isFIFO()) throw systemError('EINVAL', 'unlink', file, 'not a FIFO');
-    fs.unlinkSync(file);
+    withObjectName(file, () => {
+      if (!fs.lstatSync(file).isFIFO()) throw systemError('EINVAL', 'unlink', file, 'not a FIFO');
+      fs.unlinkSync(file);
+    });
     pruneFifoRegistry();
   }
 
@@ -230,8 +245,8 @@ export class Fifo {
     const opts = validateOptions(options);
     const framed = opts.framed === undefined ? false : validateBoolean(opts.framed, 'options.framed');
     const decoder = framed ? new FrameDecoder({ maxMessageBytes: opts.maxMessageBytes }) : undefined;
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    requireFifo(fd, file);
+    const fd = withObjectName(file, () => fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
+    withObjectName(file, () => requireFifo(fd, file));
     const socket = new net.Socket({ fd, readable: true, writable: false });
     if (!decoder) return socket;
     pipeline(socket, decoder, () => {});
@@ -262,10 +277,10 @@ export class Fifo {
       try {
         fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
       } catch (error) {
-        if ((error as { code?: string }).code !== 'ENXIO') throw error;
+        if ((error as { code?: string }).code !== 'ENXIO') throw nameSystemError(error, file);
       }
       if (fd !== undefined) {
-        requireFifo(fd, file);
+        withObjectName(file, () => requireFifo(fd, file));
         const socket = new net.Socket({ fd, readable: false, writable: true });
         if (!framed) return socket;
         const encoder = new FrameEncoder();

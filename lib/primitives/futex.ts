@@ -5,22 +5,21 @@
  * within one process. These are shared (not FUTEX_PRIVATE) futexes.
  */
 import { capabilities, native } from '../core/addon.js';
+import { unsupportedError } from '../core/errors.js';
 import { isMapping, waitsOn } from '../core/mappings.js';
-import type { WaitOptions } from '../core/pending.js';
-import { typeError, validateInteger, validateOptions, validateTimeoutMs } from '../core/validate.js';
+import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
+import { typeError, validateInteger } from '../core/validate.js';
 
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
 
-export interface FutexWaitSyncOptions {
-  /** Give up after this many milliseconds (default: wait forever). */
-  timeoutMs?: number;
-}
+/** @deprecated Use {@link WaitSyncOptions}. */
+export type FutexWaitSyncOptions = WaitSyncOptions;
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
 function checkWord(view: unknown, index: unknown): Int32Array {
-  if (!capabilities.futex) throw new Error(`futex(2) is not available on ${process.platform}.`);
+  if (!capabilities.futex) throw unsupportedError('futex(2) is');
   if (!(view instanceof Int32Array)) throw typeError('view', 'an Int32Array', view);
   if (!isMapping(view.buffer) && !(view.buffer instanceof SharedArrayBuffer)) {
     throw typeError('view', 'an Int32Array over a SharedMemory buffer or a SharedArrayBuffer', view.buffer);
@@ -35,7 +34,7 @@ function checkWord(view: unknown, index: unknown): Int32Array {
  * 'not-equal' if the word differed at the start, 'timed-out' after `timeoutMs`.
  * Never blocks the event loop or a libuv pool thread.
  * @throws (rejects) an `AbortError` when `signal` aborts; `ERR_SHMKIT_CLOSED`
- * when the mapping is closed first.
+ * when the mapping is closed first. Throws `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` off Linux.
  */
 export async function wait(
   view: Int32Array,
@@ -45,7 +44,7 @@ export async function wait(
 ): Promise<FutexWaitResult> {
   checkWord(view, index);
   validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
-  const opts = validateOptions(options);
+  const opts = parseWaitOptions(options);
   return waitsOn(view.buffer).start(
     (timeoutMs, ref, callback) => native.futexWaitAsync(view, index, expected, timeoutMs, ref, callback),
     opts,
@@ -61,11 +60,11 @@ export function waitSync(
   view: Int32Array,
   index: number,
   expected: number,
-  options?: FutexWaitSyncOptions,
+  options?: WaitSyncOptions,
 ): FutexWaitResult {
   checkWord(view, index);
   validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
-  const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+  const timeoutMs = parseWaitSyncOptions(options);
   return native.futexWaitSync(view, index, expected, timeoutMs) as FutexWaitResult;
 }
 

@@ -1,24 +1,30 @@
 /**
  * POSIX message queues (mq_overview(7)): mq_open(3), mq_send(3),
- * mq_receive(3), mq_getattr(3), mq_close(3), mq_unlink(3). Linux only. On
- * Linux they live in the mqueue filesystem (/dev/mqueue when mounted).
- *
- * The descriptor is always opened O_NONBLOCK: sends and receives are tries on
- * the calling thread, and waits poll(2) the descriptor for readiness on one of
- * shmkit's waiter threads (never libuv's pool) — a wait never takes a message
- * off the queue, so a timed-out, aborted or closed wait cannot lose one.
+ * mq_receive(3), mq_getattr(3), mq_close(3), mq_unlink(3). Linux only.
+ * See {@link PosixMessageQueue}.
  */
 import fs from 'node:fs';
 import type { NativeWaitResult, OpenMode, WaitCallback } from '../core/addon.js';
 import { capabilities, native } from '../core/addon.js';
-import { ClosedError, timeoutError, useAfterClose } from '../core/errors.js';
+import {
+  ClosedError,
+  nameSystemError,
+  timeoutError,
+  unsupportedError,
+  useAfterClose,
+  withObjectName,
+} from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
-import { PendingWaits, type WaitOptions } from '../core/pending.js';
+import {
+  PendingWaits,
+  parseWaitOptions,
+  parseWaitSyncOptions,
+  type WaitOptions,
+  type WaitSyncOptions,
+} from '../core/pending.js';
 import {
   rangeError,
   typeError,
-  validateAbortSignal,
-  validateBoolean,
   validateInteger,
   validateMode,
   validateOptions,
@@ -89,18 +95,14 @@ export interface PosixSendOptions {
   priority?: number;
 }
 
-export interface PosixSyncWaitOptions {
-  /** Give up after this many milliseconds (default: wait forever). */
-  timeoutMs?: number;
-}
+/** @deprecated Use {@link WaitSyncOptions}. */
+export type PosixSyncWaitOptions = WaitSyncOptions;
 
-export type PosixSendSyncOptions = PosixSendOptions & PosixSyncWaitOptions;
+export type PosixSendSyncOptions = PosixSendOptions & WaitSyncOptions;
 export type PosixSendAsyncOptions = PosixSendOptions & WaitOptions;
 
 function requirePosixMq(): void {
-  if (!capabilities.posixMq) {
-    throw new Error(`POSIX message queues are not available on ${process.platform}.`);
-  }
+  if (!capabilities.posixMq) throw unsupportedError('POSIX message queues are');
 }
 
 function mqName(name: unknown): string {
@@ -160,18 +162,26 @@ function parsePriority(options: PosixSendOptions | undefined): number {
   return opts.priority === undefined ? 0 : validateInteger(opts.priority, 'options.priority', 0, MQ_PRIO_MAX - 1);
 }
 
-function checkWaitOptions<T extends WaitOptions>(options: T | undefined): Partial<T> {
-  const opts = validateOptions(options);
-  validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
-  validateAbortSignal(opts.signal, 'options.signal');
-  if (opts.ref !== undefined) validateBoolean(opts.ref, 'options.ref');
-  return opts;
-}
-
 /**
- * A POSIX message queue. Messages come out highest priority first, FIFO
- * within a priority. close() releases this descriptor; the queue lives until
- * unlink() (or reboot).
+ * A POSIX message queue (mq_open(3), mq_overview(7)); Linux only. Messages
+ * of up to `messageSize` bytes come out highest priority first, FIFO within a
+ * priority. On Linux queues live in the mqueue filesystem (/dev/mqueue when
+ * mounted). close() releases this descriptor; the queue lives until unlink()
+ * (or reboot).
+ *
+ * The descriptor is always opened O_NONBLOCK: sends and receives are tries on
+ * the calling thread, and waits poll(2) the descriptor for readiness on one of
+ * shmkit's waiter threads (never libuv's pool) — a wait never takes a message
+ * off the queue, so a timed-out, aborted or closed wait cannot lose one.
+ * Timeouts are in milliseconds.
+ *
+ * Errors: system errors carry `code` (`EEXIST`, `ENOENT`, `EACCES`, `EINVAL`/
+ * `EMFILE`/`ENOSPC` naming the limit hit, `ETIMEDOUT`, …), `errno`, `syscall`
+ * and `objectName` (the queue's name); a method called after close(), or a
+ * wait pending at close(), throws/rejects with a `ClosedError`
+ * (`ERR_SHMKIT_CLOSED`); bad arguments and messages over `messageSize` throw
+ * TypeError/RangeError before any system call; off Linux, every call throws
+ * `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM`.
  */
 export class PosixMessageQueue implements Disposable {
   /** The POSIX name, with its leading '/'. */
@@ -181,7 +191,7 @@ export class PosixMessageQueue implements Disposable {
   /** The largest message in bytes (mq_msgsize), read at open. */
   readonly messageSize: number;
   #handle: NativePosixMq | undefined;
-  readonly #pending = new PendingWaits();
+  readonly #pending = new PendingWaits((error) => nameSystemError(error, this.name) as Error);
 
   private constructor(name: string, handle: NativePosixMq) {
     this.name = name;
@@ -218,7 +228,8 @@ export class PosixMessageQueue implements Disposable {
    */
   static unlink(name: string): void {
     requirePosixMq();
-    binding.mqUnlink(mqName(name));
+    const fullName = mqName(name);
+    withObjectName(fullName, () => binding.mqUnlink(fullName));
   }
 
   static #make(name: string, openMode: OpenMode, options: PosixMessageQueueCreateOptions | undefined) {
@@ -240,7 +251,7 @@ export class PosixMessageQueue implements Disposable {
     try {
       return new PosixMessageQueue(fullName, new binding.PosixMqHandle(fullName, openMode, mode, wantMsgs, wantSize));
     } catch (error) {
-      throw explainLimit(error, wantMsgs, wantSize);
+      throw nameSystemError(explainLimit(error, wantMsgs, wantSize), fullName);
     }
   }
 
@@ -261,7 +272,8 @@ export class PosixMessageQueue implements Disposable {
 
   /** The queue's attributes (mq_getattr(3)). */
   attributes(): PosixMessageQueueAttributes {
-    return this.#live().attributes();
+    const handle = this.#live();
+    return withObjectName(this.name, () => handle.attributes());
   }
 
   /**
@@ -274,7 +286,7 @@ export class PosixMessageQueue implements Disposable {
     const bytes = toBytes(data);
     const priority = parsePriority(options);
     this.#checkSize(bytes);
-    return handle.send(bytes, priority);
+    return withObjectName(this.name, () => handle.send(bytes, priority));
   }
 
   /**
@@ -285,13 +297,15 @@ export class PosixMessageQueue implements Disposable {
     const handle = this.#live();
     const bytes = toBytes(data);
     const priority = parsePriority(options);
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+    const timeoutMs = parseWaitSyncOptions(options);
     this.#checkSize(bytes);
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-    while (!handle.send(bytes, priority)) {
-      const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
-      if (handle.pollSync('out', left) === 'timed-out') throw timeoutError('mq_send', this.name, timeoutMs);
-    }
+    withObjectName(this.name, () => {
+      const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+      while (!handle.send(bytes, priority)) {
+        const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
+        if (handle.pollSync('out', left) === 'timed-out') throw timeoutError('mq_send', this.name, timeoutMs);
+      }
+    });
   }
 
   /**
@@ -303,34 +317,37 @@ export class PosixMessageQueue implements Disposable {
     const handle = this.#live();
     const bytes = Buffer.from(toBytes(data)); // a copy: the caller may reuse its buffer
     const priority = parsePriority(options);
-    const opts = checkWaitOptions(options);
+    const opts = parseWaitOptions(options);
     this.#checkSize(bytes);
     await this.#until('out', opts, 'mq_send', () => (handle.send(bytes, priority) ? true : undefined));
   }
 
   /** Receives without waiting: the highest-priority message, or undefined if the queue is empty. */
   tryReceive(): PosixMessage | undefined {
-    return this.#live().receive() ?? undefined;
+    const handle = this.#live();
+    return withObjectName(this.name, () => handle.receive()) ?? undefined;
   }
 
   /**
    * Receives, blocking this thread until a message arrives (for workers and scripts).
    * @throws `ETIMEDOUT` when `timeoutMs` runs out.
    */
-  receiveSync(options?: PosixSyncWaitOptions): PosixMessage {
+  receiveSync(options?: WaitSyncOptions): PosixMessage {
     const handle = this.#live();
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-    for (;;) {
-      const message = handle.receive();
-      if (message) return message;
-      const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
-      if (handle.pollSync('in', left) === 'timed-out') {
-        const last = handle.receive();
-        if (last) return last;
-        throw timeoutError('mq_receive', this.name, timeoutMs);
+    const timeoutMs = parseWaitSyncOptions(options);
+    return withObjectName(this.name, () => {
+      const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+      for (;;) {
+        const message = handle.receive();
+        if (message) return message;
+        const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
+        if (handle.pollSync('in', left) === 'timed-out') {
+          const last = handle.receive();
+          if (last) return last;
+          throw timeoutError('mq_receive', this.name, timeoutMs);
+        }
       }
-    }
+    });
   }
 
   /**
@@ -341,7 +358,7 @@ export class PosixMessageQueue implements Disposable {
    */
   async receive(options?: WaitOptions): Promise<PosixMessage> {
     const handle = this.#live();
-    const opts = checkWaitOptions(options);
+    const opts = parseWaitOptions(options);
     return this.#until('in', opts, 'mq_receive', () => handle.receive() ?? undefined);
   }
 
@@ -355,7 +372,7 @@ export class PosixMessageQueue implements Disposable {
     const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
     const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
     if (opts.signal?.aborted !== true) {
-      const first = attempt();
+      const first = withObjectName(this.name, attempt);
       if (first !== undefined) return first;
     }
     for (;;) {
@@ -367,7 +384,7 @@ export class PosixMessageQueue implements Disposable {
         (outcome: NativeWaitResult) => outcome,
       );
       // Another reader (or writer) may have won the race: then wait again.
-      const value = this.#handle ? attempt() : undefined;
+      const value = this.#handle ? withObjectName(this.name, attempt) : undefined;
       if (value !== undefined) return value;
       if (result === 'timed-out') throw timeoutError(syscall, this.name, timeoutMs);
       this.#live();

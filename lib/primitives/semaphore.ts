@@ -1,14 +1,20 @@
 /**
  * POSIX named semaphores: sem_open(3), sem_post(3), sem_trywait(3),
- * sem_clockwait(3) on CLOCK_MONOTONIC, sem_getvalue(3), sem_close(3),
- * sem_unlink(3). On Linux they live in /dev/shm as "sem.NAME".
+ * sem_clockwait(3), sem_getvalue(3), sem_close(3), sem_unlink(3).
+ * See {@link Semaphore}.
  */
 import type { NativeSemaphore, OpenMode } from '../core/addon.js';
 import { native } from '../core/addon.js';
-import { ClosedError, timeoutError, useAfterClose } from '../core/errors.js';
+import { ClosedError, nameSystemError, timeoutError, useAfterClose, withObjectName } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
-import { PendingWaits, type WaitOptions } from '../core/pending.js';
-import { validateInteger, validateMode, validateOptions, validateTimeoutMs } from '../core/validate.js';
+import {
+  PendingWaits,
+  parseWaitOptions,
+  parseWaitSyncOptions,
+  type WaitOptions,
+  type WaitSyncOptions,
+} from '../core/pending.js';
+import { validateInteger, validateMode, validateOptions } from '../core/validate.js';
 
 /** SEM_VALUE_MAX on Linux. */
 export const SEM_VALUE_MAX = 2147483647;
@@ -22,24 +28,34 @@ export interface SemaphoreCreateOptions {
   mode?: number;
 }
 
-export interface WaitSyncOptions {
-  /** Give up after this many milliseconds (default: wait forever). */
-  timeoutMs?: number;
-}
-
+/** @deprecated Use {@link WaitOptions}. */
 export type SemaphoreWaitOptions = WaitOptions;
 
 function semName(name: unknown): string {
   return posixName(name, 'name', SEM_NAME_MAX);
 }
 
+/**
+ * A POSIX named semaphore (sem_open(3), sem_overview(7)): a counter from 0 to
+ * {@link SEM_VALUE_MAX} that any process can post (add one) and wait on
+ * (take one, sleeping while it is 0). On Linux it lives in /dev/shm as
+ * "sem.NAME". Timed waits use sem_clockwait(3) on CLOCK_MONOTONIC, in
+ * milliseconds; async waits sleep on a thread of shmkit's own, never the
+ * event loop or libuv's pool.
+ *
+ * Errors: system errors carry `code` (`EEXIST`, `ENOENT`, `EACCES`,
+ * `EOVERFLOW`, `ETIMEDOUT`, …), `errno`, `syscall` and `objectName` (the
+ * semaphore's name); a method called after close(), or a wait pending at
+ * close(), throws/rejects with a `ClosedError` (`ERR_SHMKIT_CLOSED`); bad
+ * arguments throw TypeError/RangeError before any system call.
+ */
 export class Semaphore implements Disposable {
   /** The POSIX name, with its leading '/'. */
   readonly name: string;
   /** Whether this call created the semaphore. */
   readonly created: boolean;
   #handle: NativeSemaphore | undefined;
-  readonly #pending = new PendingWaits();
+  readonly #pending = new PendingWaits((error) => nameSystemError(error, this.name) as Error);
 
   private constructor(name: string, handle: NativeSemaphore) {
     this.name = name;
@@ -73,7 +89,8 @@ export class Semaphore implements Disposable {
    * @throws `ENOENT` if there is no such semaphore.
    */
   static unlink(name: string): void {
-    native.semUnlink(semName(name));
+    const fullName = semName(name);
+    withObjectName(fullName, () => native.semUnlink(fullName));
   }
 
   static #make(name: string, openMode: OpenMode, options: SemaphoreCreateOptions | undefined): Semaphore {
@@ -81,7 +98,10 @@ export class Semaphore implements Disposable {
     const opts = validateOptions(options);
     const value = opts.value === undefined ? 0 : validateInteger(opts.value, 'options.value', 0, SEM_VALUE_MAX);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    return new Semaphore(fullName, new native.SemaphoreHandle(fullName, openMode, mode, value));
+    return withObjectName(
+      fullName,
+      () => new Semaphore(fullName, new native.SemaphoreHandle(fullName, openMode, mode, value)),
+    );
   }
 
   /**
@@ -89,12 +109,14 @@ export class Semaphore implements Disposable {
    * @throws `EOVERFLOW` past SEM_VALUE_MAX.
    */
   post(): void {
-    this.#live().post();
+    const handle = this.#live();
+    withObjectName(this.name, () => handle.post());
   }
 
   /** Takes one if the value is above zero; never waits (sem_trywait(3)). */
   tryWait(): boolean {
-    return this.#live().tryWait();
+    const handle = this.#live();
+    return withObjectName(this.name, () => handle.tryWait());
   }
 
   /**
@@ -103,8 +125,9 @@ export class Semaphore implements Disposable {
    * @throws `ETIMEDOUT` when `timeoutMs` runs out.
    */
   waitSync(options?: WaitSyncOptions): void {
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
-    if (this.#live().waitSync(timeoutMs) === 'timed-out') {
+    const timeoutMs = parseWaitSyncOptions(options);
+    const handle = this.#live();
+    if (withObjectName(this.name, () => handle.waitSync(timeoutMs)) === 'timed-out') {
       throw timeoutError('sem_clockwait', this.name, timeoutMs);
     }
   }
@@ -115,8 +138,8 @@ export class Semaphore implements Disposable {
    * @throws (rejects) `ETIMEDOUT` when `timeoutMs` runs out; an `AbortError`
    * when `signal` aborts; `ERR_SHMKIT_CLOSED` when the handle is closed first.
    */
-  async wait(options?: SemaphoreWaitOptions): Promise<void> {
-    const opts = validateOptions(options);
+  async wait(options?: WaitOptions): Promise<void> {
+    const opts = parseWaitOptions(options);
     const handle = this.#live();
     return this.#pending.start(
       (timeoutMs, ref, callback) => handle.waitAsync(timeoutMs, ref, callback),
@@ -129,7 +152,8 @@ export class Semaphore implements Disposable {
 
   /** The current value (sem_getvalue(3)); 0 while waiters sleep. */
   get value(): number {
-    return this.#live().value();
+    const handle = this.#live();
+    return withObjectName(this.name, () => handle.value());
   }
 
   /** Whether close() has been called. */

@@ -1,14 +1,11 @@
 /**
  * POSIX shared memory: shm_open(3), ftruncate(2), mmap(2), shm_unlink(3).
- *
- * A segment is a named object in /dev/shm that any process can map. Its
- * contents are reached through exactly one ArrayBuffer per mapping
- * ({@link SharedMemory.buffer}); make every view from it.
+ * See {@link SharedMemory}.
  */
 import fs from 'node:fs';
 import type { OpenMode } from '../core/addon.js';
 import { native } from '../core/addon.js';
-import { ClosedError, systemError, useAfterClose } from '../core/errors.js';
+import { ClosedError, systemError, useAfterClose, withObjectName } from '../core/errors.js';
 import { isMapping, registerMapping, waitsOn } from '../core/mappings.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import { validateBoolean, validateInteger, validateMode, validateOptions } from '../core/validate.js';
@@ -50,20 +47,24 @@ const fdCloser = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-/** Re-throws an fs error (fstat, ftruncate) with the segment's name in its message. */
-function withName<T>(name: string, run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    if (error instanceof Error && 'syscall' in error) error.message += ` '${name}'`;
-    throw error;
-  }
-}
-
 function validateSize(value: unknown, argName = 'size'): number {
   return validateInteger(value, argName, 1, MAX_SIZE);
 }
 
+/**
+ * A POSIX shared-memory segment (shm_open(3), shm_overview(7)): a named
+ * object in /dev/shm that any process can map, sized in bytes. Its contents
+ * are reached through exactly one ArrayBuffer per mapping
+ * ({@link SharedMemory.buffer}); make every view from it. Create with
+ * {@link SharedMemory.create} / {@link SharedMemory.open} /
+ * {@link SharedMemory.openOrCreate}; close() unmaps this process's handle,
+ * unlink() removes the name.
+ *
+ * Errors: system errors carry `code` (`EEXIST`, `ENOENT`, `EACCES`, …),
+ * `errno`, `syscall` and `objectName` (the segment's name); a method called
+ * after close() throws a `ClosedError` (`ERR_SHMKIT_CLOSED`); bad arguments
+ * throw TypeError/RangeError before any system call.
+ */
 export class SharedMemory implements Disposable {
   /** The POSIX name, with its leading '/'. */
   readonly name: string;
@@ -92,7 +93,8 @@ export class SharedMemory implements Disposable {
     const opts = validateOptions(options);
     const size = validateSize(opts.size, 'options.size');
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    return SharedMemory.#open(posixName(name, 'name', NAME_MAX), 'create', false, mode, size);
+    const fullName = posixName(name, 'name', NAME_MAX);
+    return withObjectName(fullName, () => SharedMemory.#open(fullName, 'create', false, mode, size));
   }
 
   /**
@@ -102,7 +104,8 @@ export class SharedMemory implements Disposable {
   static open(name: string, options?: SharedMemoryOpenOptions): SharedMemory {
     const opts = validateOptions(options);
     const readOnly = opts.readOnly === undefined ? false : validateBoolean(opts.readOnly, 'options.readOnly');
-    return SharedMemory.#open(posixName(name, 'name', NAME_MAX), 'open', readOnly, 0, undefined);
+    const fullName = posixName(name, 'name', NAME_MAX);
+    return withObjectName(fullName, () => SharedMemory.#open(fullName, 'open', readOnly, 0, undefined));
   }
 
   /**
@@ -113,7 +116,8 @@ export class SharedMemory implements Disposable {
     const opts = validateOptions(options);
     const size = validateSize(opts.size, 'options.size');
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    return SharedMemory.#open(posixName(name, 'name', NAME_MAX), 'openOrCreate', false, mode, size);
+    const fullName = posixName(name, 'name', NAME_MAX);
+    return withObjectName(fullName, () => SharedMemory.#open(fullName, 'openOrCreate', false, mode, size));
   }
 
   /**
@@ -121,16 +125,17 @@ export class SharedMemory implements Disposable {
    * @throws `ENOENT` if there is no such segment.
    */
   static unlink(name: string): void {
-    native.shmUnlink(posixName(name, 'name', NAME_MAX));
+    const fullName = posixName(name, 'name', NAME_MAX);
+    withObjectName(fullName, () => native.shmUnlink(fullName));
   }
 
   static #open(name: string, openMode: OpenMode, readOnly: boolean, mode: number, size: number | undefined) {
     const { fd, created } = native.shmOpen(name, openMode, readOnly, mode);
     try {
-      let actual = withName(name, () => fs.fstatSync(fd).size);
+      let actual = withObjectName(name, () => fs.fstatSync(fd).size);
       // A segment just made by a racing openOrCreate may not be sized yet.
       if (size !== undefined && (created || actual === 0)) {
-        withName(name, () => fs.ftruncateSync(fd, size));
+        withObjectName(name, () => fs.ftruncateSync(fd, size));
         actual = size;
       }
       return new SharedMemory(name, fd, readOnly, created, SharedMemory.#map(fd, actual, readOnly, name));
@@ -180,7 +185,7 @@ export class SharedMemory implements Disposable {
   /** fstat(2) of the segment: its size (which another process may have changed), mode, owner. */
   stat(): SharedMemoryStat {
     this.#check();
-    const stats = withName(this.name, () => fs.fstatSync(this.#fd));
+    const stats = withObjectName(this.name, () => fs.fstatSync(this.#fd));
     return { size: stats.size, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
   }
 
@@ -197,9 +202,9 @@ export class SharedMemory implements Disposable {
     if (this.readOnly) {
       throw systemError('EBADF', 'ftruncate', this.name, 'cannot resize a read-only handle');
     }
-    withName(this.name, () => fs.ftruncateSync(this.#fd, bytes));
+    withObjectName(this.name, () => fs.ftruncateSync(this.#fd, bytes));
     const old = this.#buffer;
-    this.#buffer = SharedMemory.#map(this.#fd, bytes, false, this.name);
+    this.#buffer = withObjectName(this.name, () => SharedMemory.#map(this.#fd, bytes, false, this.name));
     // Waits on the old views would otherwise outlive close() unseen.
     waitsOn(old).rejectAll(new ClosedError(`SharedMemory '${this.name}' (resized)`));
     if (isMapping(old)) native.unmap(old);

@@ -15,11 +15,11 @@ import os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import type { WaitCallback } from '../core/addon.js';
 import { capabilities, native } from '../core/addon.js';
-import { AbortError, timeoutError } from '../core/errors.js';
+import { AbortError, codedError, timeoutError, unsupportedError } from '../core/errors.js';
+import { parseWaitOptions, type WaitOptions } from '../core/pending.js';
 import {
   rangeError,
   typeError,
-  validateAbortSignal,
   validateBoolean,
   validateFunction,
   validateInteger,
@@ -67,14 +67,8 @@ export interface SignalListenOptions {
   chain?: boolean;
 }
 
-export interface SignalOnceOptions {
-  /** Give up after this many milliseconds: rejects with `ETIMEDOUT`. */
-  timeoutMs?: number;
-  /** Cancels the wait: rejects with an AbortError. */
-  signal?: AbortSignal;
-  /** Whether the wait keeps the process alive (default true). */
-  ref?: boolean;
-}
+/** `signals.once` takes the options of every wait. */
+export type SignalOnceOptions = WaitOptions;
 
 export interface SignalSendOptions {
   /** A 32-bit integer to send with sigqueue(3) (si_value.sival_int); without it, kill(2) is used. */
@@ -94,9 +88,7 @@ export interface Subscription extends Disposable {
 const REFUSED = new Set(['SIGKILL', 'SIGSTOP', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS']);
 
 function constants(): Record<string, number> {
-  if (!capabilities.siginfo) {
-    throw new Error(`shmkit signals with siginfo are not available on ${process.platform}.`);
-  }
+  if (!capabilities.siginfo) throw unsupportedError('shmkit signals with siginfo are');
   return binding.signalConstants;
 }
 
@@ -253,7 +245,12 @@ function subscribe(signos: number[], listener: Listener, chain: boolean): () => 
 }
 
 function requireMainThread(): void {
-  if (!isMainThread) throw new Error('shmkit signals can only be listened to on the main thread.');
+  if (!isMainThread) {
+    throw codedError(
+      'ERR_SHMKIT_MAIN_THREAD_ONLY',
+      'shmkit signals can only be listened to on the main thread: listen there and post to workers.',
+    );
+  }
 }
 
 /**
@@ -264,7 +261,8 @@ function requireMainThread(): void {
  * run, unless `chain: false`.
  * @param signals a name ('SIGUSR2', 'SIGRTMIN+1') or a list of names. SIGKILL, SIGSTOP, the
  * synchronous faults and SIGRTMAX (used by shmkit) are refused.
- * @throws TypeError/RangeError for bad names; `EINVAL` from sigaction(2).
+ * @throws TypeError/RangeError for bad names; `EINVAL` from sigaction(2); `ERR_SHMKIT_MAIN_THREAD_ONLY`
+ * in a worker thread.
  */
 function listen(
   signals: string | readonly string[],
@@ -297,10 +295,10 @@ function listen(
 function once(signal: string, options?: SignalOnceOptions): Promise<SignalInfo> {
   try {
     const signo = listenable(signal, 'signal');
-    const opts = validateOptions(options);
+    const opts = parseWaitOptions(options);
     const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
-    const abort = validateAbortSignal(opts.signal, 'options.signal');
-    const ref = opts.ref === undefined ? true : validateBoolean(opts.ref, 'options.ref');
+    const abort = opts.signal;
+    const ref = opts.ref ?? true;
     requireMainThread();
     if (abort?.aborted) return Promise.reject(new AbortError(undefined, { cause: abort.reason }));
     return new Promise<SignalInfo>((resolve, reject) => {

@@ -1,28 +1,34 @@
 /**
  * System V message queues: msgget(2), msgsnd(2), msgrcv(2), msgctl(2) and
- * ftok(3). Queues are named by a numeric key (often from {@link ftok}), live
- * until removed (`ipcs -q` lists them) and interoperate with C's
- * msgsnd/msgrcv and Python's sysv_ipc on the same key.
- *
- * Async waits block in msgrcv/msgsnd on one of shmkit's waiter threads (never
- * libuv's pool); a thread-directed timer interrupts them every 100 ms with
- * SIGRTMAX (a no-op handler without SA_RESTART) so that timeouts and
- * cancellation are honoured. See docs/messaging.md.
+ * ftok(3). See {@link SysvMessageQueue}.
  */
 import fs from 'node:fs';
 import type { NativeWaitResult, WaitCallback } from '../core/addon.js';
 import { capabilities, native } from '../core/addon.js';
-import { ClosedError, systemError, timeoutError, useAfterClose } from '../core/errors.js';
-import { PendingWaits, type WaitOptions } from '../core/pending.js';
+import {
+  ClosedError,
+  nameSystemError,
+  type SystemError,
+  systemError,
+  timeoutError,
+  unsupportedError,
+  useAfterClose,
+  withObjectName,
+} from '../core/errors.js';
+import {
+  PendingWaits,
+  parseWaitOptions,
+  parseWaitSyncOptions,
+  type WaitOptions,
+  type WaitSyncOptions,
+} from '../core/pending.js';
 import {
   rangeError,
   typeError,
-  validateAbortSignal,
   validateBoolean,
   validateInteger,
   validateMode,
   validateOptions,
-  validateTimeoutMs,
   valueError,
 } from '../core/validate.js';
 
@@ -105,9 +111,30 @@ function currentMsgmax(length: number): number {
 }
 
 function requireSysv(): void {
-  if (!capabilities.sysvMq) {
-    throw new Error(`System V message queues are not available on ${process.platform}.`);
+  if (!capabilities.sysvMq) throw unsupportedError('System V message queues are');
+}
+
+// The calls that name a queue by its id: on an id whose queue was removed they
+// fail with EINVAL (EIDRM when it was removed during a blocking call).
+const BY_ID = new Set(['msgsnd', 'msgrcv', 'msgctl']);
+
+/**
+ * A System V queue error in user terms, with `objectName`: a queue that is
+ * gone is reported as `EIDRM` (errno EIDRM, the kernel's own error as
+ * `cause`) whether the kernel said EIDRM or, for an id with no queue, EINVAL.
+ */
+function explainQueueError(error: unknown, objectName: string): unknown {
+  const { code, syscall } = error as Partial<SystemError>;
+  if ((code === 'EINVAL' || code === 'EIDRM') && syscall !== undefined && BY_ID.has(syscall)) {
+    const detail = 'the queue was removed (no queue has this id any more): open or create it again';
+    return systemError('EIDRM', syscall, objectName, detail, { cause: error });
   }
+  return nameSystemError(error, objectName);
+}
+
+/** How msgget(2) errors name a key. */
+function keyName(key: number): string {
+  return `key 0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function validateKey(value: unknown, name: string): number {
@@ -136,18 +163,23 @@ export function ftok(path: string, projId: number): number {
   if (typeof path !== 'string') throw typeError('path', 'a string', path);
   if (path.includes('\0')) throw valueError('path', 'must not contain NUL bytes', path);
   validateInteger(projId, 'projId', 1, 255);
-  return binding.ftok(path, projId);
+  return withObjectName(path, () => binding.ftok(path, projId));
 }
 
-export interface MessageQueueOpenOptions {
-  /** The queue's key_t, e.g. from {@link ftok}. 0 is IPC_PRIVATE (use {@link MessageQueue.private}). */
+export interface SysvMessageQueueOpenOptions {
+  /** The queue's key_t, e.g. from {@link ftok}. 0 is IPC_PRIVATE (use {@link SysvMessageQueue.private}). */
   key: number;
 }
 
-export interface MessageQueueCreateOptions extends MessageQueueOpenOptions {
+export interface SysvMessageQueueCreateOptions extends SysvMessageQueueOpenOptions {
   /** Permission bits for a new queue (default 0o600). */
   mode?: number;
 }
+
+/** @deprecated Renamed {@link SysvMessageQueueOpenOptions}. */
+export type MessageQueueOpenOptions = SysvMessageQueueOpenOptions;
+/** @deprecated Renamed {@link SysvMessageQueueCreateOptions}. */
+export type MessageQueueCreateOptions = SysvMessageQueueCreateOptions;
 
 export interface SysvMessage {
   /** The message type (> 0). */
@@ -163,10 +195,7 @@ export interface MessageSendOptions {
   nowait?: boolean;
 }
 
-export interface MessageSendSyncOptions extends MessageSendOptions {
-  /** Give up after this many milliseconds (default: wait forever). */
-  timeoutMs?: number;
-}
+export interface MessageSendSyncOptions extends MessageSendOptions, WaitSyncOptions {}
 
 export type MessageSendAsyncOptions = MessageSendOptions & WaitOptions;
 
@@ -182,14 +211,12 @@ export interface MessageReceiveOptions {
   truncate?: boolean;
 }
 
-export interface MessageReceiveSyncOptions extends MessageReceiveOptions {
-  /** Give up after this many milliseconds (default: wait forever). */
-  timeoutMs?: number;
-}
+export interface MessageReceiveSyncOptions extends MessageReceiveOptions, WaitSyncOptions {}
 
 export type MessageReceiveAsyncOptions = MessageReceiveOptions & WaitOptions;
 
-export interface MessageQueueStat {
+/** What msgctl(2) IPC_STAT says of a queue. */
+export interface SysvMessageQueueStat {
   /** Messages in the queue (msg_qnum). */
   messages: number;
   /** Bytes of message data in the queue (msg_cbytes). */
@@ -216,14 +243,8 @@ export interface MessageQueueStat {
   cgid: number;
 }
 
-/** Validates async-wait options up front, before any fast-path syscall. */
-function checkWaitOptions<T extends WaitOptions>(options: T | undefined): Partial<T> {
-  const opts = validateOptions(options);
-  validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
-  validateAbortSignal(opts.signal, 'options.signal');
-  if (opts.ref !== undefined) validateBoolean(opts.ref, 'options.ref');
-  return opts;
-}
+/** @deprecated Renamed {@link SysvMessageQueueStat}. */
+export type MessageQueueStat = SysvMessageQueueStat;
 
 function toDate(seconds: number): Date | null {
   return seconds === 0 ? null : new Date(seconds * 1000);
@@ -250,12 +271,28 @@ function parseReceiveOptions(options: MessageReceiveOptions | undefined): {
 }
 
 /**
- * A System V message queue. Messages carry a type (> 0) and up to
- * kernel.msgmax bytes; the queue holds up to its `maxBytes`
- * (msg_qbytes, kernel.msgmnb by default). close() only forgets the handle:
- * the queue lives until {@link MessageQueue.remove}.
+ * A System V message queue (msgget(2), sysvipc(7)). Queues are named by a
+ * numeric key (often from {@link ftok}), live until removed (`ipcs -q` lists
+ * them) and interoperate with C's msgsnd/msgrcv and Python's sysv_ipc on the
+ * same key. Messages carry a type (> 0) and up to kernel.msgmax bytes; the
+ * queue holds up to its `maxBytes` (msg_qbytes, kernel.msgmnb by default).
+ * close() only forgets the handle: the queue lives until
+ * {@link SysvMessageQueue.remove}.
+ *
+ * Async waits block in msgrcv/msgsnd on one of shmkit's waiter threads (never
+ * libuv's pool); a thread-directed timer interrupts them every 100 ms with
+ * SIGRTMAX (a no-op handler without SA_RESTART) so that timeouts (in
+ * milliseconds) and cancellation are honoured. See docs/messaging.md.
+ *
+ * Errors: system errors carry `code`, `errno`, `syscall` and `objectName`
+ * ('msqid 42', or 'key 0x…' from msgget). A queue removed by any process
+ * (msgctl IPC_RMID, `ipcrm`, `shmkit rm`) is reported as `EIDRM` by every
+ * later call, even where the kernel says EINVAL. A method called after
+ * close(), or a wait pending at close(), throws/rejects with a `ClosedError`
+ * (`ERR_SHMKIT_CLOSED`). Bad arguments and messages over the size limits throw
+ * TypeError/RangeError before any system call.
  */
-export class MessageQueue implements Disposable {
+export class SysvMessageQueue implements Disposable {
   /** The kernel's queue id (msqid), as `ipcs -q` shows it. */
   readonly id: number;
   /** The key it was opened by (0 for a private queue). */
@@ -264,7 +301,7 @@ export class MessageQueue implements Disposable {
   readonly created: boolean;
   #closed = false;
   #qbytes = -1;
-  readonly #pending = new PendingWaits();
+  readonly #pending = new PendingWaits((error) => explainQueueError(error, this.#subject()) as Error);
 
   private constructor(id: number, key: number, created: boolean) {
     this.id = id;
@@ -276,65 +313,74 @@ export class MessageQueue implements Disposable {
    * Creates a queue for `key` (msgget IPC_CREAT|IPC_EXCL).
    * @throws `EEXIST` if the key has a queue; `ENOSPC` past kernel.msgmni; `EACCES`.
    */
-  static create(options: MessageQueueCreateOptions): MessageQueue {
-    return MessageQueue.#make(options, 'create');
+  static create(options: SysvMessageQueueCreateOptions): SysvMessageQueue {
+    return SysvMessageQueue.#make(options, 'create');
   }
 
   /**
    * Opens the queue of `key` (msgget without IPC_CREAT).
    * @throws `ENOENT` if there is none; `EACCES` if its mode forbids it.
    */
-  static open(options: MessageQueueOpenOptions): MessageQueue {
-    return MessageQueue.#make(options, 'open');
+  static open(options: SysvMessageQueueOpenOptions): SysvMessageQueue {
+    return SysvMessageQueue.#make(options, 'open');
   }
 
   /** Opens the queue of `key`, creating it (with `mode`) if there is none. */
-  static openOrCreate(options: MessageQueueCreateOptions): MessageQueue {
-    return MessageQueue.#make(options, 'openOrCreate');
+  static openOrCreate(options: SysvMessageQueueCreateOptions): SysvMessageQueue {
+    return SysvMessageQueue.#make(options, 'openOrCreate');
   }
 
   /**
    * Creates a new queue with no key (IPC_PRIVATE): reachable only by its
-   * {@link MessageQueue.id}, e.g. in a child given the id.
+   * {@link SysvMessageQueue.id}, e.g. in a child given the id.
    */
-  static private(options?: { mode?: number }): MessageQueue {
+  static private(options?: { mode?: number }): SysvMessageQueue {
     requireSysv();
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     const { id, created } = binding.msgget(0, 'private', mode);
-    return new MessageQueue(id, 0, created);
+    return new SysvMessageQueue(id, 0, created);
   }
 
   /**
    * Uses an existing queue by its id (say, a private queue's id passed to a
    * child). Does not check that it exists: the first operation fails with
-   * `EINVAL` if it does not.
+   * `EIDRM` if it does not.
    */
-  static fromId(id: number): MessageQueue {
+  static fromId(id: number): SysvMessageQueue {
     requireSysv();
     validateInteger(id, 'id', 0, INT32_MAX);
-    return new MessageQueue(id, 0, false);
+    return new SysvMessageQueue(id, 0, false);
   }
 
-  static #make(options: MessageQueueCreateOptions, openMode: 'create' | 'open' | 'openOrCreate'): MessageQueue {
+  static #make(options: SysvMessageQueueCreateOptions, openMode: 'create' | 'open' | 'openOrCreate'): SysvMessageQueue {
     requireSysv();
     if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
     const key = validateKey(options.key, 'options.key');
     if (key === 0) {
-      throw rangeError('options.key', 'a non-zero key (0 is IPC_PRIVATE: use MessageQueue.private())', key);
+      throw rangeError('options.key', 'a non-zero key (0 is IPC_PRIVATE: use SysvMessageQueue.private())', key);
     }
     const mode = options.mode === undefined ? 0o600 : validateMode(options.mode, 'options.mode');
-    const { id, created } = binding.msgget(key, openMode, mode);
-    return new MessageQueue(id, key, created);
+    const { id, created } = withObjectName(keyName(key), () => binding.msgget(key, openMode, mode));
+    return new SysvMessageQueue(id, key, created);
   }
 
   #live(): number {
-    if (this.#closed) throw useAfterClose(`MessageQueue ${this.id}`);
+    if (this.#closed) throw useAfterClose(`SysvMessageQueue ${this.#subject()}`);
     return this.id;
   }
 
   #subject(): string {
     return `msqid ${this.id}`;
+  }
+
+  /** Runs a syscall on this queue, its errors in user terms (see explainQueueError). */
+  #call<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      throw explainQueueError(error, this.#subject());
+    }
   }
 
   /** Checks a message's size against kernel.msgmax and the queue's msg_qbytes, before msgsnd. */
@@ -348,7 +394,7 @@ export class MessageQueue implements Disposable {
       );
     }
     if (data.byteLength > this.#qbytes) {
-      this.#qbytes = binding.msgStat(this.id).maxBytes;
+      this.#qbytes = this.#call(() => binding.msgStat(this.id)).maxBytes;
       if (data.byteLength > this.#qbytes) {
         throw rangeError(
           'data',
@@ -363,28 +409,29 @@ export class MessageQueue implements Disposable {
    * Sends without waiting (msgsnd IPC_NOWAIT).
    * @param data bytes, or a string sent as UTF-8.
    * @returns false if the queue is full.
-   * @throws RangeError over kernel.msgmax or the queue's capacity; `EIDRM`/`EINVAL` if the queue is gone.
+   * @throws RangeError over kernel.msgmax or the queue's capacity; `EIDRM` if the queue was removed.
    */
   trySend(data: Uint8Array | string, options?: Omit<MessageSendOptions, 'nowait'>): boolean {
     const id = this.#live();
     const bytes = toBytes(data, 'data');
     const { type } = parseSendOptions(options);
     this.#checkSize(bytes);
-    return binding.msgSend(id, type, bytes, true, 0);
+    return this.#call(() => binding.msgSend(id, type, bytes, true, 0));
   }
 
   /**
    * Sends, blocking this thread while the queue is full — for workers and
-   * scripts; on the main thread prefer {@link MessageQueue.send}.
-   * @throws `ETIMEDOUT` when `timeoutMs` runs out; `EAGAIN` with `nowait` and a full queue; RangeError over the limits.
+   * scripts; on the main thread prefer {@link SysvMessageQueue.send}.
+   * @throws `ETIMEDOUT` when `timeoutMs` runs out; `EAGAIN` with `nowait` and a full queue; `EIDRM`;
+   * RangeError over the limits.
    */
   sendSync(data: Uint8Array | string, options?: MessageSendSyncOptions): void {
     const id = this.#live();
     const bytes = toBytes(data, 'data');
     const { type, nowait } = parseSendOptions(options);
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+    const timeoutMs = parseWaitSyncOptions(options);
     this.#checkSize(bytes);
-    if (!binding.msgSend(id, type, bytes, nowait, timeoutMs)) {
+    if (!this.#call(() => binding.msgSend(id, type, bytes, nowait, timeoutMs))) {
       if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
       throw timeoutError('msgsnd', this.#subject(), timeoutMs);
     }
@@ -401,9 +448,9 @@ export class MessageQueue implements Disposable {
     const id = this.#live();
     const bytes = toBytes(data, 'data');
     const { type, nowait } = parseSendOptions(options);
-    const opts = checkWaitOptions(options);
+    const opts = parseWaitOptions(options);
     this.#checkSize(bytes);
-    if (opts.signal?.aborted !== true && binding.msgSend(id, type, bytes, true, 0)) return;
+    if (opts.signal?.aborted !== true && this.#call(() => binding.msgSend(id, type, bytes, true, 0))) return;
     if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
     const token = binding.msgToken();
     const waiting = this.#pending.start(
@@ -422,12 +469,12 @@ export class MessageQueue implements Disposable {
   /**
    * Receives without waiting (msgrcv IPC_NOWAIT).
    * @returns the message, or undefined if none matches.
-   * @throws `E2BIG` if the message is over `maxBytes` and `truncate` is not set.
+   * @throws `E2BIG` if the message is over `maxBytes` and `truncate` is not set; `EIDRM`.
    */
   tryReceive(options?: MessageReceiveOptions): SysvMessage | undefined {
     const id = this.#live();
     const { type, maxBytes, truncate } = parseReceiveOptions(options);
-    return binding.msgReceive(id, type, maxBytes, truncate, true, 0) ?? undefined;
+    return this.#call(() => binding.msgReceive(id, type, maxBytes, truncate, true, 0)) ?? undefined;
   }
 
   /**
@@ -438,8 +485,8 @@ export class MessageQueue implements Disposable {
   receiveSync(options?: MessageReceiveSyncOptions): SysvMessage {
     const id = this.#live();
     const { type, maxBytes, truncate } = parseReceiveOptions(options);
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
-    const message = binding.msgReceive(id, type, maxBytes, truncate, false, timeoutMs);
+    const timeoutMs = parseWaitSyncOptions(options);
+    const message = this.#call(() => binding.msgReceive(id, type, maxBytes, truncate, false, timeoutMs));
     if (message === null) throw timeoutError('msgrcv', this.#subject(), timeoutMs);
     return message;
   }
@@ -454,9 +501,9 @@ export class MessageQueue implements Disposable {
   async receive(options?: MessageReceiveAsyncOptions): Promise<SysvMessage> {
     const id = this.#live();
     const { type, maxBytes, truncate } = parseReceiveOptions(options);
-    const opts = checkWaitOptions(options);
+    const opts = parseWaitOptions(options);
     if (opts.signal?.aborted !== true) {
-      const now = binding.msgReceive(id, type, maxBytes, truncate, true, 0);
+      const now = this.#call(() => binding.msgReceive(id, type, maxBytes, truncate, true, 0));
       if (now !== null) return now;
     }
     const token = binding.msgToken();
@@ -481,10 +528,11 @@ export class MessageQueue implements Disposable {
 
   /**
    * The queue's state (msgctl IPC_STAT).
-   * @throws `EINVAL`/`EIDRM` if removed; `EACCES` without read permission.
+   * @throws `EIDRM` if removed; `EACCES` without read permission.
    */
-  stat(): MessageQueueStat {
-    const raw = binding.msgStat(this.#live());
+  stat(): SysvMessageQueueStat {
+    const id = this.#live();
+    const raw = this.#call(() => binding.msgStat(id));
     this.#qbytes = raw.maxBytes;
     return {
       messages: raw.messages,
@@ -505,7 +553,8 @@ export class MessageQueue implements Disposable {
 
   /**
    * Changes the capacity (bytes) and/or permission bits (msgctl IPC_SET).
-   * @throws `EPERM` raising `maxBytes` above kernel.msgmnb without CAP_SYS_RESOURCE, or when not the owner.
+   * @throws `EPERM` raising `maxBytes` above kernel.msgmnb without CAP_SYS_RESOURCE, or when not the owner;
+   * `EIDRM` if removed.
    */
   set(options: { maxBytes?: number; mode?: number }): void {
     const id = this.#live();
@@ -514,7 +563,7 @@ export class MessageQueue implements Disposable {
       options.maxBytes === undefined ? -1 : validateInteger(options.maxBytes, 'options.maxBytes', 1, INT32_MAX);
     const mode = options.mode === undefined ? -1 : validateMode(options.mode, 'options.mode');
     if (mode > 0o777) throw rangeError('options.mode', 'at most 0o777', mode);
-    binding.msgSet(id, maxBytes, mode);
+    this.#call(() => binding.msgSet(id, maxBytes, mode));
     this.#qbytes = -1;
   }
 
@@ -522,10 +571,11 @@ export class MessageQueue implements Disposable {
    * Removes the queue for every process (msgctl IPC_RMID). Receives and sends
    * pending on it, in any process, fail with `EIDRM`. The handle stays usable
    * only for close().
-   * @throws `EPERM` if neither owner nor creator; `EINVAL` if already removed.
+   * @throws `EPERM` if neither owner nor creator; `EIDRM` if already removed.
    */
   remove(): void {
-    binding.msgRemove(this.#live());
+    const id = this.#live();
+    this.#call(() => binding.msgRemove(id));
   }
 
   /** Whether close() has been called. */
@@ -540,10 +590,19 @@ export class MessageQueue implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#pending.rejectAll(new ClosedError(`MessageQueue ${this.id}`));
+    this.#pending.rejectAll(new ClosedError(`SysvMessageQueue ${this.#subject()}`));
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 }
+
+/**
+ * The old name of {@link SysvMessageQueue}: the same class, so `instanceof`
+ * holds either way.
+ * @deprecated Use {@link SysvMessageQueue}; this alias goes in the next minor version.
+ */
+export const MessageQueue = SysvMessageQueue;
+/** @deprecated Use {@link SysvMessageQueue}. */
+export type MessageQueue = SysvMessageQueue;

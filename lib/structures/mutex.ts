@@ -1,13 +1,10 @@
 /**
- * Mutex: a robust process-shared lock in a small shm object of its own
- * (futex(2) on a word that records the owner's pid; lib/structures/lock-word.ts).
- * If the owner dies holding it, the next locker takes it over and is told
- * (`ownerDied`) instead of hanging. The same lock guards multi-producer and
- * multi-consumer RingBuffers.
+ * Mutex: a robust process-shared lock in a small shm object of its own.
+ * See {@link Mutex}; the lock itself is lib/structures/lock-word.ts.
  */
 import { codedError, systemError, useAfterClose } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
-import type { WaitOptions } from '../core/pending.js';
+import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { validateFunction, validateMode, validateOptions, validateTimeoutMs } from '../core/validate.js';
 import { SharedMemory } from '../primitives/shm.js';
 import { type LockOutcome, lockWord, lockWordSync, tryLockWord, unlockWord } from './lock-word.js';
@@ -22,10 +19,8 @@ export interface MutexCreateOptions {
   mode?: number;
 }
 
-export interface LockSyncOptions {
-  /** Give up after this many milliseconds (default: wait forever): ETIMEDOUT. */
-  timeoutMs?: number;
-}
+/** @deprecated Use {@link WaitSyncOptions}. */
+export type LockSyncOptions = WaitSyncOptions;
 
 /** Proof of holding the lock; `using guard = mutex.lockSync()` unlocks at scope end. */
 export interface MutexGuard extends Disposable {
@@ -35,10 +30,27 @@ export interface MutexGuard extends Disposable {
 }
 
 function mutexError(name: string, detail: string): Error & { code: string } {
-  return codedError('ERR_SHMKIT_MUTEX_FORMAT', `'${name}' is not a shmkit mutex: ${detail}`);
+  return codedError('ERR_SHMKIT_MUTEX_FORMAT', `'${name}' is ${detail}`);
 }
 
+const NOT_A_MUTEX = 'not a shmkit mutex: open it as what it is, or give the mutex another name';
+
+/**
+ * A robust process-shared mutex (futex(2) on a word that records the owner's
+ * pid) in a 128-byte shm object of its own (shm_open(3), named like any POSIX
+ * object). If the owner dies holding it, the next locker takes it over and is
+ * told (`ownerDied`) instead of hanging. Ownership is per process. The same
+ * lock guards multi-producer and multi-consumer RingBuffers. Timeouts are in
+ * milliseconds; async waits never block the event loop.
+ *
+ * Errors: `EEXIST`/`ENOENT`/`EACCES` from shm_open(3) (with `objectName`);
+ * `ERR_SHMKIT_MUTEX_FORMAT` when the object is not a shmkit mutex; `EDEADLK`
+ * locking a mutex this handle holds; `EPERM` unlocking one it does not;
+ * `ETIMEDOUT`; an `AbortError`; a method called after close(), or a lock
+ * pending at close(), throws/rejects with a `ClosedError` (`ERR_SHMKIT_CLOSED`).
+ */
 export class Mutex implements Disposable {
+  /** The POSIX name of its shm object, with its leading '/'. */
   readonly name: string;
   readonly #shm: SharedMemory;
   readonly #words: Int32Array;
@@ -67,10 +79,23 @@ export class Mutex implements Disposable {
   static open(name: string): Mutex {
     const shm = SharedMemory.open(posixName(name, 'name', NAME_MAX));
     try {
-      if (shm.size < MUTEX_BYTES) throw mutexError(shm.name, `${shm.size} bytes, expected ${MUTEX_BYTES}`);
+      if (shm.size < MUTEX_BYTES) {
+        throw mutexError(
+          shm.name,
+          `a shared-memory segment of ${shm.size} bytes (a mutex has ${MUTEX_BYTES}), ${NOT_A_MUTEX}`,
+        );
+      }
       const words = new Int32Array(shm.buffer);
-      if (Atomics.load(words, 0) !== MUTEX_MAGIC) throw mutexError(shm.name, 'bad magic');
-      if (words[1] !== MUTEX_VERSION) throw mutexError(shm.name, `version ${words[1]}`);
+      if (Atomics.load(words, 0) !== MUTEX_MAGIC) {
+        throw mutexError(shm.name, `a plain shared-memory segment or another kind of shmkit object, ${NOT_A_MUTEX}`);
+      }
+      if (words[1] !== MUTEX_VERSION) {
+        throw mutexError(
+          shm.name,
+          `a shmkit mutex of format version ${words[1]}, which this shmkit (version ${MUTEX_VERSION}) cannot use: ` +
+            'use one shmkit version in every process',
+        );
+      }
     } catch (error) {
       shm.close();
       throw error;
@@ -104,8 +129,8 @@ export class Mutex implements Disposable {
    * Blocks this thread until the lock is ours.
    * @throws `ETIMEDOUT` after `timeoutMs`; `EDEADLK` if this handle holds it already.
    */
-  lockSync(options?: LockSyncOptions): MutexGuard {
-    const timeoutMs = validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
+  lockSync(options?: WaitSyncOptions): MutexGuard {
+    const timeoutMs = parseWaitSyncOptions(options);
     this.#checkNotHeld();
     return this.#guard(lockWordSync(this.#words, LOCK_INDEX, this.#pid, timeoutMs, this.name));
   }
@@ -115,7 +140,7 @@ export class Mutex implements Disposable {
    * @throws (rejects) `ETIMEDOUT`, an `AbortError`, `EDEADLK`, `ERR_SHMKIT_CLOSED`.
    */
   async lock(options?: WaitOptions): Promise<MutexGuard> {
-    const opts = validateOptions(options);
+    const opts = parseWaitOptions(options);
     const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
     this.#checkNotHeld();
     const outcome = await lockWord(this.#words, LOCK_INDEX, this.#pid, { ...opts, timeoutMs }, this.name);
@@ -150,6 +175,7 @@ export class Mutex implements Disposable {
     return this.#held;
   }
 
+  /** Whether close() has been called. */
   get closed(): boolean {
     return this.#shm.closed;
   }

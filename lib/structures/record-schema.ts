@@ -156,8 +156,17 @@ interface Views {
 }
 
 /**
- * A compiled schema: encodes records into bytes and decodes them back.
- * Build one with {@link compileSchema}.
+ * A compiled schema: encodes records (plain objects, one property per field)
+ * into `byteLength` bytes laid out like a C struct (see the layout rule at the
+ * top of this file and docs/typed-queue.md) and decodes them back, with a
+ * DataView: no JSON, no per-field allocation. Build one with
+ * {@link compileSchema}; a `TypedQueue` of records uses one. Pure JS,
+ * no system call.
+ *
+ * Errors: a bad schema throws TypeError/RangeError naming the field
+ * (`schema.qty`); a bad record TypeError/RangeError naming the field
+ * (`record.qty`) with what was expected and what was given; a source or
+ * target shorter than `byteLength` a RangeError.
  */
 export class RecordCodec<S extends Schema = Schema> {
   /** The schema, frozen copy. */

@@ -1,22 +1,10 @@
 /**
  * TypedQueue<T>: values, not bytes, over a {@link RingBuffer}.
- *
- * Two families:
- * - records: fixed-size records from a schema (`{ ts: 'f64', qty: 'u32' }`,
- *   lib/structures/record-schema.ts), encoded straight into the ring with claim()/commit()
- *   and decoded from peek()/release(): no copy, no JSON; `popInto(target)`
- *   reuses the caller's object;
- * - codec messages: 'json', 'v8' (structured clone), 'raw' or a user
- *   `{ encode, decode }`.
- *
- * The ring's header carries a 32-bit fingerprint (FNV-1a) of the schema's
- * canonical description or of the codec kind, so opening a queue with another
- * schema or codec fails with `ERR_SHMKIT_SCHEMA_MISMATCH` instead of decoding
- * garbage. See docs/typed-queue.md.
+ * See {@link TypedQueue} and docs/typed-queue.md.
  */
 
 import { ClosedError, codedError, useAfterClose } from '../core/errors.js';
-import type { WaitOptions } from '../core/pending.js';
+import type { WaitOptions, WaitSyncOptions } from '../core/pending.js';
 import { typeError, validateInteger, validateOptions } from '../core/validate.js';
 import {
   BUILTIN_CODEC_FINGERPRINTS,
@@ -27,7 +15,7 @@ import {
 } from './codecs.js';
 import { type RecordCodec, RecordCodec as RecordCodecClass, type RecordOf, type Schema } from './record-schema.js';
 import { FRAME_ALIGN, frameBytes, MAX_CAPACITY } from './ring/format.js';
-import { RingBuffer, type RingStats, type Side, type SyncWaitOptions } from './ring/ring-buffer.js';
+import { RingBuffer, type RingStats, type Side } from './ring/ring-buffer.js';
 
 /** Options shared by both families of `TypedQueue.create`. */
 export interface TypedQueueCommonOptions {
@@ -119,15 +107,34 @@ function mismatchError(name: string, expected: string, expectedFingerprint: numb
   else if (BUILTIN_CODEC_FINGERPRINTS.has(found)) what = BUILTIN_CODEC_FINGERPRINTS.get(found) as string;
   else if (found === UNNAMED_CUSTOM_FINGERPRINT) what = 'an unnamed custom codec';
   else what = 'a different record schema or custom codec';
-  return Object.assign(
-    new Error(
-      `TypedQueue '${name}' was created with ${what} (fingerprint ${hex(found)}), ` +
-        `not with the ${expected} this process opens it with (fingerprint ${hex(expectedFingerprint)})`,
-    ),
-    { code: 'ERR_SHMKIT_SCHEMA_MISMATCH', expected: expectedFingerprint, found },
-  );
+  const message =
+    `TypedQueue '${name}' was created with ${what} (fingerprint ${hex(found)}), ` +
+    `not with the ${expected} this process opens it with (fingerprint ${hex(expectedFingerprint)}): ` +
+    'open it with the schema or codec it was created with';
+  return Object.assign(codedError('ERR_SHMKIT_SCHEMA_MISMATCH', message), { expected: expectedFingerprint, found });
 }
 
+/**
+ * A queue of values, not bytes, over a {@link RingBuffer} in shared memory
+ * (shm_open(3); futex(2) to sleep and wake). Two families:
+ * - records: fixed-size records from a schema (`{ ts: 'f64', qty: 'u32' }`,
+ *   see {@link RecordCodec}), encoded straight into the ring with
+ *   claim()/commit() and decoded from peek()/release(): no copy, no JSON;
+ *   `popInto(target)` reuses the caller's object; `capacity` counts records;
+ * - codec messages: 'json', 'v8' (structured clone), 'raw' or a user
+ *   `{ encode, decode }`; `capacityBytes` counts bytes of the ring's data area.
+ *
+ * The ring's header carries a 32-bit fingerprint (FNV-1a) of the schema's
+ * canonical description or of the codec kind, so opening a queue with another
+ * schema or codec fails with `ERR_SHMKIT_SCHEMA_MISMATCH` instead of decoding
+ * garbage. Timeouts are in milliseconds; async waits never block the event loop.
+ *
+ * Errors: `EEXIST`/`ENOENT`/`EACCES` (with `objectName`);
+ * `ERR_SHMKIT_RING_FORMAT`; `ERR_SHMKIT_SCHEMA_MISMATCH`; `ETIMEDOUT`; an
+ * `AbortError`; TypeError/RangeError naming a bad option, field or value; a
+ * method called after close(), or a wait pending at close(), throws/rejects
+ * with a `ClosedError` (`ERR_SHMKIT_CLOSED`).
+ */
 export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   /** The shm object's name. */
   readonly name: string;
@@ -330,7 +337,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    * Pushes `value`, blocking this thread while the queue is full.
    * @throws `ETIMEDOUT` after `timeoutMs`; TypeError/RangeError for a bad value.
    */
-  pushSync(value: T, options?: SyncWaitOptions): void {
+  pushSync(value: T, options?: WaitSyncOptions): void {
     this.#check();
     if (this.#records) {
       this.#commitRecord(this.#ring.claimSync(this.#recordBytes, options), value);
@@ -396,7 +403,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    * Pops the next value, blocking this thread while the queue is empty.
    * @throws `ETIMEDOUT` after `timeoutMs`.
    */
-  popSync(options?: SyncWaitOptions): T {
+  popSync(options?: WaitSyncOptions): T {
     this.#check();
     if (this.#records || this.#codec?.decodesFromView) {
       const view = this.#ring.peekSync(options);
@@ -406,7 +413,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   }
 
   /** Pops the next record into `target`, blocking this thread while empty. Record queues only. @throws `ETIMEDOUT` */
-  popIntoSync(target: T, options?: SyncWaitOptions): T {
+  popIntoSync(target: T, options?: WaitSyncOptions): T {
     this.#check();
     this.#checkTarget(target);
     return this.#decodeView(this.#ring.peekSync(options), target);
@@ -448,7 +455,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
       try {
         bytes = await this.#ring.pop();
       } catch (error) {
-        if (error instanceof ClosedError || (error as { code?: string }).code === 'ERR_SHMKIT_CLOSED') return;
+        if (error instanceof ClosedError) return;
         throw error;
       }
       yield this.#decodeCopy(bytes, undefined);
@@ -463,6 +470,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
     return this.#ring.stats();
   }
 
+  /** Whether close() has been called. */
   get closed(): boolean {
     return this.#ring.closed;
   }

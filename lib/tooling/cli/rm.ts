@@ -10,7 +10,7 @@ import { Fifo } from '../../primitives/fifo.js';
 import { PosixMessageQueue } from '../../primitives/posix-mq.js';
 import { Semaphore } from '../../primitives/semaphore.js';
 import { SharedMemory } from '../../primitives/shm.js';
-import { MessageQueue } from '../../primitives/sysv-mq.js';
+import { SysvMessageQueue } from '../../primitives/sysv-mq.js';
 import { type IpcKind, type IpcObject, MQUEUE_DIR, SHM_DIR, scanInventory, shmKindOf, sysvName } from '../inventory.js';
 import { parseKinds } from './ls.js';
 
@@ -39,7 +39,7 @@ function targetOf(object: IpcObject): Target {
   const base = { kind, name, reason: object.staleReason };
   if (kind === 'semaphore') return { ...base, remove: () => Semaphore.unlink(`/${name.slice('sem.'.length)}`) };
   if (kind === 'posix-mq') return { ...base, remove: () => PosixMessageQueue.unlink(name) };
-  if (kind === 'sysv-mq') return { ...base, remove: () => MessageQueue.fromId(object.id ?? -1).remove() };
+  if (kind === 'sysv-mq') return { ...base, remove: () => SysvMessageQueue.fromId(object.id ?? -1).remove() };
   if (kind === 'fifo') return { ...base, remove: () => Fifo.unlink(name) };
   return { ...base, remove: () => SharedMemory.unlink(name) };
 }
@@ -93,9 +93,11 @@ function sysvTarget(arg: string): Target {
   const byKey = match?.[1]?.toLowerCase() === 'key';
   const value = match ? Number(match[2]) : (bare as number);
   if (!Number.isSafeInteger(value)) throw new RmFailure(`'${arg}' is not a SysV queue key or id`);
-  let queue: MessageQueue;
+  let queue: SysvMessageQueue;
   try {
-    queue = byKey ? MessageQueue.open({ key: value > 0x7fffffff ? value | 0 : value }) : MessageQueue.fromId(value);
+    queue = byKey
+      ? SysvMessageQueue.open({ key: value > 0x7fffffff ? value | 0 : value })
+      : SysvMessageQueue.fromId(value);
     if (!byKey) queue.stat(); // fromId does not check that it exists
   } catch (error) {
     throw new RmFailure(`no SysV message queue ${arg} (${(error as Error).message})`);
