@@ -1,8 +1,8 @@
 // Lab 3 consumer: picks messages by type with msgrcv's msgtyp argument.
-import { MessageQueue } from 'shmkit';
+import { SysvMessageQueue } from 'shmkit';
 
 const log = (...args) => console.log(`[consumer ${process.pid}]`, ...args);
-const queue = MessageQueue.open({ key: Number(process.argv[2]) });
+const queue = SysvMessageQueue.open({ key: Number(process.argv[2]) });
 const show = (how, { type, data }) => log(`${how} -> type ${type}: ${JSON.stringify(data.toString())}`);
 
 // type > 0: the first message of exactly that type, wherever it is in the queue.

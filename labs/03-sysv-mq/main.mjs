@@ -6,7 +6,7 @@
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { MessageQueue } from 'shmkit';
+import { SysvMessageQueue } from 'shmkit';
 
 const log = (...args) => console.log(`[parent ${process.pid}]`, ...args);
 // A key unique to this run (real programs use ftok(path, id) or agree on a number).
@@ -30,7 +30,7 @@ async function run(script) {
 }
 
 ipcs('before');
-const queue = MessageQueue.create({ key }); // msgget(key, IPC_CREAT | IPC_EXCL | 0600)
+const queue = SysvMessageQueue.create({ key }); // msgget(key, IPC_CREAT | IPC_EXCL | 0600)
 log(`created queue key ${hexKey}, id ${queue.id}`);
 try {
   await run('./producer.mjs');

@@ -1,8 +1,8 @@
 // Lab 3 producer: sends messages of three types and exits.
-import { MessageQueue } from 'shmkit';
+import { SysvMessageQueue } from 'shmkit';
 
 const log = (...args) => console.log(`[producer ${process.pid}]`, ...args);
-const queue = MessageQueue.open({ key: Number(process.argv[2]) });
+const queue = SysvMessageQueue.open({ key: Number(process.argv[2]) });
 
 // The type is a positive long the kernel stores with each message.
 // Here: 1 = info, 2 = warning, 3 = error.

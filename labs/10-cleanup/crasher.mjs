@@ -1,5 +1,5 @@
 // Lab 10 child: creates one object of each kind, then "crashes" (the parent SIGKILLs it).
-import { MessageQueue, PosixMessageQueue, RingBuffer, Semaphore, SharedMemory } from 'shmkit';
+import { PosixMessageQueue, RingBuffer, Semaphore, SharedMemory, SysvMessageQueue } from 'shmkit';
 
 const [prefix, key] = process.argv.slice(2);
 const log = (...args) => console.log(`[child ${process.pid}]`, ...args);
@@ -8,7 +8,7 @@ SharedMemory.create(`/${prefix}state`, { size: 4096 });
 Semaphore.create(`/${prefix}lock`, { value: 1 });
 RingBuffer.create(`/${prefix}ring`, { capacityBytes: 4096 });
 PosixMessageQueue.create(`/${prefix}jobs`, { maxMessages: 4, messageSize: 64 });
-const queue = MessageQueue.create({ key: Number(key) });
+const queue = SysvMessageQueue.create({ key: Number(key) });
 queue.sendSync('hello'); // one message in and out, so ipcs records our pid
 queue.receiveSync();
 log(
