@@ -10,7 +10,7 @@ import {
   type TypedQueueCodecOptions,
   type TypedQueueRecordOptions,
 } from '../lib/index.js';
-import { ALL_TYPES, allTypesRecord, patiently, patientlyAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
+import { ALL_TYPES, allTypesRecord, orStall, orStallAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
 import { box, samples } from './fixtures/tq-values.mjs';
 import { type ChildResult, runFixture, uniqueName } from './helpers.js';
 
@@ -41,11 +41,6 @@ afterEach(() => {
     }
   }
 });
-
-/** One-second wait slices that passed without progress (see patiently() in the fixtures): reported, not failed. */
-function reportStalls(what: string, stalls: number): void {
-  if (stalls > 0) console.warn(`${what}: ${stalls} one-second wait slice(s) passed without progress`);
-}
 
 function ok(result: ChildResult): ChildResult {
   expect(result.stderr).toBe('');
@@ -417,32 +412,29 @@ describe('TypedQueue of records', () => {
     const child = runFixture('tq-all-types.mjs', [queue.name, 'produce', String(count)]);
     let i = 0;
     const target = queue.createRecord();
-    const counter = { stalls: 0 };
     for await (const record of queue) {
       expect(record).toEqual(allTypesRecord(i));
       i++;
       if (i === 50) break;
     }
     while (i < count) {
-      const record = await patientlyAsync((timeoutMs: number) => queue.popInto(target, { timeoutMs }), counter);
+      const record = await orStallAsync('parent consumer', i, (timeoutMs: number) =>
+        queue.popInto(target, { timeoutMs }),
+      );
       expect(record).toEqual(allTypesRecord(i));
       i++;
     }
-    reportStalls(
-      'child → parent',
-      counter.stalls + ((ok(await child.done).messages[0] as { stalls: number }).stalls ?? 0),
-    );
+    ok(await child.done);
 
     // A 'single'-producer handle owns the tail it pushed: the reverse direction gets its own queue.
     const reverse = records({ schema: ALL_TYPES, capacity: 64 });
     const consumer = runFixture('tq-all-types.mjs', [reverse.name, 'consume', String(count)]);
     for (let j = 0; j < count; j++) {
       const record = allTypesRecord(j);
-      await patientlyAsync((timeoutMs: number) => reverse.push(record, { timeoutMs }), counter);
+      await orStallAsync('parent producer', j, (timeoutMs: number) => reverse.push(record, { timeoutMs }));
     }
     const result = ok(await consumer.done);
     expect(result.messages[0]).toMatchObject({ received: count, mismatches: 0 });
-    reportStalls('parent → child', counter.stalls + (result.messages[0] as { stalls: number }).stalls);
   });
 });
 
@@ -453,9 +445,8 @@ describe('TypedQueue with a codec', () => {
     expect(queue.capacity).toBeUndefined();
     const child = runFixture('tq-codec.mjs', [queue.name, 'v8', 'produce']);
     const got: unknown[] = [];
-    const counter = { stalls: 0 };
-    for (const _ of samples('v8'))
-      got.push(await patientlyAsync((timeoutMs: number) => queue.pop({ timeoutMs }), counter));
+    for (const [i] of samples('v8').entries())
+      got.push(await orStallAsync('parent consumer', i, (timeoutMs: number) => queue.pop({ timeoutMs })));
     ok(await child.done);
     expect(got).toEqual(samples('v8'));
     expect(got[0]).toBeInstanceOf(Map);
@@ -469,8 +460,8 @@ describe('TypedQueue with a codec', () => {
     const echo = runFixture('tq-codec.mjs', [there.name, 'v8', 'echo', String(samples('v8').length), back.name]);
     await there.pushMany(samples('v8'));
     const echoed: unknown[] = [];
-    for (const _ of samples('v8')) echoed.push(patiently((timeoutMs: number) => back.popSync({ timeoutMs }), counter));
-    reportStalls('v8', counter.stalls);
+    for (const [i] of samples('v8').entries())
+      echoed.push(orStall('parent consumer', i, (timeoutMs: number) => back.popSync({ timeoutMs })));
     ok(await echo.done);
     expect(echoed).toEqual(samples('v8'));
     expect(got).toEqual(samples('v8'));
@@ -557,10 +548,9 @@ describe('TypedQueue across processes', () => {
       seen: Record<string, { count: number }>;
       corrupt: number;
       seconds: number;
-      stalls: number;
     };
     expect(report.corrupt).toBe(0);
-    reportStalls('SPSC', report.stalls + (produced.messages[0] as { stalls: number }).stalls);
+    expect(produced.messages[0]).toEqual({ done: count });
     expect(report.seen[1]?.count).toBe(count);
     console.log(
       `TypedQueue SPSC records (${queue.recordByteLength} B, each built and checked with bigint and string work): ${Math.round(count / report.seconds).toLocaleString('en')} records/s across processes, child start-up included`,
@@ -583,10 +573,6 @@ describe('TypedQueue across processes', () => {
     );
     const results = await Promise.all([...producers, ...consumers].map((child) => child.done));
     for (const result of results) ok(result);
-    reportStalls(
-      'MPMC soak',
-      results.reduce((sum, result) => sum + ((result.messages.at(-1) as { stalls?: number })?.stalls ?? 0), 0),
-    );
     const union = new Map<string, Uint8Array>();
     for (const consumer of results.slice(4)) {
       const report = consumer.messages[0] as {
