@@ -1,21 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, futex, SharedMemory } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
 
-const made: SharedMemory[] = [];
-function segment(size = 4096): SharedMemory {
-  const shm = SharedMemory.create(uniqueName('futex'), { size });
-  made.push(shm);
-  return shm;
-}
-
-afterEach(() => {
-  for (const shm of made.splice(0)) {
-    shm.close();
-    SharedMemory.unlink(shm.name);
-  }
-});
+const segment = (size = 4096) => track(SharedMemory.create(uniqueName('futex'), { size }), SharedMemory);
 
 describe('futex', () => {
   it("says 'not-equal' when the word differs and 'timed-out' after timeoutMs", async () => {

@@ -1,7 +1,12 @@
-/** Shared test helpers: random names and real child processes. */
+/**
+ * Shared test helpers: random names, real child processes, cleanup of kernel
+ * objects, prerequisites, waiting on observable conditions, seeded randomness.
+ */
 import { type ChildProcess, type ForkOptions, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
+import { onTestFailed, onTestFinished } from 'vitest';
 
 /** Every object a test creates starts with this, so global-leaks.ts can find leftovers. */
 export const TEST_PREFIX = 'shmkit-test-';
@@ -65,4 +70,108 @@ export function nextMessage(child: ChildProcess, match: (message: unknown) => bo
     child.on('message', onMessage);
     child.on('exit', onExit);
   });
+}
+
+/** Codes that mean "already gone": the test itself removed the object. */
+const GONE = new Set(['ENOENT', 'EINVAL', 'EIDRM']);
+
+/**
+ * Registers `handle` for cleanup when the current test finishes (pass or
+ * fail): it is closed, then removed with `remove` — a class with a static
+ * `unlink(name)` (SharedMemory, RingBuffer...) or a function. An object the
+ * test already removed is fine; any other cleanup error fails the test.
+ * Call it inside a test. Returns `handle`.
+ */
+export function track<T extends { close(): void; name?: string }>(
+  handle: T,
+  remove?: { unlink(name: string): void } | ((handle: T) => void),
+): T {
+  onTestFinished(() => {
+    handle.close();
+    if (!remove) return;
+    try {
+      // A class is a function too: look for its static unlink() first.
+      if ('unlink' in remove) remove.unlink(handle.name as string);
+      else remove(handle);
+    } catch (error) {
+      if (!GONE.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    }
+  });
+  return handle;
+}
+
+/**
+ * The rule for a missing prerequisite (a tool, a mount, a compiler): in CI
+ * (`process.env.CI` set) it fails, naming what is missing, so a suite never
+ * stops running unnoticed; in a local run it is reported and `false` returned.
+ * Returns whether the prerequisite is met.
+ */
+export function prerequisite(met: boolean, what: string): boolean {
+  if (met) return true;
+  if (process.env.CI) throw new Error(`missing prerequisite: ${what} (CI must run this test)`);
+  console.warn(`skipped: missing prerequisite: ${what}`);
+  return false;
+}
+
+/**
+ * Skips the current test (locally) or fails it (in CI) unless `met`; see
+ * prerequisite(). `ctx` is the test context (or a beforeEach's).
+ */
+export function requireOrSkip(ctx: { skip(note?: string): never }, met: boolean, what: string): void {
+  if (!prerequisite(met, what)) ctx.skip(`missing prerequisite: ${what}`);
+}
+
+/**
+ * Polls `condition` (every `everyMs`) until it holds; after `timeoutMs` it
+ * fails with "timed out waiting for <what>". For "the other side is ready",
+ * instead of a fixed sleep.
+ */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  { timeoutMs = 10_000, everyMs = 1 }: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
+ * Whether thread `tid` of process `pid` (the main thread by default) sleeps in
+ * the kernel on a futex: state 'S' and a futex wait channel. This is what
+ * "the peer is parked" means for a blocking sync wait; a marker message sent
+ * just before the call only says it is about to park.
+ */
+export function parkedOnFutex(pid: number, tid = pid): boolean {
+  try {
+    const base = `/proc/${pid}/task/${tid}`;
+    const stat = fs.readFileSync(`${base}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'S' && fs.readFileSync(`${base}/wchan`, 'utf8').startsWith('futex');
+  } catch {
+    return false; // gone, or not yet there
+  }
+}
+
+/**
+ * A small seeded PRNG (mulberry32) for tests that assert on random outcomes
+ * (sizes, kill moments): the seed comes from SHMKIT_TEST_SEED or is drawn at
+ * random, and is printed when the test fails, so a failure can be replayed
+ * with SHMKIT_TEST_SEED=<seed>. Call it inside a test. Names of kernel objects
+ * stay truly random (uniqueName).
+ */
+export function seededRandom(): { seed: number; next(): number; int(below: number): number } {
+  const seed = process.env.SHMKIT_TEST_SEED ? Number(process.env.SHMKIT_TEST_SEED) >>> 0 : randomInt(2 ** 32);
+  onTestFailed(() => console.error(`random seed: replay with SHMKIT_TEST_SEED=${seed}`));
+  let state = seed;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  return { seed, next, int: (below) => Math.floor(next() * below) };
 }

@@ -1,22 +1,10 @@
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../lib/core/processes.js';
 import { AbortError, Mutex } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
 
-const made: Mutex[] = [];
-function mutex(): Mutex {
-  const created = Mutex.create(uniqueName('mutex'));
-  made.push(created);
-  return created;
-}
-
-afterEach(() => {
-  for (const m of made.splice(0)) {
-    m.close();
-    Mutex.unlink(m.name);
-  }
-});
+const mutex = () => track(Mutex.create(uniqueName('mutex')), Mutex);
 
 describe('Mutex', () => {
   it('locks, unlocks, and refuses what would be a mistake', () => {

@@ -1,23 +1,10 @@
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, MQ_PRIO_MAX, PosixMessageQueue } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
 
-const made: PosixMessageQueue[] = [];
-function create(options: { maxMessages?: number; messageSize?: number } = {}): PosixMessageQueue {
-  const queue = PosixMessageQueue.create(uniqueName('pmq'), options);
-  made.push(queue);
-  return queue;
-}
-
-afterEach(() => {
-  for (const queue of made.splice(0)) {
-    queue.close();
-    try {
-      PosixMessageQueue.unlink(queue.name);
-    } catch {}
-  }
-});
+const create = (options: { maxMessages?: number; messageSize?: number } = {}) =>
+  track(PosixMessageQueue.create(uniqueName('pmq'), options), PosixMessageQueue);
 
 const mqueueMounted = fs.readFileSync('/proc/self/mounts', 'utf8').includes(' /dev/mqueue mqueue ');
 const procLimit = (name: string) => Number(fs.readFileSync(`/proc/sys/fs/mqueue/${name}`, 'utf8'));

@@ -1,26 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
 import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
-import { runFixture, uniqueName } from './helpers.js';
+import { runFixture, track, uniqueName } from './helpers.js';
 
-const made: RingBuffer[] = [];
-function ring(options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }): RingBuffer {
-  const created = RingBuffer.create(uniqueName('ring'), options);
-  made.push(created);
-  return created;
-}
-
-afterEach(() => {
-  for (const r of made.splice(0)) {
-    r.close();
-    try {
-      RingBuffer.unlink(r.name);
-    } catch {
-      // the test unlinked it
-    }
-  }
-});
+const ring = (options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }) =>
+  track(RingBuffer.create(uniqueName('ring'), options), RingBuffer);
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -151,9 +136,8 @@ describe('RingBuffer in one process', () => {
 
   it('openOrCreate and open agree on the ring', () => {
     const name = uniqueName('ring');
-    const a = RingBuffer.openOrCreate(name, { capacityBytes: 512, producers: 'multi' });
-    const b = RingBuffer.openOrCreate(name, { capacityBytes: 64 });
-    made.push(a, b);
+    const a = track(RingBuffer.openOrCreate(name, { capacityBytes: 512, producers: 'multi' }), RingBuffer);
+    const b = track(RingBuffer.openOrCreate(name, { capacityBytes: 64 }), RingBuffer);
     expect([b.capacityBytes, b.producers, b.consumers]).toEqual([512, 'multi', 'single']);
     a.tryPush(bytes(3));
     expect(b.tryPop()).toEqual(bytes(3));
@@ -177,8 +161,7 @@ describe('RingBuffer against a hostile or broken peer', () => {
     const shm = SharedMemory.create(name, { size: 4096 });
     try {
       expect(() => RingBuffer.open(name)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT' }));
-      const r = RingBuffer.create(uniqueName('ring'), { capacityBytes: 1024 });
-      made.push(r);
+      const r = ring({ capacityBytes: 1024 });
       const good = new Uint8Array(SharedMemory.open(r.name).buffer.slice(0, HEADER_BYTES));
       const header = new Uint8Array(shm.buffer);
       const corrupt = (offset: number, value: number) => {
@@ -297,8 +280,7 @@ describe('RingBuffer popInto', () => {
 describe('RingBuffer locks on multi rings', () => {
   it('a held side lock makes try* fail, timeouts apply, and async waits leave the event loop free', async () => {
     const a = ring({ capacityBytes: 4096, producers: 'multi', consumers: 'multi' });
-    const b = RingBuffer.open(a.name);
-    made.push(b);
+    const b = track(RingBuffer.open(a.name), RingBuffer);
     const view = a.claim(4); // holds the producer lock until commit()
     expect(view).toBeDefined();
     expect(b.tryPush(bytes(1))).toBe(false);

@@ -1,22 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, SEM_VALUE_MAX, Semaphore } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
 
-const made: Semaphore[] = [];
-function create(value = 0): Semaphore {
-  const sem = Semaphore.create(uniqueName('sem'), { value });
-  made.push(sem);
-  return sem;
-}
-
-afterEach(() => {
-  for (const sem of made.splice(0)) {
-    sem.close();
-    Semaphore.unlink(sem.name);
-  }
-});
+const create = (value = 0) => track(Semaphore.create(uniqueName('sem'), { value }), Semaphore);
 
 describe('Semaphore', () => {
   it('lives in /dev/shm as sem.NAME; post, tryWait and value agree', () => {
@@ -37,9 +25,8 @@ describe('Semaphore', () => {
 
   it('openOrCreate creates once, then opens with the current value', () => {
     const name = uniqueName('sem');
-    const first = Semaphore.openOrCreate(name, { value: 3 });
+    const first = track(Semaphore.openOrCreate(name, { value: 3 }), Semaphore);
     const second = Semaphore.openOrCreate(name, { value: 9 });
-    made.push(first);
     expect([first.created, second.created, second.value]).toEqual([true, false, 3]);
     second.close();
   });

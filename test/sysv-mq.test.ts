@@ -2,26 +2,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, ftok, MessageQueue } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { runFixture, runPrefix } from './helpers.js';
+import { runFixture, runPrefix, track } from './helpers.js';
 
-const made: MessageQueue[] = [];
-function create(options: { mode?: number } = {}): MessageQueue {
-  const queue = MessageQueue.create({ key: sysvTestKey(), ...options });
-  made.push(queue);
-  return queue;
-}
-
-afterEach(() => {
-  for (const queue of made.splice(0)) {
-    try {
-      queue.close();
-      MessageQueue.fromId(queue.id).remove();
-    } catch {}
-  }
-});
+const create = (options: { mode?: number } = {}) =>
+  track(MessageQueue.create({ key: sysvTestKey(), ...options }), (queue) => MessageQueue.fromId(queue.id).remove());
 
 function listed(id: number): boolean {
   return execFileSync('ipcs', ['-q'], { encoding: 'utf8' })

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   compileSchema,
   type RecordOf,
@@ -12,35 +12,15 @@ import {
 } from '../lib/index.js';
 import { ALL_TYPES, allTypesRecord, orStall, orStallAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
 import { box, samples } from './fixtures/tq-values.mjs';
-import { type ChildResult, runFixture, uniqueName } from './helpers.js';
-
-const names: string[] = [];
-const handles: { close(): void }[] = [];
-
-function track<Q extends { close(): void; name: string }>(queue: Q): Q {
-  handles.push(queue);
-  if (!names.includes(queue.name)) names.push(queue.name);
-  return queue;
-}
+import { type ChildResult, runFixture, track, uniqueName } from './helpers.js';
 
 function records<const S extends Schema>(options: TypedQueueRecordOptions<S>, name = uniqueName('tq')) {
-  return track(TypedQueue.create(name, options));
+  return track(TypedQueue.create(name, options), TypedQueue);
 }
 
 function codecQueue<T>(options: TypedQueueCodecOptions<T>, name = uniqueName('tq')) {
-  return track(TypedQueue.create<T>(name, options));
+  return track(TypedQueue.create<T>(name, options), TypedQueue);
 }
-
-afterEach(() => {
-  for (const handle of handles.splice(0)) handle.close();
-  for (const name of names.splice(0)) {
-    try {
-      TypedQueue.unlink(name);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-  }
-});
 
 function ok(result: ChildResult): ChildResult {
   expect(result.stderr).toBe('');
@@ -354,7 +334,7 @@ describe('TypedQueue of records', () => {
 
   it('a message of the wrong size is a clear error (and is dropped), not garbage', () => {
     const queue = records({ schema: EXAMPLE, capacity: 4 });
-    const raw = track(RingBuffer.open(queue.name));
+    const raw = track(RingBuffer.open(queue.name), RingBuffer);
     raw.tryPush(new Uint8Array(5));
     expect(() => queue.tryPop()).toThrow(
       expect.objectContaining({
@@ -371,7 +351,7 @@ describe('TypedQueue of records', () => {
 
   it('open with another schema fails with ERR_SHMKIT_SCHEMA_MISMATCH; the same schema opens', () => {
     const queue = records({ schema: { a: 'u32', b: 'f64' }, capacity: 4 });
-    const same = track(TypedQueue.open(queue.name, { schema: { a: 'u32', b: 'f64' } }));
+    const same = track(TypedQueue.open(queue.name, { schema: { a: 'u32', b: 'f64' } }), TypedQueue);
     expect(same.fingerprint).toBe(queue.fingerprint);
     expect(same.capacity).toBe(queue.capacity);
     same.pushSync({ a: 1, b: 2 });
@@ -388,15 +368,17 @@ describe('TypedQueue of records', () => {
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH', message: expect.stringContaining("codec 'json'") }),
     );
     const plain = uniqueName('ring');
-    names.push(plain);
-    track(RingBuffer.create(plain, { capacityBytes: 1024 }));
+    track(RingBuffer.create(plain, { capacityBytes: 1024 }), RingBuffer);
     expect(() => TypedQueue.open(plain, { schema: { a: 'u8' } })).toThrow(
       expect.objectContaining({
         code: 'ERR_SHMKIT_SCHEMA_MISMATCH',
         message: expect.stringContaining('plain RingBuffer'),
       }),
     );
-    const again = track(TypedQueue.openOrCreate(queue.name, { schema: { a: 'u32', b: 'f64' }, capacity: 99 }));
+    const again = track(
+      TypedQueue.openOrCreate(queue.name, { schema: { a: 'u32', b: 'f64' }, capacity: 99 }),
+      TypedQueue,
+    );
     expect(again.capacity).toBe(queue.capacity);
     expect(() => TypedQueue.openOrCreate(queue.name, { schema: { a: 'u8' }, capacity: 1 })).toThrow(
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH' }),
@@ -495,7 +477,7 @@ describe('TypedQueue with a codec', () => {
     expect(() => json.tryPopInto({})).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NOT_RECORDS' }));
     expect(() => json.createRecord()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NOT_RECORDS' }));
 
-    const raw = track(TypedQueue.create(uniqueName('tq'), { codec: 'raw', capacityBytes: 256 }));
+    const raw = track(TypedQueue.create(uniqueName('tq'), { codec: 'raw', capacityBytes: 256 }), TypedQueue);
     const bytes = Uint8Array.from([1, 2, 3]);
     raw.pushSync(bytes);
     const popped = raw.popSync();
@@ -524,9 +506,9 @@ describe('TypedQueue with a codec', () => {
     expect(() => TypedQueue.open(json.name, { schema: { a: 'u8' } })).toThrow(
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH', message: expect.stringContaining("codec 'json'") }),
     );
-    track(TypedQueue.open(json.name, { codec: 'json' })).close();
+    track(TypedQueue.open(json.name, { codec: 'json' }), TypedQueue).close();
     const custom = codecQueue({ codec: box, capacityBytes: 256 });
-    track(TypedQueue.open(custom.name, { codec: { ...box } })).close();
+    track(TypedQueue.open(custom.name, { codec: { ...box } }), TypedQueue).close();
     expect(() => TypedQueue.open(custom.name, { codec: { ...box, name: 'other' } })).toThrow(
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH' }),
     );
