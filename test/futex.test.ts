@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { AbortError, futex, SharedMemory } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
 
 const segment = (size = 4096) => track(SharedMemory.create(uniqueName('futex'), { size }), SharedMemory);
 
@@ -39,8 +39,8 @@ describe('futex', () => {
     const shm = segment();
     const words = new Int32Array(shm.buffer);
     const waiting = [futex.wait(words, 0, 0), futex.wait(words, 0, 0)];
-    // Give both waits time to fall asleep before the child wakes them.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Both waits asleep in the kernel before the child wakes them.
+    await untilAsleep('shared-futex', 2);
     const wakeFromChild = async (count: string) =>
       (await runFixture('futex-wake.mjs', [shm.name, '0', count]).done).messages[0];
     expect(await wakeFromChild('1')).toEqual({ woken: 1 });

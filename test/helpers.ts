@@ -138,21 +138,59 @@ export async function waitFor(
   }
 }
 
+// Syscall numbers (x86_64 / arm64) of the waits asleep() recognises.
+const FUTEX = process.arch === 'arm64' ? 98 : 202;
+const FUTEX_WAITV = 449; // the same number on every architecture
+const FUTEX_PRIVATE_FLAG = 0x80;
+
+/** What a thread sleeps in, for asleep(). */
+export type Sleep =
+  /** A wait on memory shared between processes: shmkit's futex_waitv, or a semaphore's shared FUTEX_WAIT. */
+  | 'shared-futex'
+  /** A System V msgrcv / msgsnd. */
+  | 'msgrcv'
+  | 'msgsnd'
+  /** poll() (shmkit's POSIX message queue waits). */
+  | 'poll';
+
+function sleepsIn(task: string, kind: Sleep): boolean {
+  const wchan = fs.readFileSync(`${task}/wchan`, 'utf8');
+  if (kind === 'msgrcv') return wchan.startsWith('do_msgrcv');
+  if (kind === 'msgsnd') return wchan.startsWith('do_msgsnd');
+  if (kind === 'poll') return /^(poll_schedule_timeout|do_sys_poll|do_poll)/.test(wchan);
+  // libuv's and V8's own waits are process-private futexes: they do not count.
+  const [nr, , op] = fs.readFileSync(`${task}/syscall`, 'utf8').trim().split(' ');
+  if (Number(nr) === FUTEX_WAITV) return true;
+  return Number(nr) === FUTEX && (Number(op) & FUTEX_PRIVATE_FLAG) === 0;
+}
+
 /**
- * Whether thread `tid` of process `pid` (the main thread by default) sleeps in
- * the kernel on a futex: state 'S' and a futex wait channel. This is what
- * "the peer is parked" means for a blocking sync wait; a marker message sent
- * just before the call only says it is about to park.
+ * How many threads of process `pid` are asleep in the kernel in a wait of
+ * `kind` (from /proc/PID/task/TID/{wchan,syscall}). This is what "the peer is
+ * parked" means; a marker message sent just before a blocking call only says
+ * it is about to park.
  */
-export function parkedOnFutex(pid: number, tid = pid): boolean {
+export function asleep(kind: Sleep, pid = process.pid): number {
+  let count = 0;
+  let tasks: string[] = [];
   try {
-    const base = `/proc/${pid}/task/${tid}`;
-    const stat = fs.readFileSync(`${base}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'S' && fs.readFileSync(`${base}/wchan`, 'utf8').startsWith('futex');
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
   } catch {
-    return false; // gone, or not yet there
+    return 0; // the process is gone
   }
+  for (const tid of tasks) {
+    try {
+      if (sleepsIn(`/proc/${pid}/task/${tid}`, kind)) count++;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return count;
+}
+
+/** Waits (see waitFor) until at least `count` threads of `pid` sleep in a wait of `kind`. */
+export function untilAsleep(kind: Sleep, count = 1, pid = process.pid): Promise<void> {
+  return waitFor(() => asleep(kind, pid) >= count, `${count} thread(s) of process ${pid} asleep in ${kind}`);
 }
 
 /**

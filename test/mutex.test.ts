@@ -1,10 +1,21 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../lib/core/processes.js';
 import { AbortError, Mutex } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName, waitFor } from './helpers.js';
 
 const mutex = () => track(Mutex.create(uniqueName('mutex')), Mutex);
+
+/** The state letter of process `pid` from /proc/PID/stat ('Z' for a zombie), or '' once it is gone. */
+function processState(pid: number): string {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return '';
+  }
+}
 
 describe('Mutex', () => {
   it('locks, unlocks, and refuses what would be a mistake', () => {
@@ -95,7 +106,7 @@ describe('Mutex', () => {
         parent.on('error', reject);
         parent.stdout.once('data', (chunk) => resolve(Number(String(chunk).trim())));
       });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor(() => processState(pid) === 'Z', `process ${pid} to be a zombie`);
       expect(() => process.kill(pid, 0)).not.toThrow(); // the kernel still knows the pid
       expect(isProcessAlive(pid)).toBe(false);
       expect(isProcessAlive(process.pid)).toBe(true);

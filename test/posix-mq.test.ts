@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AbortError, MQ_PRIO_MAX, PosixMessageQueue } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
+import { nextMessage, requireOrSkip, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
 
 const create = (options: { maxMessages?: number; messageSize?: number } = {}) =>
   track(PosixMessageQueue.create(uniqueName('pmq'), options), PosixMessageQueue);
@@ -14,10 +14,6 @@ describe('PosixMessageQueue', () => {
     const queue = create({ maxMessages: 4, messageSize: 64 });
     expect(queue.created).toBe(true);
     expect(queue.attributes()).toEqual({ maxMessages: 4, messageSize: 64, currentMessages: 0 });
-    if (mqueueMounted) {
-      const file = `/dev/mqueue${queue.name}`;
-      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    }
     const other = PosixMessageQueue.open(queue.name);
     const third = PosixMessageQueue.openOrCreate(queue.name, { maxMessages: 9 });
     expect([other.created, third.created, third.messageSize]).toEqual([false, false, 64]);
@@ -34,7 +30,15 @@ describe('PosixMessageQueue', () => {
     expect(() => PosixMessageQueue.unlink(queue.name)).toThrow(
       expect.objectContaining({ code: 'ENOENT', syscall: 'mq_unlink' }),
     );
-    if (mqueueMounted) expect(fs.existsSync(`/dev/mqueue${queue.name}`)).toBe(false);
+  });
+
+  it('is a file in /dev/mqueue with mode 0o600, gone after unlink', (ctx) => {
+    requireOrSkip(ctx, mqueueMounted, 'the mqueue filesystem mounted on /dev/mqueue');
+    const queue = create();
+    const file = `/dev/mqueue${queue.name}`;
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    queue.unlink();
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('messages come out highest priority first, FIFO within a priority', () => {
@@ -79,7 +83,8 @@ describe('PosixMessageQueue', () => {
     const data = Buffer.from('two');
     const sending = queue.send(data, { timeoutMs: 10_000, priority: 3 });
     data.fill(0);
-    setTimeout(() => queue.tryReceive(), 20);
+    await untilAsleep('poll');
+    queue.tryReceive();
     await sending;
     expect(queue.receiveSync({ timeoutMs: 1000 })).toMatchObject({ priority: 3 });
     expect(queue.tryReceive()).toBeUndefined();
@@ -89,7 +94,8 @@ describe('PosixMessageQueue', () => {
     const queue = create();
     const controller = new AbortController();
     const waiting = queue.receive({ signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
+    await untilAsleep('poll');
+    controller.abort();
     await expect(waiting).rejects.toBeInstanceOf(AbortError);
     await expect(queue.receive({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     let got = 0;

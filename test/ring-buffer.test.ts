@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
 import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
-import { runFixture, track, uniqueName } from './helpers.js';
+import { runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 const ring = (options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }) =>
   track(RingBuffer.create(uniqueName('ring'), options), RingBuffer);
@@ -87,7 +87,8 @@ describe('RingBuffer in one process', () => {
   it('pop waits for a push, times out with ETIMEDOUT, and aborts with an AbortError', async () => {
     const r = ring();
     const waiting = r.pop({ timeoutMs: 5000 });
-    setTimeout(() => r.tryPush(bytes(5)), 20);
+    await untilAsleep('shared-futex');
+    r.tryPush(bytes(5));
     expect(await waiting).toEqual(bytes(5));
     await expect(r.pop({ timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     expect(() => r.popSync({ timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
@@ -105,7 +106,7 @@ describe('RingBuffer in one process', () => {
     const pushing = r.push(bytes(42), { timeoutMs: 5000 }).then(() => {
       pushed = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex');
     expect(pushed).toBe(false);
     r.tryPop();
     await pushing;
@@ -124,7 +125,7 @@ describe('RingBuffer in one process', () => {
     const empty = ring();
     const pending = RingBuffer.open(empty.name);
     const popping = pending.pop();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex');
     pending.close();
     await expect(popping).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
     r.close();
@@ -268,8 +269,10 @@ describe('RingBuffer popInto', () => {
     r.tryPush(new Uint8Array(9));
     expect(() => r.tryPopInto(target)).toThrow(RangeError);
     expect(r.tryPop()?.length).toBe(9); // still there
-    setTimeout(() => r.tryPush(bytes(7)), 10);
-    expect(await r.popInto(target, { timeoutMs: 5000 })).toBe(1);
+    const popping = r.popInto(target, { timeoutMs: 5000 });
+    await untilAsleep('shared-futex');
+    r.tryPush(bytes(7));
+    expect(await popping).toBe(1);
     expect(() => r.popIntoSync(target, { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     r.tryPush(bytes(5));
     expect(() => r.popSync({ timeoutMs: -1 })).toThrow(RangeError); // checked even when a message waits
@@ -287,9 +290,13 @@ describe('RingBuffer locks on multi rings', () => {
     expect(() => b.pushSync(bytes(1), { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    const pushing = b.push(bytes(2), { timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    let pushed = false;
+    const pushing = b.push(bytes(2), { timeoutMs: 5000 }).then(() => {
+      pushed = true;
+    });
+    await waitFor(() => ticks > 3, 'the event loop to tick while push() waits for the lock');
     expect(ticks).toBeGreaterThan(3); // the loop ran while push() waited for the lock
+    expect(pushed).toBe(false);
     view?.set([9, 9, 9, 9]);
     a.commit();
     await pushing;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, SEM_VALUE_MAX, Semaphore } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName } from './helpers.js';
+import { asleep, nextMessage, runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 const create = (value = 0) => track(Semaphore.create(uniqueName('sem'), { value }), Semaphore);
 
@@ -53,7 +53,8 @@ describe('Semaphore', () => {
   it('wait() resolves on post and rejects with ETIMEDOUT after timeoutMs', async () => {
     const sem = create();
     const waiting = sem.wait({ timeoutMs: 5000 });
-    setTimeout(() => sem.post(), 20);
+    await untilAsleep('shared-futex');
+    sem.post();
     await expect(waiting).resolves.toBeUndefined();
     const start = performance.now();
     await expect(sem.wait({ timeoutMs: 40 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
@@ -64,7 +65,8 @@ describe('Semaphore', () => {
     const sem = create();
     const controller = new AbortController();
     const waiting = sem.wait({ signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('changed my mind')), 20);
+    await untilAsleep('shared-futex');
+    controller.abort(new Error('changed my mind'));
     const error = await waiting.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(AbortError);
     expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: new Error('changed my mind') });
@@ -103,12 +105,15 @@ describe('Semaphore', () => {
     const sem = create();
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    const waits = Array.from({ length: 16 }, () => sem.wait({ timeoutMs: 30_000 }));
+    let settled = 0;
+    const waits = Array.from({ length: 16 }, () => sem.wait({ timeoutMs: 30_000 }).finally(() => settled++));
+    await untilAsleep('shared-futex', 16);
     // libuv has 4 pool threads: if the waits held them, these reads would queue forever.
     const reads = await Promise.all(Array.from({ length: 8 }, () => fs.promises.readFile(__filename, 'utf8')));
     expect(reads.every((text) => text.includes('libuv threadpool'))).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(() => ticks > 5, 'the event loop to tick while 16 waits are pending');
     clearInterval(timer);
+    expect(settled).toBe(0);
     expect(ticks).toBeGreaterThan(5);
     for (let i = 0; i < 16; i++) sem.post();
     await Promise.all(waits);
@@ -122,6 +127,8 @@ describe('Semaphore', () => {
     expect(unref.messages).toEqual([{ waiting: true }]);
     const { child, done } = runFixture('sem-wait-exit.mjs', [sem.name, 'true']);
     await nextMessage(child);
+    await untilAsleep('shared-futex', 1, child.pid as number);
+    // The thing under test: the child, with nothing but its wait, stays alive (100 ms here).
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(child.exitCode).toBeNull();
     sem.post();
@@ -180,8 +187,9 @@ describe('Semaphore waits and their end', () => {
     );
     await new Promise((resolve) => worker.once('message', resolve));
     await worker.terminate();
+    // A wait left behind would still sleep on the semaphore (in 100 ms slices) and take the unit.
+    await waitFor(() => asleep('shared-futex') === 0, "the terminated Worker's wait to end");
     sem.post();
-    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(sem.tryWait()).toBe(true);
   });
 });

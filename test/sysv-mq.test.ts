@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, ftok, MessageQueue } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { runFixture, runPrefix, track } from './helpers.js';
+import { requireOrSkip, runFixture, runPrefix, track, untilAsleep } from './helpers.js';
 
 const create = (options: { mode?: number } = {}) =>
   track(MessageQueue.create({ key: sysvTestKey(), ...options }), (queue) => MessageQueue.fromId(queue.id).remove());
@@ -146,10 +146,9 @@ describe('MessageQueue', () => {
   it('receive() resolves when a message arrives; ETIMEDOUT after timeoutMs; receiveSync too', async () => {
     const queue = create();
     const waiting = queue.receive({ type: 4, timeoutMs: 10_000 });
-    setTimeout(() => {
-      queue.trySend('other', { type: 3 });
-      queue.trySend('mine', { type: 4 });
-    }, 20);
+    await untilAsleep('msgrcv');
+    queue.trySend('other', { type: 3 });
+    queue.trySend('mine', { type: 4 });
     const message = await waiting;
     expect([message.type, message.data.toString()]).toEqual([4, 'mine']);
     await expect(queue.receive({ type: 4, timeoutMs: 30 })).rejects.toMatchObject({
@@ -170,7 +169,7 @@ describe('MessageQueue', () => {
     const data = Buffer.from('abcd');
     const sending = queue.send(data, { type: 2, timeoutMs: 10_000 });
     data.fill(0); // the pending send copied it
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('msgsnd');
     expect(queue.tryReceive()?.data.toString()).toBe('12345678');
     await sending;
     expect(queue.tryReceive()?.data.toString()).toBe('abcd');
@@ -180,7 +179,8 @@ describe('MessageQueue', () => {
     const queue = create();
     const controller = new AbortController();
     const waiting = queue.receive({ signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
+    await untilAsleep('msgrcv');
+    controller.abort();
     await expect(waiting).rejects.toBeInstanceOf(AbortError);
     const rounds = 200;
     let received = 0;
@@ -212,7 +212,7 @@ describe('MessageQueue', () => {
     const queue = create();
     const other = MessageQueue.open({ key: queue.key });
     const waits = [queue.receive(), other.receive({ type: 5 }), other.receive({ timeoutMs: 60_000 })];
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('msgrcv', 3);
     queue.remove();
     const results = await Promise.allSettled(waits);
     for (const result of results) {
@@ -311,7 +311,8 @@ function hasCompiler(): boolean {
 }
 
 describe('MessageQueue interop', () => {
-  it.skipIf(!hasCompiler())('talks by key with a C program using msgrcv/msgsnd', async () => {
+  it('talks by key with a C program using msgrcv/msgsnd', async (ctx) => {
+    requireOrSkip(ctx, hasCompiler(), 'a C compiler (cc)');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${runPrefix()}sysv-c-`));
     try {
       fs.writeFileSync(path.join(dir, 'peer.c'), C_PEER);

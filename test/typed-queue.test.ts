@@ -12,7 +12,7 @@ import {
 } from '../lib/index.js';
 import { ALL_TYPES, allTypesRecord, orStall, orStallAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
 import { box, samples } from './fixtures/tq-values.mjs';
-import { type ChildResult, runFixture, track, uniqueName } from './helpers.js';
+import { type ChildResult, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
 
 function records<const S extends Schema>(options: TypedQueueRecordOptions<S>, name = uniqueName('tq')) {
   return track(TypedQueue.create(name, options), TypedQueue);
@@ -287,8 +287,10 @@ describe('TypedQueue of records', () => {
     expect(await queue.popInto(target)).toBe(target);
     expect(target).toEqual(make(3));
     expect(target.blob).toBe(blob); // the bytes field was copied into, not replaced
-    setTimeout(() => queue.tryPush(make(4)), 20);
-    expect(await queue.popInto(target, { timeoutMs: 5000 })).toBe(target);
+    const popping = queue.popInto(target, { timeoutMs: 5000 });
+    await untilAsleep('shared-futex');
+    queue.tryPush(make(4));
+    expect(await popping).toBe(target);
     expect(target).toEqual(make(4));
     expect(target.blob).toBe(blob);
   });
@@ -311,12 +313,15 @@ describe('TypedQueue of records', () => {
     const popped = queue.pop({ timeoutMs: 5000 });
     await queue.push({ n: 99 });
     expect(await popped).toEqual({ n: 99 });
-    for (let i = 0; i < (queue.capacity as number); i++) queue.pushSync({ n: i });
+    // Full, really: the ring may hold a record more than `capacity`, and a push into room would not wait.
+    let filled = 0;
+    while (queue.tryPush({ n: filled })) filled++;
+    expect(filled).toBeGreaterThanOrEqual(queue.capacity as number);
     const blocked = queue.push({ n: 1000 }, { timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex');
     expect(queue.tryPop()).toEqual({ n: 0 });
     await blocked;
-    expect(queue.stats()).toMatchObject({ pushedMessages: 40 + many + 1 + (queue.capacity as number) + 1 });
+    expect(queue.stats()).toMatchObject({ pushedMessages: 40 + many + 1 + filled + 1 });
     await expect(records({ schema: { n: 'u32' }, capacity: 1 }).pop({ timeoutMs: 30 })).rejects.toMatchObject({
       code: 'ETIMEDOUT',
     });
@@ -325,7 +330,7 @@ describe('TypedQueue of records', () => {
       for await (const record of queue) seen.push(record.n);
       return seen;
     })();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex'); // it popped what there was, and waits for more
     queue.close();
     expect((await iterating).length).toBeGreaterThan(0);
     expect(() => queue.tryPush({ n: 1 })).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
