@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
 import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
-import { runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
+import { runFixture, seededRandom, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 const ring = (options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }) =>
   track(RingBuffer.create(uniqueName('ring'), options), RingBuffer);
@@ -192,12 +192,13 @@ describe('RingBuffer against a hostile or broken peer', () => {
     const raw = SharedMemory.open(r.name);
     const words = new Int32Array(raw.buffer);
     const data = new Uint8Array(raw.buffer, HEADER_BYTES);
+    const random = seededRandom();
     let errors = 0;
     let messages = 0;
     for (let trial = 0; trial < 500; trial++) {
-      for (let i = 0; i < data.length; i++) data[i] = (Math.random() * 256) | 0;
-      Atomics.store(words, OFFSET.head / 4, (Math.random() * 2 ** 32) | 0);
-      Atomics.store(words, OFFSET.tail / 4, (Math.random() * 2 ** 32) | 0);
+      for (let i = 0; i < data.length; i++) data[i] = random.int(256);
+      Atomics.store(words, OFFSET.head / 4, random.int(2 ** 32) | 0);
+      Atomics.store(words, OFFSET.tail / 4, random.int(2 ** 32) | 0);
       const victim = RingBuffer.open(r.name);
       try {
         for (let m = victim.tryPop(); m; m = victim.tryPop()) messages++;
