@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIFO_REGISTRY } from '../lib/primitives/fifo-registry.js';
-import { runPrefix } from './helpers.js';
+import { runPrefix } from './names.js';
 
 const MQUEUE_DIR = '/dev/mqueue';
 

@@ -3,25 +3,13 @@
  * objects, prerequisites, waiting on observable conditions, seeded randomness.
  */
 import { type ChildProcess, type ForkOptions, fork } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { onTestFailed, onTestFinished } from 'vitest';
+import { expect, onTestFailed, onTestFinished } from 'vitest';
+import { AbortError } from '../lib/index.js';
 
-/** Every object a test creates starts with this, so global-leaks.ts can find leftovers. */
-export const TEST_PREFIX = 'shmkit-test-';
-
-/**
- * The prefix of this vitest run (set by global-leaks.ts), so that two runs at
- * once on one machine never judge each other's objects.
- */
-export function runPrefix(): string {
-  return `${TEST_PREFIX}${process.env.SHMKIT_TEST_RUN ?? process.ppid}-`;
-}
-
-export function uniqueName(kind: string): string {
-  return `/${runPrefix()}${kind}-${randomBytes(6).toString('hex')}`;
-}
+export { runPrefix, TEST_PREFIX, uniqueName } from './names.js';
 
 export const FIXTURES = path.join(__dirname, 'fixtures');
 
@@ -212,4 +200,37 @@ export function seededRandom(): { seed: number; next(): number; int(below: numbe
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
   return { seed, next, int: (below) => Math.floor(next() * below) };
+}
+
+/**
+ * The abort contract of an async wait: a wait started by `start(signal)`
+ * rejects with an AbortError when aborted while it sleeps in `kind`, and one
+ * started with an aborted signal rejects at once.
+ */
+export async function expectAbortWhileAsleep(
+  kind: Sleep,
+  start: (signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const controller = new AbortController();
+  const waiting = start(controller.signal);
+  await untilAsleep(kind);
+  controller.abort();
+  await expect(waiting).rejects.toBeInstanceOf(AbortError);
+  await expect(start(AbortSignal.abort())).rejects.toBeInstanceOf(AbortError);
+}
+
+/**
+ * The close contract of a handle with async waits: close() rejects every
+ * pending wait (with and without a timeout) with ERR_SHMKIT_CLOSED, is safe
+ * twice, and a wait after it rejects the same way.
+ */
+export async function expectCloseRejectsWaits(
+  handle: { close(): void },
+  wait: (options?: { timeoutMs?: number }) => Promise<unknown>,
+): Promise<void> {
+  const waits = [wait(), wait({ timeoutMs: 60_000 })];
+  handle.close();
+  handle.close();
+  for (const waiting of waits) await expect(waiting).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+  await expect(wait()).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
 }

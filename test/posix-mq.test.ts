@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AbortError, MQ_PRIO_MAX, PosixMessageQueue } from '../lib/index.js';
-import { nextMessage, requireOrSkip, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
+import { MQ_PRIO_MAX, PosixMessageQueue } from '../lib/index.js';
+import {
+  expectAbortWhileAsleep,
+  nextMessage,
+  requireOrSkip,
+  runFixture,
+  track,
+  uniqueName,
+  untilAsleep,
+} from './helpers.js';
 
 const create = (options: { maxMessages?: number; messageSize?: number } = {}) =>
   track(PosixMessageQueue.create(uniqueName('pmq'), options), PosixMessageQueue);
@@ -92,12 +100,7 @@ describe('PosixMessageQueue', () => {
 
   it('an aborted or closed receive loses no message', async () => {
     const queue = create();
-    const controller = new AbortController();
-    const waiting = queue.receive({ signal: controller.signal });
-    await untilAsleep('poll');
-    controller.abort();
-    await expect(waiting).rejects.toBeInstanceOf(AbortError);
-    await expect(queue.receive({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    await expectAbortWhileAsleep('poll', (signal) => queue.receive({ signal }));
     let got = 0;
     for (let i = 0; i < 100; i++) {
       const abort = new AbortController();

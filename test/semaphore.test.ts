@@ -2,7 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, SEM_VALUE_MAX, Semaphore } from '../lib/index.js';
-import { asleep, nextMessage, runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
+import {
+  asleep,
+  expectCloseRejectsWaits,
+  nextMessage,
+  runFixture,
+  track,
+  uniqueName,
+  untilAsleep,
+  waitFor,
+} from './helpers.js';
 
 const create = (value = 0) => track(Semaphore.create(uniqueName('sem'), { value }), Semaphore);
 
@@ -78,12 +87,8 @@ describe('Semaphore', () => {
 
   it('close() rejects pending waits, is safe twice, and forbids later use', async () => {
     const sem = create();
-    const waits = [sem.wait(), sem.wait({ timeoutMs: 60_000 })];
-    sem.close();
-    sem.close();
-    for (const waiting of waits) await expect(waiting).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+    await expectCloseRejectsWaits(sem, (options) => sem.wait(options));
     expect(() => sem.post()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
-    await expect(sem.wait()).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
   });
 
   it('ping-pongs 10,000 rounds with another process', async () => {

@@ -5,7 +5,15 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, ftok, MessageQueue } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { requireOrSkip, runFixture, runPrefix, track, untilAsleep } from './helpers.js';
+import {
+  expectAbortWhileAsleep,
+  expectCloseRejectsWaits,
+  requireOrSkip,
+  runFixture,
+  runPrefix,
+  track,
+  untilAsleep,
+} from './helpers.js';
 
 const create = (options: { mode?: number } = {}) =>
   track(MessageQueue.create({ key: sysvTestKey(), ...options }), (queue) => MessageQueue.fromId(queue.id).remove());
@@ -177,11 +185,7 @@ describe('MessageQueue', () => {
 
   it('an aborted receive never loses a message, even when it arrives at the same moment', async () => {
     const queue = create();
-    const controller = new AbortController();
-    const waiting = queue.receive({ signal: controller.signal });
-    await untilAsleep('msgrcv');
-    controller.abort();
-    await expect(waiting).rejects.toBeInstanceOf(AbortError);
+    await expectAbortWhileAsleep('msgrcv', (signal) => queue.receive({ signal }));
     const rounds = 200;
     let received = 0;
     for (let i = 0; i < rounds; i++) {
@@ -223,12 +227,8 @@ describe('MessageQueue', () => {
 
   it('close() rejects pending waits, is safe twice and forbids later use', async () => {
     const queue = create();
-    const waits = [queue.receive(), queue.receive({ timeoutMs: 60_000 })];
-    queue.close();
-    queue.close();
-    for (const waiting of waits) await expect(waiting).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+    await expectCloseRejectsWaits(queue, (options) => queue.receive(options));
     expect(() => queue.trySend('x')).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
-    await expect(queue.receive()).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
     // The queue itself is still there, and no message went missing.
     const again = MessageQueue.open({ key: queue.key });
     again.trySend('still here');
