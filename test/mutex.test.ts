@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../lib/core/processes.js';
 import { AbortError, Mutex } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName, waitFor } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 const mutex = () => track(Mutex.create(uniqueName('mutex')), Mutex);
 
@@ -46,6 +46,7 @@ describe('Mutex', () => {
     controller.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     const waiting = m.lock({ timeoutMs: 10_000 });
+    await untilAsleep('shared-futex'); // parked on the lock before the child releases it
     child.send('release');
     const guard = await waiting;
     expect(guard.ownerDied).toBe(false);

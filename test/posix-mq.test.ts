@@ -73,6 +73,7 @@ describe('PosixMessageQueue', () => {
     const { child, done } = runFixture('pmq-send.mjs', [queue.name, 'from child', '7']);
     await nextMessage(child, (m) => (m as { ready?: boolean }).ready === true);
     const waiting = queue.receive({ timeoutMs: 20_000 });
+    await untilAsleep('poll'); // pending, really, before the child sends
     child.send('go');
     const message = await waiting;
     expect([message.data.toString(), message.priority]).toEqual(['from child', 7]);
