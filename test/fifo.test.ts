@@ -25,6 +25,26 @@ function fifo(): string {
   return file;
 }
 
+/**
+ * Fails unless `promise` is still pending after its first try and a turn of
+ * the event loop. openWriter() tries the open once before it returns, so a
+ * pending writer is one that found no reader and is waiting for one (FIFO
+ * opens have no other observable wait: the writer retries on timers).
+ */
+async function expectPending(promise: Promise<unknown>): Promise<void> {
+  let settled = false;
+  promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(settled, 'openWriter() settled before a reader came').toBe(false);
+}
+
 function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -77,11 +97,12 @@ describe('Fifo', () => {
     });
     const controller = new AbortController();
     const aborted = Fifo.openWriter(file, { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('no')), 20);
+    await expectPending(aborted);
+    controller.abort(new Error('no'));
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     await expect(Fifo.openWriter(file, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     const waiting = Fifo.openWriter(file, { timeoutMs: 10_000 });
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await expectPending(waiting);
     const reader = Fifo.openReader(file);
     const writer = await waiting;
     const received = collect(reader);

@@ -1,21 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, futex, SharedMemory } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
 
-const made: SharedMemory[] = [];
-function segment(size = 4096): SharedMemory {
-  const shm = SharedMemory.create(uniqueName('futex'), { size });
-  made.push(shm);
-  return shm;
-}
-
-afterEach(() => {
-  for (const shm of made.splice(0)) {
-    shm.close();
-    SharedMemory.unlink(shm.name);
-  }
-});
+const segment = (size = 4096) => track(SharedMemory.create(uniqueName('futex'), { size }), SharedMemory);
 
 describe('futex', () => {
   it("says 'not-equal' when the word differs and 'timed-out' after timeoutMs", async () => {
@@ -51,8 +39,8 @@ describe('futex', () => {
     const shm = segment();
     const words = new Int32Array(shm.buffer);
     const waiting = [futex.wait(words, 0, 0), futex.wait(words, 0, 0)];
-    // Give both waits time to fall asleep before the child wakes them.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Both waits asleep in the kernel before the child wakes them.
+    await untilAsleep('shared-futex', 2);
     const wakeFromChild = async (count: string) =>
       (await runFixture('futex-wake.mjs', [shm.name, '0', count]).done).messages[0];
     expect(await wakeFromChild('1')).toEqual({ woken: 1 });

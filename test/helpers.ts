@@ -1,22 +1,15 @@
-/** Shared test helpers: random names and real child processes. */
-import { type ChildProcess, type ForkOptions, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-
-/** Every object a test creates starts with this, so global-leaks.ts can find leftovers. */
-export const TEST_PREFIX = 'shmkit-test-';
-
 /**
- * The prefix of this vitest run (set by global-leaks.ts), so that two runs at
- * once on one machine never judge each other's objects.
+ * Shared test helpers: random names, real child processes, cleanup of kernel
+ * objects, prerequisites, waiting on observable conditions, seeded randomness.
  */
-export function runPrefix(): string {
-  return `${TEST_PREFIX}${process.env.SHMKIT_TEST_RUN ?? process.ppid}-`;
-}
+import { type ChildProcess, type ForkOptions, fork } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, onTestFailed, onTestFinished } from 'vitest';
+import { AbortError } from '../lib/index.js';
 
-export function uniqueName(kind: string): string {
-  return `/${runPrefix()}${kind}-${randomBytes(6).toString('hex')}`;
-}
+export { runPrefix, TEST_PREFIX, uniqueName } from './names.js';
 
 export const FIXTURES = path.join(__dirname, 'fixtures');
 
@@ -65,4 +58,179 @@ export function nextMessage(child: ChildProcess, match: (message: unknown) => bo
     child.on('message', onMessage);
     child.on('exit', onExit);
   });
+}
+
+/** Codes that mean "already gone": the test itself removed the object. */
+const GONE = new Set(['ENOENT', 'EINVAL', 'EIDRM']);
+
+/**
+ * Registers `handle` for cleanup when the current test finishes (pass or
+ * fail): it is closed, then removed with `remove` — a class with a static
+ * `unlink(name)` (SharedMemory, RingBuffer...) or a function. An object the
+ * test already removed is fine; any other cleanup error fails the test.
+ * Call it inside a test. Returns `handle`.
+ */
+export function track<T extends { close(): void; name?: string }>(
+  handle: T,
+  remove?: { unlink(name: string): void } | ((handle: T) => void),
+): T {
+  onTestFinished(() => {
+    handle.close();
+    if (!remove) return;
+    try {
+      // A class is a function too: look for its static unlink() first.
+      if ('unlink' in remove) remove.unlink(handle.name as string);
+      else remove(handle);
+    } catch (error) {
+      if (!GONE.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    }
+  });
+  return handle;
+}
+
+/**
+ * The rule for a missing prerequisite (a tool, a mount, a compiler): in CI
+ * (`process.env.CI` set) it fails, naming what is missing, so a suite never
+ * stops running unnoticed; in a local run it is reported and `false` returned.
+ * Returns whether the prerequisite is met.
+ */
+export function prerequisite(met: boolean, what: string): boolean {
+  if (met) return true;
+  if (process.env.CI) throw new Error(`missing prerequisite: ${what} (CI must run this test)`);
+  console.warn(`skipped: missing prerequisite: ${what}`);
+  return false;
+}
+
+/**
+ * Skips the current test (locally) or fails it (in CI) unless `met`; see
+ * prerequisite(). `ctx` is the test context (or a beforeEach's).
+ */
+export function requireOrSkip(ctx: { skip(note?: string): never }, met: boolean, what: string): void {
+  if (!prerequisite(met, what)) ctx.skip(`missing prerequisite: ${what}`);
+}
+
+/**
+ * Polls `condition` (every `everyMs`) until it holds; after `timeoutMs` it
+ * fails with "timed out waiting for <what>". For "the other side is ready",
+ * instead of a fixed sleep.
+ */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  { timeoutMs = 10_000, everyMs = 1 }: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+// Syscall numbers (x86_64 / arm64) of the waits asleep() recognises.
+const FUTEX = process.arch === 'arm64' ? 98 : 202;
+const FUTEX_WAITV = 449; // the same number on every architecture
+const FUTEX_PRIVATE_FLAG = 0x80;
+
+/** What a thread sleeps in, for asleep(). */
+export type Sleep =
+  /** A wait on memory shared between processes: shmkit's futex_waitv, or a semaphore's shared FUTEX_WAIT. */
+  | 'shared-futex'
+  /** A System V msgrcv / msgsnd. */
+  | 'msgrcv'
+  | 'msgsnd'
+  /** poll() (shmkit's POSIX message queue waits). */
+  | 'poll';
+
+function sleepsIn(task: string, kind: Sleep): boolean {
+  const wchan = fs.readFileSync(`${task}/wchan`, 'utf8');
+  if (kind === 'msgrcv') return wchan.startsWith('do_msgrcv');
+  if (kind === 'msgsnd') return wchan.startsWith('do_msgsnd');
+  if (kind === 'poll') return /^(poll_schedule_timeout|do_sys_poll|do_poll)/.test(wchan);
+  // libuv's and V8's own waits are process-private futexes: they do not count.
+  const [nr, , op] = fs.readFileSync(`${task}/syscall`, 'utf8').trim().split(' ');
+  if (Number(nr) === FUTEX_WAITV) return true;
+  return Number(nr) === FUTEX && (Number(op) & FUTEX_PRIVATE_FLAG) === 0;
+}
+
+/**
+ * How many threads of process `pid` are asleep in the kernel in a wait of
+ * `kind` (from /proc/PID/task/TID/{wchan,syscall}). This is what "the peer is
+ * parked" means; a marker message sent just before a blocking call only says
+ * it is about to park.
+ */
+export function asleep(kind: Sleep, pid = process.pid): number {
+  let count = 0;
+  let tasks: string[] = [];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0; // the process is gone
+  }
+  for (const tid of tasks) {
+    try {
+      if (sleepsIn(`/proc/${pid}/task/${tid}`, kind)) count++;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return count;
+}
+
+/** Waits (see waitFor) until at least `count` threads of `pid` sleep in a wait of `kind`. */
+export function untilAsleep(kind: Sleep, count = 1, pid = process.pid): Promise<void> {
+  return waitFor(() => asleep(kind, pid) >= count, `${count} thread(s) of process ${pid} asleep in ${kind}`);
+}
+
+/**
+ * A small seeded PRNG (mulberry32) for tests that assert on random outcomes
+ * (sizes, kill moments): the seed comes from SHMKIT_TEST_SEED or is drawn at
+ * random, and is printed when the test fails, so a failure can be replayed
+ * with SHMKIT_TEST_SEED=<seed>. Call it inside a test. Names of kernel objects
+ * stay truly random (uniqueName).
+ */
+export function seededRandom(): { seed: number; next(): number; int(below: number): number } {
+  const seed = process.env.SHMKIT_TEST_SEED ? Number(process.env.SHMKIT_TEST_SEED) >>> 0 : randomInt(2 ** 32);
+  onTestFailed(() => console.error(`random seed: replay with SHMKIT_TEST_SEED=${seed}`));
+  let state = seed;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  return { seed, next, int: (below) => Math.floor(next() * below) };
+}
+
+/**
+ * The abort contract of an async wait: a wait started by `start(signal)`
+ * rejects with an AbortError when aborted while it sleeps in `kind`, and one
+ * started with an aborted signal rejects at once.
+ */
+export async function expectAbortWhileAsleep(
+  kind: Sleep,
+  start: (signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const controller = new AbortController();
+  const waiting = start(controller.signal);
+  await untilAsleep(kind);
+  controller.abort();
+  await expect(waiting).rejects.toBeInstanceOf(AbortError);
+  await expect(start(AbortSignal.abort())).rejects.toBeInstanceOf(AbortError);
+}
+
+/**
+ * The close contract of a handle with async waits: close() rejects every
+ * pending wait (with and without a timeout) with ERR_SHMKIT_CLOSED, is safe
+ * twice, and a wait after it rejects the same way.
+ */
+export async function expectCloseRejectsWaits(
+  handle: { close(): void },
+  wait: (options?: { timeoutMs?: number }) => Promise<unknown>,
+): Promise<void> {
+  const waits = [wait(), wait({ timeoutMs: 60_000 })];
+  handle.close();
+  handle.close();
+  for (const waiting of waits) await expect(waiting).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+  await expect(wait()).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
 }

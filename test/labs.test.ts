@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { prerequisite } from './helpers.js';
 
 const root = path.join(__dirname, '..');
 
@@ -81,7 +82,7 @@ describe('labs', () => {
     const out = runLab('04-posix-mq');
     const order = [...out.matchAll(/mq_receive -> priority\s+(\d+): (.*)/g)].map((match) => `${match[1]} ${match[2]}`);
     expect(order).toEqual(['31 PAGER: disk full', '5 resize images', '5 thumbnails', '0 backup', '0 send newsletter']);
-    if (fs.existsSync('/dev/mqueue')) {
+    if (prerequisite(fs.existsSync('/dev/mqueue'), 'the mqueue filesystem on /dev/mqueue')) {
       expect(out).toMatch(/after the producer exited: cat \/dev\/mqueue\/lab04-\d+-jobs -> QSIZE:60/);
       expect(out).toMatch(/after mq_unlink: \/dev\/mqueue\/lab04-\d+-jobs does not exist/);
     }

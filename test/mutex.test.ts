@@ -1,22 +1,21 @@
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../lib/core/processes.js';
 import { AbortError, Mutex } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
-const made: Mutex[] = [];
-function mutex(): Mutex {
-  const created = Mutex.create(uniqueName('mutex'));
-  made.push(created);
-  return created;
-}
+const mutex = () => track(Mutex.create(uniqueName('mutex')), Mutex);
 
-afterEach(() => {
-  for (const m of made.splice(0)) {
-    m.close();
-    Mutex.unlink(m.name);
+/** The state letter of process `pid` from /proc/PID/stat ('Z' for a zombie), or '' once it is gone. */
+function processState(pid: number): string {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return '';
   }
-});
+}
 
 describe('Mutex', () => {
   it('locks, unlocks, and refuses what would be a mistake', () => {
@@ -47,6 +46,7 @@ describe('Mutex', () => {
     controller.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     const waiting = m.lock({ timeoutMs: 10_000 });
+    await untilAsleep('shared-futex'); // parked on the lock before the child releases it
     child.send('release');
     const guard = await waiting;
     expect(guard.ownerDied).toBe(false);
@@ -107,7 +107,7 @@ describe('Mutex', () => {
         parent.on('error', reject);
         parent.stdout.once('data', (chunk) => resolve(Number(String(chunk).trim())));
       });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor(() => processState(pid) === 'Z', `process ${pid} to be a zombie`);
       expect(() => process.kill(pid, 0)).not.toThrow(); // the kernel still knows the pid
       expect(isProcessAlive(pid)).toBe(false);
       expect(isProcessAlive(process.pid)).toBe(true);

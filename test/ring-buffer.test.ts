@@ -1,26 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
 import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
-import { runFixture, uniqueName } from './helpers.js';
+import { runFixture, seededRandom, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
-const made: RingBuffer[] = [];
-function ring(options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }): RingBuffer {
-  const created = RingBuffer.create(uniqueName('ring'), options);
-  made.push(created);
-  return created;
-}
-
-afterEach(() => {
-  for (const r of made.splice(0)) {
-    r.close();
-    try {
-      RingBuffer.unlink(r.name);
-    } catch {
-      // the test unlinked it
-    }
-  }
-});
+const ring = (options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }) =>
+  track(RingBuffer.create(uniqueName('ring'), options), RingBuffer);
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -102,7 +87,8 @@ describe('RingBuffer in one process', () => {
   it('pop waits for a push, times out with ETIMEDOUT, and aborts with an AbortError', async () => {
     const r = ring();
     const waiting = r.pop({ timeoutMs: 5000 });
-    setTimeout(() => r.tryPush(bytes(5)), 20);
+    await untilAsleep('shared-futex');
+    r.tryPush(bytes(5));
     expect(await waiting).toEqual(bytes(5));
     await expect(r.pop({ timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     expect(() => r.popSync({ timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
@@ -120,7 +106,7 @@ describe('RingBuffer in one process', () => {
     const pushing = r.push(bytes(42), { timeoutMs: 5000 }).then(() => {
       pushed = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex');
     expect(pushed).toBe(false);
     r.tryPop();
     await pushing;
@@ -139,7 +125,7 @@ describe('RingBuffer in one process', () => {
     const empty = ring();
     const pending = RingBuffer.open(empty.name);
     const popping = pending.pop();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex');
     pending.close();
     await expect(popping).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
     r.close();
@@ -151,9 +137,8 @@ describe('RingBuffer in one process', () => {
 
   it('openOrCreate and open agree on the ring', () => {
     const name = uniqueName('ring');
-    const a = RingBuffer.openOrCreate(name, { capacityBytes: 512, producers: 'multi' });
-    const b = RingBuffer.openOrCreate(name, { capacityBytes: 64 });
-    made.push(a, b);
+    const a = track(RingBuffer.openOrCreate(name, { capacityBytes: 512, producers: 'multi' }), RingBuffer);
+    const b = track(RingBuffer.openOrCreate(name, { capacityBytes: 64 }), RingBuffer);
     expect([b.capacityBytes, b.producers, b.consumers]).toEqual([512, 'multi', 'single']);
     a.tryPush(bytes(3));
     expect(b.tryPop()).toEqual(bytes(3));
@@ -177,8 +162,7 @@ describe('RingBuffer against a hostile or broken peer', () => {
     const shm = SharedMemory.create(name, { size: 4096 });
     try {
       expect(() => RingBuffer.open(name)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT' }));
-      const r = RingBuffer.create(uniqueName('ring'), { capacityBytes: 1024 });
-      made.push(r);
+      const r = ring({ capacityBytes: 1024 });
       const good = new Uint8Array(SharedMemory.open(r.name).buffer.slice(0, HEADER_BYTES));
       const header = new Uint8Array(shm.buffer);
       const corrupt = (offset: number, value: number) => {
@@ -208,12 +192,13 @@ describe('RingBuffer against a hostile or broken peer', () => {
     const raw = SharedMemory.open(r.name);
     const words = new Int32Array(raw.buffer);
     const data = new Uint8Array(raw.buffer, HEADER_BYTES);
+    const random = seededRandom();
     let errors = 0;
     let messages = 0;
     for (let trial = 0; trial < 500; trial++) {
-      for (let i = 0; i < data.length; i++) data[i] = (Math.random() * 256) | 0;
-      Atomics.store(words, OFFSET.head / 4, (Math.random() * 2 ** 32) | 0);
-      Atomics.store(words, OFFSET.tail / 4, (Math.random() * 2 ** 32) | 0);
+      for (let i = 0; i < data.length; i++) data[i] = random.int(256);
+      Atomics.store(words, OFFSET.head / 4, random.int(2 ** 32) | 0);
+      Atomics.store(words, OFFSET.tail / 4, random.int(2 ** 32) | 0);
       const victim = RingBuffer.open(r.name);
       try {
         for (let m = victim.tryPop(); m; m = victim.tryPop()) messages++;
@@ -285,8 +270,10 @@ describe('RingBuffer popInto', () => {
     r.tryPush(new Uint8Array(9));
     expect(() => r.tryPopInto(target)).toThrow(RangeError);
     expect(r.tryPop()?.length).toBe(9); // still there
-    setTimeout(() => r.tryPush(bytes(7)), 10);
-    expect(await r.popInto(target, { timeoutMs: 5000 })).toBe(1);
+    const popping = r.popInto(target, { timeoutMs: 5000 });
+    await untilAsleep('shared-futex');
+    r.tryPush(bytes(7));
+    expect(await popping).toBe(1);
     expect(() => r.popIntoSync(target, { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     r.tryPush(bytes(5));
     expect(() => r.popSync({ timeoutMs: -1 })).toThrow(RangeError); // checked even when a message waits
@@ -297,17 +284,20 @@ describe('RingBuffer popInto', () => {
 describe('RingBuffer locks on multi rings', () => {
   it('a held side lock makes try* fail, timeouts apply, and async waits leave the event loop free', async () => {
     const a = ring({ capacityBytes: 4096, producers: 'multi', consumers: 'multi' });
-    const b = RingBuffer.open(a.name);
-    made.push(b);
+    const b = track(RingBuffer.open(a.name), RingBuffer);
     const view = a.claim(4); // holds the producer lock until commit()
     expect(view).toBeDefined();
     expect(b.tryPush(bytes(1))).toBe(false);
     expect(() => b.pushSync(bytes(1), { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    const pushing = b.push(bytes(2), { timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    let pushed = false;
+    const pushing = b.push(bytes(2), { timeoutMs: 5000 }).then(() => {
+      pushed = true;
+    });
+    await waitFor(() => ticks > 3, 'the event loop to tick while push() waits for the lock');
     expect(ticks).toBeGreaterThan(3); // the loop ran while push() waited for the lock
+    expect(pushed).toBe(false);
     view?.set([9, 9, 9, 9]);
     a.commit();
     await pushing;

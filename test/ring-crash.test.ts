@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { RingBuffer, SharedMemory } from '../lib/index.js';
 import { checkMessage } from './fixtures/ring-messages.mjs';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { nextMessage, runFixture, seededRandom, uniqueName } from './helpers.js';
 
 const KILLS = 100;
 const STEADY = 1000; // id of a producer that is never killed
@@ -19,6 +19,7 @@ describe('RingBuffer under crashing producers', () => {
       consumers: 'multi',
     });
     const progress = SharedMemory.create(uniqueName('progress'), { size: 4 * 2048 });
+    const random = seededRandom(); // the kill moments; SHMKIT_TEST_SEED replays a failed run
     const lastPushed = new Int32Array(progress.buffer);
     const received = new Map<number, number>(); // producer id -> last seq received
     let stop = false;
@@ -75,7 +76,8 @@ describe('RingBuffer under crashing producers', () => {
       while (Atomics.load(lastPushed, id) === 0 && victim.child.exitCode === null) {
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+      // The thing under test: a kill at a random moment (0-8 ms into its pushing).
+      await new Promise((resolve) => setTimeout(resolve, random.next() * 8));
       victim.child.kill('SIGKILL');
       expect((await victim.done).signal).toBe('SIGKILL');
     }

@@ -1,22 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, SEM_VALUE_MAX, Semaphore } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import {
+  asleep,
+  expectCloseRejectsWaits,
+  nextMessage,
+  runFixture,
+  track,
+  uniqueName,
+  untilAsleep,
+  waitFor,
+} from './helpers.js';
 
-const made: Semaphore[] = [];
-function create(value = 0): Semaphore {
-  const sem = Semaphore.create(uniqueName('sem'), { value });
-  made.push(sem);
-  return sem;
-}
-
-afterEach(() => {
-  for (const sem of made.splice(0)) {
-    sem.close();
-    Semaphore.unlink(sem.name);
-  }
-});
+const create = (value = 0) => track(Semaphore.create(uniqueName('sem'), { value }), Semaphore);
 
 describe('Semaphore', () => {
   it('lives in /dev/shm as sem.NAME; post, tryWait and value agree', () => {
@@ -37,9 +34,8 @@ describe('Semaphore', () => {
 
   it('openOrCreate creates once, then opens with the current value', () => {
     const name = uniqueName('sem');
-    const first = Semaphore.openOrCreate(name, { value: 3 });
+    const first = track(Semaphore.openOrCreate(name, { value: 3 }), Semaphore);
     const second = Semaphore.openOrCreate(name, { value: 9 });
-    made.push(first);
     expect([first.created, second.created, second.value]).toEqual([true, false, 3]);
     second.close();
   });
@@ -66,7 +62,8 @@ describe('Semaphore', () => {
   it('wait() resolves on post and rejects with ETIMEDOUT after timeoutMs', async () => {
     const sem = create();
     const waiting = sem.wait({ timeoutMs: 5000 });
-    setTimeout(() => sem.post(), 20);
+    await untilAsleep('shared-futex');
+    sem.post();
     await expect(waiting).resolves.toBeUndefined();
     const start = performance.now();
     await expect(sem.wait({ timeoutMs: 40 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
@@ -77,7 +74,8 @@ describe('Semaphore', () => {
     const sem = create();
     const controller = new AbortController();
     const waiting = sem.wait({ signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('changed my mind')), 20);
+    await untilAsleep('shared-futex');
+    controller.abort(new Error('changed my mind'));
     const error = await waiting.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(AbortError);
     expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: new Error('changed my mind') });
@@ -89,12 +87,8 @@ describe('Semaphore', () => {
 
   it('close() rejects pending waits, is safe twice, and forbids later use', async () => {
     const sem = create();
-    const waits = [sem.wait(), sem.wait({ timeoutMs: 60_000 })];
-    sem.close();
-    sem.close();
-    for (const waiting of waits) await expect(waiting).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+    await expectCloseRejectsWaits(sem, (options) => sem.wait(options));
     expect(() => sem.post()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
-    await expect(sem.wait()).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
   });
 
   it('ping-pongs 10,000 rounds with another process', async () => {
@@ -116,12 +110,15 @@ describe('Semaphore', () => {
     const sem = create();
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    const waits = Array.from({ length: 16 }, () => sem.wait({ timeoutMs: 30_000 }));
+    let settled = 0;
+    const waits = Array.from({ length: 16 }, () => sem.wait({ timeoutMs: 30_000 }).finally(() => settled++));
+    await untilAsleep('shared-futex', 16);
     // libuv has 4 pool threads: if the waits held them, these reads would queue forever.
     const reads = await Promise.all(Array.from({ length: 8 }, () => fs.promises.readFile(__filename, 'utf8')));
     expect(reads.every((text) => text.includes('libuv threadpool'))).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(() => ticks > 5, 'the event loop to tick while 16 waits are pending');
     clearInterval(timer);
+    expect(settled).toBe(0);
     expect(ticks).toBeGreaterThan(5);
     for (let i = 0; i < 16; i++) sem.post();
     await Promise.all(waits);
@@ -135,6 +132,8 @@ describe('Semaphore', () => {
     expect(unref.messages).toEqual([{ waiting: true }]);
     const { child, done } = runFixture('sem-wait-exit.mjs', [sem.name, 'true']);
     await nextMessage(child);
+    await untilAsleep('shared-futex', 1, child.pid as number);
+    // The thing under test: the child, with nothing but its wait, stays alive (100 ms here).
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(child.exitCode).toBeNull();
     sem.post();
@@ -193,8 +192,9 @@ describe('Semaphore waits and their end', () => {
     );
     await new Promise((resolve) => worker.once('message', resolve));
     await worker.terminate();
+    // A wait left behind would still sleep on the semaphore (in 100 ms slices) and take the unit.
+    await waitFor(() => asleep('shared-futex') === 0, "the terminated Worker's wait to end");
     sem.post();
-    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(sem.tryWait()).toBe(true);
   });
 });

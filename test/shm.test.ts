@@ -1,37 +1,20 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import util from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SharedMemory } from '../lib/index.js';
-import { runFixture, uniqueName } from './helpers.js';
-
-const opened: SharedMemory[] = [];
-function track(shm: SharedMemory): SharedMemory {
-  opened.push(shm);
-  return shm;
-}
-
-afterEach(() => {
-  for (const shm of opened.splice(0)) {
-    shm.close();
-    try {
-      SharedMemory.unlink(shm.name);
-    } catch {
-      // unlinked by the test itself
-    }
-  }
-});
+import { runFixture, track, uniqueName } from './helpers.js';
 
 describe('SharedMemory', () => {
   it('creates a segment in /dev/shm with mode 0o600 and opens it by name', () => {
     const name = uniqueName('shm');
-    const shm = track(SharedMemory.create(name, { size: 10_000 }));
+    const shm = track(SharedMemory.create(name, { size: 10_000 }), SharedMemory);
     expect(shm.created).toBe(true);
     expect(shm.size).toBe(10_000);
     expect(fs.statSync(`/dev/shm${name}`).size).toBe(10_000);
     expect(shm.stat()).toEqual({ size: 10_000, mode: 0o600, uid: os.userInfo().uid, gid: os.userInfo().gid });
     new Uint8Array(shm.buffer).set([1, 2, 3], 100);
-    const other = track(SharedMemory.open(name));
+    const other = track(SharedMemory.open(name), SharedMemory);
     expect(other.created).toBe(false);
     expect(other.size).toBe(10_000);
     expect([...new Uint8Array(other.buffer, 100, 3)]).toEqual([1, 2, 3]);
@@ -39,23 +22,23 @@ describe('SharedMemory', () => {
 
   it('adds the leading slash, as Python and C peers name segments without it', () => {
     const name = uniqueName('shm');
-    track(SharedMemory.create(name.slice(1), { size: 64 }));
-    const same = track(SharedMemory.open(name));
+    track(SharedMemory.create(name.slice(1), { size: 64 }), SharedMemory);
+    const same = track(SharedMemory.open(name), SharedMemory);
     expect(same.name).toBe(name);
     expect(same.size).toBe(64);
   });
 
   it('openOrCreate creates once, then opens with the existing size', () => {
     const name = uniqueName('shm');
-    const first = track(SharedMemory.openOrCreate(name, { size: 4096 }));
-    const second = track(SharedMemory.openOrCreate(name, { size: 8192 }));
+    const first = track(SharedMemory.openOrCreate(name, { size: 4096 }), SharedMemory);
+    const second = track(SharedMemory.openOrCreate(name, { size: 8192 }), SharedMemory);
     expect([first.created, second.created]).toEqual([true, false]);
     expect(second.size).toBe(4096);
   });
 
   it('fails with EEXIST and ENOENT shaped like fs errors', () => {
     const name = uniqueName('shm');
-    track(SharedMemory.create(name, { size: 16 }));
+    track(SharedMemory.create(name, { size: 16 }), SharedMemory);
     expect(() => SharedMemory.create(name, { size: 16 })).toThrow(
       expect.objectContaining({ code: 'EEXIST', errno: -os.constants.errno.EEXIST, syscall: 'shm_open' }),
     );
@@ -76,8 +59,8 @@ describe('SharedMemory', () => {
 
   it('maps read-only handles copy-on-write: local writes never reach the segment', () => {
     const name = uniqueName('shm');
-    const writer = track(SharedMemory.create(name, { size: 4096 }));
-    const reader = track(SharedMemory.open(name, { readOnly: true }));
+    const writer = track(SharedMemory.create(name, { size: 4096 }), SharedMemory);
+    const reader = track(SharedMemory.open(name, { readOnly: true }), SharedMemory);
     new Uint8Array(writer.buffer)[0] = 7;
     expect(new Uint8Array(reader.buffer)[0]).toBe(7);
     new Uint8Array(reader.buffer)[1] = 9;
@@ -86,7 +69,7 @@ describe('SharedMemory', () => {
   });
 
   it('resize() changes the size, keeps the data and detaches old views', () => {
-    const shm = track(SharedMemory.create(uniqueName('shm'), { size: 4096 }));
+    const shm = track(SharedMemory.create(uniqueName('shm'), { size: 4096 }), SharedMemory);
     const before = new Uint8Array(shm.buffer);
     before[10] = 42;
     shm.resize(1 << 20);
@@ -98,7 +81,7 @@ describe('SharedMemory', () => {
 
   it('close() detaches every view, is safe twice, and leaves the segment', () => {
     const name = uniqueName('shm');
-    const shm = track(SharedMemory.create(name, { size: 4096 }));
+    const shm = track(SharedMemory.create(name, { size: 4096 }), SharedMemory);
     const view = new Float64Array(shm.buffer);
     shm.close();
     shm.close();
@@ -123,7 +106,7 @@ describe('SharedMemory', () => {
 
   it('shares 64 MiB written by a child process', async () => {
     const size = 64 << 20;
-    const shm = track(SharedMemory.create(uniqueName('shm'), { size }));
+    const shm = track(SharedMemory.create(uniqueName('shm'), { size }), SharedMemory);
     const seed = 0x5eed1234;
     const { done } = runFixture('shm-writer.mjs', [shm.name, String(seed)]);
     const result = await done;
@@ -138,7 +121,7 @@ describe('SharedMemory', () => {
   });
 
   it('Atomics.add on a mapping is atomic across processes; plain += is not', async () => {
-    const shm = track(SharedMemory.create(uniqueName('shm'), { size: 64 }));
+    const shm = track(SharedMemory.create(uniqueName('shm'), { size: 64 }), SharedMemory);
     const word = new Int32Array(shm.buffer, 0, 1);
     const count = 2_000_000;
     const run = (how: string) =>
@@ -154,7 +137,7 @@ describe('SharedMemory', () => {
   it('maps EACCES for a process without permission', async () => {
     const name = uniqueName('shm');
     const semName = uniqueName('sem');
-    track(SharedMemory.create(name, { size: 64, mode: 0o000 }));
+    track(SharedMemory.create(name, { size: 64, mode: 0o000 }), SharedMemory);
     const { Semaphore } = await import('../lib/index.js');
     const sem = Semaphore.create(semName, { mode: 0o000 });
     try {
@@ -211,7 +194,7 @@ describe('SharedMemory arguments', () => {
   });
 
   it('rejects a bad resize() size', () => {
-    const shm = track(SharedMemory.create(uniqueName('shm'), { size: 64 }));
+    const shm = track(SharedMemory.create(uniqueName('shm'), { size: 64 }), SharedMemory);
     expect(() => shm.resize(0)).toThrow(RangeError);
     expect(shm.size).toBe(64);
   });

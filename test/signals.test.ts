@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AbortError, type SignalInfo, signals } from '../lib/index.js';
-import { nextMessage, runFixture } from './helpers.js';
+import { nextMessage, runFixture, waitFor } from './helpers.js';
 
 /** Whether this process has a handler for `signo`, from SigCgt in /proc/self/status. */
 function caught(signo: number): boolean {
@@ -71,13 +71,13 @@ describe('signals', () => {
       const both = signals.listen(['SIGUSR2'], (info) => fromShmkit.push(info));
       signals.send(process.pid, 'SIGUSR2', { value: 77 });
       await collectUntil(fromShmkit, 1, 5000);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitFor(() => fromNode.length > 0, "process.on's handler to run");
       expect(fromShmkit[0]).toMatchObject({ signal: 'SIGUSR2', pid: process.pid, value: 77, code: 'SI_QUEUE' });
       expect(fromNode).toEqual(['process.on']);
       both.unsubscribe();
       // libuv's handler is back in place: process.on alone still works.
       signals.send(process.pid, 'SIGUSR2');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor(() => fromNode.length > 1, "process.on's handler to run again");
       expect(fromNode).toEqual(['process.on', 'process.on']);
       expect(fromShmkit).toHaveLength(1);
     } finally {
@@ -103,7 +103,7 @@ describe('signals', () => {
     await expect(signals.once('SIGRTMIN+2', { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     const controller = new AbortController();
     const waiting = signals.once('SIGRTMIN+2', { signal: controller.signal });
-    setTimeout(() => controller.abort(), 10);
+    controller.abort(); // once() listens from the call on: this aborts a pending wait
     await expect(waiting).rejects.toBeInstanceOf(AbortError);
     await expect(signals.once('SIGRTMIN+2', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     const early: SignalInfo[] = [];

@@ -2,26 +2,21 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AbortError, ftok, MessageQueue } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { runFixture, runPrefix } from './helpers.js';
+import {
+  expectAbortWhileAsleep,
+  expectCloseRejectsWaits,
+  requireOrSkip,
+  runFixture,
+  runPrefix,
+  track,
+  untilAsleep,
+} from './helpers.js';
 
-const made: MessageQueue[] = [];
-function create(options: { mode?: number } = {}): MessageQueue {
-  const queue = MessageQueue.create({ key: sysvTestKey(), ...options });
-  made.push(queue);
-  return queue;
-}
-
-afterEach(() => {
-  for (const queue of made.splice(0)) {
-    try {
-      queue.close();
-      MessageQueue.fromId(queue.id).remove();
-    } catch {}
-  }
-});
+const create = (options: { mode?: number } = {}) =>
+  track(MessageQueue.create({ key: sysvTestKey(), ...options }), (queue) => MessageQueue.fromId(queue.id).remove());
 
 function listed(id: number): boolean {
   return execFileSync('ipcs', ['-q'], { encoding: 'utf8' })
@@ -159,10 +154,9 @@ describe('MessageQueue', () => {
   it('receive() resolves when a message arrives; ETIMEDOUT after timeoutMs; receiveSync too', async () => {
     const queue = create();
     const waiting = queue.receive({ type: 4, timeoutMs: 10_000 });
-    setTimeout(() => {
-      queue.trySend('other', { type: 3 });
-      queue.trySend('mine', { type: 4 });
-    }, 20);
+    await untilAsleep('msgrcv');
+    queue.trySend('other', { type: 3 });
+    queue.trySend('mine', { type: 4 });
     const message = await waiting;
     expect([message.type, message.data.toString()]).toEqual([4, 'mine']);
     await expect(queue.receive({ type: 4, timeoutMs: 30 })).rejects.toMatchObject({
@@ -183,7 +177,7 @@ describe('MessageQueue', () => {
     const data = Buffer.from('abcd');
     const sending = queue.send(data, { type: 2, timeoutMs: 10_000 });
     data.fill(0); // the pending send copied it
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('msgsnd');
     expect(queue.tryReceive()?.data.toString()).toBe('12345678');
     await sending;
     expect(queue.tryReceive()?.data.toString()).toBe('abcd');
@@ -191,10 +185,7 @@ describe('MessageQueue', () => {
 
   it('an aborted receive never loses a message, even when it arrives at the same moment', async () => {
     const queue = create();
-    const controller = new AbortController();
-    const waiting = queue.receive({ signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
-    await expect(waiting).rejects.toBeInstanceOf(AbortError);
+    await expectAbortWhileAsleep('msgrcv', (signal) => queue.receive({ signal }));
     const rounds = 200;
     let received = 0;
     for (let i = 0; i < rounds; i++) {
@@ -225,7 +216,7 @@ describe('MessageQueue', () => {
     const queue = create();
     const other = MessageQueue.open({ key: queue.key });
     const waits = [queue.receive(), other.receive({ type: 5 }), other.receive({ timeoutMs: 60_000 })];
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('msgrcv', 3);
     queue.remove();
     const results = await Promise.allSettled(waits);
     for (const result of results) {
@@ -236,12 +227,8 @@ describe('MessageQueue', () => {
 
   it('close() rejects pending waits, is safe twice and forbids later use', async () => {
     const queue = create();
-    const waits = [queue.receive(), queue.receive({ timeoutMs: 60_000 })];
-    queue.close();
-    queue.close();
-    for (const waiting of waits) await expect(waiting).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
+    await expectCloseRejectsWaits(queue, (options) => queue.receive(options));
     expect(() => queue.trySend('x')).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
-    await expect(queue.receive()).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
     // The queue itself is still there, and no message went missing.
     const again = MessageQueue.open({ key: queue.key });
     again.trySend('still here');
@@ -324,7 +311,8 @@ function hasCompiler(): boolean {
 }
 
 describe('MessageQueue interop', () => {
-  it.skipIf(!hasCompiler())('talks by key with a C program using msgrcv/msgsnd', async () => {
+  it('talks by key with a C program using msgrcv/msgsnd', async (ctx) => {
+    requireOrSkip(ctx, hasCompiler(), 'a C compiler (cc)');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${runPrefix()}sysv-c-`));
     try {
       fs.writeFileSync(path.join(dir, 'peer.c'), C_PEER);

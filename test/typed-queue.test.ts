@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   compileSchema,
   type RecordOf,
@@ -10,41 +10,16 @@ import {
   type TypedQueueCodecOptions,
   type TypedQueueRecordOptions,
 } from '../lib/index.js';
-import { ALL_TYPES, allTypesRecord, patiently, patientlyAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
+import { ALL_TYPES, allTypesRecord, orStall, orStallAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
 import { box, samples } from './fixtures/tq-values.mjs';
-import { type ChildResult, runFixture, uniqueName } from './helpers.js';
-
-const names: string[] = [];
-const handles: { close(): void }[] = [];
-
-function track<Q extends { close(): void; name: string }>(queue: Q): Q {
-  handles.push(queue);
-  if (!names.includes(queue.name)) names.push(queue.name);
-  return queue;
-}
+import { type ChildResult, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
 
 function records<const S extends Schema>(options: TypedQueueRecordOptions<S>, name = uniqueName('tq')) {
-  return track(TypedQueue.create(name, options));
+  return track(TypedQueue.create(name, options), TypedQueue);
 }
 
 function codecQueue<T>(options: TypedQueueCodecOptions<T>, name = uniqueName('tq')) {
-  return track(TypedQueue.create<T>(name, options));
-}
-
-afterEach(() => {
-  for (const handle of handles.splice(0)) handle.close();
-  for (const name of names.splice(0)) {
-    try {
-      TypedQueue.unlink(name);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-  }
-});
-
-/** One-second wait slices that passed without progress (see patiently() in the fixtures): reported, not failed. */
-function reportStalls(what: string, stalls: number): void {
-  if (stalls > 0) console.warn(`${what}: ${stalls} one-second wait slice(s) passed without progress`);
+  return track(TypedQueue.create<T>(name, options), TypedQueue);
 }
 
 function ok(result: ChildResult): ChildResult {
@@ -312,8 +287,10 @@ describe('TypedQueue of records', () => {
     expect(await queue.popInto(target)).toBe(target);
     expect(target).toEqual(make(3));
     expect(target.blob).toBe(blob); // the bytes field was copied into, not replaced
-    setTimeout(() => queue.tryPush(make(4)), 20);
-    expect(await queue.popInto(target, { timeoutMs: 5000 })).toBe(target);
+    const popping = queue.popInto(target, { timeoutMs: 5000 });
+    await untilAsleep('shared-futex');
+    queue.tryPush(make(4));
+    expect(await popping).toBe(target);
     expect(target).toEqual(make(4));
     expect(target.blob).toBe(blob);
   });
@@ -336,12 +313,15 @@ describe('TypedQueue of records', () => {
     const popped = queue.pop({ timeoutMs: 5000 });
     await queue.push({ n: 99 });
     expect(await popped).toEqual({ n: 99 });
-    for (let i = 0; i < (queue.capacity as number); i++) queue.pushSync({ n: i });
+    // Full, really: the ring may hold a record more than `capacity`, and a push into room would not wait.
+    let filled = 0;
+    while (queue.tryPush({ n: filled })) filled++;
+    expect(filled).toBeGreaterThanOrEqual(queue.capacity as number);
     const blocked = queue.push({ n: 1000 }, { timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex');
     expect(queue.tryPop()).toEqual({ n: 0 });
     await blocked;
-    expect(queue.stats()).toMatchObject({ pushedMessages: 40 + many + 1 + (queue.capacity as number) + 1 });
+    expect(queue.stats()).toMatchObject({ pushedMessages: 40 + many + 1 + filled + 1 });
     await expect(records({ schema: { n: 'u32' }, capacity: 1 }).pop({ timeoutMs: 30 })).rejects.toMatchObject({
       code: 'ETIMEDOUT',
     });
@@ -350,7 +330,7 @@ describe('TypedQueue of records', () => {
       for await (const record of queue) seen.push(record.n);
       return seen;
     })();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilAsleep('shared-futex'); // it popped what there was, and waits for more
     queue.close();
     expect((await iterating).length).toBeGreaterThan(0);
     expect(() => queue.tryPush({ n: 1 })).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
@@ -359,7 +339,7 @@ describe('TypedQueue of records', () => {
 
   it('a message of the wrong size is a clear error (and is dropped), not garbage', () => {
     const queue = records({ schema: EXAMPLE, capacity: 4 });
-    const raw = track(RingBuffer.open(queue.name));
+    const raw = track(RingBuffer.open(queue.name), RingBuffer);
     raw.tryPush(new Uint8Array(5));
     expect(() => queue.tryPop()).toThrow(
       expect.objectContaining({
@@ -376,7 +356,7 @@ describe('TypedQueue of records', () => {
 
   it('open with another schema fails with ERR_SHMKIT_SCHEMA_MISMATCH; the same schema opens', () => {
     const queue = records({ schema: { a: 'u32', b: 'f64' }, capacity: 4 });
-    const same = track(TypedQueue.open(queue.name, { schema: { a: 'u32', b: 'f64' } }));
+    const same = track(TypedQueue.open(queue.name, { schema: { a: 'u32', b: 'f64' } }), TypedQueue);
     expect(same.fingerprint).toBe(queue.fingerprint);
     expect(same.capacity).toBe(queue.capacity);
     same.pushSync({ a: 1, b: 2 });
@@ -393,15 +373,17 @@ describe('TypedQueue of records', () => {
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH', message: expect.stringContaining("codec 'json'") }),
     );
     const plain = uniqueName('ring');
-    names.push(plain);
-    track(RingBuffer.create(plain, { capacityBytes: 1024 }));
+    track(RingBuffer.create(plain, { capacityBytes: 1024 }), RingBuffer);
     expect(() => TypedQueue.open(plain, { schema: { a: 'u8' } })).toThrow(
       expect.objectContaining({
         code: 'ERR_SHMKIT_SCHEMA_MISMATCH',
         message: expect.stringContaining('plain RingBuffer'),
       }),
     );
-    const again = track(TypedQueue.openOrCreate(queue.name, { schema: { a: 'u32', b: 'f64' }, capacity: 99 }));
+    const again = track(
+      TypedQueue.openOrCreate(queue.name, { schema: { a: 'u32', b: 'f64' }, capacity: 99 }),
+      TypedQueue,
+    );
     expect(again.capacity).toBe(queue.capacity);
     expect(() => TypedQueue.openOrCreate(queue.name, { schema: { a: 'u8' }, capacity: 1 })).toThrow(
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH' }),
@@ -417,32 +399,29 @@ describe('TypedQueue of records', () => {
     const child = runFixture('tq-all-types.mjs', [queue.name, 'produce', String(count)]);
     let i = 0;
     const target = queue.createRecord();
-    const counter = { stalls: 0 };
     for await (const record of queue) {
       expect(record).toEqual(allTypesRecord(i));
       i++;
       if (i === 50) break;
     }
     while (i < count) {
-      const record = await patientlyAsync((timeoutMs: number) => queue.popInto(target, { timeoutMs }), counter);
+      const record = await orStallAsync('parent consumer', i, (timeoutMs: number) =>
+        queue.popInto(target, { timeoutMs }),
+      );
       expect(record).toEqual(allTypesRecord(i));
       i++;
     }
-    reportStalls(
-      'child → parent',
-      counter.stalls + ((ok(await child.done).messages[0] as { stalls: number }).stalls ?? 0),
-    );
+    ok(await child.done);
 
     // A 'single'-producer handle owns the tail it pushed: the reverse direction gets its own queue.
     const reverse = records({ schema: ALL_TYPES, capacity: 64 });
     const consumer = runFixture('tq-all-types.mjs', [reverse.name, 'consume', String(count)]);
     for (let j = 0; j < count; j++) {
       const record = allTypesRecord(j);
-      await patientlyAsync((timeoutMs: number) => reverse.push(record, { timeoutMs }), counter);
+      await orStallAsync('parent producer', j, (timeoutMs: number) => reverse.push(record, { timeoutMs }));
     }
     const result = ok(await consumer.done);
     expect(result.messages[0]).toMatchObject({ received: count, mismatches: 0 });
-    reportStalls('parent → child', counter.stalls + (result.messages[0] as { stalls: number }).stalls);
   });
 });
 
@@ -453,9 +432,8 @@ describe('TypedQueue with a codec', () => {
     expect(queue.capacity).toBeUndefined();
     const child = runFixture('tq-codec.mjs', [queue.name, 'v8', 'produce']);
     const got: unknown[] = [];
-    const counter = { stalls: 0 };
-    for (const _ of samples('v8'))
-      got.push(await patientlyAsync((timeoutMs: number) => queue.pop({ timeoutMs }), counter));
+    for (const [i] of samples('v8').entries())
+      got.push(await orStallAsync('parent consumer', i, (timeoutMs: number) => queue.pop({ timeoutMs })));
     ok(await child.done);
     expect(got).toEqual(samples('v8'));
     expect(got[0]).toBeInstanceOf(Map);
@@ -469,8 +447,8 @@ describe('TypedQueue with a codec', () => {
     const echo = runFixture('tq-codec.mjs', [there.name, 'v8', 'echo', String(samples('v8').length), back.name]);
     await there.pushMany(samples('v8'));
     const echoed: unknown[] = [];
-    for (const _ of samples('v8')) echoed.push(patiently((timeoutMs: number) => back.popSync({ timeoutMs }), counter));
-    reportStalls('v8', counter.stalls);
+    for (const [i] of samples('v8').entries())
+      echoed.push(orStall('parent consumer', i, (timeoutMs: number) => back.popSync({ timeoutMs })));
     ok(await echo.done);
     expect(echoed).toEqual(samples('v8'));
     expect(got).toEqual(samples('v8'));
@@ -504,7 +482,7 @@ describe('TypedQueue with a codec', () => {
     expect(() => json.tryPopInto({})).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NOT_RECORDS' }));
     expect(() => json.createRecord()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NOT_RECORDS' }));
 
-    const raw = track(TypedQueue.create(uniqueName('tq'), { codec: 'raw', capacityBytes: 256 }));
+    const raw = track(TypedQueue.create(uniqueName('tq'), { codec: 'raw', capacityBytes: 256 }), TypedQueue);
     const bytes = Uint8Array.from([1, 2, 3]);
     raw.pushSync(bytes);
     const popped = raw.popSync();
@@ -533,9 +511,9 @@ describe('TypedQueue with a codec', () => {
     expect(() => TypedQueue.open(json.name, { schema: { a: 'u8' } })).toThrow(
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH', message: expect.stringContaining("codec 'json'") }),
     );
-    track(TypedQueue.open(json.name, { codec: 'json' })).close();
+    track(TypedQueue.open(json.name, { codec: 'json' }), TypedQueue).close();
     const custom = codecQueue({ codec: box, capacityBytes: 256 });
-    track(TypedQueue.open(custom.name, { codec: { ...box } })).close();
+    track(TypedQueue.open(custom.name, { codec: { ...box } }), TypedQueue).close();
     expect(() => TypedQueue.open(custom.name, { codec: { ...box, name: 'other' } })).toThrow(
       expect.objectContaining({ code: 'ERR_SHMKIT_SCHEMA_MISMATCH' }),
     );
@@ -557,10 +535,9 @@ describe('TypedQueue across processes', () => {
       seen: Record<string, { count: number }>;
       corrupt: number;
       seconds: number;
-      stalls: number;
     };
     expect(report.corrupt).toBe(0);
-    reportStalls('SPSC', report.stalls + (produced.messages[0] as { stalls: number }).stalls);
+    expect(produced.messages[0]).toEqual({ done: count });
     expect(report.seen[1]?.count).toBe(count);
     console.log(
       `TypedQueue SPSC records (${queue.recordByteLength} B, each built and checked with bigint and string work): ${Math.round(count / report.seconds).toLocaleString('en')} records/s across processes, child start-up included`,
@@ -583,10 +560,6 @@ describe('TypedQueue across processes', () => {
     );
     const results = await Promise.all([...producers, ...consumers].map((child) => child.done));
     for (const result of results) ok(result);
-    reportStalls(
-      'MPMC soak',
-      results.reduce((sum, result) => sum + ((result.messages.at(-1) as { stalls?: number })?.stalls ?? 0), 0),
-    );
     const union = new Map<string, Uint8Array>();
     for (const consumer of results.slice(4)) {
       const report = consumer.messages[0] as {
