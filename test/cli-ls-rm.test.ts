@@ -15,12 +15,12 @@ import {
   Fifo,
   type IpcObject,
   listObjects,
-  MessageQueue,
   Mutex,
   PosixMessageQueue,
   RingBuffer,
   Semaphore,
   SharedMemory,
+  SysvMessageQueue,
 } from '../lib/index.js';
 import { RING_MAGIC } from '../lib/structures/ring/format.js';
 import { kindFromHeader } from '../lib/tooling/inventory.js';
@@ -92,7 +92,7 @@ beforeAll(async () => {
   const mq = PosixMessageQueue.create(names.mq, { maxMessages: 4, messageSize: 64 });
   mq.trySend('hi');
   handles.push(mq);
-  const sysv = MessageQueue.create({ key });
+  const sysv = SysvMessageQueue.create({ key });
   sysv.trySend('hello');
   handles.push(sysv);
   Fifo.create(fifoPath);
@@ -119,7 +119,7 @@ afterAll(async () => {
   quietly(() => RingBuffer.unlink(names.ring));
   quietly(() => SharedMemory.unlink(names.mutex));
   quietly(() => PosixMessageQueue.unlink(names.mq));
-  quietly(() => MessageQueue.open({ key }).remove());
+  quietly(() => SysvMessageQueue.open({ key }).remove());
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -276,7 +276,7 @@ describe('shmkit rm', () => {
     expect(fs.existsSync(`/dev/shm/${semFile}`)).toBe(false);
     expect(fs.existsSync(`/dev/mqueue${names.mq}`)).toBe(false);
     expect(fs.existsSync(`/dev/shm${names.mutex}`)).toBe(false);
-    expect(() => MessageQueue.open({ key })).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => SysvMessageQueue.open({ key })).toThrow(expect.objectContaining({ code: 'ENOENT' }));
 
     const again = await cli('rm', names.mq);
     expect(again.code).toBe(1);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AbortError, ftok, MessageQueue } from '../lib/index.js';
+import { AbortError, ftok, SysvMessageQueue } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
 import {
   expectAbortWhileAsleep,
@@ -16,7 +16,9 @@ import {
 } from './helpers.js';
 
 const create = (options: { mode?: number } = {}) =>
-  track(MessageQueue.create({ key: sysvTestKey(), ...options }), (queue) => MessageQueue.fromId(queue.id).remove());
+  track(SysvMessageQueue.create({ key: sysvTestKey(), ...options }), (queue) =>
+    SysvMessageQueue.fromId(queue.id).remove(),
+  );
 
 function listed(id: number): boolean {
   return execFileSync('ipcs', ['-q'], { encoding: 'utf8' })
@@ -24,17 +26,17 @@ function listed(id: number): boolean {
     .some((line) => line.trim().split(/\s+/)[1] === String(id));
 }
 
-describe('MessageQueue', () => {
+describe('SysvMessageQueue', () => {
   it('create/open/openOrCreate by key; shows up in ipcs -q; remove() deletes it', () => {
     const queue = create();
     expect(queue.created).toBe(true);
     expect(listed(queue.id)).toBe(true);
     expect(queue.stat().mode).toBe(0o600);
-    const other = MessageQueue.open({ key: queue.key });
+    const other = SysvMessageQueue.open({ key: queue.key });
     expect([other.id, other.created]).toEqual([queue.id, false]);
-    const third = MessageQueue.openOrCreate({ key: queue.key });
+    const third = SysvMessageQueue.openOrCreate({ key: queue.key });
     expect([third.id, third.created]).toEqual([queue.id, false]);
-    expect(() => MessageQueue.create({ key: queue.key })).toThrow(
+    expect(() => SysvMessageQueue.create({ key: queue.key })).toThrow(
       expect.objectContaining({ code: 'EEXIST', syscall: 'msgget' }),
     );
     other.trySend('x');
@@ -42,7 +44,7 @@ describe('MessageQueue', () => {
     queue.remove();
     expect(listed(queue.id)).toBe(false);
     expect(() => other.trySend('y')).toThrow(expect.objectContaining({ code: 'EIDRM', syscall: 'msgsnd' }));
-    expect(() => MessageQueue.open({ key: queue.key })).toThrow(
+    expect(() => SysvMessageQueue.open({ key: queue.key })).toThrow(
       expect.objectContaining({ code: 'ENOENT', syscall: 'msgget' }),
     );
     other.close();
@@ -50,8 +52,8 @@ describe('MessageQueue', () => {
   });
 
   it('private() makes a keyless queue, reachable by id from another process', async () => {
-    const queue = MessageQueue.private({ mode: 0o640 });
-    const reply = MessageQueue.private();
+    const queue = SysvMessageQueue.private({ mode: 0o640 });
+    const reply = SysvMessageQueue.private();
     try {
       expect([queue.key, queue.created, queue.stat().mode]).toEqual([0, true, 0o640]);
       queue.trySend('ping', { type: 3 });
@@ -76,7 +78,7 @@ describe('MessageQueue', () => {
       const key = ftok(file, 7);
       expect(ftok(file, 7)).toBe(key);
       expect(ftok(file, 8)).not.toBe(key);
-      const queue = MessageQueue.openOrCreate({ key });
+      const queue = SysvMessageQueue.openOrCreate({ key });
       expect(queue.key).toBe(key);
       queue.remove();
       queue.close();
@@ -214,7 +216,7 @@ describe('MessageQueue', () => {
 
   it('remove() makes pending receives of every handle reject with EIDRM', async () => {
     const queue = create();
-    const other = MessageQueue.open({ key: queue.key });
+    const other = SysvMessageQueue.open({ key: queue.key });
     const waits = [queue.receive(), other.receive({ type: 5 }), other.receive({ timeoutMs: 60_000 })];
     await untilAsleep('msgrcv', 3);
     queue.remove();
@@ -230,7 +232,7 @@ describe('MessageQueue', () => {
     await expectCloseRejectsWaits(queue, (options) => queue.receive(options));
     expect(() => queue.trySend('x')).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
     // The queue itself is still there, and no message went missing.
-    const again = MessageQueue.open({ key: queue.key });
+    const again = SysvMessageQueue.open({ key: queue.key });
     again.trySend('still here');
     // (A cancelled receive interrupted just as it was handed the message puts it back.)
     expect(again.receiveSync({ timeoutMs: 2000 }).data.toString()).toBe('still here');
@@ -310,7 +312,7 @@ function hasCompiler(): boolean {
   }
 }
 
-describe('MessageQueue interop', () => {
+describe('SysvMessageQueue interop', () => {
   it('talks by key with a C program using msgrcv/msgsnd', async (ctx) => {
     requireOrSkip(ctx, hasCompiler(), 'a C compiler (cc)');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${runPrefix()}sysv-c-`));
@@ -332,15 +334,15 @@ describe('MessageQueue interop', () => {
   });
 });
 
-describe('MessageQueue arguments', () => {
+describe('SysvMessageQueue arguments', () => {
   it('rejects bad arguments with TypeError/RangeError naming them, before any syscall', async () => {
-    expect(() => MessageQueue.create(undefined as never)).toThrow(TypeError);
-    expect(() => MessageQueue.create({ key: 'k' as never })).toThrow(/"options.key"/);
-    expect(() => MessageQueue.create({ key: 1.5 })).toThrow(RangeError);
-    expect(() => MessageQueue.create({ key: 0 })).toThrow(/IPC_PRIVATE/);
-    expect(() => MessageQueue.create({ key: 2 ** 40 })).toThrow(RangeError);
-    expect(() => MessageQueue.create({ key: sysvTestKey(), mode: 0o10000 })).toThrow(/"options.mode"/);
-    expect(() => MessageQueue.fromId(-1)).toThrow(RangeError);
+    expect(() => SysvMessageQueue.create(undefined as never)).toThrow(TypeError);
+    expect(() => SysvMessageQueue.create({ key: 'k' as never })).toThrow(/"options.key"/);
+    expect(() => SysvMessageQueue.create({ key: 1.5 })).toThrow(RangeError);
+    expect(() => SysvMessageQueue.create({ key: 0 })).toThrow(/IPC_PRIVATE/);
+    expect(() => SysvMessageQueue.create({ key: 2 ** 40 })).toThrow(RangeError);
+    expect(() => SysvMessageQueue.create({ key: sysvTestKey(), mode: 0o10000 })).toThrow(/"options.mode"/);
+    expect(() => SysvMessageQueue.fromId(-1)).toThrow(RangeError);
     expect(() => ftok(42 as never, 1)).toThrow(TypeError);
     expect(() => ftok('/tmp', 0)).toThrow(/"projId"/);
     expect(() => ftok('/tmp', 256)).toThrow(RangeError);
