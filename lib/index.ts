@@ -3,8 +3,8 @@
  * @packageDocumentation
  */
 
-export type { Capabilities } from './core/addon.js';
-export { capabilities } from './core/addon.js';
+export type { Capabilities } from './core/binding.js';
+export { capabilities } from './core/binding.js';
 export type { SystemError } from './core/errors.js';
 export { AbortError, ClosedError, systemError } from './core/errors.js';
 export type { SyncWaitOptions, WaitOptions, WaitSyncOptions } from './core/pending.js';

@@ -4,8 +4,8 @@
  * async wait into a Promise that honours `timeoutMs`, an AbortSignal, and
  * close() of the handle it belongs to.
  */
-import type { NativeWaitResult, WaitCallback } from './addon.js';
-import { native } from './addon.js';
+import type { NativeWaitResult, WaitCallback } from './binding.js';
+import { binding } from './binding.js';
 import { AbortError } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateOptions, validateTimeoutMs } from './validate.js';
 
@@ -94,7 +94,7 @@ export class PendingWaits {
       };
       const pending: Pending = {
         cancel: (error) => {
-          native.cancelWait(id);
+          binding.waiter.cancel(id);
           finish();
           reject(error);
         },

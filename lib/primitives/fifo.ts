@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
-import { native } from '../core/addon.js';
+import { binding } from '../core/binding.js';
 import { AbortError, codedError, nameSystemError, systemError, timeoutError, withObjectName } from '../core/errors.js';
 import {
   typeError,
@@ -27,12 +27,6 @@ import {
   valueError,
 } from '../core/validate.js';
 import { FIFO_REGISTRY, pruneFifoRegistry, registerFifo } from './fifo-registry.js';
-
-interface FifoBinding {
-  mkfifo(path: string, mode: number): void;
-}
-
-const binding = native as unknown as FifoBinding;
 
 /** The default and largest frame a {@link FrameDecoder} accepts: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -215,7 +209,7 @@ export class Fifo {
     const file = validatePath(path);
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    withObjectName(file, () => binding.mkfifo(file, mode));
+    withObjectName(file, () => binding.fifo.mkfifo(file, mode));
     registerFifo(file);
   }
 

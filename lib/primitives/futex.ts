@@ -4,8 +4,7 @@
  * `Atomics.wait` cannot do this: it needs a SharedArrayBuffer and sleeps only
  * within one process. These are shared (not FUTEX_PRIVATE) futexes.
  */
-import { capabilities, native } from '../core/addon.js';
-import { unsupportedError } from '../core/errors.js';
+import { binding, requireCapability } from '../core/binding.js';
 import { isMapping, waitsOn } from '../core/mappings.js';
 import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { typeError, validateInteger } from '../core/validate.js';
@@ -19,7 +18,7 @@ const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
 function checkWord(view: unknown, index: unknown): Int32Array {
-  if (!capabilities.futex) throw unsupportedError('futex(2) is');
+  requireCapability('futex', 'futex(2) is');
   if (!(view instanceof Int32Array)) throw typeError('view', 'an Int32Array', view);
   if (!isMapping(view.buffer) && !(view.buffer instanceof SharedArrayBuffer)) {
     throw typeError('view', 'an Int32Array over a SharedMemory buffer or a SharedArrayBuffer', view.buffer);
@@ -46,7 +45,7 @@ export async function wait(
   validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
   const opts = parseWaitOptions(options);
   return waitsOn(view.buffer).start(
-    (timeoutMs, ref, callback) => native.futexWaitAsync(view, index, expected, timeoutMs, ref, callback),
+    (timeoutMs, ref, callback) => binding.futex.waitAsync(view, index, expected, timeoutMs, ref, callback),
     opts,
     (result) => result as FutexWaitResult,
   );
@@ -65,7 +64,7 @@ export function waitSync(
   checkWord(view, index);
   validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
   const timeoutMs = parseWaitSyncOptions(options);
-  return native.futexWaitSync(view, index, expected, timeoutMs) as FutexWaitResult;
+  return binding.futex.waitSync(view, index, expected, timeoutMs) as FutexWaitResult;
 }
 
 /**
@@ -75,7 +74,7 @@ export function waitSync(
 export function wake(view: Int32Array, index: number, count: number = Number.POSITIVE_INFINITY): number {
   checkWord(view, index);
   if (count !== Number.POSITIVE_INFINITY) validateInteger(count, 'count', 0, INT32_MAX);
-  return native.futexWake(view, index, count);
+  return binding.futex.wake(view, index, count);
 }
 
 /** futex wait/wake: `futex.wait`, `futex.waitSync`, `futex.wake`. */

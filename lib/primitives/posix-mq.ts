@@ -4,16 +4,9 @@
  * See {@link PosixMessageQueue}.
  */
 import fs from 'node:fs';
-import type { NativeWaitResult, OpenMode, WaitCallback } from '../core/addon.js';
-import { capabilities, native } from '../core/addon.js';
-import {
-  ClosedError,
-  nameSystemError,
-  timeoutError,
-  unsupportedError,
-  useAfterClose,
-  withObjectName,
-} from '../core/errors.js';
+import type { NativePosixMq, NativeWaitResult, OpenMode } from '../core/binding.js';
+import { binding, requireCapability } from '../core/binding.js';
+import { ClosedError, nameSystemError, timeoutError, useAfterClose, withObjectName } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import {
   PendingWaits,
@@ -30,29 +23,6 @@ import {
   validateOptions,
   validateTimeoutMs,
 } from '../core/validate.js';
-
-interface NativePosixMq {
-  readonly created: boolean;
-  send(data: Uint8Array, priority: number): boolean;
-  receive(): { data: Buffer; priority: number } | null;
-  pollSync(events: 'in' | 'out', timeoutMs: number): 'ok' | 'timed-out';
-  pollAsync(events: 'in' | 'out', timeoutMs: number, ref: boolean, callback: WaitCallback): number;
-  attributes(): PosixMessageQueueAttributes;
-  close(): void;
-}
-
-interface PosixMqBinding {
-  PosixMqHandle: new (
-    name: string,
-    openMode: OpenMode,
-    mode: number,
-    maxMessages: number,
-    messageSize: number,
-  ) => NativePosixMq;
-  mqUnlink(name: string): void;
-}
-
-const binding = native as unknown as PosixMqBinding;
 
 /** Highest priority + 1 (MQ_PRIO_MAX on Linux). */
 export const MQ_PRIO_MAX = 32768;
@@ -102,7 +72,7 @@ export type PosixSendSyncOptions = PosixSendOptions & WaitSyncOptions;
 export type PosixSendAsyncOptions = PosixSendOptions & WaitOptions;
 
 function requirePosixMq(): void {
-  if (!capabilities.posixMq) throw unsupportedError('POSIX message queues are');
+  requireCapability('posixMq', 'POSIX message queues are');
 }
 
 function mqName(name: unknown): string {
@@ -229,7 +199,7 @@ export class PosixMessageQueue implements Disposable {
   static unlink(name: string): void {
     requirePosixMq();
     const fullName = mqName(name);
-    withObjectName(fullName, () => binding.mqUnlink(fullName));
+    withObjectName(fullName, () => binding.posixMq.unlink(fullName));
   }
 
   static #make(name: string, openMode: OpenMode, options: PosixMessageQueueCreateOptions | undefined) {
@@ -249,7 +219,7 @@ export class PosixMessageQueue implements Disposable {
       wantSize ||= readLimit('/proc/sys/fs/mqueue/msgsize_default') ?? 8192;
     }
     try {
-      return new PosixMessageQueue(fullName, new binding.PosixMqHandle(fullName, openMode, mode, wantMsgs, wantSize));
+      return new PosixMessageQueue(fullName, new binding.posixMq.Handle(fullName, openMode, mode, wantMsgs, wantSize));
     } catch (error) {
       throw nameSystemError(explainLimit(error, wantMsgs, wantSize), fullName);
     }

@@ -3,8 +3,8 @@
  * sem_clockwait(3), sem_getvalue(3), sem_close(3), sem_unlink(3).
  * See {@link Semaphore}.
  */
-import type { NativeSemaphore, OpenMode } from '../core/addon.js';
-import { native } from '../core/addon.js';
+import type { NativeSemaphore, OpenMode } from '../core/binding.js';
+import { binding } from '../core/binding.js';
 import { ClosedError, nameSystemError, timeoutError, useAfterClose, withObjectName } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import {
@@ -90,7 +90,7 @@ export class Semaphore implements Disposable {
    */
   static unlink(name: string): void {
     const fullName = semName(name);
-    withObjectName(fullName, () => native.semUnlink(fullName));
+    withObjectName(fullName, () => binding.semaphore.unlink(fullName));
   }
 
   static #make(name: string, openMode: OpenMode, options: SemaphoreCreateOptions | undefined): Semaphore {
@@ -100,7 +100,7 @@ export class Semaphore implements Disposable {
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     return withObjectName(
       fullName,
-      () => new Semaphore(fullName, new native.SemaphoreHandle(fullName, openMode, mode, value)),
+      () => new Semaphore(fullName, new binding.semaphore.Handle(fullName, openMode, mode, value)),
     );
   }
 

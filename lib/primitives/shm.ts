@@ -3,8 +3,8 @@
  * See {@link SharedMemory}.
  */
 import fs from 'node:fs';
-import type { OpenMode } from '../core/addon.js';
-import { native } from '../core/addon.js';
+import type { OpenMode } from '../core/binding.js';
+import { binding } from '../core/binding.js';
 import { ClosedError, systemError, useAfterClose, withObjectName } from '../core/errors.js';
 import { isMapping, registerMapping, waitsOn } from '../core/mappings.js';
 import { NAME_MAX, posixName } from '../core/names.js';
@@ -126,11 +126,11 @@ export class SharedMemory implements Disposable {
    */
   static unlink(name: string): void {
     const fullName = posixName(name, 'name', NAME_MAX);
-    withObjectName(fullName, () => native.shmUnlink(fullName));
+    withObjectName(fullName, () => binding.shm.unlink(fullName));
   }
 
   static #open(name: string, openMode: OpenMode, readOnly: boolean, mode: number, size: number | undefined) {
-    const { fd, created } = native.shmOpen(name, openMode, readOnly, mode);
+    const { fd, created } = binding.shm.open(name, openMode, mode, readOnly);
     try {
       let actual = withObjectName(name, () => fs.fstatSync(fd).size);
       // A segment just made by a racing openOrCreate may not be sized yet.
@@ -148,7 +148,7 @@ export class SharedMemory implements Disposable {
 
   static #unlinkQuietly(name: string): void {
     try {
-      native.shmUnlink(name);
+      binding.shm.unlink(name);
     } catch {
       // someone else removed it already
     }
@@ -156,7 +156,7 @@ export class SharedMemory implements Disposable {
 
   static #map(fd: number, size: number, readOnly: boolean, name: string): ArrayBuffer {
     if (size === 0) return new ArrayBuffer(0);
-    const buffer = native.mapShared(fd, size, readOnly, name);
+    const buffer = binding.shm.map(fd, size, readOnly, name);
     registerMapping(buffer);
     return buffer;
   }
@@ -207,7 +207,7 @@ export class SharedMemory implements Disposable {
     this.#buffer = withObjectName(this.name, () => SharedMemory.#map(this.#fd, bytes, false, this.name));
     // Waits on the old views would otherwise outlive close() unseen.
     waitsOn(old).rejectAll(new ClosedError(`SharedMemory '${this.name}' (resized)`));
-    if (isMapping(old)) native.unmap(old);
+    if (isMapping(old)) binding.shm.unmap(old);
   }
 
   /**
@@ -218,7 +218,7 @@ export class SharedMemory implements Disposable {
   close(): void {
     if (this.#fd < 0) return;
     waitsOn(this.#buffer).rejectAll(new ClosedError(`SharedMemory '${this.name}'`));
-    if (isMapping(this.#buffer)) native.unmap(this.#buffer);
+    if (isMapping(this.#buffer)) binding.shm.unmap(this.#buffer);
     fdCloser.unregister(this);
     fs.closeSync(this.#fd);
     this.#fd = -1;

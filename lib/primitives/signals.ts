@@ -13,9 +13,8 @@
  */
 import os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import type { WaitCallback } from '../core/addon.js';
-import { capabilities, native } from '../core/addon.js';
-import { AbortError, codedError, timeoutError, unsupportedError } from '../core/errors.js';
+import { binding, requireCapability } from '../core/binding.js';
+import { AbortError, codedError, timeoutError } from '../core/errors.js';
 import { parseWaitOptions, type WaitOptions } from '../core/pending.js';
 import {
   rangeError,
@@ -27,18 +26,6 @@ import {
   validateTimeoutMs,
   valueError,
 } from '../core/validate.js';
-
-interface SignalBinding {
-  signalConstants: Record<string, number>;
-  sigInstall(signo: number, chain: boolean): void;
-  sigRestore(signo: number): void;
-  sigDrain(): Int32Array;
-  sigDropped(): number;
-  sigWaitAsync(timeoutMs: number, ref: boolean, callback: WaitCallback): number;
-  sigSend(pid: number, signo: number, value: number | undefined): void;
-}
-
-const binding = native as unknown as SignalBinding;
 
 /** What a listener learns about one signal (siginfo_t). */
 export interface SignalInfo {
@@ -88,8 +75,8 @@ export interface Subscription extends Disposable {
 const REFUSED = new Set(['SIGKILL', 'SIGSTOP', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS']);
 
 function constants(): Record<string, number> {
-  if (!capabilities.siginfo) throw unsupportedError('shmkit signals with siginfo are');
-  return binding.signalConstants;
+  requireCapability('siginfo', 'shmkit signals with siginfo are');
+  return binding.signals.constants;
 }
 
 const standardNames = new Map<number, string>();
@@ -115,7 +102,7 @@ function parseSignal(value: unknown, argName: string): number {
 }
 
 function signalName(signo: number): string {
-  const { SIGRTMIN, SIGRTMAX } = binding.signalConstants as { SIGRTMIN: number; SIGRTMAX: number };
+  const { SIGRTMIN, SIGRTMAX } = binding.signals.constants as { SIGRTMIN: number; SIGRTMAX: number };
   if (signo >= SIGRTMIN && signo <= SIGRTMAX) return signo === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${signo - SIGRTMIN}`;
   return standardNames.get(signo) ?? `SIG${signo}`;
 }
@@ -124,7 +111,7 @@ function listenable(value: unknown, argName: string): number {
   const signo = parseSignal(value, argName);
   const name = signalName(signo);
   if (REFUSED.has(name)) throw valueError(argName, `cannot be listened to (${name} cannot be caught safely)`, value);
-  if (signo === binding.signalConstants.SIGRTMAX) {
+  if (signo === binding.signals.constants.SIGRTMAX) {
     throw valueError(argName, 'is reserved by shmkit (it interrupts System V message queue waits)', value);
   }
   return signo;
@@ -134,7 +121,7 @@ let codeNames: Map<number, string> | undefined;
 function codeName(code: number): string {
   if (!codeNames) {
     codeNames = new Map();
-    for (const [name, number] of Object.entries(binding.signalConstants)) {
+    for (const [name, number] of Object.entries(binding.signals.constants)) {
       if (name.startsWith('SI_')) codeNames.set(number, name);
     }
   }
@@ -151,7 +138,7 @@ let waitId: number | undefined;
 let waitRef = false;
 
 function dispatch(records: Int32Array, to: Map<number, Set<Listener>> = listeners): void {
-  const SI_QUEUE = binding.signalConstants.SI_QUEUE;
+  const SI_QUEUE = binding.signals.constants.SI_QUEUE;
   for (let i = 0; i + 6 <= records.length; i += 6) {
     const signo = records[i] as number;
     const set = to.get(signo);
@@ -180,20 +167,21 @@ function dispatch(records: Int32Array, to: Map<number, Set<Listener>> = listener
 /** Keeps exactly one wait on the self-pipe while anyone listens, ref'd if any listener is. */
 function pump(): void {
   if (listeners.size === 0) {
-    if (waitId !== undefined) native.cancelWait(waitId);
+    if (waitId !== undefined) binding.waiter.cancel(waitId);
     waitId = undefined;
     return;
   }
   let ref = false;
   for (const set of listeners.values()) for (const listener of set) ref ||= listener.ref;
   if (waitId !== undefined && waitRef === ref) return;
-  if (waitId !== undefined) native.cancelWait(waitId);
+  if (waitId !== undefined) binding.waiter.cancel(waitId);
   waitRef = ref;
-  const id = binding.sigWaitAsync(-1, ref, (error) => {
+  const id = binding.signals.waitAsync(-1, ref, (error) => {
     if (waitId !== id) return;
     waitId = undefined;
     if (error) process.emitWarning(`shmkit signals: ${error.message}`);
-    for (let records = binding.sigDrain(); records.length > 0; records = binding.sigDrain()) dispatch(records);
+    for (let records = binding.signals.drain(); records.length > 0; records = binding.signals.drain())
+      dispatch(records);
     pump();
   });
   waitId = id;
@@ -206,7 +194,8 @@ function pump(): void {
 function flushForCurrentListeners(): void {
   if (listeners.size === 0) return;
   const chunks: Int32Array[] = [];
-  for (let records = binding.sigDrain(); records.length > 0; records = binding.sigDrain()) chunks.push(records);
+  for (let records = binding.signals.drain(); records.length > 0; records = binding.signals.drain())
+    chunks.push(records);
   if (chunks.length === 0) return;
   const snapshot = new Map([...listeners].map(([signo, set]) => [signo, new Set(set)]));
   queueMicrotask(() => {
@@ -219,7 +208,7 @@ function subscribe(signos: number[], listener: Listener, chain: boolean): () => 
   for (const signo of signos) {
     let set = listeners.get(signo);
     if (!set) {
-      binding.sigInstall(signo, chain);
+      binding.signals.install(signo, chain);
       set = new Set();
       listeners.set(signo, set);
     }
@@ -237,7 +226,7 @@ function subscribe(signos: number[], listener: Listener, chain: boolean): () => 
       if (set.size === 0) {
         // Records already in the pipe for this signal are dropped by dispatch().
         listeners.delete(signo);
-        binding.sigRestore(signo);
+        binding.signals.restore(signo);
       }
     }
     pump();
@@ -352,7 +341,7 @@ function send(pid: number, signal: string, options?: SignalSendOptions): void {
   const value =
     opts.value === undefined ? undefined : validateInteger(opts.value, 'options.value', -2147483648, 2147483647);
   if (value !== undefined && pid <= 0) throw rangeError('pid', 'a process id > 0 with a value (sigqueue)', pid);
-  binding.sigSend(pid, signo, value);
+  binding.signals.send(pid, signo, value);
 }
 
 /** The number of a signal name on this platform ('SIGRTMIN+1' → 35 on Linux). */
@@ -363,7 +352,7 @@ function number(signal: string): number {
 /** Signals that arrived while shmkit's pipe was full and so were not delivered (should stay 0). */
 function dropped(): number {
   constants();
-  return binding.sigDropped();
+  return binding.signals.dropped();
 }
 
 /** Signals with siginfo: `signals.listen`, `signals.once`, `signals.send`. */

@@ -3,15 +3,14 @@
  * ftok(3). See {@link SysvMessageQueue}.
  */
 import fs from 'node:fs';
-import type { NativeWaitResult, WaitCallback } from '../core/addon.js';
-import { capabilities, native } from '../core/addon.js';
+import type { NativeWaitResult } from '../core/binding.js';
+import { binding, requireCapability } from '../core/binding.js';
 import {
   ClosedError,
   nameSystemError,
   type SystemError,
   systemError,
   timeoutError,
-  unsupportedError,
   useAfterClose,
   withObjectName,
 } from '../core/errors.js';
@@ -31,63 +30,6 @@ import {
   validateOptions,
   valueError,
 } from '../core/validate.js';
-
-interface SysvBinding {
-  msgget(key: number, openMode: string, mode: number): { id: number; created: boolean };
-  ftok(path: string, projId: number): number;
-  msgSend(id: number, type: number, data: Uint8Array, nowait: boolean, timeoutMs: number): boolean;
-  msgReceive(
-    id: number,
-    type: number,
-    maxBytes: number,
-    truncate: boolean,
-    nowait: boolean,
-    timeoutMs: number,
-  ): { type: number; data: Buffer } | null;
-  msgSendAsync(
-    id: number,
-    type: number,
-    data: Uint8Array,
-    token: number,
-    timeoutMs: number,
-    ref: boolean,
-    cb: WaitCallback,
-  ): number;
-  msgReceiveAsync(
-    id: number,
-    type: number,
-    maxBytes: number,
-    truncate: boolean,
-    token: number,
-    timeoutMs: number,
-    ref: boolean,
-    cb: WaitCallback,
-  ): number;
-  msgToken(): number;
-  msgTake(token: number, putBack: boolean): { type: number; data: Buffer } | null;
-  msgStat(id: number): RawStat;
-  msgSet(id: number, maxBytes: number, mode: number): void;
-  msgRemove(id: number): void;
-}
-
-interface RawStat {
-  messages: number;
-  bytes: number;
-  maxBytes: number;
-  lastSendPid: number;
-  lastReceivePid: number;
-  lastSendTime: number;
-  lastReceiveTime: number;
-  changeTime: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  cuid: number;
-  cgid: number;
-  key: number;
-}
-
-const binding = native as unknown as SysvBinding;
 
 const INT32_MAX = 2147483647;
 /** The largest message type shmkit accepts (msgsnd takes a C long; JS keeps it to 31 bits). */
@@ -111,7 +53,7 @@ function currentMsgmax(length: number): number {
 }
 
 function requireSysv(): void {
-  if (!capabilities.sysvMq) throw unsupportedError('System V message queues are');
+  requireCapability('sysvMq', 'System V message queues are');
 }
 
 // The calls that name a queue by its id: on an id whose queue was removed they
@@ -163,7 +105,7 @@ export function ftok(path: string, projId: number): number {
   if (typeof path !== 'string') throw typeError('path', 'a string', path);
   if (path.includes('\0')) throw valueError('path', 'must not contain NUL bytes', path);
   validateInteger(projId, 'projId', 1, 255);
-  return withObjectName(path, () => binding.ftok(path, projId));
+  return withObjectName(path, () => binding.sysv.ftok(path, projId));
 }
 
 export interface SysvMessageQueueOpenOptions {
@@ -338,7 +280,7 @@ export class SysvMessageQueue implements Disposable {
     requireSysv();
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    const { id, created } = binding.msgget(0, 'private', mode);
+    const { id, created } = binding.sysv.get(0, 'private', mode);
     return new SysvMessageQueue(id, 0, created);
   }
 
@@ -361,7 +303,7 @@ export class SysvMessageQueue implements Disposable {
       throw rangeError('options.key', 'a non-zero key (0 is IPC_PRIVATE: use SysvMessageQueue.private())', key);
     }
     const mode = options.mode === undefined ? 0o600 : validateMode(options.mode, 'options.mode');
-    const { id, created } = withObjectName(keyName(key), () => binding.msgget(key, openMode, mode));
+    const { id, created } = withObjectName(keyName(key), () => binding.sysv.get(key, openMode, mode));
     return new SysvMessageQueue(id, key, created);
   }
 
@@ -394,7 +336,7 @@ export class SysvMessageQueue implements Disposable {
       );
     }
     if (data.byteLength > this.#qbytes) {
-      this.#qbytes = this.#call(() => binding.msgStat(this.id)).maxBytes;
+      this.#qbytes = this.#call(() => binding.sysv.stat(this.id)).maxBytes;
       if (data.byteLength > this.#qbytes) {
         throw rangeError(
           'data',
@@ -416,7 +358,7 @@ export class SysvMessageQueue implements Disposable {
     const bytes = toBytes(data, 'data');
     const { type } = parseSendOptions(options);
     this.#checkSize(bytes);
-    return this.#call(() => binding.msgSend(id, type, bytes, true, 0));
+    return this.#call(() => binding.sysv.send(id, type, bytes, true, 0));
   }
 
   /**
@@ -431,7 +373,7 @@ export class SysvMessageQueue implements Disposable {
     const { type, nowait } = parseSendOptions(options);
     const timeoutMs = parseWaitSyncOptions(options);
     this.#checkSize(bytes);
-    if (!this.#call(() => binding.msgSend(id, type, bytes, nowait, timeoutMs))) {
+    if (!this.#call(() => binding.sysv.send(id, type, bytes, nowait, timeoutMs))) {
       if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
       throw timeoutError('msgsnd', this.#subject(), timeoutMs);
     }
@@ -450,18 +392,18 @@ export class SysvMessageQueue implements Disposable {
     const { type, nowait } = parseSendOptions(options);
     const opts = parseWaitOptions(options);
     this.#checkSize(bytes);
-    if (opts.signal?.aborted !== true && this.#call(() => binding.msgSend(id, type, bytes, true, 0))) return;
+    if (opts.signal?.aborted !== true && this.#call(() => binding.sysv.send(id, type, bytes, true, 0))) return;
     if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
-    const token = binding.msgToken();
+    const token = binding.sysv.token();
     const waiting = this.#pending.start(
-      (timeoutMs, ref, callback) => binding.msgSendAsync(id, type, bytes, token, timeoutMs, ref, callback),
+      (timeoutMs, ref, callback) => binding.sysv.sendAsync(id, type, bytes, token, timeoutMs, ref, callback),
       opts,
       (result: NativeWaitResult, timeoutMs) => {
         if (result === 'timed-out') throw timeoutError('msgsnd', this.#subject(), timeoutMs);
       },
     );
     return waiting.catch((error: unknown) => {
-      binding.msgTake(token, true); // cancelled: interrupt the waiter thread's msgsnd now
+      binding.sysv.take(token, true); // cancelled: interrupt the waiter thread's msgsnd now
       throw error;
     });
   }
@@ -474,7 +416,7 @@ export class SysvMessageQueue implements Disposable {
   tryReceive(options?: MessageReceiveOptions): SysvMessage | undefined {
     const id = this.#live();
     const { type, maxBytes, truncate } = parseReceiveOptions(options);
-    return this.#call(() => binding.msgReceive(id, type, maxBytes, truncate, true, 0)) ?? undefined;
+    return this.#call(() => binding.sysv.receive(id, type, maxBytes, truncate, true, 0)) ?? undefined;
   }
 
   /**
@@ -486,7 +428,7 @@ export class SysvMessageQueue implements Disposable {
     const id = this.#live();
     const { type, maxBytes, truncate } = parseReceiveOptions(options);
     const timeoutMs = parseWaitSyncOptions(options);
-    const message = this.#call(() => binding.msgReceive(id, type, maxBytes, truncate, false, timeoutMs));
+    const message = this.#call(() => binding.sysv.receive(id, type, maxBytes, truncate, false, timeoutMs));
     if (message === null) throw timeoutError('msgrcv', this.#subject(), timeoutMs);
     return message;
   }
@@ -503,17 +445,17 @@ export class SysvMessageQueue implements Disposable {
     const { type, maxBytes, truncate } = parseReceiveOptions(options);
     const opts = parseWaitOptions(options);
     if (opts.signal?.aborted !== true) {
-      const now = this.#call(() => binding.msgReceive(id, type, maxBytes, truncate, true, 0));
+      const now = this.#call(() => binding.sysv.receive(id, type, maxBytes, truncate, true, 0));
       if (now !== null) return now;
     }
-    const token = binding.msgToken();
+    const token = binding.sysv.token();
     const waiting = this.#pending.start(
       (timeoutMs, ref, callback) =>
-        binding.msgReceiveAsync(id, type, maxBytes, truncate, token, timeoutMs, ref, callback),
+        binding.sysv.receiveAsync(id, type, maxBytes, truncate, token, timeoutMs, ref, callback),
       opts,
       (result: NativeWaitResult, timeoutMs) => {
         if (result === 'timed-out') throw timeoutError('msgrcv', this.#subject(), timeoutMs);
-        const message = binding.msgTake(token, false);
+        const message = binding.sysv.take(token, false);
         if (message === null) throw systemError('ENOMSG', 'msgrcv', this.#subject(), 'message lost');
         return message;
       },
@@ -521,7 +463,7 @@ export class SysvMessageQueue implements Disposable {
     return waiting.catch((error: unknown) => {
       // Cancelled: interrupt the waiter thread's msgrcv now, and put back a
       // message it received meanwhile.
-      binding.msgTake(token, true);
+      binding.sysv.take(token, true);
       throw error;
     });
   }
@@ -532,7 +474,7 @@ export class SysvMessageQueue implements Disposable {
    */
   stat(): SysvMessageQueueStat {
     const id = this.#live();
-    const raw = this.#call(() => binding.msgStat(id));
+    const raw = this.#call(() => binding.sysv.stat(id));
     this.#qbytes = raw.maxBytes;
     return {
       messages: raw.messages,
@@ -563,7 +505,7 @@ export class SysvMessageQueue implements Disposable {
       options.maxBytes === undefined ? -1 : validateInteger(options.maxBytes, 'options.maxBytes', 1, INT32_MAX);
     const mode = options.mode === undefined ? -1 : validateMode(options.mode, 'options.mode');
     if (mode > 0o777) throw rangeError('options.mode', 'at most 0o777', mode);
-    this.#call(() => binding.msgSet(id, maxBytes, mode));
+    this.#call(() => binding.sysv.set(id, maxBytes, mode));
     this.#qbytes = -1;
   }
 
@@ -575,7 +517,7 @@ export class SysvMessageQueue implements Disposable {
    */
   remove(): void {
     const id = this.#live();
-    this.#call(() => binding.msgRemove(id));
+    this.#call(() => binding.sysv.remove(id));
   }
 
   /** Whether close() has been called. */

@@ -1,7 +1,9 @@
-// The binding table: every primitive registers its functions here.
+// The binding: every primitive registers its group of functions here
+// (lib/core/binding.ts is the TypeScript description of the same object).
+#include "core/addon.h"
+
 #include <napi.h>
 
-#include "core/waiter.h"
 #include "primitives/fifo.h"
 #include "primitives/futex.h"
 #include "primitives/posix-mq.h"
@@ -10,33 +12,42 @@
 #include "primitives/signals.h"
 #include "primitives/sysv-mq.h"
 
+namespace shmkit {
+
+AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+Napi::Object ExportGroup(Napi::Env env, Napi::Object exports, const char* group,
+                         std::initializer_list<Method> methods) {
+  Napi::Object object = Napi::Object::New(env);
+  for (const Method& method : methods) {
+    object.Set(method.name, Napi::Function::New(env, method.callback, method.name));
+  }
+  exports.Set(group, object);
+  return object;
+}
+
+}  // namespace shmkit
+
 namespace {
 
 // What this platform offers; lib/ refuses what is missing with one sentence.
 Napi::Object Capabilities(Napi::Env env) {
-  Napi::Object caps = Napi::Object::New(env);
-  caps.Set("shm", true);
-  caps.Set("namedSemaphores", true);
-  caps.Set("fifo", true);
 #if defined(__linux__)
-  caps.Set("semTimedwait", true);
-  caps.Set("futex", true);
-  caps.Set("sysvMq", true);
-  caps.Set("posixMq", true);
-  caps.Set("siginfo", true);
-  caps.Set("sigqueue", true);
+  constexpr bool kLinux = true;
 #else
-  caps.Set("semTimedwait", false);
-  caps.Set("futex", false);
-  caps.Set("sysvMq", false);
-  caps.Set("posixMq", false);
-  caps.Set("siginfo", false);
-  caps.Set("sigqueue", false);
+  constexpr bool kLinux = false;
 #endif
+  Napi::Object caps = Napi::Object::New(env);
+  for (const char* always : {"shm", "namedSemaphores", "fifo"}) caps.Set(always, true);
+  for (const char* linuxOnly :
+       {"semTimedwait", "futex", "sysvMq", "posixMq", "siginfo", "sigqueue"}) {
+    caps.Set(linuxOnly, kLinux);
+  }
   return caps;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new shmkit::AddonData());
   shmkit::InitWaiter(env, exports);
   shmkit::InitShm(env, exports);
   shmkit::InitSemaphore(env, exports);

@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
 
@@ -82,6 +83,8 @@ class WaiterPool {
   size_t idle_ = 0;
 };
 
+}  // namespace
+
 // Shared by waiter threads and the environment: after the environment's
 // cleanup starts, no thread may call into the thread-safe function.
 struct Delivery {
@@ -93,10 +96,6 @@ struct Delivery {
   int running = 0;
   std::condition_variable idle;
 };
-
-// How long environment teardown waits for cancelled jobs to return (they
-// return at once, or within one kSliceNs slice).
-constexpr auto kTeardownWait = std::chrono::seconds(2);
 
 struct Wait {
   uint32_t id = 0;
@@ -114,18 +113,13 @@ struct Wait {
   napi_ref keepAlive = nullptr;
 };
 
-struct WaiterEnv {
-  std::shared_ptr<Delivery> delivery = std::make_shared<Delivery>();
-  std::unordered_map<uint32_t, Wait*> waits;
-  uint32_t nextId = 1;
-  uint32_t refs = 0;
-};
+namespace {
 
-WaiterEnv* GetWaiterEnv(napi_env env) {
-  void* data = nullptr;
-  napi_get_instance_data(env, &data);
-  return static_cast<WaiterEnv*>(data);
-}
+// How long environment teardown waits for cancelled jobs to return (they
+// return at once, or within one kSliceNs slice).
+constexpr auto kTeardownWait = std::chrono::seconds(2);
+
+WaiterEnv* GetWaiterEnv(Napi::Env env) { return &GetAddonData(env).waiter; }
 
 void Ref(napi_env env, WaiterEnv* state) {
   if (state->refs++ == 0) napi_ref_threadsafe_function(env, state->delivery->tsfn);
@@ -239,17 +233,23 @@ const char* WaitResultName(WaitResult result) {
   }
 }
 
-uint32_t StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, double timeoutMs,
-                   Napi::Function callback, Napi::Value keepAlive, bool ref) {
+AsyncArgs RequireAsyncArgs(const Napi::CallbackInfo& info, size_t first) {
+  double timeoutMs = RequireNumber(info[first], "timeoutMs");
+  bool ref = info[first + 1].ToBoolean();
+  return {timeoutMs, ref, RequireFunction(info[first + 2], "callback")};
+}
+
+Napi::Value StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, const AsyncArgs& args,
+                      Napi::Value keepAlive) {
   WaiterEnv* state = GetWaiterEnv(env);
   auto* wait = new Wait();
   wait->id = state->nextId++;
   if (state->nextId == 0) state->nextId = 1;
   wait->job = std::move(job);
-  wait->deadlineNs = DeadlineFromTimeoutMs(timeoutMs);
+  wait->deadlineNs = DeadlineFromTimeoutMs(args.timeoutMs);
   wait->delivery = state->delivery;
-  wait->ref = ref;
-  napi_create_reference(env, callback, 1, &wait->callback);
+  wait->ref = args.ref;
+  napi_create_reference(env, args.callback, 1, &wait->callback);
   if (keepAlive.IsObject()) napi_create_reference(env, keepAlive, 1, &wait->keepAlive);
   {
     std::lock_guard<std::mutex> lock(state->delivery->mutex);
@@ -266,8 +266,8 @@ uint32_t StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, double timeoutMs
     throw ErrnoError(env, err, "pthread_create", "shmkit waiter thread");
   }
   state->waits.emplace(wait->id, wait);
-  if (ref) Ref(env, state);
-  return wait->id;
+  if (args.ref) Ref(env, state);
+  return Napi::Number::New(env, wait->id);
 }
 
 WaitResult RunSync(Napi::Env env, WaitJob& job, double timeoutMs) {
@@ -278,7 +278,8 @@ WaitResult RunSync(Napi::Env env, WaitJob& job, double timeoutMs) {
 }
 
 void InitWaiter(Napi::Env env, Napi::Object exports) {
-  auto* state = new WaiterEnv();
+  WaiterEnv* state = GetWaiterEnv(env);
+  state->delivery = std::make_shared<Delivery>();
   napi_value name = Napi::String::New(env, "shmkit waiter");
   napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, state,
                                   CallJs, &state->delivery->tsfn);
@@ -286,10 +287,7 @@ void InitWaiter(Napi::Env env, Napi::Object exports) {
   // Registered after the thread-safe function, so it runs before Node's own
   // cleanup of it: from then on no waiter thread calls into it.
   napi_add_env_cleanup_hook(env, StopDelivery, state);
-  napi_set_instance_data(
-      env, state, [](napi_env, void* data, void*) { delete static_cast<WaiterEnv*>(data); },
-      nullptr);
-  exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
+  ExportGroup(env, exports, "waiter", {{"cancel", CancelWait}});
 }
 
 }  // namespace shmkit

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace shmkit {
 
@@ -38,14 +39,36 @@ class WaitJob {
 // wait keeps its thread (cancellation itself is immediate on the JS side).
 constexpr int64_t kSliceNs = 100 * 1000000LL;
 
-// Starts `job` on a waiter thread. `callback(error, resultName)` is called on
-// the JS thread unless the wait is cancelled first. `keepAlive` (may be empty)
-// is referenced until the wait ends. A `ref`'d wait keeps the loop alive.
-// Returns the wait id for CancelWait.
-uint32_t StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, double timeoutMs,
-                   Napi::Function callback, Napi::Value keepAlive, bool ref);
+// What every async binding takes last: (timeoutMs, ref, callback).
+struct AsyncArgs {
+  double timeoutMs;
+  bool ref;  // a ref'd wait keeps the loop alive
+  Napi::Function callback;
+};
 
-// Registers the waiter machinery of one environment; call once in Init.
+// Reads AsyncArgs from info[first], info[first + 1], info[first + 2].
+AsyncArgs RequireAsyncArgs(const Napi::CallbackInfo& info, size_t first);
+
+// Starts `job` on a waiter thread. `args.callback(error, resultName)` is
+// called on the JS thread unless the wait is cancelled first. `keepAlive`
+// (may be undefined) is referenced until the wait ends. Returns the wait id
+// for waiter.cancel, as a JS number.
+Napi::Value StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, const AsyncArgs& args,
+                      Napi::Value keepAlive);
+
+struct Wait;      // one pending wait (waiter.cc)
+struct Delivery;  // what waiter threads share with the environment (waiter.cc)
+
+// The waiter machinery of one environment: a member of its AddonData.
+struct WaiterEnv {
+  std::shared_ptr<Delivery> delivery;
+  std::unordered_map<uint32_t, Wait*> waits;
+  uint32_t nextId = 1;
+  uint32_t refs = 0;
+};
+
+// Sets up the waiter machinery of one environment (its AddonData must exist)
+// and exports binding.waiter; call once in Init.
 void InitWaiter(Napi::Env env, Napi::Object exports);
 
 // Runs a job synchronously on this thread and throws its error, if any.

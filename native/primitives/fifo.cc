@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <string>
 
+#include "core/addon.h"
 #include "core/errors.h"
 
 namespace shmkit {
@@ -16,7 +17,7 @@ namespace {
 Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   std::string path = RequireString(info[0], "path");
   double mode = RequireNumber(info[1], "mode");
-  if (mode < 0 || mode > 07777) throw Napi::RangeError::New(info.Env(), "mode out of range");
+  if (mode < 0 || mode > 07777) throw ArgRangeError(info.Env(), "mode out of range");
   if (mkfifo(path.c_str(), static_cast<mode_t>(mode)) != 0) {
     throw ErrnoError(info.Env(), errno, "mkfifo", path);
   }
@@ -26,7 +27,7 @@ Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitFifo(Napi::Env env, Napi::Object exports) {
-  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
+  ExportGroup(env, exports, "fifo", {{"mkfifo", Mkfifo}});
 }
 
 }  // namespace shmkit

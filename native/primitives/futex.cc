@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
 #include "core/waiter.h"
@@ -131,13 +132,13 @@ Target ResolveTarget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() ||
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw Napi::TypeError::New(env, "view must be an Int32Array");
+    throw ArgTypeError(env, "view must be an Int32Array");
   }
   auto view = info[0].As<Napi::Int32Array>();
   double index = RequireNumber(info[1], "index");
   if (index < 0 || index >= static_cast<double>(view.ElementLength()) ||
       index != static_cast<double>(static_cast<size_t>(index))) {
-    throw Napi::RangeError::New(env, "index must be an integer in [0, view.length)");
+    throw ArgRangeError(env, "index must be an integer in [0, view.length)");
   }
   int32_t* word = view.Data() + static_cast<size_t>(index);
   Target target{word, FindMapping(word, sizeof(int32_t)), view.ArrayBuffer()};
@@ -145,8 +146,7 @@ Target ResolveTarget(const Napi::CallbackInfo& info) {
   bool isPlainArrayBuffer = false;
   napi_is_arraybuffer(env, raw, &isPlainArrayBuffer);
   if (!target.mapping && isPlainArrayBuffer) {
-    throw Napi::TypeError::New(env,
-                               "view must be over a SharedMemory buffer or a SharedArrayBuffer");
+    throw ArgTypeError(env, "view must be over a SharedMemory buffer or a SharedArrayBuffer");
   }
   return target;
 }
@@ -155,12 +155,12 @@ Target ResolveTarget(const Napi::CallbackInfo& info) {
 int32_t RequireInt32(const Napi::Value& value, const char* what) {
   double number = RequireNumber(value, what);
   if (number < INT32_MIN || number > INT32_MAX || number != static_cast<int32_t>(number)) {
-    throw Napi::RangeError::New(value.Env(), std::string(what) + " must be a 32-bit integer");
+    throw ArgRangeError(value.Env(), std::string(what) + " must be a 32-bit integer");
   }
   return static_cast<int32_t>(number);
 }
 
-// futexWaitSync(view, index, expected, timeoutMs) -> 'ok'|'not-equal'|'timed-out'
+// futex.waitSync(view, index, expected, timeoutMs) -> 'ok'|'not-equal'|'timed-out'
 Napi::Value WaitSync(const Napi::CallbackInfo& info) {
   Target target = ResolveTarget(info);
   FutexWaitJob job(target.word, RequireInt32(info[2], "expected"), target.mapping);
@@ -168,21 +168,18 @@ Napi::Value WaitSync(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), WaitResultName(result));
 }
 
-// futexWaitAsync(view, index, expected, timeoutMs, ref, callback) -> waitId
+// futex.waitAsync(view, index, expected, timeoutMs, ref, callback) -> waitId
 Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Target target = ResolveTarget(info);
   int32_t expected = RequireInt32(info[2], "expected");
-  double timeoutMs = RequireNumber(info[3], "timeoutMs");
-  if (!info[5].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
+  AsyncArgs args = RequireAsyncArgs(info, 3);
   auto job = std::make_unique<FutexWaitJob>(target.word, expected, target.mapping);
   // A SharedArrayBuffer stays alive through the reference StartWait keeps.
-  uint32_t id = StartWait(env, std::move(job), timeoutMs, info[5].As<Napi::Function>(),
-                          target.buffer, info[4].ToBoolean());
-  return Napi::Number::New(env, id);
+  return StartWait(env, std::move(job), args, target.buffer);
 }
 
-// futexWake(view, index, count) -> number of waiters woken
+// futex.wake(view, index, count) -> number of waiters woken
 Napi::Value Wake(const Napi::CallbackInfo& info) {
   Target target = ResolveTarget(info);
   double count = RequireNumber(info[2], "count");
@@ -195,14 +192,11 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitFutex(Napi::Env env, Napi::Object exports) {
+void InitFutex([[maybe_unused]] Napi::Env env, [[maybe_unused]] Napi::Object exports) {
 #ifdef __linux__
-  exports.Set("futexWaitSync", Napi::Function::New(env, WaitSync, "futexWaitSync"));
-  exports.Set("futexWaitAsync", Napi::Function::New(env, WaitAsync, "futexWaitAsync"));
-  exports.Set("futexWake", Napi::Function::New(env, Wake, "futexWake"));
+  ExportGroup(env, exports, "futex",
+              {{"waitSync", WaitSync}, {"waitAsync", WaitAsync}, {"wake", Wake}});
 #else
-  (void)env;
-  (void)exports;
   (void)ResolveTarget;
 #endif
 }

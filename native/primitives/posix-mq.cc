@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
+#include "core/handle.h"
 #include "core/open_mode.h"
 #include "core/waiter.h"
 #endif
@@ -83,10 +85,11 @@ short ParseEvents(const Napi::Value& value) {
   std::string text = RequireString(value, "events");
   if (text == "in") return POLLIN;
   if (text == "out") return POLLOUT;
-  throw Napi::TypeError::New(value.Env(), "events must be 'in' or 'out'");
+  throw ArgValueError(value.Env(), "events must be 'in' or 'out'");
 }
 
-class PosixMqHandle : public Napi::ObjectWrap<PosixMqHandle> {
+// mq_close runs once the last pending wait lets go of the MqCore.
+class PosixMqHandle : public CoreHandle<PosixMqHandle, MqCore> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "PosixMqHandle",
@@ -96,17 +99,15 @@ class PosixMqHandle : public Napi::ObjectWrap<PosixMqHandle> {
                            InstanceMethod<&PosixMqHandle::PollSync>("pollSync"),
                            InstanceMethod<&PosixMqHandle::PollAsync>("pollAsync"),
                            InstanceMethod<&PosixMqHandle::Attributes>("attributes"),
-                           InstanceMethod<&PosixMqHandle::Close>("close"),
+                           CloseMethod(),
                        });
   }
 
   // new PosixMqHandle(name, openMode, mode, maxMessages, messageSize);
   // maxMessages/messageSize 0 = the system defaults.
-  explicit PosixMqHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PosixMqHandle>(info) {
+  explicit PosixMqHandle(const Napi::CallbackInfo& info) : CoreHandle(info, "message queue") {
     Napi::Env env = info.Env();
-    std::string name = RequireString(info[0], "name");
-    OpenMode openMode = ParseOpenMode(info[1]);
-    auto mode = static_cast<mode_t>(RequireNumber(info[2], "mode"));
+    OpenArgs args = RequireOpenArgs(info);
     auto maxMessages = static_cast<long>(RequireNumber(info[3], "maxMessages"));
     auto messageSize = static_cast<long>(RequireNumber(info[4], "messageSize"));
     mq_attr attr{};
@@ -114,43 +115,29 @@ class PosixMqHandle : public Napi::ObjectWrap<PosixMqHandle> {
     attr.mq_msgsize = messageSize;
     mq_attr* attrs = maxMessages > 0 && messageSize > 0 ? &attr : nullptr;
     const int flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
-    mqd_t mq = -1;
-    bool created = false;
-    if (openMode != OpenMode::kOpen) {
-      mq = mq_open(name.c_str(), flags | O_CREAT | O_EXCL, mode, attrs);
-      created = mq != -1;
-    }
-    bool mayOpen = openMode == OpenMode::kOpen ||
-                   (openMode == OpenMode::kOpenOrCreate && mq == -1 && errno == EEXIST);
-    if (mayOpen) mq = mq_open(name.c_str(), flags);
-    if (mq == -1) throw ErrnoError(env, errno, "mq_open", name);
-    core_ = std::make_shared<MqCore>();
-    core_->mq = mq;
-    core_->name = name;
+    const char* name = args.name.c_str();
+    Opened<mqd_t> opened = OpenNamed(args.openMode, static_cast<mqd_t>(-1), [&](bool create) {
+      return create ? mq_open(name, flags | O_CREAT | O_EXCL, args.mode, attrs)
+                    : mq_open(name, flags);
+    });
+    mqd_t mq = opened.handle;
+    if (mq == -1) throw ErrnoError(env, errno, "mq_open", args.name);
+    auto core = std::make_shared<MqCore>();
+    core->mq = mq;
+    core->name = args.name;
+    Adopt(info, std::move(core), opened.created);
     mq_attr actual{};
     if (mq_getattr(mq, &actual) == 0) messageSize_ = static_cast<size_t>(actual.mq_msgsize);
-    info.This().As<Napi::Object>().Set("created", Napi::Boolean::New(env, created));
   }
 
  private:
-  std::shared_ptr<MqCore> Core(Napi::Env env) {
-    if (!core_) throw Napi::Error::New(env, "message queue is closed");
-    return core_;
-  }
-
   // send(data, priority) -> false if the queue is full
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto core = Core(env);
-    if (!info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      throw Napi::TypeError::New(env, "data must be a Uint8Array");
-    }
-    auto data = info[0].As<Napi::Uint8Array>();
-    // A detached buffer reads as empty: refuse it rather than send a bogus message.
-    if (data.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(env, "data is detached");
+    auto data = RequireBytes(info[0], "data");
     double priority = RequireNumber(info[1], "priority");
-    if (priority < 0 || priority > 32767) throw Napi::RangeError::New(env, "priority out of range");
+    if (priority < 0 || priority > 32767) throw ArgRangeError(env, "priority out of range");
     for (;;) {
       if (mq_send(core->mq, reinterpret_cast<const char*>(data.Data()), data.ByteLength(),
                   static_cast<unsigned>(priority)) == 0) {
@@ -203,13 +190,8 @@ class PosixMqHandle : public Napi::ObjectWrap<PosixMqHandle> {
   Napi::Value PollAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     short events = ParseEvents(info[0]);
-    double timeoutMs = RequireNumber(info[1], "timeoutMs");
-    bool ref = info[2].ToBoolean();
-    if (!info[3].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
-    auto job = std::make_unique<MqPollJob>(Core(env), events);
-    uint32_t id = StartWait(env, std::move(job), timeoutMs, info[3].As<Napi::Function>(),
-                            env.Undefined(), ref);
-    return Napi::Number::New(env, id);
+    AsyncArgs args = RequireAsyncArgs(info, 1);
+    return StartWait(env, std::make_unique<MqPollJob>(Core(env), events), args, env.Undefined());
   }
 
   Napi::Value Attributes(const Napi::CallbackInfo& info) {
@@ -224,19 +206,11 @@ class PosixMqHandle : public Napi::ObjectWrap<PosixMqHandle> {
     return result;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    core_.reset();  // mq_close runs once the last pending wait lets go
-    return info.Env().Undefined();
-  }
-
-  std::shared_ptr<MqCore> core_;
   size_t messageSize_ = 8192;
 };
 
 Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
-  std::string name = RequireString(info[0], "name");
-  if (mq_unlink(name.c_str()) != 0) throw ErrnoError(info.Env(), errno, "mq_unlink", name);
-  return info.Env().Undefined();
+  return UnlinkNamed(info, mq_unlink, "mq_unlink");
 }
 
 }  // namespace
@@ -244,8 +218,8 @@ Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
 
 void InitPosixMq([[maybe_unused]] Napi::Env env, [[maybe_unused]] Napi::Object exports) {
 #if defined(__linux__)
-  exports.Set("PosixMqHandle", PosixMqHandle::Define(env));
-  exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink, "mqUnlink"));
+  Napi::Object group = ExportGroup(env, exports, "posixMq", {{"unlink", MqUnlink}});
+  group.Set("Handle", PosixMqHandle::Define(env));
 #endif
 }
 

@@ -8,8 +8,10 @@
 #include <memory>
 #include <string>
 
+#include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
+#include "core/handle.h"
 #include "core/open_mode.h"
 #include "core/waiter.h"
 
@@ -80,7 +82,8 @@ class SemWaitJob : public WaitJob {
   std::shared_ptr<SemCore> core_;
 };
 
-class SemaphoreHandle : public Napi::ObjectWrap<SemaphoreHandle> {
+// sem_close runs once the last pending wait lets go of the SemCore.
+class SemaphoreHandle : public CoreHandle<SemaphoreHandle, SemCore> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "SemaphoreHandle",
@@ -90,39 +93,27 @@ class SemaphoreHandle : public Napi::ObjectWrap<SemaphoreHandle> {
                            InstanceMethod<&SemaphoreHandle::WaitSync>("waitSync"),
                            InstanceMethod<&SemaphoreHandle::WaitAsync>("waitAsync"),
                            InstanceMethod<&SemaphoreHandle::GetValue>("value"),
-                           InstanceMethod<&SemaphoreHandle::Close>("close"),
+                           CloseMethod(),
                        });
   }
 
   // new SemaphoreHandle(name, openMode, mode, value)
-  explicit SemaphoreHandle(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<SemaphoreHandle>(info) {
+  explicit SemaphoreHandle(const Napi::CallbackInfo& info) : CoreHandle(info, "semaphore") {
     Napi::Env env = info.Env();
-    std::string name = RequireString(info[0], "name");
-    OpenMode openMode = ParseOpenMode(info[1]);
-    auto mode = static_cast<mode_t>(RequireNumber(info[2], "mode"));
+    OpenArgs args = RequireOpenArgs(info);
     auto value = static_cast<unsigned>(RequireNumber(info[3], "value"));
-    sem_t* sem = SEM_FAILED;
-    if (openMode != OpenMode::kOpen) {
-      sem = sem_open(name.c_str(), O_CREAT | O_EXCL, mode, value);
-      created_ = sem != SEM_FAILED;
-    }
-    bool mayOpen = openMode == OpenMode::kOpen ||
-                   (openMode == OpenMode::kOpenOrCreate && sem == SEM_FAILED && errno == EEXIST);
-    if (mayOpen) sem = sem_open(name.c_str(), 0);
-    if (sem == SEM_FAILED) throw ErrnoError(env, errno, "sem_open", name);
-    core_ = std::make_shared<SemCore>();
-    core_->sem = sem;
-    core_->name = name;
-    info.This().As<Napi::Object>().Set("created", Napi::Boolean::New(env, created_));
+    const char* name = args.name.c_str();
+    Opened<sem_t*> opened = OpenNamed(args.openMode, SEM_FAILED, [&](bool create) {
+      return create ? sem_open(name, O_CREAT | O_EXCL, args.mode, value) : sem_open(name, 0);
+    });
+    if (opened.handle == SEM_FAILED) throw ErrnoError(env, errno, "sem_open", args.name);
+    auto core = std::make_shared<SemCore>();
+    core->sem = opened.handle;
+    core->name = args.name;
+    Adopt(info, std::move(core), opened.created);
   }
 
  private:
-  std::shared_ptr<SemCore> Core(Napi::Env env) {
-    if (!core_) throw Napi::Error::New(env, "semaphore is closed");
-    return core_;
-  }
-
   Napi::Value Post(const Napi::CallbackInfo& info) {
     auto core = Core(info.Env());
     if (sem_post(core->sem) != 0) throw ErrnoError(info.Env(), errno, "sem_post", core->name);
@@ -148,13 +139,8 @@ class SemaphoreHandle : public Napi::ObjectWrap<SemaphoreHandle> {
   // waitAsync(timeoutMs, ref, callback(err, 'ok' | 'timed-out')) -> waitId
   Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    double timeoutMs = RequireNumber(info[0], "timeoutMs");
-    bool ref = info[1].ToBoolean();
-    if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
-    auto job = std::make_unique<SemWaitJob>(Core(env));
-    uint32_t id = StartWait(env, std::move(job), timeoutMs, info[2].As<Napi::Function>(),
-                            env.Undefined(), ref);
-    return Napi::Number::New(env, id);
+    AsyncArgs args = RequireAsyncArgs(info, 0);
+    return StartWait(env, std::make_unique<SemWaitJob>(Core(env)), args, env.Undefined());
   }
 
   Napi::Value GetValue(const Napi::CallbackInfo& info) {
@@ -165,27 +151,17 @@ class SemaphoreHandle : public Napi::ObjectWrap<SemaphoreHandle> {
     }
     return Napi::Number::New(info.Env(), std::max(value, 0));
   }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    core_.reset();  // sem_close runs once the last pending wait lets go
-    return info.Env().Undefined();
-  }
-
-  std::shared_ptr<SemCore> core_;
-  bool created_ = false;
 };
 
 Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
-  std::string name = RequireString(info[0], "name");
-  if (sem_unlink(name.c_str()) != 0) throw ErrnoError(info.Env(), errno, "sem_unlink", name);
-  return info.Env().Undefined();
+  return UnlinkNamed(info, sem_unlink, "sem_unlink");
 }
 
 }  // namespace
 
 void InitSemaphore(Napi::Env env, Napi::Object exports) {
-  exports.Set("SemaphoreHandle", SemaphoreHandle::Define(env));
-  exports.Set("semUnlink", Napi::Function::New(env, SemUnlink, "semUnlink"));
+  Napi::Object group = ExportGroup(env, exports, "semaphore", {{"unlink", SemUnlink}});
+  group.Set("Handle", SemaphoreHandle::Define(env));
 }
 
 }  // namespace shmkit

@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "core/addon.h"
 #include "core/errors.h"
 #include "core/open_mode.h"
 
@@ -50,32 +51,25 @@ struct BufferHint {
 
 Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = RequireString(info[0], "name");
-  OpenMode openMode = ParseOpenMode(info[1]);
-  bool readOnly = info[2].ToBoolean();
-  auto mode = static_cast<mode_t>(RequireNumber(info[3], "mode"));
-  int access = readOnly ? O_RDONLY : O_RDWR;
-  bool created = openMode != OpenMode::kOpen;
-  int fd = -1;
-  if (created) {
-    fd = shm_open(name.c_str(), access | O_CREAT | O_EXCL, mode);
-    if (fd < 0 && errno == EEXIST && openMode == OpenMode::kOpenOrCreate) created = false;
-  }
-  if (!created) fd = shm_open(name.c_str(), access, 0);
-  if (fd < 0) throw ErrnoError(env, errno, "shm_open", name);
+  OpenArgs args = RequireOpenArgs(info);
+  const char* name = args.name.c_str();
+  int access = info[3].ToBoolean() ? O_RDONLY : O_RDWR;  // readOnly
+  Opened<int> opened = OpenNamed(args.openMode, -1, [&](bool create) {
+    return create ? shm_open(name, access | O_CREAT | O_EXCL, args.mode)
+                  : shm_open(name, access, 0);
+  });
+  if (opened.handle < 0) throw ErrnoError(env, errno, "shm_open", args.name);
   Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", fd);
-  result.Set("created", created);
+  result.Set("fd", opened.handle);
+  result.Set("created", opened.created);
   return result;
 }
 
 Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
-  std::string name = RequireString(info[0], "name");
-  if (shm_unlink(name.c_str()) != 0) throw ErrnoError(info.Env(), errno, "shm_unlink", name);
-  return info.Env().Undefined();
+  return UnlinkNamed(info, shm_unlink, "shm_unlink");
 }
 
-// mapShared(fd, length, readOnly) -> ArrayBuffer over the whole mapping.
+// shm.map(fd, length, readOnly, name) -> ArrayBuffer over the whole mapping.
 // A read-only handle gets a private copy-on-write mapping, so a stray JS
 // write changes only this process's copy instead of raising SIGSEGV.
 Napi::Value MapShared(const Napi::CallbackInfo& info) {
@@ -85,13 +79,13 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   bool readOnly = info[2].ToBoolean();
   std::string subject = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
   if (length <= 0 || length > 9007199254740991.0) {
-    throw Napi::RangeError::New(env, "length must be a positive safe integer");
+    throw ArgRangeError(env, "length must be a positive safe integer");
   }
   struct stat st;
   if (fstat(fd, &st) != 0) throw ErrnoError(env, errno, "fstat", subject);
   if (length > static_cast<double>(st.st_size)) {
     // Pages past the object's end would raise SIGBUS when touched.
-    throw Napi::RangeError::New(env, "length exceeds the size of '" + subject + "'");
+    throw ArgRangeError(env, "length exceeds the size of '" + subject + "'");
   }
   int flags = readOnly ? MAP_PRIVATE : MAP_SHARED;
   void* address = mmap(nullptr, static_cast<size_t>(length), PROT_READ | PROT_WRITE, flags, fd, 0);
@@ -117,17 +111,18 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   if (status != napi_ok) {
     Unregister(hint->start, hint->generation);
     delete hint;
-    throw Napi::Error::New(env, "could not create an ArrayBuffer over the mapping of '" + subject +
-                                    "' (external buffers disallowed?)");
+    throw CodedError(env, "ERR_SHMKIT_NO_EXTERNAL_BUFFERS",
+                     "could not create an ArrayBuffer over the mapping of '" + subject +
+                         "' (external buffers disallowed?)");
   }
   return Napi::Value(env, buffer);
 }
 
-// unmap(arrayBuffer): detaches the buffer (every view reads as empty from now
+// shm.unmap(arrayBuffer): detaches the buffer (every view reads as empty from now
 // on) and releases the mapping once no wait sleeps on it.
 Napi::Value Unmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "buffer must be an ArrayBuffer");
+  if (!info[0].IsArrayBuffer()) throw ArgTypeError(env, "buffer must be an ArrayBuffer");
   auto buffer = info[0].As<Napi::ArrayBuffer>();
   if (buffer.IsDetached()) return env.Undefined();
   auto start = reinterpret_cast<uintptr_t>(buffer.Data());
@@ -135,7 +130,7 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(registryMutex);
     auto found = registry->find(start);
     if (found == registry->end() || found->second.closed) {
-      throw Napi::TypeError::New(env, "buffer is not a shmkit mapping");
+      throw ArgValueError(env, "buffer is not a shmkit mapping");
     }
     // Native code may still read the old range without JS (zlib, crypto or
     // fs on libuv's threadpool): swap the shared pages for private zero
@@ -194,10 +189,8 @@ std::shared_ptr<MappingCore> FindMapping(const void* address, size_t length) {
 }
 
 void InitShm(Napi::Env env, Napi::Object exports) {
-  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
-  exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
-  exports.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
-  exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
+  ExportGroup(env, exports, "shm",
+              {{"open", ShmOpen}, {"unlink", ShmUnlink}, {"map", MapShared}, {"unmap", Unmap}});
 }
 
 }  // namespace shmkit

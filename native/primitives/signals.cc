@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
 #include "core/waiter.h"
@@ -31,7 +32,7 @@ namespace {
 
 // How it works (docs/messaging.md has the long version):
 // - Handler() runs in signal context on whichever thread the kernel picks. It
-//   only does async-signal-safe things: one write(2) of a fixed-size Record
+//   only does async-signal-safe things: one write(2) of a fixed-size SignalRecord
 //   to a non-blocking pipe (atomic: smaller than PIPE_BUF), then a call of
 //   the handler that was installed before ours (libuv's, which feeds
 //   process.on listeners), so both see the signal.
@@ -47,15 +48,6 @@ namespace {
 // - The JS thread waits for the pipe with a poll job on shmkit's waiter
 //   threads, then drains it without blocking.
 constexpr int kProbeCookie = 0x50524f42;  // "PROB"
-
-struct Record {
-  int32_t signo;
-  int32_t code;
-  int32_t pid;
-  uint32_t uid;
-  int32_t value;
-  int32_t status;
-};
 
 int gPipe[2] = {-1, -1};
 std::atomic<uint32_t> gDropped{0};
@@ -86,7 +78,7 @@ void Handler(int signo, siginfo_t* info, void* context) {
     errno = savedErrno;
     return;
   }
-  Record record{};
+  SignalRecord record{};
   record.signo = signo;
   if (info != nullptr) {
     record.code = info->si_code;
@@ -192,11 +184,11 @@ void ProbeThreads(int signo) {
 
 int RequireSigno(const Napi::Value& value) {
   double signo = RequireNumber(value, "signal");
-  if (signo < 1 || signo >= _NSIG) throw Napi::RangeError::New(value.Env(), "signal out of range");
+  if (signo < 1 || signo >= _NSIG) throw ArgRangeError(value.Env(), "signal out of range");
   return static_cast<int>(signo);
 }
 
-// sigInstall(signo, chain): our handler in, the previous one kept for chaining.
+// signals.install(signo, chain): our handler in, the previous one kept for chaining.
 Napi::Value SigInstall(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int signo = RequireSigno(info[0]);
@@ -229,7 +221,7 @@ Napi::Value SigInstall(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sigRestore(signo): puts the previous disposition back, if ours is still in place.
+// signals.restore(signo): puts the previous disposition back, if ours is still in place.
 Napi::Value SigRestore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int signo = RequireSigno(info[0]);
@@ -248,17 +240,18 @@ Napi::Value SigRestore(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sigDrain() -> Int32Array of records (6 ints each) read without blocking.
+// signals.drain() -> Int32Array of records (6 ints each) read without blocking.
 Napi::Value SigDrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   constexpr size_t kMax = 4096;
-  static Record records[kMax];
+  std::vector<SignalRecord>& records = GetAddonData(env).signals.drained;
+  records.resize(kMax);
   size_t count = 0;
   if (gPipe[0] != -1) {
     while (count < kMax) {
-      ssize_t got = read(gPipe[0], &records[count], (kMax - count) * sizeof(Record));
+      ssize_t got = read(gPipe[0], &records[count], (kMax - count) * sizeof(SignalRecord));
       if (got > 0) {
-        count += static_cast<size_t>(got) / sizeof(Record);  // writes are whole records
+        count += static_cast<size_t>(got) / sizeof(SignalRecord);  // writes are whole records
         continue;
       }
       if (got < 0 && errno == EINTR) continue;
@@ -266,7 +259,7 @@ Napi::Value SigDrain(const Napi::CallbackInfo& info) {
     }
   }
   auto out = Napi::Int32Array::New(env, count * 6);
-  std::memcpy(out.Data(), records, count * sizeof(Record));
+  std::memcpy(out.Data(), records.data(), count * sizeof(SignalRecord));
   return out;
 }
 
@@ -296,31 +289,26 @@ class PipeWaitJob : public WaitJob {
   }
 };
 
-// sigWaitAsync(timeoutMs, ref, callback) -> waitId: resolves 'ok' once the
+// signals.waitAsync(timeoutMs, ref, callback) -> waitId: resolves 'ok' once the
 // pipe has records to drain.
 Napi::Value SigWaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  double timeoutMs = RequireNumber(info[0], "timeoutMs");
-  bool ref = info[1].ToBoolean();
-  if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
+  AsyncArgs args = RequireAsyncArgs(info, 0);
   {
     std::lock_guard<std::mutex> lock(gMutex);
     int err = Setup();
     if (err != 0) throw ErrnoError(env, err, "pipe2", "shmkit signals");
   }
-  uint32_t id = StartWait(env, std::make_unique<PipeWaitJob>(), timeoutMs,
-                          info[2].As<Napi::Function>(), env.Undefined(), ref);
-  return Napi::Number::New(env, id);
+  return StartWait(env, std::make_unique<PipeWaitJob>(), args, env.Undefined());
 }
 
-// sigSend(pid, signo, value | undefined): kill(2), or sigqueue(3) with a value.
+// signals.send(pid, signo, value | undefined): kill(2), or sigqueue(3) with a value.
 Napi::Value SigSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double pid = RequireNumber(info[0], "pid");
   double signo = RequireNumber(info[1], "signal");
-  if (signo < 0 || signo >= _NSIG) throw Napi::RangeError::New(env, "signal out of range");
-  if (pid < -2147483647.0 || pid > 2147483647.0)
-    throw Napi::RangeError::New(env, "pid out of range");
+  if (signo < 0 || signo >= _NSIG) throw ArgRangeError(env, "signal out of range");
+  if (pid < -2147483647.0 || pid > 2147483647.0) throw ArgRangeError(env, "pid out of range");
   std::string subject = "pid " + std::to_string(static_cast<long long>(pid));
   if (info[2].IsUndefined()) {
     if (kill(static_cast<pid_t>(pid), static_cast<int>(signo)) != 0) {
@@ -358,24 +346,30 @@ void InitSignals([[maybe_unused]] Napi::Env env, [[maybe_unused]] Napi::Object e
       recorded = true;
     }
   }
+  Napi::Object group = ExportGroup(env, exports, "signals",
+                                   {
+                                       {"install", SigInstall},
+                                       {"restore", SigRestore},
+                                       {"drain", SigDrain},
+                                       {"dropped", SigDropped},
+                                       {"waitAsync", SigWaitAsync},
+                                       {"send", SigSend},
+                                   });
   Napi::Object constants = Napi::Object::New(env);
-  constants.Set("SIGRTMIN", SIGRTMIN);
-  constants.Set("SIGRTMAX", SIGRTMAX);
-  constants.Set("SI_USER", static_cast<int>(SI_USER));
-  constants.Set("SI_KERNEL", static_cast<int>(SI_KERNEL));
-  constants.Set("SI_QUEUE", static_cast<int>(SI_QUEUE));
-  constants.Set("SI_TIMER", static_cast<int>(SI_TIMER));
-  constants.Set("SI_MESGQ", static_cast<int>(SI_MESGQ));
-  constants.Set("SI_ASYNCIO", static_cast<int>(SI_ASYNCIO));
-  constants.Set("SI_SIGIO", static_cast<int>(SI_SIGIO));
-  constants.Set("SI_TKILL", static_cast<int>(SI_TKILL));
-  exports.Set("signalConstants", constants);
-  exports.Set("sigInstall", Napi::Function::New(env, SigInstall, "sigInstall"));
-  exports.Set("sigRestore", Napi::Function::New(env, SigRestore, "sigRestore"));
-  exports.Set("sigDrain", Napi::Function::New(env, SigDrain, "sigDrain"));
-  exports.Set("sigDropped", Napi::Function::New(env, SigDropped, "sigDropped"));
-  exports.Set("sigWaitAsync", Napi::Function::New(env, SigWaitAsync, "sigWaitAsync"));
-  exports.Set("sigSend", Napi::Function::New(env, SigSend, "sigSend"));
+  // Each constant's JS name is its C name.
+#define SHMKIT_CONSTANT(name) constants.Set(#name, static_cast<int>(name))
+  SHMKIT_CONSTANT(SIGRTMIN);
+  SHMKIT_CONSTANT(SIGRTMAX);
+  SHMKIT_CONSTANT(SI_USER);
+  SHMKIT_CONSTANT(SI_KERNEL);
+  SHMKIT_CONSTANT(SI_QUEUE);
+  SHMKIT_CONSTANT(SI_TIMER);
+  SHMKIT_CONSTANT(SI_MESGQ);
+  SHMKIT_CONSTANT(SI_ASYNCIO);
+  SHMKIT_CONSTANT(SI_SIGIO);
+  SHMKIT_CONSTANT(SI_TKILL);
+#undef SHMKIT_CONSTANT
+  group.Set("constants", constants);
 #endif
 }
 

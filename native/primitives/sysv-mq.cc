@@ -1,12 +1,9 @@
 #include "primitives/sysv-mq.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,99 +15,23 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
+#include "core/interrupt.h"
+#include "core/open_mode.h"
 #include "core/waiter.h"
-
-// glibc before 2.41 spells the SIGEV_THREAD_ID target this way only.
-#ifndef sigev_notify_thread_id
-#define sigev_notify_thread_id _sigev_un._tid
-#endif
 
 namespace shmkit {
 
 #if defined(__linux__)
 namespace {
 
-// msgsnd/msgrcv cannot time out and ignore every cancellation flag. An async
-// wait therefore blocks in the kernel on a waiter thread and is interrupted
-// every kSliceNs (or at its deadline) by a thread-directed POSIX timer
-// (SIGEV_THREAD_ID) raising kInterruptSignal, whose handler does nothing and
-// is installed without SA_RESTART: the call fails with EINTR, the job checks
-// `cancelled` and its deadline, and blocks again. A message arriving wakes
-// the call at once; only cancellation waits for the next slice.
-const int kInterruptSignal = SIGRTMAX;
-constexpr int kInterruptCookie = 0x73686d6b;  // "shmk": our timers' sival_int
-
-struct sigaction gPreviousInterrupt;
-
-void InterruptHandler(int signo, siginfo_t* info, void* context) {
-  if (info != nullptr && info->si_value.sival_int == kInterruptCookie &&
-      (info->si_code == SI_TIMER || (info->si_code == SI_QUEUE && info->si_pid == getpid()))) {
-    return;  // a slice timer or a cancellation: its only job is the EINTR
-  }
-  // Somebody else's SIGRTMAX: behave as if we were not here.
-  const struct sigaction& prev = gPreviousInterrupt;
-  if (prev.sa_flags & SA_SIGINFO) {
-    if (prev.sa_sigaction != nullptr) prev.sa_sigaction(signo, info, context);
-  } else if (prev.sa_handler == SIG_DFL) {
-    signal(signo, SIG_DFL);  // default action of a real-time signal: terminate
-    raise(signo);
-  } else if (prev.sa_handler != SIG_IGN && prev.sa_handler != nullptr) {
-    prev.sa_handler(signo);
-  }
-}
-
-int InstallInterruptHandler() {
-  static std::once_flag once;
-  static int result = 0;
-  std::call_once(once, [] {
-    struct sigaction action;
-    std::memset(&action, 0, sizeof(action));
-    action.sa_sigaction = InterruptHandler;
-    action.sa_flags = SA_SIGINFO;  // no SA_RESTART: msgrcv/msgsnd must fail with EINTR
-    sigemptyset(&action.sa_mask);
-    if (sigaction(kInterruptSignal, &action, &gPreviousInterrupt) != 0) result = errno;
-  });
-  return result;
-}
-
-// A POSIX timer that interrupts the calling thread every kSliceNs.
-class SliceTimer {
- public:
-  // Creates the timer; call Arm before each blocking call.
-  int Start() {
-    int err = InstallInterruptHandler();
-    if (err != 0) return err;
-    sigevent event;
-    std::memset(&event, 0, sizeof(event));
-    event.sigev_notify = SIGEV_THREAD_ID;
-    event.sigev_signo = kInterruptSignal;
-    event.sigev_value.sival_int = kInterruptCookie;
-    event.sigev_notify_thread_id = static_cast<pid_t>(syscall(SYS_gettid));
-    if (timer_create(CLOCK_MONOTONIC, &event, &timer_) != 0) return errno;
-    armed_ = true;
-    return 0;
-  }
-
-  // Fires at the deadline or after one slice, whichever is first, then every
-  // slice (should a signal land before the call blocks).
-  void Arm(int64_t deadlineNs) {
-    int64_t first = std::min(deadlineNs - MonotonicNowNs(), kSliceNs);
-    itimerspec spec;
-    spec.it_value = ToTimespec(std::max<int64_t>(first, 1000));
-    spec.it_interval = ToTimespec(kSliceNs);
-    timer_settime(timer_, 0, &spec, nullptr);
-  }
-
-  ~SliceTimer() {
-    if (armed_) timer_delete(timer_);
-  }
-
- private:
-  timer_t timer_{};
-  bool armed_ = false;
-};
+// msgsnd/msgrcv cannot time out and ignore every cancellation flag: an async
+// wait blocks in the kernel on a waiter thread, interrupted every kSliceNs by
+// a SliceTimer (core/interrupt.h) so that it sees its deadline and
+// cancellation; a cancellation interrupts it at once (InterruptThread). A
+// message arriving wakes the call at once.
 
 std::string Subject(int id) { return "msqid " + std::to_string(id); }
 
@@ -119,6 +40,22 @@ struct Message {
   long type = 0;
   std::vector<char> text;
 };
+
+// What a receive asks msgrcv(2) for.
+struct ReceiveRequest {
+  int id;
+  long type;
+  size_t maxBytes;
+  int flags;  // MSG_NOERROR to truncate a longer message
+};
+
+// The message msgrcv(2) left in `buf`, `length` bytes of text after the type.
+Message FromMsgBuf(const std::vector<char>& buf, size_t length) {
+  Message message;
+  std::memcpy(&message.type, buf.data(), sizeof(long));
+  message.text.assign(buf.data() + sizeof(long), buf.data() + sizeof(long) + length);
+  return message;
+}
 
 std::vector<char> MsgBuf(long type, const char* data, size_t length) {
   std::vector<char> buf(sizeof(long) + length);
@@ -171,9 +108,8 @@ void PutBack(int id, const Message& message) {
 
 class ReceiveJob : public WaitJob {
  public:
-  ReceiveJob(int id, long type, size_t maxBytes, int flags, uint32_t token)
-      : id_(id), type_(type), maxBytes_(maxBytes), flags_(flags), token_(token) {
-    subject = Subject(id);
+  ReceiveJob(const ReceiveRequest& request, uint32_t token) : request_(request), token_(token) {
+    subject = Subject(request.id);
   }
 
   // A message received but never taken by JS (its environment was torn down
@@ -194,7 +130,7 @@ class ReceiveJob : public WaitJob {
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
     std::vector<char> buf;
     try {
-      buf.resize(sizeof(long) + maxBytes_);
+      buf.resize(sizeof(long) + request_.maxBytes);
     } catch (const std::bad_alloc&) {
       return Fail(ENOMEM, "msgrcv");
     }
@@ -206,13 +142,13 @@ class ReceiveJob : public WaitJob {
     }
     for (;;) {
       if (cancelled.load()) return WaitResult::kCancelled;
-      int flags = flags_;
+      int flags = request_.flags;
       if (MonotonicNowNs() >= deadlineNs) {
         flags |= IPC_NOWAIT;
       } else {
         timer.Arm(deadlineNs);
       }
-      ssize_t got = msgrcv(id_, buf.data(), maxBytes_, type_, flags);
+      ssize_t got = msgrcv(request_.id, buf.data(), request_.maxBytes, request_.type, flags);
       if (got >= 0) return Deliver(buf, static_cast<size_t>(got), cancelled);
       if (errno == ENOMSG && (flags & IPC_NOWAIT)) return WaitResult::kTimedOut;
       if (errno != EINTR) return Fail(errno, "msgrcv");
@@ -222,17 +158,15 @@ class ReceiveJob : public WaitJob {
  private:
   WaitResult Deliver(const std::vector<char>& buf, size_t length,
                      const std::atomic<bool>& cancelled) {
-    Message message;
-    std::memcpy(&message.type, buf.data(), sizeof(long));
-    message.text.assign(buf.data() + sizeof(long), buf.data() + sizeof(long) + length);
+    Message message = FromMsgBuf(buf, length);
     {
       std::lock_guard<std::mutex> lock(gMailMutex);
       if (!cancelled.load()) {
-        gMail[token_] = {id_, std::move(message)};
+        gMail[token_] = {request_.id, std::move(message)};
         return WaitResult::kOk;
       }
     }
-    PutBack(id_, message);  // cancelled after it arrived: nobody may lose it
+    PutBack(request_.id, message);  // cancelled after it arrived: nobody may lose it
     return WaitResult::kCancelled;
   }
 
@@ -242,10 +176,7 @@ class ReceiveJob : public WaitJob {
     return WaitResult::kError;
   }
 
-  int id_;
-  long type_;
-  size_t maxBytes_;
-  int flags_;
+  ReceiveRequest request_;
   uint32_t token_;
 };
 
@@ -296,14 +227,14 @@ class SendJob : public WaitJob {
 
 int RequireId(const Napi::Value& value) {
   double id = RequireNumber(value, "id");
-  if (id < 0 || id > 2147483647.0) throw Napi::RangeError::New(value.Env(), "id out of range");
+  if (id < 0 || id > 2147483647.0) throw ArgRangeError(value.Env(), "id out of range");
   return static_cast<int>(id);
 }
 
 long RequireType(const Napi::Value& value) {
   double type = RequireNumber(value, "type");
   if (type < -2147483648.0 || type > 2147483647.0) {
-    throw Napi::RangeError::New(value.Env(), "type out of range");
+    throw ArgRangeError(value.Env(), "type out of range");
   }
   return static_cast<long>(type);
 }
@@ -311,19 +242,22 @@ long RequireType(const Napi::Value& value) {
 size_t RequireSize(const Napi::Value& value, const char* what) {
   double size = RequireNumber(value, what);
   if (size < 0 || size > 1073741824.0) {
-    throw Napi::RangeError::New(value.Env(), std::string(what) + " out of range");
+    throw ArgRangeError(value.Env(), std::string(what) + " out of range");
   }
   return static_cast<size_t>(size);
 }
 
+// receive and receiveAsync begin with (id, type, maxBytes, truncate).
+ReceiveRequest RequireReceiveRequest(const Napi::CallbackInfo& info) {
+  int id = RequireId(info[0]);
+  long type = RequireType(info[1]);
+  size_t maxBytes = RequireSize(info[2], "maxBytes");
+  return {id, type, maxBytes, info[3].ToBoolean() ? MSG_NOERROR : 0};
+}
+
 std::vector<char> RequireMessage(const Napi::Value& typeValue, const Napi::Value& data) {
   long type = RequireType(typeValue);
-  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw Napi::TypeError::New(data.Env(), "data must be a Uint8Array");
-  }
-  auto bytes = data.As<Napi::Uint8Array>();
-  // A detached buffer reads as empty: refuse it rather than send a bogus message.
-  if (bytes.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(data.Env(), "data is detached");
+  auto bytes = RequireBytes(data, "data");
   return MsgBuf(type, reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
 }
 
@@ -342,30 +276,24 @@ void BackOff(int64_t& stepNs, int64_t deadlineNs) {
   stepNs = std::min<int64_t>(stepNs * 2, 5 * kNsPerMs);
 }
 
-// msgget(key, openMode, mode) -> { id, created }; openMode 'private' uses IPC_PRIVATE.
+// sysv.get(key, openMode, mode) -> { id, created }; openMode 'private' uses IPC_PRIVATE.
 Napi::Value Msgget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto key = static_cast<key_t>(static_cast<int32_t>(RequireNumber(info[0], "key")));
   std::string openMode = RequireString(info[1], "openMode");
   auto mode = static_cast<int>(RequireNumber(info[2], "mode")) & 0777;
-  int id = -1;
-  bool created = false;
+  Opened<int> opened{-1, false};
   if (openMode == "private") {
-    id = msgget(IPC_PRIVATE, IPC_CREAT | mode);
-    created = id >= 0;
-  } else if (openMode == "create") {
-    id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
-    created = id >= 0;
-  } else if (openMode == "open") {
-    id = msgget(key, 0);
-  } else if (openMode == "openOrCreate") {
-    id = msgget(key, IPC_CREAT | IPC_EXCL | mode);
-    created = id >= 0;
-    if (id < 0 && errno == EEXIST) id = msgget(key, 0);
+    opened.handle = msgget(IPC_PRIVATE, IPC_CREAT | mode);
+    opened.created = opened.handle >= 0;
+  } else if (IsOpenMode(openMode)) {
+    opened = OpenNamed(ParseOpenMode(info[1]), -1, [&](bool create) {
+      return msgget(key, create ? IPC_CREAT | IPC_EXCL | mode : 0);
+    });
   } else {
-    throw Napi::TypeError::New(env,
-                               "openMode must be 'create', 'open', 'openOrCreate' or 'private'");
+    throw ArgValueError(env, "openMode must be 'create', 'open', 'openOrCreate' or 'private'");
   }
+  int id = opened.handle;
   if (id < 0) {
     char subject[32];
     std::snprintf(subject, sizeof(subject), "key 0x%08x", static_cast<unsigned>(key));
@@ -373,7 +301,7 @@ Napi::Value Msgget(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   result.Set("id", id);
-  result.Set("created", created);
+  result.Set("created", opened.created);
   return result;
 }
 
@@ -385,7 +313,7 @@ Napi::Value Ftok(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), key);
 }
 
-// msgSend(id, type, data, nowait, timeoutMs) -> true, or false when the queue
+// sysv.send(id, type, data, nowait, timeoutMs) -> true, or false when the queue
 // stayed full (nowait, or timeoutMs ran out).
 Napi::Value MsgSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -407,71 +335,52 @@ Napi::Value MsgSend(const Napi::CallbackInfo& info) {
   }
 }
 
-// msgReceive(id, type, maxBytes, truncate, nowait, timeoutMs) -> { type, data },
+// sysv.receive(id, type, maxBytes, truncate, nowait, timeoutMs) -> { type, data },
 // or null when nothing came (nowait, or timeoutMs ran out).
 Napi::Value MsgReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
-  long type = RequireType(info[1]);
-  size_t maxBytes = RequireSize(info[2], "maxBytes");
-  int baseFlags = info[3].ToBoolean() ? MSG_NOERROR : 0;
+  ReceiveRequest request = RequireReceiveRequest(info);
   bool nowait = info[4].ToBoolean();
   double timeoutMs = RequireNumber(info[5], "timeoutMs");
   int64_t deadlineNs = nowait ? 0 : DeadlineFromTimeoutMs(timeoutMs);
   std::vector<char> buf;
   try {
-    buf.resize(sizeof(long) + maxBytes);
+    buf.resize(sizeof(long) + request.maxBytes);
   } catch (const std::bad_alloc&) {
-    throw ErrnoError(env, ENOMEM, "msgrcv", Subject(id));
+    throw ErrnoError(env, ENOMEM, "msgrcv", Subject(request.id));
   }
   int64_t stepNs = 50 * 1000;
   for (;;) {
     bool blocking = deadlineNs == kForever;
-    ssize_t got = msgrcv(id, buf.data(), maxBytes, type, baseFlags | (blocking ? 0 : IPC_NOWAIT));
-    if (got >= 0) {
-      Message message;
-      std::memcpy(&message.type, buf.data(), sizeof(long));
-      message.text.assign(buf.data() + sizeof(long), buf.data() + sizeof(long) + got);
-      return MessageToJs(env, message);
-    }
+    int flags = request.flags | (blocking ? 0 : IPC_NOWAIT);
+    ssize_t got = msgrcv(request.id, buf.data(), request.maxBytes, request.type, flags);
+    if (got >= 0) return MessageToJs(env, FromMsgBuf(buf, static_cast<size_t>(got)));
     if (errno == EINTR) continue;
-    if (errno != ENOMSG || blocking) throw ErrnoError(env, errno, "msgrcv", Subject(id));
+    if (errno != ENOMSG || blocking) throw ErrnoError(env, errno, "msgrcv", Subject(request.id));
     if (MonotonicNowNs() >= deadlineNs) return env.Null();
     BackOff(stepNs, deadlineNs);
   }
 }
 
-// msgSendAsync(id, type, data, token, timeoutMs, ref, callback) -> waitId
+// sysv.sendAsync(id, type, data, token, timeoutMs, ref, callback) -> waitId
 Napi::Value MsgSendAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int id = RequireId(info[0]);
   std::vector<char> buf = RequireMessage(info[1], info[2]);
   auto token = static_cast<uint32_t>(RequireNumber(info[3], "token"));
-  double timeoutMs = RequireNumber(info[4], "timeoutMs");
-  bool ref = info[5].ToBoolean();
-  if (!info[6].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
-  auto job = std::make_unique<SendJob>(id, std::move(buf), token);
-  uint32_t waitId =
-      StartWait(env, std::move(job), timeoutMs, info[6].As<Napi::Function>(), env.Undefined(), ref);
-  return Napi::Number::New(env, waitId);
+  AsyncArgs args = RequireAsyncArgs(info, 4);
+  return StartWait(env, std::make_unique<SendJob>(id, std::move(buf), token), args,
+                   env.Undefined());
 }
 
-// msgReceiveAsync(id, type, maxBytes, truncate, token, timeoutMs, ref, callback) -> waitId.
-// On 'ok' the message waits under `token` for msgTake.
+// sysv.receiveAsync(id, type, maxBytes, truncate, token, timeoutMs, ref, callback) -> waitId.
+// On 'ok' the message waits under `token` for sysv.take.
 Napi::Value MsgReceiveAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
-  long type = RequireType(info[1]);
-  size_t maxBytes = RequireSize(info[2], "maxBytes");
-  int flags = info[3].ToBoolean() ? MSG_NOERROR : 0;
+  ReceiveRequest request = RequireReceiveRequest(info);
   auto token = static_cast<uint32_t>(RequireNumber(info[4], "token"));
-  double timeoutMs = RequireNumber(info[5], "timeoutMs");
-  bool ref = info[6].ToBoolean();
-  if (!info[7].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
-  auto job = std::make_unique<ReceiveJob>(id, type, maxBytes, flags, token);
-  uint32_t waitId =
-      StartWait(env, std::move(job), timeoutMs, info[7].As<Napi::Function>(), env.Undefined(), ref);
-  return Napi::Number::New(env, waitId);
+  AsyncArgs args = RequireAsyncArgs(info, 5);
+  return StartWait(env, std::make_unique<ReceiveJob>(request, token), args, env.Undefined());
 }
 
 Napi::Value MsgToken(const Napi::CallbackInfo& info) {
@@ -481,8 +390,8 @@ Napi::Value MsgToken(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), token);
 }
 
-// msgTake(token, putBack) -> { type, data } | null. With putBack (a wait
-// cancelled in JS, after cancelWait) the job's thread is interrupted at once
+// sysv.take(token, putBack) -> { type, data } | null. With putBack (a wait
+// cancelled in JS, after waiter.cancel) the job's thread is interrupted at once
 // and a message it already received goes back on its queue.
 Napi::Value MsgTake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -492,11 +401,7 @@ Napi::Value MsgTake(const Napi::CallbackInfo& info) {
   {
     std::lock_guard<std::mutex> lock(gMailMutex);
     auto running = gRunning.find(token);
-    if (putBack && running != gRunning.end() && InstallInterruptHandler() == 0) {
-      sigval value;
-      value.sival_int = kInterruptCookie;
-      pthread_sigqueue(running->second, kInterruptSignal, value);
-    }
+    if (putBack && running != gRunning.end()) InterruptThread(running->second);
     auto found = gMail.find(token);
     if (found == gMail.end()) return env.Null();
     entry = std::move(found->second);
@@ -532,7 +437,7 @@ Napi::Value MsgStat(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// msgSet(id, maxBytes | -1, mode | -1)
+// sysv.set(id, maxBytes | -1, mode | -1)
 Napi::Value MsgSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int id = RequireId(info[0]);
@@ -559,17 +464,20 @@ Napi::Value MsgRemove(const Napi::CallbackInfo& info) {
 
 void InitSysvMq([[maybe_unused]] Napi::Env env, [[maybe_unused]] Napi::Object exports) {
 #if defined(__linux__)
-  exports.Set("msgget", Napi::Function::New(env, Msgget, "msgget"));
-  exports.Set("ftok", Napi::Function::New(env, Ftok, "ftok"));
-  exports.Set("msgSend", Napi::Function::New(env, MsgSend, "msgSend"));
-  exports.Set("msgReceive", Napi::Function::New(env, MsgReceive, "msgReceive"));
-  exports.Set("msgSendAsync", Napi::Function::New(env, MsgSendAsync, "msgSendAsync"));
-  exports.Set("msgReceiveAsync", Napi::Function::New(env, MsgReceiveAsync, "msgReceiveAsync"));
-  exports.Set("msgToken", Napi::Function::New(env, MsgToken, "msgToken"));
-  exports.Set("msgTake", Napi::Function::New(env, MsgTake, "msgTake"));
-  exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));
-  exports.Set("msgSet", Napi::Function::New(env, MsgSet, "msgSet"));
-  exports.Set("msgRemove", Napi::Function::New(env, MsgRemove, "msgRemove"));
+  ExportGroup(env, exports, "sysv",
+              {
+                  {"get", Msgget},
+                  {"ftok", Ftok},
+                  {"send", MsgSend},
+                  {"receive", MsgReceive},
+                  {"sendAsync", MsgSendAsync},
+                  {"receiveAsync", MsgReceiveAsync},
+                  {"token", MsgToken},
+                  {"take", MsgTake},
+                  {"stat", MsgStat},
+                  {"set", MsgSet},
+                  {"remove", MsgRemove},
+              });
 #endif
 }
 

@@ -1,0 +1,265 @@
+/**
+ * Loads the native addon (a prebuild from `prebuilds/` or the local build) and
+ * describes its binding: one group per primitive, as native/core/addon.cc
+ * exports them (`binding.shm.open`, `binding.sysv.send`, `binding.futex.wake`).
+ * Everything here is internal: the public API validates arguments before it
+ * reaches these functions. Errors thrown natively carry a `code`: system
+ * errors `code`, `errno`, `syscall` and `subject` (the object's name);
+ * argument errors `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE`/`ERR_OUT_OF_RANGE`;
+ * use after close `ERR_SHMKIT_CLOSED`.
+ */
+import path from 'node:path';
+import nodeGypBuild from 'node-gyp-build';
+import { unsupportedError } from './errors.js';
+
+/** Which kernel primitives this platform offers. */
+export interface Capabilities {
+  /** POSIX shared memory, shm_open(3). */
+  readonly shm: boolean;
+  /** POSIX named semaphores, sem_open(3). */
+  readonly namedSemaphores: boolean;
+  /** Timed semaphore waits, sem_timedwait(3) (absent on macOS). */
+  readonly semTimedwait: boolean;
+  /** futex(2) wait/wake (Linux only). */
+  readonly futex: boolean;
+  /** mkfifo(3) named pipes. */
+  readonly fifo: boolean;
+  /** System V message queues, msgget(2)/msgsnd(2)/msgrcv(2). */
+  readonly sysvMq: boolean;
+  /** POSIX message queues, mq_open(3) (absent on macOS). */
+  readonly posixMq: boolean;
+  /** Signal handlers that see the sender's siginfo, sigaction(2) SA_SIGINFO. */
+  readonly siginfo: boolean;
+  /** Signals carrying a value, sigqueue(3). */
+  readonly sigqueue: boolean;
+}
+
+export type OpenMode = 'create' | 'open' | 'openOrCreate';
+export type NativeWaitResult = 'ok' | 'not-equal' | 'timed-out' | 'cancelled';
+/** Called on the event loop when an async wait ends (unless it was cancelled first). */
+export type WaitCallback = (error: Error | null, result: NativeWaitResult | null) => void;
+
+/** native/core/waiter.cc: every async wait of every group runs there. */
+export interface WaiterBinding {
+  /** Cancels a pending wait (its callback is never called); false if it had ended. */
+  cancel(waitId: number): boolean;
+}
+
+/** native/primitives/shm.cc */
+export interface ShmBinding {
+  open(name: string, openMode: OpenMode, mode: number, readOnly: boolean): { fd: number; created: boolean };
+  unlink(name: string): void;
+  /** One external ArrayBuffer over the whole mapping of `fd` (`name` is for error messages). */
+  map(fd: number, length: number, readOnly: boolean, name: string): ArrayBuffer;
+  /** Detaches the buffer; the pages go once no wait sleeps on them. */
+  unmap(buffer: ArrayBuffer): void;
+}
+
+/** One sem_open'ed semaphore (native/primitives/semaphore.cc). */
+export interface NativeSemaphore {
+  readonly created: boolean;
+  post(): void;
+  tryWait(): boolean;
+  waitSync(timeoutMs: number): 'ok' | 'timed-out';
+  waitAsync(timeoutMs: number, ref: boolean, callback: WaitCallback): number;
+  value(): number;
+  close(): void;
+}
+
+/** native/primitives/semaphore.cc */
+export interface SemaphoreBinding {
+  Handle: new (name: string, openMode: OpenMode, mode: number, value: number) => NativeSemaphore;
+  unlink(name: string): void;
+}
+
+/** native/primitives/futex.cc (Linux only: check `capabilities.futex`). */
+export interface FutexBinding {
+  waitSync(view: Int32Array, index: number, expected: number, timeoutMs: number): NativeWaitResult;
+  waitAsync(
+    view: Int32Array,
+    index: number,
+    expected: number,
+    timeoutMs: number,
+    ref: boolean,
+    callback: WaitCallback,
+  ): number;
+  /** Returns how many sleepers were woken. */
+  wake(view: Int32Array, index: number, count: number): number;
+}
+
+/** A System V message as msgrcv(2) returns it. */
+export interface NativeSysvMessage {
+  type: number;
+  data: Buffer;
+}
+
+/** msgctl(2) IPC_STAT, with times in seconds since the epoch. */
+export interface NativeSysvStat {
+  messages: number;
+  bytes: number;
+  maxBytes: number;
+  lastSendPid: number;
+  lastReceivePid: number;
+  lastSendTime: number;
+  lastReceiveTime: number;
+  changeTime: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  key: number;
+}
+
+/** native/primitives/sysv-mq.cc (Linux only: check `capabilities.sysvMq`). */
+export interface SysvBinding {
+  /** msgget(2); openMode 'private' uses IPC_PRIVATE. */
+  get(key: number, openMode: OpenMode | 'private', mode: number): { id: number; created: boolean };
+  ftok(path: string, projId: number): number;
+  /** False when the queue stayed full (nowait, or timeoutMs ran out). */
+  send(id: number, type: number, data: Uint8Array, nowait: boolean, timeoutMs: number): boolean;
+  /** Null when nothing came (nowait, or timeoutMs ran out). */
+  receive(
+    id: number,
+    type: number,
+    maxBytes: number,
+    truncate: boolean,
+    nowait: boolean,
+    timeoutMs: number,
+  ): NativeSysvMessage | null;
+  sendAsync(
+    id: number,
+    type: number,
+    data: Uint8Array,
+    token: number,
+    timeoutMs: number,
+    ref: boolean,
+    callback: WaitCallback,
+  ): number;
+  /** On 'ok' the message waits under `token` for take(). */
+  receiveAsync(
+    id: number,
+    type: number,
+    maxBytes: number,
+    truncate: boolean,
+    token: number,
+    timeoutMs: number,
+    ref: boolean,
+    callback: WaitCallback,
+  ): number;
+  /** A fresh token for sendAsync/receiveAsync. */
+  token(): number;
+  /** The message received under `token`; with putBack, interrupts its wait and requeues it. */
+  take(token: number, putBack: boolean): NativeSysvMessage | null;
+  stat(id: number): NativeSysvStat;
+  /** msgctl(2) IPC_SET; -1 leaves a field as it is. */
+  set(id: number, maxBytes: number, mode: number): void;
+  remove(id: number): void;
+}
+
+/** mq_getattr(3). */
+export interface NativePosixMqAttributes {
+  maxMessages: number;
+  messageSize: number;
+  currentMessages: number;
+}
+
+/** One mq_open'ed descriptor, always O_NONBLOCK (native/primitives/posix-mq.cc). */
+export interface NativePosixMq {
+  readonly created: boolean;
+  /** False if the queue is full. */
+  send(data: Uint8Array, priority: number): boolean;
+  /** Null when the queue is empty. */
+  receive(): { data: Buffer; priority: number } | null;
+  pollSync(events: 'in' | 'out', timeoutMs: number): 'ok' | 'timed-out';
+  pollAsync(events: 'in' | 'out', timeoutMs: number, ref: boolean, callback: WaitCallback): number;
+  attributes(): NativePosixMqAttributes;
+  close(): void;
+}
+
+/** native/primitives/posix-mq.cc (Linux only: check `capabilities.posixMq`). */
+export interface PosixMqBinding {
+  /** maxMessages/messageSize 0 = the system defaults. */
+  Handle: new (
+    name: string,
+    openMode: OpenMode,
+    mode: number,
+    maxMessages: number,
+    messageSize: number,
+  ) => NativePosixMq;
+  unlink(name: string): void;
+}
+
+/** native/primitives/fifo.cc */
+export interface FifoBinding {
+  /** The mode is masked by the process umask. */
+  mkfifo(path: string, mode: number): void;
+}
+
+/** native/primitives/signals.cc (Linux only: check `capabilities.siginfo`). */
+export interface SignalsBinding {
+  /** SIGRTMIN, SIGRTMAX and the SI_* codes of this platform. */
+  readonly constants: Readonly<Record<string, number>>;
+  /** Installs shmkit's handler for `signo`, chaining to the previous one if `chain`. */
+  install(signo: number, chain: boolean): void;
+  /** Puts the previous disposition back. */
+  restore(signo: number): void;
+  /** The records in the self-pipe, 6 ints each (signo, code, pid, uid, value, status). */
+  drain(): Int32Array;
+  /** Signals lost to a full pipe. */
+  dropped(): number;
+  /** Resolves 'ok' once the pipe has records to drain. */
+  waitAsync(timeoutMs: number, ref: boolean, callback: WaitCallback): number;
+  /** kill(2), or sigqueue(3) with a value. */
+  send(pid: number, signo: number, value: number | undefined): void;
+}
+
+/**
+ * The native addon. The Linux-only groups (futex, sysv, posixMq, signals)
+ * are absent elsewhere: every caller checks {@link capabilities} first.
+ */
+export interface Binding {
+  readonly capabilities: Capabilities;
+  readonly waiter: WaiterBinding;
+  readonly shm: ShmBinding;
+  readonly semaphore: SemaphoreBinding;
+  readonly futex: FutexBinding;
+  readonly sysv: SysvBinding;
+  readonly posixMq: PosixMqBinding;
+  readonly fifo: FifoBinding;
+  readonly signals: SignalsBinding;
+}
+
+const SUPPORTED_PLATFORMS = ['linux', 'darwin'];
+
+function load(): Binding {
+  if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
+    throw new Error(`shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`);
+  }
+  const root = path.join(__dirname, '..', '..');
+  try {
+    return nodeGypBuild(root) as Binding;
+  } catch (cause) {
+    throw new Error(
+      `shmkit's native addon is missing for ${process.platform}-${process.arch}: run \`npm rebuild shmkit\` (needs cmake and a C++ compiler).`,
+      { cause },
+    );
+  }
+}
+
+/** The native binding, loaded once. */
+export const binding: Binding = load();
+
+/** What the running platform offers, e.g. `capabilities.futex`. */
+export const capabilities: Capabilities = binding.capabilities;
+
+/**
+ * Throws unless this platform offers `capability`, e.g.
+ * `requireCapability('posixMq', 'POSIX message queues are')`.
+ * @throws `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` ("POSIX message queues are not available on darwin.").
+ */
+export function requireCapability(capability: keyof Capabilities, feature: string): void {
+  if (!capabilities[capability]) {
+    throw unsupportedError(feature);
+  }
+}
