@@ -276,7 +276,7 @@ function setupResources(res, prim, size, channels, options, latency) {
       case 'fifo': {
         const path = res.path('.fifo');
         shmkit.Fifo.create(path);
-        res.track(() => rmSync(path, { force: true }));
+        res.track(() => shmkit.Fifo.unlink(path)); // also prunes shmkit's FIFO registry
         resources[ch] = path;
         break;
       }

@@ -1,7 +1,8 @@
 // The transports of `shmkit bench`: the catalog (ids, labels, limits), the two
 // ends of each one (a sender and a receiver, usable in a child process or in
-// the parent), and the loops that drive them: produce/consume for throughput,
-// ping/echo for round-trip latency. See docs/benchmarks.md.
+// the parent; a ring row's ends follow its ringApi), and the loops that drive
+// them: produce/consume for throughput, ping/echo for round-trip latency. The
+// memcpy rows' single-thread end is in bench/memcpy.mjs. See docs/benchmarks.md.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
