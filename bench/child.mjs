@@ -1,13 +1,15 @@
 // A child process of `shmkit bench` (bench/harness.mjs): one end of one
 // transport, driven by control messages ({ ctl }) over the IPC channel.
-//   consumer  'ready' {info}; 'arm' {run, count} → 'armed', receives and verifies → 'result' {t0, t1}
+//   consumer  'ready' {info}; 'arm' {run, count} → 'armed', receives and verifies → 'result' {t0, t1, stats?}
 //   producer  'ready'; 'go' {run, count} → sends → 'sent'
 //   ping      'ready' {info}; 'go' {peer, runs, rounds, warm, maxMs} → 'samples' {runs: [ns...]}
 //   echo      'ready' {info}; then echoes until killed (or `total` messages for blocking kinds)
+//   idle      'ready'; blocks on an empty ring until the parent pushes `count` messages → 'result' {stats}
 // Errors go back as {ctl: 'error', message, verification}.
 import { Worker } from 'node:worker_threads';
 import * as shmkit from 'shmkit';
 import { die, listenForControl, nextControl, send, serveProducer } from './control.mjs';
+import { memcpyEndpoint } from './memcpy.mjs';
 import { createSabRing, sabEndpoint } from './sab-ring.mjs';
 import {
   byId,
@@ -45,6 +47,8 @@ async function consumerRole() {
     worker.on('error', die);
     worker.unref();
     receiver = sabEndpoint(rings.a);
+  } else if (prim.kind === 'memcpy') {
+    receiver = memcpyEndpoint(prim, cfg.size, cfg.ringCapacity);
   } else {
     receiver = await openReceiver(shmkit, prim, cfg, 'a');
   }
@@ -63,7 +67,7 @@ async function consumerRole() {
       await send({ ctl: 'armed', run: message.run });
       timing = await done;
     }
-    await send({ ctl: 'result', run: message.run, ...timing });
+    await send({ ctl: 'result', run: message.run, ...timing, stats: receiver.stats?.() });
   }
 }
 
@@ -219,7 +223,16 @@ async function echoRole() {
   await send({ ctl: 'done' });
 }
 
-const roles = { consumer: consumerRole, producer: producerRole, ping: pingRole, echo: echoRole };
+/** --idle (bench/idle.mjs): blocks on the empty ring at once, until the parent pushes `count` messages. */
+async function idleRole() {
+  const receiver = await openReceiver(shmkit, prim, cfg, 'a');
+  const consume = consumer(prim, cfg.size, receiver);
+  await send({ ctl: 'ready' });
+  const timing = consume(cfg.count);
+  await send({ ctl: 'result', ...timing, stats: receiver.stats() });
+}
+
+const roles = { consumer: consumerRole, producer: producerRole, ping: pingRole, echo: echoRole, idle: idleRole };
 const role = roles[cfg.role];
 if (!prim) die(new Error(`unknown primitive ${cfg.primitive}`));
 else if (!role) die(new Error(`unknown role ${cfg.role}`));

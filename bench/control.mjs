@@ -1,5 +1,4 @@
-// The child's side of a benchmark child process (bench/child.mjs,
-// bench/ring/child.mjs): control messages ({ ctl }) from the parent are
+// The child's side of a benchmark child process (bench/child.mjs): control messages ({ ctl }) from the parent are
 // queued for nextControl(); anything else is data (process.send transports).
 // Errors go back as {ctl: 'error', message, verification} and end the process.
 

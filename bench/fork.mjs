@@ -1,6 +1,5 @@
-// The parent's side of a benchmark child process (bench/child.mjs for
-// `shmkit bench`, bench/ring/child.mjs for bench/ring): fork it with its
-// config, then await its control messages ({ ctl }) one at a time.
+// The parent's side of a benchmark child process (bench/child.mjs): fork it
+// with its config, then await its control messages ({ ctl }) one at a time.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -8,8 +7,8 @@ import { once } from 'node:events';
  * Forks `script` with `cfg` (JSON in argv[2]) and adds it to `children` (a Set, for cleanup);
  * expect(ctl) awaits its next control message, rejecting if it reports an error or exits.
  * options: serialization; stdio; onData(message) for non-control messages (process.send
- * transports); cpu: run it under `taskset -c cpu` (taskset is `tasksetPath`); timeoutMs:
- * expect()'s default; roleInErrors: prefix a child's error message with its role.
+ * transports); cpu: run it under `taskset -c cpu` (taskset is `tasksetPath`, see
+ * bench/placement.mjs); timeoutMs: expect()'s default.
  */
 export function forkChild(
   script,
@@ -22,7 +21,6 @@ export function forkChild(
     cpu,
     tasksetPath = 'taskset',
     timeoutMs: defaultTimeoutMs = 60_000,
-    roleInErrors = false,
   } = {},
 ) {
   const options = { serialization, stdio };
@@ -58,7 +56,7 @@ export function forkChild(
       return;
     }
     if (message.ctl === 'error') {
-      const error = new Error(roleInErrors ? `${cfg.role}: ${message.message}` : message.message);
+      const error = new Error(message.message);
       error.verification = message.verification;
       return fail(error);
     }

@@ -1,5 +1,5 @@
-// Statistics over runs and the number formats shared by `shmkit bench`
-// (bench/harness.mjs, bench/report.mjs) and bench/ring/main.mjs.
+// Statistics over runs and the number formats of `shmkit bench`
+// (bench/harness.mjs, bench/report.mjs).
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);

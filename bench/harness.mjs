@@ -1,7 +1,8 @@
 // `shmkit bench`: runs every transport of bench/transports.mjs between two
-// processes, throughput by size and round-trip latency at 64 B, and returns
-// the results (bench/report.mjs renders them). Used by lib/tooling/cli/bench.ts; see
-// docs/benchmarks.md for the method.
+// processes, throughput by size and round-trip latency at 64 B, the memcpy
+// ceilings, and on request the pinned wake-up rows (--wakeup) and the idle
+// cost of a parked consumer (--idle); returns the results (bench/report.mjs
+// renders them). Used by lib/tooling/cli/bench.ts; see docs/benchmarks.md.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -13,9 +14,21 @@ import hdr from 'hdr-histogram-js';
 import * as shmkit from 'shmkit';
 import { forkChild } from './fork.mjs';
 import { median, sizeLabel, spread } from './format.mjs';
-import { MIN_SIZE } from './message.mjs';
-import { describeMachine } from './ring/machine.mjs';
-import { frameParser, kernelLimits, PRIMITIVES, pingLoop, producer, ringCapacity, tqSchema } from './transports.mjs';
+import { idleCase } from './idle.mjs';
+import { describeMachine } from './machine.mjs';
+import { failure, MIN_SIZE } from './message.mjs';
+import { TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
+import {
+  byId,
+  frameParser,
+  kernelLimits,
+  LATENCY_RING_CAPACITY,
+  PRIMITIVES,
+  pingLoop,
+  producer,
+  ringCapacity,
+  tqSchema,
+} from './transports.mjs';
 
 export { PRIMITIVES };
 
@@ -37,12 +50,20 @@ export function defaultCount(size) {
   return Math.max(64, Math.min(100_000, Math.round((256 << 20) / size)));
 }
 
-/** Resolves `--only` tokens: an id, a prefix ('ring' → ring, ring-park, ring-mpmc), or a group. */
+/** The --wakeup rows: the ring's parked path, its spin-then-park default, and the bare futex they are compared with. */
+export const WAKEUP_ROWS = ['ring-park', 'ring', 'futex'];
+
+/**
+ * Resolves `--only` tokens: an id, a prefix ('ring' → ring, ring-park, ring-mpmc, ...), or a
+ * group. An optional primitive runs only when a token is its id.
+ */
 export function selectPrimitives(tokens) {
-  if (!tokens || tokens.length === 0) return PRIMITIVES;
+  if (!tokens || tokens.length === 0) return PRIMITIVES.filter((p) => !p.optional);
   const chosen = new Set();
   for (const token of tokens) {
-    const hits = PRIMITIVES.filter((p) => p.id === token || p.id.startsWith(`${token}-`) || p.group === token);
+    const hits = PRIMITIVES.filter(
+      (p) => p.id === token || (!p.optional && (p.id.startsWith(`${token}-`) || p.group === token)),
+    );
     if (hits.length === 0) throw new RangeError(`unknown primitive '${token}'`);
     for (const hit of hits) chosen.add(hit.id);
   }
@@ -179,38 +200,57 @@ export function skipReason(prim, size, limits) {
   }
 }
 
-/** Creates the kernel objects of one case; returns cfg.resources, or { skip } when creation is refused. */
-function setupResources(res, prim, size, channels, latency) {
+/** Runs `create()`; tracks the handle's close(), or returns { skip } with the reason when creation is refused. */
+function tryCreate(res, what, create) {
+  try {
+    const handle = create();
+    res.track(() => handle.close());
+    return { handle };
+  } catch (error) {
+    return { skip: `${what} refused: ${error.message}` };
+  }
+}
+
+/** The ring or TypedQueue of one channel, `capacityBytes` of data area (the --ring-capacity option, in bytes). */
+function createQueue(prim, name, size, capacityBytes) {
+  if (prim.kind === 'ring') return shmkit.RingBuffer.create(name, { capacityBytes, ...prim.sides });
+  if (prim.format === 'v8') return shmkit.TypedQueue.create(name, { codec: 'v8', capacityBytes });
+  // A record queue counts records: as many as fit in about `capacityBytes`.
+  return shmkit.TypedQueue.create(name, {
+    schema: tqSchema(size),
+    capacity: Math.max(4, Math.floor(capacityBytes / (size + 16))),
+  });
+}
+
+/** Why messages of `size` cannot go through a ring of the chosen --ring-capacity (bytes), or undefined. */
+function capacityReason(prim, size, chosen) {
+  if (!chosen || !['ring', 'tq', 'c-ring'].includes(prim.kind)) return undefined;
+  const need = prim.format === 'v8' ? size + 256 : size;
+  if (need + 8 <= chosen) return undefined;
+  return `${size} B messages do not fit a ring of --ring-capacity ${chosen} B (largest message ${chosen - 8} B)`;
+}
+
+/**
+ * Creates the kernel objects of one case; returns { resources, ringCapacity } (cfg.resources for
+ * the children; the data area in bytes of a ring or queue), or { skip } when creation is refused.
+ */
+function setupResources(res, prim, size, channels, options, latency) {
   const resources = {};
+  let capacity;
   for (const ch of channels) {
     switch (prim.kind) {
-      case 'ring': {
-        const name = res.name();
-        res.track(() => shmkit.SharedMemory.unlink(name));
-        const ring = shmkit.RingBuffer.create(name, {
-          capacityBytes: latency ? 1 << 16 : ringCapacity(size),
-          ...prim.sides,
-        });
-        res.track(() => ring.close());
-        resources[ch] = name;
-        break;
-      }
+      case 'ring':
       case 'tq': {
         const name = res.name();
         res.track(() => shmkit.SharedMemory.unlink(name));
-        let queue;
-        try {
-          queue =
-            prim.format === 'record'
-              ? shmkit.TypedQueue.create(name, {
-                  schema: tqSchema(size),
-                  capacity: Math.max(4, Math.floor(ringCapacity(size) / (size + 16))),
-                })
-              : shmkit.TypedQueue.create(name, { codec: 'v8', capacityBytes: ringCapacity(size + 256) });
-        } catch (error) {
-          return { skip: `TypedQueue.create refused: ${error.message}` };
-        }
-        res.track(() => queue.close());
+        const bytes = latency
+          ? (options.ringCapacity ?? LATENCY_RING_CAPACITY)
+          : ringCapacity(prim.format === 'v8' ? size + 256 : size, options.ringCapacity);
+        const made = tryCreate(res, `${prim.kind === 'ring' ? 'RingBuffer' : 'TypedQueue'}.create`, () =>
+          createQueue(prim, name, size, bytes),
+        );
+        if (made.skip) return made;
+        capacity = made.handle.capacityBytes;
         resources[ch] = name;
         break;
       }
@@ -223,23 +263,20 @@ function setupResources(res, prim, size, channels, latency) {
       case 'pmq': {
         const name = res.name();
         res.track(() => shmkit.PosixMessageQueue.unlink(name));
-        let queue;
-        try {
-          queue = shmkit.PosixMessageQueue.create(name, {
-            maxMessages: Math.min(10, kernelLimits().mqMsgMax ?? 10),
+        const made = tryCreate(res, 'PosixMessageQueue.create', () =>
+          shmkit.PosixMessageQueue.create(name, {
+            maxMessages: Math.min(10, options.limits.mqMsgMax ?? 10),
             messageSize: size,
-          });
-        } catch (error) {
-          return { skip: `PosixMessageQueue.create refused: ${error.message}` };
-        }
-        res.track(() => queue.close());
+          }),
+        );
+        if (made.skip) return made;
         resources[ch] = name;
         break;
       }
       case 'fifo': {
         const path = res.path('.fifo');
         shmkit.Fifo.create(path);
-        res.track(() => rmSync(path, { force: true }));
+        res.track(() => shmkit.Fifo.unlink(path)); // also prunes shmkit's FIFO registry
         resources[ch] = path;
         break;
       }
@@ -260,8 +297,8 @@ function setupResources(res, prim, size, channels, latency) {
       case 'futex': {
         const name = res.name();
         res.track(() => shmkit.SharedMemory.unlink(name));
-        const shm = shmkit.SharedMemory.create(name, { size: 128 });
-        res.track(() => shm.close());
+        const made = tryCreate(res, 'SharedMemory.create', () => shmkit.SharedMemory.create(name, { size: 128 }));
+        if (made.skip) return made;
         resources[ch] = name;
         break;
       }
@@ -269,7 +306,7 @@ function setupResources(res, prim, size, channels, latency) {
         break;
     }
   }
-  return { resources };
+  return { resources, ringCapacity: capacity };
 }
 
 // ------------------------------------------------------------ statistics
@@ -286,7 +323,7 @@ function execTool(file, args, timeoutMs) {
   });
 }
 
-async function nativeRun(res, prim, size, count, timeoutMs) {
+async function nativeRun(res, prim, size, count, capacity, timeoutMs) {
   if (prim.kind === 'c-pipe') {
     const { error, stdout, stderr } = await execTool(
       join(TOOLS, 'pipe_bench'),
@@ -302,7 +339,6 @@ async function nativeRun(res, prim, size, count, timeoutMs) {
   }
   const name = res.name();
   res.track(() => shmkit.SharedMemory.unlink(name));
-  const capacity = ringCapacity(size);
   const wallStart = performance.now();
   const consumerRun = execTool(
     join(TOOLS, 'ring_consumer'),
@@ -329,23 +365,33 @@ async function nativeRun(res, prim, size, count, timeoutMs) {
 
 // ------------------------------------------------------------ one throughput case
 
+const RING_COUNTERS = ['consumerParks', 'consumerWakes', 'producerParks', 'producerWakes'];
+
+/** A ring header's counters are cumulative: this run's share of parks and wakes. */
+function statsDelta(stats, before) {
+  return Object.fromEntries(RING_COUNTERS.map((key) => [key, stats[key] - (before?.[key] ?? 0)]));
+}
+
 async function throughputCase(res, prim, size, options, progress) {
   const row = { primitive: prim.id, label: prim.label, group: prim.group, size, status: 'ok', runs: [] };
   const limits = options.limits;
-  const reason = skipReason(prim, size, limits);
+  const reason = skipReason(prim, size, limits) ?? capacityReason(prim, size, options.ringCapacity);
   if (reason) return { ...row, status: 'skipped', reason };
   const count = options.count ?? defaultCount(size);
   const warmCount = Math.max(2, Math.round(count / 10));
   const timeoutMs = Math.max(30_000, options.duration * 20_000);
   const children = [];
   try {
-    let runOnce; // (run, count) → seconds from first to last message
+    let runOnce; // (run, count) → { seconds from first to last message, stats? (a ring's cumulative counters) }
     if (prim.native) {
-      runOnce = (_run, n) => nativeRun(res, prim, size, n, timeoutMs);
+      const capacity = ringCapacity(size, options.ringCapacity);
+      if (prim.kind === 'c-ring') row.ringCapacity = capacity;
+      runOnce = async (_run, n) => ({ seconds: await nativeRun(res, prim, size, n, capacity, timeoutMs) });
     } else {
-      const setup = setupResources(res, prim, size, ['a'], false);
+      const setup = setupResources(res, prim, size, ['a'], options, false);
       if (setup.skip) return { ...row, status: 'skipped', reason: setup.skip };
-      const cfg = { primitive: prim.id, size, resources: setup.resources };
+      if (setup.ringCapacity !== undefined) row.ringCapacity = setup.ringCapacity;
+      const cfg = { primitive: prim.id, size, resources: setup.resources, ringCapacity: options.ringCapacity };
       const stdio = prim.kind === 'stdio' ? ['pipe', 'ignore', 'inherit', 'ipc'] : undefined;
       const consumerChild = startChild(res, { ...cfg, role: 'consumer' }, { serialization: prim.serialization, stdio });
       children.push(consumerChild);
@@ -358,7 +404,7 @@ async function throughputCase(res, prim, size, options, progress) {
             ? ipcParentSender(consumerChild.child, size)
             : stdioParentSender(consumerChild.child.stdin);
         produce = producer(prim, size, sender);
-      } else if (prim.kind !== 'worker') {
+      } else if (!prim.inProcess) {
         producerChild = startChild(res, { ...cfg, role: 'producer', peer: ready.info });
         children.push(producerChild);
         await producerChild.expect('ready', 30_000);
@@ -375,12 +421,13 @@ async function throughputCase(res, prim, size, options, progress) {
         }
         const result = consumerChild.expect('result', timeoutMs);
         const [timing] = await Promise.all([result, sent]);
-        return (timing.t1 - timing.t0) / 1000;
+        return { seconds: (timing.t1 - timing.t0) / 1000, stats: timing.stats };
       };
     }
     // Warm-up (also calibrates: a primitive too slow for `count` within --duration sends fewer).
-    const warmSeconds = await runOnce(0, warmCount);
-    const warmRate = (warmCount - 1) / warmSeconds;
+    const warm = await runOnce(0, warmCount);
+    const warmRate = (warmCount - 1) / warm.seconds;
+    let previousStats = warm.stats;
     row.warmup = { count: warmCount, msgsPerSec: warmRate };
     let runCount = count;
     if (options.count === undefined && Number.isFinite(warmRate) && count / warmRate > 1.5 * options.duration) {
@@ -390,15 +437,17 @@ async function throughputCase(res, prim, size, options, progress) {
     row.count = runCount;
     for (let run = 1; run <= options.repeat; run++) {
       progress.step(`${prim.label} ${sizeLabel(size)} run ${run}/${options.repeat}`);
-      const seconds = await runOnce(run, runCount);
+      const { seconds, stats } = await runOnce(run, runCount);
       const msgsPerSec = (runCount - 1) / seconds;
-      row.runs.push({ count: runCount, seconds, msgsPerSec, MBps: (msgsPerSec * size) / 1e6 });
+      const measured = { count: runCount, seconds, msgsPerSec, MBps: (msgsPerSec * size) / 1e6 };
+      if (stats) measured.stats = statsDelta(stats, previousStats);
+      previousStats = stats;
+      row.runs.push(measured);
     }
     row.msgsPerSec = spread(row.runs.map((r) => r.msgsPerSec));
     row.MBps = spread(row.runs.map((r) => r.MBps));
   } catch (error) {
-    row.status = error.verification || error.name === 'VerificationError' ? 'failed-verification' : 'failed';
-    row.reason = error.message;
+    Object.assign(row, failure(error));
   } finally {
     await Promise.all(children.map((c) => c.stop()));
   }
@@ -407,9 +456,42 @@ async function throughputCase(res, prim, size, options, progress) {
 
 // ------------------------------------------------------------ one latency case
 
-async function latencyCase(res, prim, options) {
+/** Percentiles in µs (the field names say so) of round trips given in ns, one array per run. */
+function percentilesUs(runs) {
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120e9,
+    numberOfSignificantValueDigits: 3,
+  });
+  const p50s = [];
+  for (const samples of runs) {
+    const perRun = [...samples].sort((a, b) => a - b);
+    if (perRun.length > 0) p50s.push(perRun[Math.floor(perRun.length / 2)] / 1000);
+    for (const ns of samples) histogram.recordValue(Math.max(1, Math.round(ns)));
+  }
+  const us = (p) => histogram.getValueAtPercentile(p) / 1000;
+  const out = {
+    rounds: histogram.totalCount,
+    p50Us: us(50),
+    p90Us: us(90),
+    p99Us: us(99),
+    p999Us: us(99.9),
+    maxUs: histogram.maxValue / 1000,
+    meanUs: histogram.mean / 1000,
+    p50RunsUs: spread(p50s),
+  };
+  histogram.destroy?.();
+  return out;
+}
+
+/**
+ * Round trips of one message between two processes. placement (the --wakeup rows): pin the
+ * pinger and the echo with taskset to placement.cpus; otherwise the scheduler places them.
+ */
+async function latencyCase(res, prim, options, placement = UNPINNED) {
   const size = options.latencySize;
-  const row = { primitive: prim.id, label: prim.label, group: prim.group, size, status: 'ok' };
+  const row = { primitive: prim.id, label: prim.label, group: prim.group, size, placement: placement.id, status: 'ok' };
+  const pin = (i) => (placement.cpus ? { cpu: placement.cpus[i], tasksetPath: TASKSET } : {});
   if (prim.native) return { ...row, status: 'skipped', reason: 'the C floors measure throughput only' };
   const reason = skipReason(prim, size, options.limits);
   if (reason) return { ...row, status: 'skipped', reason };
@@ -419,7 +501,7 @@ async function latencyCase(res, prim, options) {
   const total = warm + options.rounds * options.repeat;
   const maxMs = options.duration * 1000;
   try {
-    const setup = setupResources(res, prim, size, ['a', 'b'], true);
+    const setup = setupResources(res, prim, size, ['a', 'b'], options, true);
     if (setup.skip) return { ...row, status: 'skipped', reason: setup.skip };
     const cfg = { primitive: prim.id, size, resources: setup.resources };
     let runs;
@@ -463,12 +545,13 @@ async function latencyCase(res, prim, options) {
         runs.push(Array.from(samples));
       }
     } else {
-      const ping = startChild(res, { ...cfg, role: 'ping' });
+      const ping = startChild(res, { ...cfg, role: 'ping' }, pin(0));
       children.push(ping);
       const pingReady = await ping.expect('ready', 30_000);
       let echo;
-      if (prim.kind !== 'worker') {
-        echo = startChild(res, { ...cfg, role: 'echo', total, peer: { ...pingReady.info, pid: ping.pid } });
+      if (!prim.inProcess) {
+        const peer = { ...pingReady.info, pid: ping.pid };
+        echo = startChild(res, { ...cfg, role: 'echo', total, peer }, pin(1));
         children.push(echo);
       }
       const echoReady = echo ? await echo.expect('ready', 30_000) : {};
@@ -489,32 +572,9 @@ async function latencyCase(res, prim, options) {
         : samples;
       runs = (await Promise.race([samples, echoDead])).runs;
     }
-    const histogram = hdr.build({
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 120e9,
-      numberOfSignificantValueDigits: 3,
-    });
-    const p50s = [];
-    for (const samples of runs) {
-      const perRun = [...samples].sort((a, b) => a - b);
-      if (perRun.length > 0) p50s.push(perRun[Math.floor(perRun.length / 2)] / 1000);
-      for (const ns of samples) histogram.recordValue(Math.max(1, Math.round(ns)));
-    }
-    const us = (p) => histogram.getValueAtPercentile(p) / 1000;
-    Object.assign(row, {
-      rounds: histogram.totalCount,
-      p50: us(50),
-      p90: us(90),
-      p99: us(99),
-      p999: us(99.9),
-      max: histogram.maxValue / 1000,
-      mean: histogram.mean / 1000,
-      p50Runs: spread(p50s),
-    });
-    histogram.destroy?.();
+    Object.assign(row, percentilesUs(runs));
   } catch (error) {
-    row.status = error.verification || error.name === 'VerificationError' ? 'failed-verification' : 'failed';
-    row.reason = error.message;
+    Object.assign(row, failure(error));
   } finally {
     await Promise.all(children.map((c) => c.stop()));
   }
@@ -546,28 +606,18 @@ export async function runBench(options, progress = {}) {
   const tick = {
     step: (text) => progress.step?.(text),
   };
-  const plan = [];
-  for (const prim of prims) {
-    if (!prim.latencyOnly) for (const size of opts.sizes) plan.push({ type: 'throughput', prim, size });
-    if (!prim.native) plan.push({ type: 'latency', prim });
-  }
+  const plan = makePlan(prims, opts);
   const started = performance.now();
   const machine = describeMachine();
   progress.start?.(plan.length, machine);
-  const throughput = [];
-  const latency = [];
+  const out = { throughput: [], latency: [], wakeup: [], idle: null };
   try {
     for (const item of plan) {
-      tick.step(item.type === 'latency' ? `${item.prim.label} latency` : `${item.prim.label} ${sizeLabel(item.size)}`);
-      if (item.type === 'throughput') {
-        const row = await throughputCase(res, item.prim, item.size, opts, tick);
-        throughput.push(row);
-        progress.caseDone?.(row, 'throughput');
-      } else {
-        const row = await latencyCase(res, item.prim, opts);
-        latency.push(row);
-        progress.caseDone?.(row, 'latency');
-      }
+      tick.step(item.text);
+      const row = await runItem(res, item, opts, tick);
+      if (item.type === 'idle') out.idle = row;
+      else out[item.type].push(row);
+      progress.caseDone?.(row, item.type);
       res.releaseAll();
     }
   } finally {
@@ -576,16 +626,12 @@ export async function runBench(options, progress = {}) {
     for (const s of signalsToCatch) process.off(s, onSignal);
     progress.stop?.();
   }
-  // Ratios against the baseline, same size.
-  for (const row of throughput) {
-    const base = throughput.find((r) => r.primitive === opts.baseline && r.size === row.size && r.msgsPerSec);
-    if (row.msgsPerSec && base) row.ratio = row.msgsPerSec.median / base.msgsPerSec.median;
-  }
-  const baseLatency = latency.find((r) => r.primitive === opts.baseline && r.p50);
-  for (const row of latency) if (row.p50 && baseLatency) row.ratio = baseLatency.p50 / row.p50;
-  const failed = [...throughput, ...latency].filter((r) => r.status.startsWith('failed'));
+  addRatios(out, opts.baseline);
+  const failed = [...out.throughput, ...out.latency, ...out.wakeup, ...(out.idle ? [out.idle] : [])].filter((r) =>
+    r.status.startsWith('failed'),
+  );
   return {
-    schema: 'shmkit-bench/1',
+    schema: 'shmkit-bench/2',
     date: new Date().toISOString(),
     machine,
     limits: opts.limits,
@@ -598,11 +644,63 @@ export async function runBench(options, progress = {}) {
       rounds: opts.rounds,
       latencySize: opts.latencySize,
       baseline: opts.baseline,
+      ringCapacity: opts.ringCapacity ?? null,
+      wakeup: Boolean(opts.wakeup),
+      idle: Boolean(opts.idle),
     },
     primitives: prims.map(({ id, label, group, api }) => ({ id, label, group, api })),
-    throughput,
-    latency,
+    ...out,
     seconds: (performance.now() - started) / 1000,
     ok: failed.length === 0,
   };
+}
+
+/** The cases in the order they run: each primitive's sizes and latency, then --wakeup and --idle. */
+function makePlan(prims, opts) {
+  const plan = [];
+  for (const prim of prims) {
+    if (!prim.latencyOnly) {
+      for (const size of opts.sizes)
+        plan.push({ type: 'throughput', prim, size, text: `${prim.label} ${sizeLabel(size)}` });
+    }
+    if (!prim.native && !prim.throughputOnly) plan.push({ type: 'latency', prim, text: `${prim.label} latency` });
+  }
+  if (opts.wakeup) {
+    for (const placement of wakeupPlacements()) {
+      for (const id of WAKEUP_ROWS) {
+        plan.push({ type: 'wakeup', prim: byId.get(id), placement, text: `${id} wake-up, ${placement.label}` });
+      }
+    }
+  }
+  if (opts.idle) plan.push({ type: 'idle', text: 'idle parked consumer' });
+  return plan;
+}
+
+function runItem(res, item, opts, tick) {
+  if (item.type === 'throughput') return throughputCase(res, item.prim, item.size, opts, tick);
+  if (item.type === 'latency') return latencyCase(res, item.prim, opts);
+  if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
+  return idleCase(res, startChild);
+}
+
+/**
+ * ratio: throughput msgs/s ÷ the baseline's at the same size; latency: the baseline's p50 ÷
+ * this p50; wake-up: the bare futex's p50 ÷ this p50 at the same placement (higher is faster
+ * everywhere). ofMemcpy: MB/s ÷ the memcpy row's at the same size.
+ */
+function addRatios({ throughput, latency, wakeup }, baseline) {
+  const at = (id, size) => throughput.find((r) => r.primitive === id && r.size === size && r.msgsPerSec);
+  for (const row of throughput) {
+    if (!row.msgsPerSec) continue;
+    const base = at(baseline, row.size);
+    if (base) row.ratio = row.msgsPerSec.median / base.msgsPerSec.median;
+    const copy = at('memcpy', row.size);
+    if (copy) row.ofMemcpy = row.MBps.median / copy.MBps.median;
+  }
+  const baseLatency = latency.find((r) => r.primitive === baseline && r.p50Us);
+  for (const row of latency) if (row.p50Us && baseLatency) row.ratio = baseLatency.p50Us / row.p50Us;
+  for (const row of wakeup) {
+    const futex = wakeup.find((r) => r.primitive === 'futex' && r.placement === row.placement && r.p50Us);
+    if (row.p50Us && futex) row.ratio = futex.p50Us / row.p50Us;
+  }
 }

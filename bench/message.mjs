@@ -22,6 +22,12 @@ export class VerificationError extends Error {
   }
 }
 
+/** The status and reason of a case that threw: a receiver's complaint (here or in a child) is 'failed-verification'. */
+export function failure(error) {
+  const verification = error?.verification || error?.name === 'VerificationError';
+  return { status: verification ? 'failed-verification' : 'failed', reason: error?.message ?? String(error) };
+}
+
 function patternByte(i) {
   return (i * 7 + 3) & 255;
 }
@@ -51,18 +57,11 @@ export function stamp(u8, off, size, seq) {
   put32(u8, off + size - 4, ~seq);
 }
 
-/**
- * Checks everything but the seq word (a record carries seq in its own field). `off` may be -4 (see tq).
- * probe: 'sampled' (PROBES body bytes that move with seq) or 'middle' (the one byte at size >> 1, as bench/ring checks).
- */
-function bodyError(u8, off, size, seq, probe = 'sampled') {
+/** Checks everything but the seq word (a record carries seq in its own field). `off` may be -4 (see tq). */
+function bodyError(u8, off, size, seq) {
   if (get32(u8, off + 4) !== (seq ^ K) >>> 0) return 'stamp (bytes 4..7) differs';
   if (get32(u8, off + size - 8) !== Math.imul(seq, G) >>> 0 || get32(u8, off + size - 4) !== ~seq >>> 0) {
     return 'stamp (last 8 bytes) differs';
-  }
-  if (probe === 'middle') {
-    const i = size >> 1;
-    return u8[off + i] === patternByte(i) ? undefined : `byte ${i} is ${u8[off + i]}, expected ${patternByte(i)}`;
   }
   const span = size - 16;
   let at = (Math.imul(seq, 0x2545f491) >>> 0) % span;
@@ -77,28 +76,28 @@ function bodyError(u8, off, size, seq, probe = 'sampled') {
 }
 
 /** Throws a VerificationError unless `u8[off, off + length)` is message `seq` of SIZE bytes. */
-export function verifyAt(u8, off, length, size, seq, probe) {
+export function verifyAt(u8, off, length, size, seq) {
   if (length !== size) throw new VerificationError(`message ${seq}: ${length} bytes, expected ${size}`);
   const got = get32(u8, off);
   if (got !== seq) {
     throw new VerificationError(`expected message ${seq}, got sequence number ${got} (lost, duplicated or reordered)`);
   }
-  const error = bodyError(u8, off, size, seq, probe);
+  const error = bodyError(u8, off, size, seq);
   if (error) throw new VerificationError(`message ${seq}: ${error}`);
 }
 
-export function verifyBytes(u8, size, seq, probe) {
+export function verifyBytes(u8, size, seq) {
   if (!(u8 instanceof Uint8Array)) throw new VerificationError(`message ${seq}: not bytes (${typeof u8})`);
-  verifyAt(u8, 0, u8.length, size, seq, probe);
+  verifyAt(u8, 0, u8.length, size, seq);
 }
 
 /** A record / structured message: { seq, payload } with payload the SIZE-4 bytes after seq (records) or all SIZE. */
-export function verifyPayload(seqField, payload, offset, size, seq, probe) {
+export function verifyPayload(seqField, payload, offset, size, seq) {
   if (seqField !== seq) throw new VerificationError(`expected record ${seq}, got seq ${seqField} (lost or reordered)`);
   if (!(payload instanceof Uint8Array) || payload.length !== size + offset) {
     throw new VerificationError(`record ${seq}: payload of ${payload?.length} bytes, expected ${size + offset}`);
   }
-  const error = bodyError(payload, offset, size, seq, probe);
+  const error = bodyError(payload, offset, size, seq);
   if (error) throw new VerificationError(`record ${seq}: ${error}`);
 }
 
@@ -125,12 +124,13 @@ export function verifyString(message, size, seq) {
 }
 
 /**
- * Test hook (documented in docs/benchmarks.md): SHMKIT_BENCH_DROP=<primitive id>
- * makes that primitive's sender skip message 2 of its first run, as a broken
- * transport would. The receiver must then fail the case.
+ * Test hook (documented in docs/benchmarks.md): SHMKIT_BENCH_DROP=<id>[,<id>...]
+ * makes those primitives' senders skip message 2 of their first run (of a
+ * throughput case, and of a round-trip loop), as a broken transport would. The
+ * receiver must then fail the case.
  */
 export function dropHook(primitiveId) {
-  let armed = process.env.SHMKIT_BENCH_DROP === primitiveId;
+  let armed = (process.env.SHMKIT_BENCH_DROP ?? '').split(',').includes(primitiveId);
   return (seq) => {
     if (armed && seq === 2) {
       armed = false;

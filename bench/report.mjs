@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import * as echarts from 'echarts';
 import { fixed, rate, ratio, sizeLabel } from './format.mjs';
-import { machineLine } from './ring/machine.mjs';
+import { machineLine } from './machine.mjs';
 
 function spreadPct(s) {
   if (!s || !(s.median > 0)) return '–';
@@ -19,7 +19,8 @@ export function sortedThroughput(result) {
 }
 
 export function sortedLatency(result) {
-  return [...result.latency].sort((a, b) => (a.p50 ?? Number.POSITIVE_INFINITY) - (b.p50 ?? Number.POSITIVE_INFINITY));
+  const p50 = (r) => r.p50Us ?? Number.POSITIVE_INFINITY;
+  return [...result.latency].sort((a, b) => p50(a) - p50(b));
 }
 
 function statusText(row) {
@@ -32,9 +33,20 @@ function baselineLabel(result) {
   return result.primitives.find((p) => p.id === result.options.baseline)?.label ?? result.options.baseline;
 }
 
+/** The '% memcpy' column appears when a memcpy row ran. */
+function hasMemcpy(result) {
+  return result.throughput.some((r) => r.ofMemcpy !== undefined);
+}
+
+export function throughputHead(result) {
+  const head = ['primitive', 'size', 'msgs/s', 'MB/s', 'spread', '× baseline', 'msgs/run'];
+  return hasMemcpy(result) ? [...head, '% memcpy'] : head;
+}
+
 export function throughputRows(result) {
-  return sortedThroughput(result).map((r) =>
-    r.msgsPerSec
+  const memcpy = hasMemcpy(result);
+  return sortedThroughput(result).map((r) => {
+    const row = r.msgsPerSec
       ? [
           r.label,
           sizeLabel(r.size),
@@ -44,40 +56,52 @@ export function throughputRows(result) {
           ratio(r.ratio),
           `${r.count}${r.reduced ? '*' : ''}`,
         ]
-      : [r.label, sizeLabel(r.size), statusText(r), '', '', '', ''],
-  );
+      : [r.label, sizeLabel(r.size), statusText(r), '', '', '', ''];
+    return memcpy ? [...row, r.ofMemcpy === undefined ? '' : `${fixed(r.ofMemcpy * 100)}%`] : row;
+  });
+}
+
+/** One latency table row; `label` adds the placement for the wake-up rows. */
+function latencyRow(r, label = r.label) {
+  return r.p50Us !== undefined
+    ? [
+        label,
+        fixed(r.p50Us),
+        fixed(r.p90Us),
+        fixed(r.p99Us),
+        fixed(r.p999Us),
+        fixed(r.maxUs),
+        spreadPct(r.p50RunsUs),
+        ratio(r.ratio),
+        String(r.rounds),
+      ]
+    : [label, statusText(r), '', '', '', '', '', '', ''];
 }
 
 export function latencyRows(result) {
-  return sortedLatency(result).map((r) =>
-    r.p50 !== undefined
-      ? [
-          r.label,
-          fixed(r.p50),
-          fixed(r.p90),
-          fixed(r.p99),
-          fixed(r.p999),
-          fixed(r.max),
-          spreadPct(r.p50Runs),
-          ratio(r.ratio),
-          String(r.rounds),
-        ]
-      : [r.label, statusText(r), '', '', '', '', '', '', ''],
-  );
+  return sortedLatency(result).map((r) => latencyRow(r));
 }
 
-const THROUGHPUT_HEAD = ['primitive', 'size', 'msgs/s', 'MB/s', 'spread', '× baseline', 'msgs/run'];
-const LATENCY_HEAD = [
-  'primitive',
-  'p50 µs',
-  'p90 µs',
-  'p99 µs',
-  'p99.9 µs',
-  'max µs',
-  'p50 spread',
-  '× baseline',
-  'round trips',
-];
+export function wakeupRows(result) {
+  return result.wakeup.map((r) => latencyRow(r, `${r.label}, ${PLACEMENTS[r.placement] ?? r.placement}`));
+}
+
+const PLACEMENTS = { cross: 'across vCPUs', same: 'one vCPU', unpinned: 'unpinned' };
+const PERCENTILES_HEAD = ['p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'p50 spread'];
+const LATENCY_HEAD = ['primitive', ...PERCENTILES_HEAD, '× baseline', 'round trips'];
+const WAKEUP_HEAD = ['primitive, placement', ...PERCENTILES_HEAD, '× futex', 'round trips'];
+
+/** The --idle result in one sentence. */
+export function idleLine(idle) {
+  if (idle.status !== 'ok') return `idle: ${statusText(idle)}: ${idle.reason}`;
+  return (
+    `idle: a consumer parked in popIntoSync for ${fixed(idle.parkedSeconds, 2)} s used ` +
+    `${fixed(idle.cpuMsPerSecond, 2)} ms CPU/s (utime+stime, ${fixed(1000 / idle.clockTicksPerSecond, 0)} ms ticks), ` +
+    `${fixed(idle.schedstatMsPerSecond, 3)} ms/s (schedstat, all threads); parks during the idle second: ` +
+    `${idle.consumerParksDuringIdle}; then ${idle.messages} messages woke it and were verified ` +
+    `(parks ${idle.consumerParks}, wakes ${idle.consumerWakes})`
+  );
+}
 
 export function header(result) {
   const o = result.options;
@@ -85,15 +109,19 @@ export function header(result) {
     machineLine(result.machine),
     `shmkit bench: ${o.repeat} runs after a warm-up; median shown, spread = ±half the range of the runs; ` +
       `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`,
+    `ring data area (ringCapacity): ${o.ringCapacity ? `${sizeLabel(o.ringCapacity)} for every ring and queue` : 'by size, at least 1 MiB and 4 messages; 64 KiB for round trips'}`,
   ];
 }
 
 function skippedLines(result) {
   const lines = [];
-  for (const r of [...result.throughput, ...result.latency]) {
-    if (r.status === 'ok') continue;
-    const what = r.rounds !== undefined || result.latency.includes(r) ? 'latency' : sizeLabel(r.size);
-    lines.push(`${statusText(r)}: ${r.label} ${what}: ${r.reason}`);
+  const cases = [
+    ...result.throughput.map((r) => [r, sizeLabel(r.size)]),
+    ...result.latency.map((r) => [r, 'latency']),
+    ...result.wakeup.map((r) => [r, `wake-up ${PLACEMENTS[r.placement] ?? r.placement}`]),
+  ];
+  for (const [r, what] of cases) {
+    if (r.status !== 'ok') lines.push(`${statusText(r)}: ${r.label} ${what}: ${r.reason}`);
   }
   return lines;
 }
@@ -101,10 +129,11 @@ function skippedLines(result) {
 /** The terminal report. */
 export function renderText(result) {
   const out = [...header(result), ''];
-  const t = new Table({ head: THROUGHPUT_HEAD, style: { head: [], border: [], compact: true } });
+  const head = throughputHead(result);
+  const t = new Table({ head, style: { head: [], border: [], compact: true } });
   const sorted = sortedThroughput(result);
   for (const [i, row] of throughputRows(result).entries()) {
-    if (i > 0 && sorted[i].size !== sorted[i - 1].size) t.push(THROUGHPUT_HEAD.map(() => ''));
+    if (i > 0 && sorted[i].size !== sorted[i - 1].size) t.push(head.map(() => ''));
     t.push(row);
   }
   if (result.throughput.length > 0) out.push('Throughput (one way, per process pair):', t.toString());
@@ -122,6 +151,16 @@ export function renderText(result) {
       l.toString(),
     );
   }
+  if (result.wakeup.length > 0) {
+    const w = new Table({ head: WAKEUP_HEAD, style: { head: [], border: [], compact: true } });
+    for (const row of wakeupRows(result)) w.push(row);
+    out.push(
+      '',
+      `Wake-up latency, pinned (--wakeup; × futex = bare futex p50 / p50 at the same placement):`,
+      w.toString(),
+    );
+  }
+  if (result.idle) out.push('', idleLine(result.idle));
   const notes = skippedLines(result);
   if (notes.length > 0) out.push('', ...notes);
   out.push(
@@ -156,6 +195,8 @@ export function renderCsv(result) {
     'max_us',
     'rounds',
     'reason',
+    'placement',
+    'of_memcpy',
   ];
   const lines = [head.join(',')];
   for (const r of result.throughput) {
@@ -179,15 +220,17 @@ export function renderCsv(result) {
         '',
         '',
         r.reason,
+        '',
+        r.ofMemcpy,
       ]
         .map(csvCell)
         .join(','),
     );
   }
-  for (const r of result.latency) {
+  for (const [test, r] of [...result.latency.map((r) => ['latency', r]), ...result.wakeup.map((r) => ['wakeup', r])]) {
     lines.push(
       [
-        'latency',
+        test,
         r.primitive,
         r.label,
         r.size,
@@ -198,13 +241,15 @@ export function renderCsv(result) {
         '',
         '',
         r.ratio,
-        r.p50,
-        r.p90,
-        r.p99,
-        r.p999,
-        r.max,
+        r.p50Us,
+        r.p90Us,
+        r.p99Us,
+        r.p999Us,
+        r.maxUs,
         r.rounds,
         r.reason,
+        r.placement,
+        '',
       ]
         .map(csvCell)
         .join(','),
@@ -224,13 +269,17 @@ function mdTable(head, rows) {
 
 export function renderMarkdown(result) {
   const out = header(result).map((l) => `${l}  `);
-  out.push('', '### Throughput', '', mdTable(THROUGHPUT_HEAD, throughputRows(result)));
+  out.push('', '### Throughput', '', mdTable(throughputHead(result), throughputRows(result)));
   out.push(
     '',
     `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
     '',
     mdTable(LATENCY_HEAD, latencyRows(result)),
   );
+  if (result.wakeup.length > 0) {
+    out.push('', '### Wake-up latency, pinned (× futex)', '', mdTable(WAKEUP_HEAD, wakeupRows(result)));
+  }
+  if (result.idle) out.push('', idleLine(result.idle));
   const notes = skippedLines(result);
   if (notes.length > 0) out.push('', ...notes.map((n) => `- ${n}`));
   return `${out.join('\n')}\n`;
@@ -240,14 +289,14 @@ export function renderMarkdown(result) {
 export function renderSvg(result, { width = 1200, height = 1100 } = {}) {
   const sizes = result.options.sizes;
   const tpPrims = result.primitives.filter((p) => result.throughput.some((r) => r.primitive === p.id));
-  const lat = sortedLatency(result).filter((r) => r.p50 !== undefined);
+  const lat = sortedLatency(result).filter((r) => r.p50Us !== undefined);
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
   const title = `shmkit bench — ${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}`;
   const pct = [
-    ['p50', 'p50'],
-    ['p90', 'p90'],
-    ['p99', 'p99'],
-    ['p99.9', 'p999'],
+    ['p50', 'p50Us'],
+    ['p90', 'p90Us'],
+    ['p99', 'p99Us'],
+    ['p99.9', 'p999Us'],
   ];
   chart.setOption({
     animation: false,

@@ -1,7 +1,8 @@
 // The transports of `shmkit bench`: the catalog (ids, labels, limits), the two
 // ends of each one (a sender and a receiver, usable in a child process or in
-// the parent), and the loops that drive them: produce/consume for throughput,
-// ping/echo for round-trip latency. See docs/benchmarks.md.
+// the parent; a ring row's ends follow its ringApi), and the loops that drive
+// them: produce/consume for throughput, ping/echo for round-trip latency. The
+// memcpy rows' single-thread end is in bench/memcpy.mjs. See docs/benchmarks.md.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -21,9 +22,13 @@ import {
 // ------------------------------------------------------------ catalog
 
 /**
- * group: 'shmkit' | 'node' | 'native'. kind: how the ends are made. latencyOnly: no payload to
- * carry (no throughput rows). parentSends: the parent process is the producer / pinger (its
- * child is the other end): process.send and child stdio work that way. native: C programs.
+ * group: 'shmkit' | 'node' | 'native' | 'memcpy'. kind: how the ends are made. latencyOnly: no
+ * payload to carry (no throughput rows). throughputOnly: no latency row (its round trip is
+ * another row's). optional: not in the default run, only when --only names it. parentSends: the
+ * parent process is the producer / pinger (its child is the other end): process.send and child
+ * stdio work that way. inProcess: both ends in the consumer's process (no producer child).
+ * native: C programs. ringApi: how a ring row moves bytes ('into': pushSync / popIntoSync,
+ * 'pop': pushSync / popSync, 'zero-copy': claimSync + commit / peekSync + release).
  */
 export const PRIMITIVES = [
   {
@@ -40,6 +45,33 @@ export const PRIMITIVES = [
     kind: 'ring',
     spinUs: 0,
     api: 'RingBuffer, spinUs 0: park on the futex at once',
+  },
+  {
+    id: 'ring-pop',
+    label: 'ring SPSC popSync',
+    group: 'shmkit',
+    kind: 'ring',
+    ringApi: 'pop',
+    throughputOnly: true,
+    api: 'RingBuffer pushSync / popSync: a fresh buffer per message',
+  },
+  {
+    id: 'ring-zc',
+    label: 'ring SPSC zero-copy',
+    group: 'shmkit',
+    kind: 'ring',
+    ringApi: 'zero-copy',
+    throughputOnly: true,
+    api: 'RingBuffer claimSync(n) + fill + commit() / peekSync() + copy into a reused buffer + release()',
+  },
+  {
+    id: 'ring-spin',
+    label: 'ring SPSC spinUs 1000',
+    group: 'shmkit',
+    kind: 'ring',
+    spinUs: 1000,
+    optional: true,
+    api: 'as ring, both ends opened with spinUs 1000 (diagnostic: what a longer spin does)',
   },
   {
     id: 'ring-mpmc',
@@ -158,6 +190,7 @@ export const PRIMITIVES = [
     label: 'worker_threads SAB (in-process ceiling)',
     group: 'node',
     kind: 'worker',
+    inProcess: true,
     api: 'SharedArrayBuffer slot ring + Atomics.wait/notify between a thread and its worker: NOT two processes',
   },
   {
@@ -175,6 +208,37 @@ export const PRIMITIVES = [
     kind: 'c-pipe',
     native: true,
     api: 'native/tools/pipe_bench: fork, write | read, every byte checked',
+  },
+  {
+    id: 'memcpy',
+    label: 'memcpy (in-process ceiling)',
+    group: 'memcpy',
+    kind: 'memcpy',
+    copy: 'set',
+    inProcess: true,
+    throughputOnly: true,
+    api: 'Uint8Array.set between two hot buffers in one thread, every copy verified: NOT a transport',
+  },
+  {
+    id: 'memcpy-ring',
+    label: 'memcpy over a ring-sized area',
+    group: 'memcpy',
+    kind: 'memcpy',
+    copy: 'set',
+    slots: 'ring',
+    inProcess: true,
+    throughputOnly: true,
+    api: 'Uint8Array.set rotating through slots as large as a ring data area (ringCapacity bytes), every copy verified',
+  },
+  {
+    id: 'memcpy-slice',
+    label: 'slice (allocate + copy)',
+    group: 'memcpy',
+    kind: 'memcpy',
+    copy: 'slice',
+    inProcess: true,
+    throughputOnly: true,
+    api: 'Uint8Array.slice: a fresh buffer per copy, as popSync returns, every copy verified',
   },
 ];
 
@@ -199,8 +263,15 @@ export function kernelLimits() {
   };
 }
 
-/** Ring data area for messages of `size`: at least 1 MiB and four messages. */
-export function ringCapacity(size) {
+/** Ring data area (bytes) of the latency rows: one message is in flight at a time. */
+export const LATENCY_RING_CAPACITY = 1 << 16;
+
+/**
+ * Bytes of the data area of every ring and TypedQueue of a throughput case: `chosen` (the
+ * --ring-capacity option) if given, else at least 1 MiB and four messages of `size`.
+ */
+export function ringCapacity(size, chosen) {
+  if (chosen) return chosen;
   let capacity = 1 << 20;
   while (capacity < 4 * (size + 64)) capacity *= 2;
   return capacity;
@@ -342,6 +413,42 @@ function streamReceiver(stream, maxBytes) {
   };
 }
 
+// ------------------------------------------------------------ ring ends, by ringApi
+
+function openRing(shmkit, prim, name) {
+  return shmkit.RingBuffer.open(name, prim.spinUs === undefined ? undefined : { spinUs: prim.spinUs });
+}
+
+/** recvSync() → the next message (a view valid until the next call); stats() → the ring's counters. */
+function ringReceiver(ring, prim, size) {
+  const target = new Uint8Array(size);
+  const bytes = (length) => (length === size ? target : target.subarray(0, length));
+  let recvSync;
+  if (prim.ringApi === 'pop') recvSync = () => ring.popSync();
+  else if (prim.ringApi === 'zero-copy') {
+    recvSync = () => {
+      const view = ring.peekSync();
+      const length = view.length;
+      if (length <= size) target.set(view);
+      ring.release();
+      // A frame longer than a message fails verification on its length.
+      return length <= size ? bytes(length) : new Uint8Array(length);
+    };
+  } else recvSync = () => bytes(ring.popIntoSync(target));
+  return { recvSync, stats: () => ring.stats(), close: () => ring.close() };
+}
+
+function ringSender(ring, prim) {
+  const send =
+    prim.ringApi === 'zero-copy'
+      ? (m) => {
+          ring.claimSync(m.length).set(m);
+          ring.commit();
+        }
+      : (m) => ring.pushSync(m);
+  return { sync: true, send, close: () => ring.close() };
+}
+
 // ------------------------------------------------------------ endpoints in a child process (or worker)
 
 /**
@@ -353,17 +460,8 @@ export async function openReceiver(shmkit, prim, cfg, ch) {
   const res = cfg.resources?.[ch];
   const size = cfg.size;
   switch (prim.kind) {
-    case 'ring': {
-      const ring = shmkit.RingBuffer.open(res, prim.spinUs === undefined ? undefined : { spinUs: prim.spinUs });
-      const target = new Uint8Array(size);
-      return {
-        recvSync() {
-          const length = ring.popIntoSync(target);
-          return length === size ? target : target.subarray(0, length);
-        },
-        close: () => ring.close(),
-      };
-    }
+    case 'ring':
+      return ringReceiver(openRing(shmkit, prim, res), prim, size);
     case 'tq': {
       const queue = shmkit.TypedQueue.open(res, tqOptions(prim, size));
       if (prim.format === 'record' && typeof queue.popIntoSync === 'function') {
@@ -446,10 +544,8 @@ export async function openReceiver(shmkit, prim, cfg, ch) {
 export async function openSender(shmkit, prim, cfg, ch, peer) {
   const res = cfg.resources?.[ch];
   switch (prim.kind) {
-    case 'ring': {
-      const ring = shmkit.RingBuffer.open(res, prim.spinUs === undefined ? undefined : { spinUs: prim.spinUs });
-      return { sync: true, send: (m) => ring.pushSync(m), close: () => ring.close() };
-    }
+    case 'ring':
+      return ringSender(openRing(shmkit, prim, res), prim);
     case 'tq': {
       const queue = shmkit.TypedQueue.open(res, tqOptions(prim, cfg.size));
       return { sync: true, send: (m) => queue.pushSync(m), close: () => queue.close() };
@@ -632,19 +728,21 @@ function receiveOne(receiver) {
 }
 
 /**
- * Round trips at `size`: send message i on `sender`, wait for it back on `receiver`, verify.
+ * Round trips at `size`: send message i on `sender`, wait for it back on `receiver`, verify
+ * (SHMKIT_BENCH_DROP sends message 3 in place of 2: the check must fail).
  * Returns Float64Array of nanoseconds per round trip for rounds [warm, warm + rounds).
  */
 export async function pingLoop(prim, size, sender, receiver, rounds, warm, maxMs = Number.POSITIVE_INFINITY) {
   const make = messageMaker(prim, size, sender.fresh !== false && !sender.sync && prim.kind !== 'ipc');
   const verify = messageVerifier(prim, size);
   const rx = receiveOne(receiver);
+  const drop = dropHook(prim.id);
   const samples = new Float64Array(rounds);
   const start = performance.now();
   let n = 0;
   for (let i = 0; i < warm + rounds; i++) {
     const t0 = process.hrtime.bigint();
-    const pending = sender.send(make(i));
+    const pending = sender.send(make(drop(i) ? i + 1 : i));
     if (pending) await pending;
     let reply = rx.next();
     if (!rx.sync) reply = await reply;

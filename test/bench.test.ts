@@ -2,8 +2,9 @@
  * `shmkit bench` (docs/benchmarks.md), run as the built CLI (dist/tooling/cli/main.js)
  * on tiny counts: every primitive runs and verifies what it received, a
  * transport that drops a message is caught (SHMKIT_BENCH_DROP), --json has
- * the documented shape, a primitive the kernel's limits rule out is skipped
- * with its reason, and nothing is left behind.
+ * the documented shape, --wakeup, --idle and --ring-capacity add their rows,
+ * a primitive the kernel's limits rule out is skipped with its reason, and
+ * nothing is left behind.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,7 +28,7 @@ function bench(args: string[], env: Record<string, string> = {}): Promise<Run> {
     execFile(
       process.execPath,
       [CLI, 'bench', '--no-progress', ...args],
-      { timeout: 60_000, env: { ...process.env, SHMKIT_BENCH_PREFIX: PREFIX, ...env }, maxBuffer: 8 << 20 },
+      { timeout: 170_000, env: { ...process.env, SHMKIT_BENCH_PREFIX: PREFIX, ...env }, maxBuffer: 8 << 20 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
@@ -36,6 +37,13 @@ function bench(args: string[], env: Record<string, string> = {}): Promise<Run> {
 }
 
 const TINY = ['--count', '200', '--rounds', '50', '--repeat', '1', '--sizes', '64,4k'];
+
+/** A latency row's percentiles (µs, the field names say so). */
+function expectLatency(row: { p50Us: number; p99Us: number; [key: string]: unknown }): void {
+  for (const key of ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs', 'rounds', 'ratio'])
+    expect(typeof row[key]).toBe('number');
+  expect(row.p50Us).toBeLessThanOrEqual(row.p99Us);
+}
 
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
@@ -62,18 +70,36 @@ describe('shmkit bench', () => {
     expect(run.stdout).toContain('all transports verified');
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(Object.keys(result).sort()).toEqual(
-      ['date', 'latency', 'limits', 'machine', 'ok', 'options', 'primitives', 'schema', 'seconds', 'throughput'].sort(),
+      [
+        'date',
+        'idle',
+        'latency',
+        'limits',
+        'machine',
+        'ok',
+        'options',
+        'primitives',
+        'schema',
+        'seconds',
+        'throughput',
+        'wakeup',
+      ].sort(),
     );
-    expect(result.schema).toBe('shmkit-bench/1');
+    expect(result.schema).toBe('shmkit-bench/2');
+    expect(result.wakeup).toEqual([]);
+    expect(result.idle).toBeNull();
     expect(result.ok).toBe(true);
     expect(Object.keys(result.machine)).toEqual(
       expect.arrayContaining(['cpuModel', 'cores', 'kernel', 'node', 'shmkit']),
     );
     expect(result.options).toMatchObject({ sizes: [64, 4096], repeat: 1, count: 200, baseline: 'ipc-json' });
+    expect(result.options).toMatchObject({ ringCapacity: null, wakeup: false, idle: false });
     const ids = result.primitives.map((p: { id: string }) => p.id);
     expect(ids).toEqual(expect.arrayContaining(['ring', 'ring-park', 'ring-mpmc', 'tq-records', 'tq-v8', 'sysv']));
     expect(ids).toEqual(expect.arrayContaining(['posix-mq', 'fifo', 'semaphore', 'signals', 'futex', 'ipc-json']));
     expect(ids).toEqual(expect.arrayContaining(['ipc-advanced', 'uds', 'tcp', 'pipe', 'worker', 'c-ring', 'c-pipe']));
+    expect(ids).toEqual(expect.arrayContaining(['ring-pop', 'ring-zc', 'memcpy', 'memcpy-ring', 'memcpy-slice']));
+    expect(ids).not.toContain('ring-spin'); // optional: only when --only names it
     for (const row of result.throughput) {
       expect(Object.keys(row)).toEqual(expect.arrayContaining(['primitive', 'label', 'group', 'size', 'status']));
       // Nothing fails; only a missing C tool (no native build) may be skipped at these sizes (not in CI).
@@ -87,26 +113,112 @@ describe('shmkit bench', () => {
         expect(row.msgsPerSec.median).toBeGreaterThan(0);
         expect(row.MBps.median).toBeCloseTo((row.msgsPerSec.median * row.size) / 1e6, 3);
         expect(typeof row.ratio).toBe('number');
+        expect(typeof row.ofMemcpy).toBe('number');
+        if (/^(ring|tq)/.test(row.primitive)) expect(row.ringCapacity).toBeGreaterThanOrEqual(1 << 20);
+        if (/^ring/.test(row.primitive)) expect(typeof row.runs[0].stats.consumerParks).toBe('number');
       }
     }
+    const latencyIds = result.latency.map((row: { primitive: string }) => row.primitive);
+    expect(latencyIds).not.toContain('memcpy');
+    expect(latencyIds).not.toContain('ring-zc');
     for (const row of result.latency) {
       expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
-      for (const key of ['p50', 'p90', 'p99', 'p999', 'max', 'rounds', 'ratio']) expect(typeof row[key]).toBe('number');
-      expect(row.p50).toBeLessThanOrEqual(row.p99);
+      expect(row.placement).toBe('unpinned');
+      expectLatency(row);
     }
     expect(fs.readFileSync(csv, 'utf8').split('\n')[0]).toMatch(/^test,primitive,label,size,status,/);
     expect(fs.readFileSync(md, 'utf8')).toContain('| primitive | size | msgs/s |');
+    expect(run.stdout).toContain('p50 µs');
     expect(fs.readFileSync(chart, 'utf8')).toMatch(/^<svg[^>]*>/);
-  });
+  }, 180_000);
 
-  it.each(['ring', 'uds', 'ipc-json', 'worker'])('fails (exit 1) when the %s sender drops a message', async (id) => {
-    const run = await bench(['--only', id, ...TINY, '--sizes', '64'], { SHMKIT_BENCH_DROP: id });
-    expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(
-      /FAILED verification: .+: verification failed: expected message 2, got sequence number 3/,
+  it.each(['ring', 'uds', 'ipc-json', 'worker'])(
+    'fails (exit 1) when the %s sender drops a message',
+    async (id) => {
+      const run = await bench(['--only', id, ...TINY, '--sizes', '64'], { SHMKIT_BENCH_DROP: id });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(
+        /FAILED verification: .+: verification failed: expected message 2, got sequence number 3/,
+      );
+      expect(run.stdout).toContain('SOME TRANSPORTS FAILED');
+    },
+    120_000,
+  );
+
+  it('measures pinned wake-ups (--wakeup), a parked consumer (--idle) and an optional row, with --ring-capacity', async () => {
+    const json = path.join(dir, 'extras.json');
+    const run = await bench([
+      '--only',
+      'ring-spin,ring-zc',
+      ...TINY,
+      '--sizes',
+      '64',
+      '--ring-capacity',
+      '64k',
+      '--wakeup',
+      '--idle',
+      '--json',
+      json,
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('Wake-up latency, pinned');
+    expect(run.stdout).toMatch(/^idle: a consumer parked in popIntoSync/m);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.options).toMatchObject({ ringCapacity: 65536, wakeup: true, idle: true });
+    expect(result.primitives.map((p: { id: string }) => p.id).sort()).toEqual(['ipc-json', 'ring-spin', 'ring-zc']);
+    for (const row of result.throughput) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+      if (row.primitive !== 'ipc-json') expect(row.ringCapacity).toBe(65536);
+    }
+    expect(result.latency.map((r: { primitive: string }) => r.primitive).sort()).toEqual(['ipc-json', 'ring-spin']);
+    const placements = [...new Set(result.wakeup.map((r: { placement: string }) => r.placement))];
+    expect(['cross,same', 'unpinned']).toContain(placements.join(','));
+    expect(result.wakeup).toHaveLength(3 * placements.length);
+    for (const row of result.wakeup) {
+      expect(row.status, `${row.primitive} ${row.placement}: ${row.reason}`).toBe('ok');
+      expect(['ring-park', 'ring', 'futex']).toContain(row.primitive);
+      expectLatency(row);
+    }
+    expect(result.idle).toMatchObject({ status: 'ok', messages: 4 });
+    for (const key of ['parkedSeconds', 'cpuMsPerSecond', 'schedstatMsPerSecond', 'consumerParksDuringIdle']) {
+      expect(typeof result.idle[key]).toBe('number');
+    }
+    expect(result.idle.consumerParks).toBeGreaterThanOrEqual(1);
+    expect(result.idle.consumerWakes).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+
+  it('fails every new row, wake-up and idle case whose sender drops a message', async () => {
+    const dropped = ['ring-pop', 'ring-zc', 'ring-spin', 'memcpy', 'memcpy-ring', 'memcpy-slice'];
+    const json = path.join(dir, 'drop.json');
+    const run = await bench(
+      ['--only', dropped.join(','), ...TINY, '--sizes', '64', '--wakeup', '--idle', '--json', json],
+      {
+        SHMKIT_BENCH_DROP: [...dropped, 'ring-park', 'idle'].join(','),
+      },
     );
+    expect(run.code).toBe(1);
     expect(run.stdout).toContain('SOME TRANSPORTS FAILED');
-  });
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const lost = /verification failed: expected message 2, got sequence number 3/;
+    const failedRows = [
+      ...result.throughput.filter((r: { primitive: string }) => r.primitive !== 'ipc-json'),
+      ...result.latency.filter((r: { primitive: string }) => r.primitive !== 'ipc-json'),
+      ...result.wakeup.filter((r: { primitive: string }) => r.primitive === 'ring-park'),
+      result.idle,
+    ];
+    const placements = new Set(result.wakeup.map((r: { placement: string }) => r.placement));
+    expect(failedRows.map((r: { primitive: string }) => r.primitive).sort()).toEqual(
+      [...dropped, 'ring-spin', 'idle', ...[...placements].map(() => 'ring-park')].sort(),
+    );
+    for (const row of failedRows) {
+      expect(row.status, `${row.primitive}`).toBe('failed-verification');
+      expect(row.reason).toMatch(lost);
+    }
+    for (const row of result.wakeup.filter((r: { primitive: string }) => r.primitive !== 'ring-park')) {
+      expect(row.status, `${row.primitive} ${row.placement}: ${row.reason}`).toBe('ok');
+    }
+  }, 120_000);
 
   it('skips a size above the kernel limit with the reason, and still exits 0', async () => {
     const msgmax = Number(fs.readFileSync('/proc/sys/kernel/msgmax', 'utf8'));

@@ -58,7 +58,7 @@ for (const size of [64, 65536]) {
   );
 }
 // Round trips of one 64-byte message, ping-pong between two processes.
-const p50 = (primitive) => result.latency.find((l) => l.primitive === primitive)?.p50 ?? Number.NaN;
+const p50 = (primitive) => result.latency.find((l) => l.primitive === primitive)?.p50Us ?? Number.NaN;
 log(`one 64 B message and back, consumer parked on a futex: p50 ${p50('ring-park').toFixed(1)} µs`);
 log(`one 64 B message and back, consumer spinning first:    p50 ${p50('ring').toFixed(1)} µs`);
 log(`a bare futex wake-up and back, no data at all:          p50 ${p50('futex').toFixed(1)} µs`);

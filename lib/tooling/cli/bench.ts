@@ -1,6 +1,8 @@
 /**
  * `shmkit bench`: every IPC primitive between two processes, side by side
  * with Node's own IPC, throughput by message size and round-trip latency
+ * (µs), the memcpy ceilings, and on request pinned wake-up latency against a
+ * bare futex (--wakeup) and the idle cost of a parked consumer (--idle)
  * (docs/benchmarks.md). The harness is plain ESM under bench/ in the package
  * (bench/harness.mjs, its child processes and report.mjs): its child
  * processes must be real files that `import 'shmkit'` like a user's program
@@ -17,19 +19,32 @@ interface BenchRow {
   size: number;
   status: string;
   reason?: string;
+  placement?: string;
   msgsPerSec?: { median: number };
-  p50?: number;
+  /** Round-trip latency, µs. */
+  p50Us?: number;
+  cpuMsPerSecond?: number;
 }
 
 interface BenchResult {
   ok: boolean;
   throughput: BenchRow[];
   latency: BenchRow[];
+  wakeup: BenchRow[];
+  idle: BenchRow | null;
 }
 
 interface Harness {
   DEFAULTS: { sizes: number[]; duration: number; repeat: number; rounds: number; baseline: string };
-  PRIMITIVES: { id: string; label: string; group: string; api: string; latencyOnly?: boolean }[];
+  PRIMITIVES: {
+    id: string;
+    label: string;
+    group: string;
+    api: string;
+    latencyOnly?: boolean;
+    throughputOnly?: boolean;
+    optional?: boolean;
+  }[];
   selectPrimitives(tokens?: string[]): { id: string }[];
   sizeLabel(size: number): string;
   runBench(
@@ -57,13 +72,27 @@ async function load<T>(file: string): Promise<T> {
 }
 
 /** '64', '4k', '64K', '1m', '1MiB' → bytes. */
-export function parseSize(text: string): number {
+function bytesOf(text: string): number {
   const match = /^(\d+)\s*(k|kb|kib|m|mb|mib)?$/i.exec(text.trim());
   if (!match) throw new InvalidArgumentError(`'${text}' is not a size (e.g. 64, 4k, 64k, 1m).`);
   const unit = (match[2] ?? '').toLowerCase();
-  const value = Number(match[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
+  return Number(match[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
+}
+
+/** A message size: '64', '4k', '64K', '1m', '1MiB' → bytes, 24 B to 64 MiB. */
+export function parseSize(text: string): number {
+  const value = bytesOf(text);
   if (value < 24 || value > 64 * 1024 * 1024) {
     throw new InvalidArgumentError(`size ${text} is out of range (24 B to 64 MiB).`);
+  }
+  return value;
+}
+
+/** --ring-capacity: bytes of a ring's data area, a power of two from 4 KiB to 1 GiB. */
+export function parseRingCapacity(text: string): number {
+  const value = bytesOf(text);
+  if (value < 4096 || value > 2 ** 30 || (value & (value - 1)) !== 0) {
+    throw new InvalidArgumentError(`--ring-capacity ${text} must be a power of two from 4k to 1024m (bytes).`);
   }
   return value;
 }
@@ -97,6 +126,9 @@ interface BenchOptions {
   count?: number;
   rounds: number;
   baseline: string;
+  ringCapacity?: number;
+  wakeup?: boolean;
+  idle?: boolean;
   json?: string;
   csv?: string;
   md?: string;
@@ -111,7 +143,7 @@ export function register(program: Command): void {
     .description('Benchmark every IPC primitive between two processes, beside Node’s own IPC (docs/benchmarks.md).')
     .option(
       '--only <ids>',
-      'only these primitives, comma-separated: ids, prefixes (ring, tq, ipc, c) or groups (shmkit, node, native); --list shows them',
+      'only these primitives, comma-separated: ids, prefixes (ring, tq, ipc, c, memcpy) or groups (shmkit, node, native, memcpy); optional rows only by id; --list shows them',
       parseList,
     )
     .option('--sizes <sizes>', 'message sizes for throughput (default 64,4k,64k,1m)', parseSizes)
@@ -134,6 +166,13 @@ export function register(program: Command): void {
       new Option('--rounds <n>', 'round trips per latency run').default(2000).argParser(positive('--rounds', true)),
     )
     .option('--baseline <id>', 'the primitive every ratio is computed against', 'ipc-json')
+    .option(
+      '--ring-capacity <bytes>',
+      'data area of every ring and TypedQueue, bytes (e.g. 64k, 8m; default by size: at least 1 MiB and 4 messages)',
+      parseRingCapacity,
+    )
+    .option('--wakeup', 'also: round trips of ring-park, ring and futex pinned across two vCPUs and on one (taskset)')
+    .option('--idle', 'also: the CPU a consumer parked on an empty ring uses in one second (from /proc)')
     .option('--json <file>', 'write every number (documented shape) as JSON')
     .option('--csv <file>', 'write one CSV line per case')
     .option('--md <file>', 'write the tables as Markdown')
@@ -144,9 +183,13 @@ export function register(program: Command): void {
       const harness = await load<Harness>('harness.mjs');
       if (options.list) {
         for (const p of harness.PRIMITIVES) {
-          process.stdout.write(
-            `${p.id.padEnd(14)} ${p.group.padEnd(7)} ${p.label}${p.latencyOnly ? ' (latency only)' : ''}\n`,
-          );
+          const notes = [
+            p.latencyOnly && 'latency only',
+            p.throughputOnly && 'throughput only',
+            p.optional && 'only with --only',
+          ].filter(Boolean);
+          const note = notes.length > 0 ? ` (${notes.join(', ')})` : '';
+          process.stdout.write(`${p.id.padEnd(14)} ${p.group.padEnd(7)} ${p.label}${note}\n`);
         }
         return;
       }
@@ -182,6 +225,9 @@ export function register(program: Command): void {
           count: options.count,
           rounds: options.rounds,
           baseline: options.baseline,
+          ringCapacity: options.ringCapacity,
+          wakeup: options.wakeup,
+          idle: options.idle,
         },
         progress,
       );
@@ -203,10 +249,16 @@ async function makeProgress(enabled: boolean, harness: Harness) {
   let total = 0;
   let done = 0;
   const describe = (row: BenchRow, type: string) => {
-    const what = type === 'latency' ? 'latency' : harness.sizeLabel(row.size);
+    const what = {
+      throughput: harness.sizeLabel(row.size),
+      latency: 'latency',
+      wakeup: `wake-up ${row.placement}`,
+      idle: 'idle',
+    }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
-    if (type === 'latency') return `${row.label} latency: p50 ${row.p50?.toFixed(1)} µs`;
-    return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
+    if (type === 'throughput') return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
+    if (type === 'idle') return `${row.label}: ${row.cpuMsPerSecond?.toFixed(2)} ms CPU/s`;
+    return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs`;
   };
   if (!process.stdout.isTTY) {
     return {
