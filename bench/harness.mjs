@@ -255,7 +255,7 @@ function setupResources(res, prim, size, channels, options, latency) {
         break;
       }
       case 'sysv': {
-        const queue = shmkit.MessageQueue.private();
+        const queue = shmkit.SysvMessageQueue.private();
         res.track(() => queue.remove());
         resources[ch] = queue.id;
         break;

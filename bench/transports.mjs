@@ -99,10 +99,10 @@ export const PRIMITIVES = [
   },
   {
     id: 'sysv',
-    label: 'SysV MessageQueue',
+    label: 'SysV message queue',
     group: 'shmkit',
     kind: 'sysv',
-    api: 'MessageQueue (private) sendSync / receiveSync',
+    api: 'SysvMessageQueue (private) sendSync / receiveSync',
   },
   {
     id: 'posix-mq',
@@ -471,7 +471,7 @@ export async function openReceiver(shmkit, prim, cfg, ch) {
       return { recvSync: () => queue.popSync(), close: () => queue.close() };
     }
     case 'sysv': {
-      const queue = shmkit.MessageQueue.fromId(res);
+      const queue = shmkit.SysvMessageQueue.fromId(res);
       return { recvSync: () => queue.receiveSync().data, close: () => queue.close() };
     }
     case 'pmq': {
@@ -551,7 +551,7 @@ export async function openSender(shmkit, prim, cfg, ch, peer) {
       return { sync: true, send: (m) => queue.pushSync(m), close: () => queue.close() };
     }
     case 'sysv': {
-      const queue = shmkit.MessageQueue.fromId(res);
+      const queue = shmkit.SysvMessageQueue.fromId(res);
       return { sync: true, send: (m) => queue.sendSync(m), close: () => queue.close() };
     }
     case 'pmq': {

@@ -238,7 +238,7 @@ describe('shmkit bench', () => {
       json,
     ]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain(`skipped: SysV MessageQueue`);
+    expect(run.stdout).toContain(`skipped: SysV message queue`);
     expect(run.stdout).toContain(`> kernel.msgmax ${msgmax}`);
     const row = JSON.parse(fs.readFileSync(json, 'utf8')).throughput.find(
       (r: { primitive: string }) => r.primitive === 'sysv',
