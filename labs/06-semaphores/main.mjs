@@ -26,7 +26,8 @@ const full = Semaphore.create(`${prefix}-full`, { value: 0 }); // 0 filled slots
 try {
   log('--- part 1: critical section ---');
   for (const mode of ['unlocked', 'locked']) {
-    words[0] = 0;
+    words[0] = 0; // the counter
+    words[1] = 0; // the workers' start line
     const children = [1, 2].map(() => fork(script('./worker.mjs'), [prefix, mode]));
     await Promise.all(children.map(exited));
     log(`${mode}: counter = ${words[0]} (expected 200)`);

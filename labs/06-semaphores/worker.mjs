@@ -8,6 +8,11 @@ const words = new Int32Array(shm.buffer);
 const lock = Semaphore.open(`${prefix}-lock`);
 const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
+// Start together: each worker checks in on word 1 and waits for the other, so
+// that the two loops really overlap even when one process starts late.
+Atomics.add(words, 1, 1);
+while (Atomics.load(words, 1) < 2) sleepSync(1);
+
 for (let i = 0; i < 100; i++) {
   if (mode === 'locked') lock.waitSync(); // P(): value 1 -> 0, or sleep until it is 1
   const value = words[0]; // --- critical section ---
