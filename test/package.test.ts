@@ -67,8 +67,10 @@ describe('package', () => {
     const output = node([
       '-e',
       `Object.defineProperty(process, 'platform', { value: 'win32' });
-       try { require('shmkit'); } catch (error) { console.log(error.message); }`,
+       try { require('shmkit'); } catch (error) { console.log(error.code, error.message); }`,
     ]);
-    expect(output).toBe("shmkit supports Linux and macOS only; this process runs on 'win32'.");
+    expect(output).toBe(
+      "ERR_FEATURE_UNAVAILABLE_ON_PLATFORM shmkit supports Linux and macOS only; this process runs on 'win32'.",
+    );
   });
 });

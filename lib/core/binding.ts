@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
-import { unsupportedError } from './errors.js';
+import { codedError, unsupportedError } from './errors.js';
 
 /** Which kernel primitives this platform offers. */
 export interface Capabilities {
@@ -234,16 +234,20 @@ const SUPPORTED_PLATFORMS = ['linux', 'darwin'];
 
 function load(): Binding {
   if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
-    throw new Error(`shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`);
+    throw codedError(
+      'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
+      `shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`,
+    );
   }
   const root = path.join(__dirname, '..', '..');
   try {
     return nodeGypBuild(root) as Binding;
   } catch (cause) {
-    throw new Error(
+    const error = codedError(
+      'ERR_SHMKIT_ADDON_MISSING',
       `shmkit's native addon is missing for ${process.platform}-${process.arch}: run \`npm rebuild shmkit\` (needs cmake and a C++ compiler).`,
-      { cause },
     );
+    throw Object.assign(error, { cause });
   }
 }
 
