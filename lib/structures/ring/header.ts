@@ -4,8 +4,8 @@
  * real size before the ring is used.
  */
 import os from 'node:os';
-import { native } from '../../core/addon.js';
 import { codedError } from '../../core/errors.js';
+import { sleepWordSync, wakeWord } from '../../primitives/futex.js';
 import { SharedMemory } from '../../primitives/shm.js';
 import {
   HEADER_BYTES,
@@ -56,7 +56,7 @@ export function createRingMapping(
   view.setUint32(OFFSET.creatorPid, process.pid, true);
   const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
   Atomics.store(words, word(OFFSET.ready), READY); // last: the header is complete
-  native.futexWake(words, word(OFFSET.ready), 2147483647);
+  wakeWord(words, word(OFFSET.ready), 2147483647);
   return { shm, header: { capacity: options.capacity, flags: options.flags, fingerprint: options.fingerprint >>> 0 } };
 }
 
@@ -79,7 +79,7 @@ function waitReady(shm: SharedMemory): boolean {
     if (ready === READY) return true;
     const left = deadline - performance.now();
     if (ready !== 0 || left <= 0) return false;
-    native.futexWaitSync(words, word(OFFSET.ready), 0, Math.min(left, 10));
+    sleepWordSync(words, word(OFFSET.ready), 0, Math.min(left, 10));
   }
 }
 

@@ -9,11 +9,10 @@
  * spins for `spinUs`, then parks on a futex; the other side calls the kernel
  * only when the header says someone sleeps.
  */
-import { native } from '../../core/addon.js';
 import { ClosedError, codedError, timeoutError, useAfterClose } from '../../core/errors.js';
 import type { WaitOptions } from '../../core/pending.js';
 import { typeError, validateInteger, validateOptions, validateTimeoutMs } from '../../core/validate.js';
-import { futex } from '../../primitives/futex.js';
+import { sleepWord, sleepWordSync, wakeWord } from '../../primitives/futex.js';
 import { SharedMemory } from '../../primitives/shm.js';
 import { lockWord, lockWordSync, tryLockWord, unlockWord } from '../lock-word.js';
 import {
@@ -752,7 +751,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     Atomics.store(this.#i32, index, value);
     if (this.#claimSleeper(sleeping)) {
       this.#f64[f64(wakesOffset)] = (this.#f64[f64(wakesOffset)] as number) + 1;
-      native.futexWake(this.#i32, sleeping, INT32_MAX);
+      wakeWord(this.#i32, sleeping, INT32_MAX);
     }
   }
 
@@ -845,14 +844,14 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #sleepSync(word: number, expected: number, deadline: number, timeoutMs: number | undefined): void {
     const left = remainingMs(deadline);
     if (left === 0) throw timeoutError('futex', this.name, timeoutMs ?? 0);
-    native.futexWaitSync(this.#i32, word, expected, left);
+    sleepWordSync(this.#i32, word, expected, left);
   }
 
   async #sleep(word: number, expected: number, deadline: number, options: WaitOptions): Promise<void> {
     const left = remainingMs(deadline);
     if (left === 0) throw timeoutError('futex', this.name, options.timeoutMs ?? 0);
     const timeoutMs = left < 0 ? undefined : left;
-    await futex.wait(this.#i32, word, expected, { timeoutMs, signal: options.signal, ref: options.ref });
+    await sleepWord(this.#i32, word, expected, { timeoutMs, signal: options.signal, ref: options.ref });
   }
 
   /**
