@@ -64,6 +64,14 @@ describe('RingBuffer in one process', () => {
       expect(r.tryPop()).toEqual(biggest);
     }
     expect(() => r.tryPush(new Uint8Array(r.maxMessageBytes + 1))).toThrow(RangeError);
+    expect(() => r.tryPush(new Uint8Array(200))).toThrow(
+      expect.objectContaining({
+        code: 'ERR_OUT_OF_RANGE',
+        message: expect.stringMatching(
+          new RegExp(`200 bytes is too large for ring '${r.name}'.* at most 120 bytes.*capacityBytes: 256 takes it`),
+        ),
+      }),
+    );
     expect(() => r.tryPush('text' as unknown as Uint8Array)).toThrow(TypeError);
   });
 
@@ -218,7 +226,10 @@ describe('RingBuffer against a hostile or broken peer', () => {
       try {
         for (let m = victim.tryPop(); m; m = victim.tryPop()) messages++;
       } catch (error) {
-        expect((error as { code: string }).code).toBe('ERR_SHMKIT_RING_CORRUPT');
+        expect(error).toMatchObject({
+          code: 'ERR_SHMKIT_RING_CORRUPT',
+          message: expect.stringMatching(new RegExp(`^ring '${r.name}' is corrupt: .*unlink it and create it again$`)),
+        });
         errors++;
       } finally {
         victim.close();
@@ -284,6 +295,7 @@ describe('RingBuffer popInto', () => {
     expect([...target.subarray(0, 3)]).toEqual([1, 2, 3]);
     r.tryPush(new Uint8Array(9));
     expect(() => r.tryPopInto(target)).toThrow(RangeError);
+    expect(() => r.tryPopInto(target)).toThrow(/has 9 bytes and target holds only 8/);
     expect(r.tryPop()?.length).toBe(9); // still there
     setTimeout(() => r.tryPush(bytes(7)), 10);
     expect(await r.popInto(target, { timeoutMs: 5000 })).toBe(1);
@@ -303,15 +315,24 @@ describe('RingBuffer locks on multi rings', () => {
     expect(view).toBeDefined();
     expect(b.tryPush(bytes(1))).toBe(false);
     expect(() => b.pushSync(bytes(1), { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    let settled = false;
+    const pushing = b.push(bytes(2), { timeoutMs: 5000 }).finally(() => {
+      settled = true;
+    });
+    // The loop runs while push() waits for the lock: four timer ticks pass
+    // with the push still pending (a blocked loop would time the test out).
     let ticks = 0;
-    const timer = setInterval(() => ticks++, 5);
-    const pushing = b.push(bytes(2), { timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(ticks).toBeGreaterThan(3); // the loop ran while push() waited for the lock
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (++ticks < 4) return;
+        clearInterval(timer);
+        resolve();
+      }, 5);
+    });
+    expect(settled).toBe(false);
     view?.set([9, 9, 9, 9]);
     a.commit();
     await pushing;
-    clearInterval(timer);
     expect([a.tryPop(), a.tryPop()]).toEqual([bytes(9, 9, 9, 9), bytes(2)]);
   });
 });
