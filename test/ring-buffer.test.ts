@@ -184,7 +184,12 @@ describe('RingBuffer against a hostile or broken peer', () => {
     const name = uniqueName('ring');
     const shm = SharedMemory.create(name, { size: 4096 });
     try {
-      expect(() => RingBuffer.open(name)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT' }));
+      expect(() => RingBuffer.open(name)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_SHMKIT_RING_FORMAT',
+          message: expect.stringContaining(`'${name}' is a plain shared-memory segment, not a shmkit ring`),
+        }),
+      );
       const r = RingBuffer.create(uniqueName('ring'), { capacityBytes: 1024 });
       made.push(r);
       const good = new Uint8Array(SharedMemory.open(r.name).buffer.slice(0, HEADER_BYTES));
@@ -194,11 +199,18 @@ describe('RingBuffer against a hostile or broken peer', () => {
         new DataView(shm.buffer).setUint32(offset, value, true);
         return () => RingBuffer.open(name);
       };
-      expect(corrupt(OFFSET.version, 99)).toThrow(/version 99/);
-      expect(corrupt(OFFSET.capacity, 1000)).toThrow(/not a power of two/);
-      expect(corrupt(OFFSET.capacity, 8192)).toThrow(/does not fit/);
-      expect(corrupt(OFFSET.flags, 0x80)).toThrow(/unknown flags/);
-      expect(corrupt(OFFSET.headerBytes, 64)).toThrow(/header size/);
+      const formatError = (pattern: RegExp) =>
+        expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT', message: expect.stringMatching(pattern) });
+      expect(corrupt(OFFSET.magic, 0x584d4d53)).toThrow(formatError(/is not a shmkit ring: it starts with .*'SMMX'/));
+      expect(corrupt(OFFSET.version, 99)).toThrow(
+        formatError(/format version 99, and this shmkit reads version 1: open it with the shmkit release/),
+      );
+      expect(corrupt(OFFSET.capacity, 1000)).toThrow(
+        formatError(/corrupt header: capacity 1000 is not a power of two/),
+      );
+      expect(corrupt(OFFSET.capacity, 8192)).toThrow(formatError(/corrupt header: .*does not fit.*create it again/));
+      expect(corrupt(OFFSET.flags, 0x80)).toThrow(formatError(/unknown flags 0x80/));
+      expect(corrupt(OFFSET.headerBytes, 64)).toThrow(formatError(/corrupt header: header size 64/));
       header.set(good);
       expect(RingBuffer.open(name).capacityBytes).toBe(1024);
     } finally {
@@ -206,7 +218,14 @@ describe('RingBuffer against a hostile or broken peer', () => {
       SharedMemory.unlink(name);
     }
     const tiny = SharedMemory.create(uniqueName('ring'), { size: 16 });
-    expect(() => RingBuffer.open(tiny.name)).toThrow(/smaller than the 512-byte header/);
+    expect(() => RingBuffer.open(tiny.name)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_SHMKIT_RING_FORMAT',
+        message: expect.stringMatching(
+          /is not a shmkit ring: the object is 16 bytes, smaller than the 512-byte header/,
+        ),
+      }),
+    );
     tiny.close();
     tiny.unlink();
   });

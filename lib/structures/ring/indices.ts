@@ -83,6 +83,14 @@ class RingWords {
     this.maxMessageBytes = capacity - FRAME_HEADER_BYTES;
   }
 
+  /** Head and tail more than a lap apart. */
+  protected overfull(used: number): Error {
+    return corruptRing(
+      this.name,
+      `head and tail say ${used} bytes are in use, more than its ${this.capacity}-byte data area`,
+    );
+  }
+
   protected add(offset: number, value: number): void {
     this.stats[f64(offset)] = (this.stats[f64(offset)] as number) + value;
   }
@@ -167,7 +175,7 @@ export class ProducerIndex extends RingWords {
     if (usedBytes(this.tail, this.headSeen) + bytes <= this.capacity) return true;
     this.headSeen = Atomics.load(this.words, HEAD);
     const used = usedBytes(this.tail, this.headSeen);
-    if (used > this.capacity) throw corruptRing(this.name, `head/tail say ${used} bytes are in use`);
+    if (used > this.capacity) throw this.overfull(used);
     return used + bytes <= this.capacity;
   }
 
@@ -227,7 +235,7 @@ export class ConsumerIndex extends RingWords {
         throw corruptRing(this.name, `head ${this.head >>> 0} or tail ${this.tailSeen >>> 0} is not 8-aligned`);
       }
       const available = usedBytes(this.tailSeen, this.head);
-      if (available > this.capacity) throw corruptRing(this.name, `head/tail say ${available} bytes are in use`);
+      if (available > this.capacity) throw this.overfull(available);
       const offset = this.head & this.mask;
       const toEnd = this.capacity - offset;
       const length = this.u32[(HEADER_BYTES + offset) >> 2] as number;
