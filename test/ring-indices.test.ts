@@ -12,6 +12,7 @@ import {
   MAX_CAPACITY,
   OFFSET,
   WRAP_MARKER,
+  word,
 } from '../lib/structures/ring/format.js';
 import {
   ConsumerIndex,
@@ -26,6 +27,9 @@ import {
 } from '../lib/structures/ring/indices.js';
 
 const NAME = '/indices-test';
+const CONSUMER_WAIT = word(OFFSET.consumerSleeping);
+const PRODUCER_WAIT = word(OFFSET.producerSleeping);
+const NO_WAKEUP = { word: CONSUMER_WAIT, wake: () => {} };
 
 /** mulberry32: a small seeded PRNG; returns floats in [0, 1). */
 function random(seed: number): () => number {
@@ -48,12 +52,22 @@ function ring(capacity: number, start = 0) {
   const bytes = new Uint8Array(buffer);
   words[TAIL] = start | 0;
   words[HEAD] = start | 0;
-  // Each publication records the index as stored when the wake would be sent.
+  // Both sides "may sleep" (bit 0 of their wait words, never lowered here),
+  // so every publication calls its wake, which records the index as stored
+  // when the wake is sent.
+  words[CONSUMER_WAIT] = 1;
+  words[PRODUCER_WAIT] = 1;
   const published = { tails: [] as number[], heads: [] as number[] };
-  const producer = new ProducerIndex(buffer, capacity, NAME, false, () => published.tails.push(words[TAIL] as number));
-  const consumer = new ConsumerIndex(buffer, capacity, NAME, false, () => published.heads.push(words[HEAD] as number));
+  const producer = new ProducerIndex(buffer, capacity, NAME, false, {
+    word: CONSUMER_WAIT,
+    wake: () => published.tails.push(words[TAIL] as number),
+  });
+  const consumer = new ConsumerIndex(buffer, capacity, NAME, false, {
+    word: PRODUCER_WAIT,
+    wake: () => published.heads.push(words[HEAD] as number),
+  });
   const push = (payload: Uint8Array): boolean => {
-    producer.begin();
+    if (!producer.begin()) throw producer.misaligned();
     const at = producer.reserve(payload.length);
     if (at === NONE) return false;
     bytes.set(payload, payloadStart(at));
@@ -183,7 +197,17 @@ describe('ring indices: wrap markers', () => {
     expect(r.published.tails).toEqual([64, 80]);
   });
 
-  it('publishes an index before it reports it (the wake must see the new value)', () => {
+  it('calls wake only when the other side may sleep (bit 0 of its wait word)', () => {
+    const r = ring(64);
+    r.words[CONSUMER_WAIT] = 4; // an epoch, bit 0 down: no consumer sleeps
+    r.push(filled(1, 1));
+    expect(r.published.tails).toEqual([]);
+    r.words[CONSUMER_WAIT] = 5;
+    r.push(filled(1, 2));
+    expect(r.published.tails).toEqual([32]);
+  });
+
+  it('publishes an index before it wakes (the woken side must see the new value)', () => {
     const r = ring(64);
     r.push(filled(1, 1));
     r.pop();
@@ -275,8 +299,9 @@ describe('ring indices against a hostile peer', () => {
       corrupt(/head and tail say 128 bytes are in use, more than its 64-byte data area/),
     );
     r.words[TAIL] = 20;
-    expect(() => r.producer.begin()).toThrow(corrupt(/tail 20 is not 8-aligned/));
-    const fresh = new ConsumerIndex(r.buffer, 64, NAME, false, () => {});
+    expect(r.producer.begin()).toBe(false);
+    expect(r.producer.misaligned()).toEqual(corrupt(/tail 20 is not 8-aligned/));
+    const fresh = new ConsumerIndex(r.buffer, 64, NAME, false, NO_WAKEUP);
     expect(() => fresh.next()).toThrow(corrupt(/head 0 or tail 20 is not 8-aligned/));
   });
 
@@ -298,7 +323,7 @@ describe('ring indices against a hostile peer', () => {
       const spread = next() < 0.7 ? Math.floor(next() * (capacity / 8 + 1)) * 8 : Math.floor(next() * 2 ** 32);
       r.words[HEAD] = head | 0;
       r.words[TAIL] = (head + spread) | 0;
-      const consumer = new ConsumerIndex(r.buffer, capacity, NAME, false, () => {});
+      const consumer = new ConsumerIndex(r.buffer, capacity, NAME, false, NO_WAKEUP);
       try {
         for (let at = consumer.next(); at !== NONE; at = consumer.next()) {
           frames++;
@@ -323,7 +348,7 @@ describe('ring indices against a hostile peer', () => {
 describe('ring indices shared by several handles (a multi side)', () => {
   it('a handle takes up the index another handle moved', () => {
     const r = ring(128);
-    const other = new ProducerIndex(r.buffer, 128, NAME, true, () => {});
+    const other = new ProducerIndex(r.buffer, 128, NAME, true, NO_WAKEUP);
     const bytes = new Uint8Array(r.buffer);
     expect(r.push(filled(4, 1))).toBe(true);
     other.begin(); // sees tail 16
@@ -335,7 +360,7 @@ describe('ring indices shared by several handles (a multi side)', () => {
     expect(r.push(filled(4, 3))).toBe(true); // r.producer reloads the tail: lands after it
     expect([r.pop(), r.pop(), r.pop()]).toEqual([filled(4, 1), filled(4, 2), filled(4, 3)]);
     // A shared side's readiness reads the shared indices, not this handle's cache.
-    const waiting = new ConsumerIndex(r.buffer, 128, NAME, true, () => {});
+    const waiting = new ConsumerIndex(r.buffer, 128, NAME, true, NO_WAKEUP);
     expect(waiting.hasMessage()).toBe(false);
     expect(r.push(filled(1, 4))).toBe(true);
     expect(waiting.hasMessage()).toBe(true);

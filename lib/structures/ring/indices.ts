@@ -6,8 +6,13 @@
  * ArrayBuffer (test/ring-indices.test.ts). Every index and length read from
  * shared memory is bounds-checked before use: a peer may be buggy or
  * hostile, and a bad value must become `ERR_SHMKIT_RING_CORRUPT`, never an
- * out-of-bounds read. Publishing an index is reported to a callback, so
- * that the ring can wake the other side's sleepers (./park.ts).
+ * out-of-bounds read.
+ *
+ * Publishing an index is the first half of the wake protocol
+ * (docs/ring-format.md): store the index, then load the other side's wait
+ * word; only if its "may sleep" bit is up is the ring's wake callback
+ * called (./park.ts). The common case, nobody sleeps, thus costs one load
+ * and no call.
  */
 import { codedError } from '../../core/errors.js';
 import {
@@ -23,10 +28,23 @@ import {
   word,
 } from './format.js';
 
-export const TAIL = word(OFFSET.tail);
-export const HEAD = word(OFFSET.head);
+// Module-local constants: an exported const compiles to a property load of
+// `exports` at each use, and these are on the hot path.
+const TAIL_WORD = word(OFFSET.tail);
+const HEAD_WORD = word(OFFSET.head);
+const NO_FRAME = -1;
+// Indices (Float64) of the stats each side keeps on its own cache line.
+const PUSHED_MESSAGES = f64(OFFSET.pushedMessages);
+const PUSHED_BYTES = f64(OFFSET.pushedBytes);
+const HIGH_WATER = f64(OFFSET.highWaterBytes);
+const POPPED_MESSAGES = f64(OFFSET.poppedMessages);
+const POPPED_BYTES = f64(OFFSET.poppedBytes);
+
+/** Indices (Int32) of the tail and head words. */
+export const TAIL = TAIL_WORD;
+export const HEAD = HEAD_WORD;
 /** What reserve() and next() return when there is no room, or no message. */
-export const NONE = -1;
+export const NONE = NO_FRAME;
 
 /** Bytes in use between two index counters (both mod 2^32). */
 export function usedBytes(tail: number, head: number): number {
@@ -35,7 +53,7 @@ export function usedBytes(tail: number, head: number): number {
 
 /** Bytes in use in the ring now, as its header says. */
 export function depthBytes(words: Int32Array): number {
-  return usedBytes(Atomics.load(words, TAIL), Atomics.load(words, HEAD));
+  return usedBytes(Atomics.load(words, TAIL_WORD), Atomics.load(words, HEAD_WORD));
 }
 
 /** Index in the mapping of the first payload byte of the frame at data-area `offset`. */
@@ -57,6 +75,14 @@ export function corruptRing(name: string, detail: string): Error & { code: strin
   );
 }
 
+/** How an index tells the other side it moved. */
+export interface Wakeup {
+  /** Index (Int32) of the other side's wait word: bit 0 "may sleep". */
+  word: number;
+  /** Wakes the other side's sleepers; called only when the bit is up. */
+  wake: () => void;
+}
+
 /** The views of one mapping an index works on. */
 class RingWords {
   protected readonly words: Int32Array;
@@ -65,6 +91,8 @@ class RingWords {
   protected readonly capacity: number;
   protected readonly mask: number;
   protected readonly maxMessageBytes: number;
+  protected readonly wakeWord: number;
+  protected readonly wake: () => void;
 
   constructor(
     buffer: ArrayBufferLike,
@@ -72,9 +100,10 @@ class RingWords {
     protected readonly name: string,
     /** Whether other handles move this side's index too (a multi ring). */
     protected readonly shared: boolean,
-    /** Called after each store of this side's index. */
-    protected readonly published: () => void,
+    wakeup: Wakeup,
   ) {
+    this.wakeWord = wakeup.word;
+    this.wake = wakeup.wake;
     this.words = new Int32Array(buffer);
     this.u32 = new Uint32Array(buffer);
     this.stats = new Float64Array(buffer, 0, HEADER_BYTES / 8);
@@ -90,10 +119,6 @@ class RingWords {
       `head and tail say ${used} bytes are in use, more than its ${this.capacity}-byte data area`,
     );
   }
-
-  protected add(offset: number, value: number): void {
-    this.stats[f64(offset)] = (this.stats[f64(offset)] as number) + value;
-  }
 }
 
 /**
@@ -107,10 +132,10 @@ export class ProducerIndex extends RingWords {
   /** A lower bound of head: the last one seen (reloaded only when needed). */
   headSeen: number;
 
-  constructor(buffer: ArrayBufferLike, capacity: number, name: string, shared: boolean, published: () => void) {
-    super(buffer, capacity, name, shared, published);
-    this.tail = Atomics.load(this.words, TAIL);
-    this.headSeen = Atomics.load(this.words, HEAD);
+  constructor(buffer: ArrayBufferLike, capacity: number, name: string, shared: boolean, wakeup: Wakeup) {
+    super(buffer, capacity, name, shared, wakeup);
+    this.tail = Atomics.load(this.words, TAIL_WORD);
+    this.headSeen = Atomics.load(this.words, HEAD_WORD);
   }
 
   /**
@@ -118,13 +143,18 @@ export class ProducerIndex extends RingWords {
    * this handle may have been idle while another handle moved it, and then
    * the cached head may be a lap (or 2^32 bytes) old and alias a
    * valid-looking value: reload it too.
-   * @throws `ERR_SHMKIT_RING_CORRUPT` if the tail is not 8-aligned.
+   * False if the tail is not 8-aligned: a peer corrupted it (see misaligned()).
    */
-  begin(): void {
-    const tail = Atomics.load(this.words, TAIL);
-    if (tail !== this.tail) this.headSeen = Atomics.load(this.words, HEAD);
+  begin(): boolean {
+    const tail = Atomics.load(this.words, TAIL_WORD);
+    if (tail !== this.tail) this.headSeen = Atomics.load(this.words, HEAD_WORD);
     this.tail = tail;
-    if ((tail & (FRAME_ALIGN - 1)) !== 0) throw corruptRing(this.name, `tail ${tail >>> 0} is not 8-aligned`);
+    return (tail & (FRAME_ALIGN - 1)) === 0;
+  }
+
+  /** The error of a tail begin() found misaligned (`ERR_SHMKIT_RING_CORRUPT`). */
+  misaligned(): Error {
+    return corruptRing(this.name, `tail ${this.tail >>> 0} is not 8-aligned`);
   }
 
   /**
@@ -138,14 +168,14 @@ export class ProducerIndex extends RingWords {
     let offset = this.tail & this.mask;
     const toEnd = this.capacity - offset;
     if (need > toEnd) {
-      if (!this.#hasRoom(toEnd)) return NONE;
+      if (!this.#hasRoom(toEnd)) return NO_FRAME;
       this.u32[(HEADER_BYTES + offset) >> 2] = WRAP_MARKER;
       this.tail = (this.tail + toEnd) | 0;
       // Published at once, so a consumer frees the space we now wait for.
       this.#publish();
       offset = 0;
     }
-    return this.#hasRoom(need) ? offset : NONE;
+    return this.#hasRoom(need) ? offset : NO_FRAME;
   }
 
   /** Writes the header of the frame at `offset` (its payload is the caller's) and moves the tail past it, unpublished. */
@@ -154,34 +184,35 @@ export class ProducerIndex extends RingWords {
     this.u32[at + 1] = 0;
     this.u32[at] = length;
     this.tail = (this.tail + frameBytes(length)) | 0;
-    this.add(OFFSET.pushedMessages, 1);
-    this.add(OFFSET.pushedBytes, length);
+    const stats = this.stats;
+    stats[PUSHED_MESSAGES] = (stats[PUSHED_MESSAGES] as number) + 1;
+    stats[PUSHED_BYTES] = (stats[PUSHED_BYTES] as number) + length;
   }
 
   /** Publishes every frame written so far and records the high-water mark. */
   commit(): void {
     this.#publish();
     const used = usedBytes(this.tail, this.headSeen);
-    if (used > (this.stats[f64(OFFSET.highWaterBytes)] as number)) this.stats[f64(OFFSET.highWaterBytes)] = used;
+    if (used > (this.stats[HIGH_WATER] as number)) this.stats[HIGH_WATER] = used;
   }
 
   /** What a waiting producer waits for: room for a frame of `bytes` (frame header included). */
   hasSpace(bytes: number): boolean {
-    const tail = this.shared ? Atomics.load(this.words, TAIL) : this.tail;
-    return usedBytes(tail, Atomics.load(this.words, HEAD)) + bytes <= this.capacity;
+    const tail = this.shared ? Atomics.load(this.words, TAIL_WORD) : this.tail;
+    return usedBytes(tail, Atomics.load(this.words, HEAD_WORD)) + bytes <= this.capacity;
   }
 
   #hasRoom(bytes: number): boolean {
     if (usedBytes(this.tail, this.headSeen) + bytes <= this.capacity) return true;
-    this.headSeen = Atomics.load(this.words, HEAD);
+    this.headSeen = Atomics.load(this.words, HEAD_WORD);
     const used = usedBytes(this.tail, this.headSeen);
     if (used > this.capacity) throw this.overfull(used);
     return used + bytes <= this.capacity;
   }
 
   #publish(): void {
-    Atomics.store(this.words, TAIL, this.tail);
-    this.published();
+    Atomics.store(this.words, TAIL_WORD, this.tail);
+    if ((Atomics.load(this.words, this.wakeWord) & 1) !== 0) this.wake();
   }
 }
 
@@ -202,10 +233,10 @@ export class ConsumerIndex extends RingWords {
    */
   frameLength = 0;
 
-  constructor(buffer: ArrayBufferLike, capacity: number, name: string, shared: boolean, published: () => void) {
-    super(buffer, capacity, name, shared, published);
-    this.head = Atomics.load(this.words, HEAD);
-    this.tailSeen = Atomics.load(this.words, TAIL);
+  constructor(buffer: ArrayBufferLike, capacity: number, name: string, shared: boolean, wakeup: Wakeup) {
+    super(buffer, capacity, name, shared, wakeup);
+    this.head = Atomics.load(this.words, HEAD_WORD);
+    this.tailSeen = Atomics.load(this.words, TAIL_WORD);
   }
 
   /**
@@ -214,8 +245,8 @@ export class ConsumerIndex extends RingWords {
    * reaches it): this keeps the producer's cache line out of most pops.
    */
   begin(): void {
-    const head = Atomics.load(this.words, HEAD);
-    if (head !== this.head) this.tailSeen = Atomics.load(this.words, TAIL);
+    const head = Atomics.load(this.words, HEAD_WORD);
+    if (head !== this.head) this.tailSeen = Atomics.load(this.words, TAIL_WORD);
     this.head = head;
   }
 
@@ -228,8 +259,8 @@ export class ConsumerIndex extends RingWords {
   next(): number {
     for (;;) {
       if (this.head === this.tailSeen) {
-        this.tailSeen = Atomics.load(this.words, TAIL);
-        if (this.head === this.tailSeen) return NONE;
+        this.tailSeen = Atomics.load(this.words, TAIL_WORD);
+        if (this.head === this.tailSeen) return NO_FRAME;
       }
       if (((this.head | this.tailSeen) & (FRAME_ALIGN - 1)) !== 0) {
         throw corruptRing(this.name, `head ${this.head >>> 0} or tail ${this.tailSeen >>> 0} is not 8-aligned`);
@@ -257,18 +288,19 @@ export class ConsumerIndex extends RingWords {
   /** Frees the frame at the head (of `length` payload bytes) and publishes the head. */
   advance(length: number): void {
     this.head = (this.head + frameBytes(length)) | 0;
-    this.add(OFFSET.poppedMessages, 1);
-    this.add(OFFSET.poppedBytes, length);
+    const stats = this.stats;
+    stats[POPPED_MESSAGES] = (stats[POPPED_MESSAGES] as number) + 1;
+    stats[POPPED_BYTES] = (stats[POPPED_BYTES] as number) + length;
     this.#publish();
   }
 
   /** What a waiting consumer waits for: a message (the tail moved past the head). */
   hasMessage(): boolean {
-    return Atomics.load(this.words, TAIL) !== (this.shared ? Atomics.load(this.words, HEAD) : this.head);
+    return Atomics.load(this.words, TAIL_WORD) !== (this.shared ? Atomics.load(this.words, HEAD_WORD) : this.head);
   }
 
   #publish(): void {
-    Atomics.store(this.words, HEAD, this.head);
-    this.published();
+    Atomics.store(this.words, HEAD_WORD, this.head);
+    if ((Atomics.load(this.words, this.wakeWord) & 1) !== 0) this.wake();
   }
 }

@@ -63,11 +63,11 @@ export class Parker {
   }
 
   /**
-   * Wakes every sleeper on the wait word `word` if its "may sleep" bit was
+   * Wakes every sleeper on the wait word `word` if its "may sleep" bit is
    * up (and counts the wake at byte offset `wakes`). Call it after storing
    * the index the sleepers wait on: store index, then load word (see
-   * docs/ring-format.md). The plain load keeps the common case (nobody
-   * sleeps) free of a locked instruction and of any system call.
+   * docs/ring-format.md); ./indices.ts calls it only when its own plain load
+   * saw the bit up, so the common case (nobody sleeps) makes no call at all.
    */
   wake(word: number, wakes: number): void {
     if (this.#claimSleeper(word)) {

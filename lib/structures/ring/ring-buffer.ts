@@ -174,13 +174,15 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.#parker = parker;
     const multiProducer = this.producers === 'multi';
     const multiConsumer = this.consumers === 'multi';
-    // Publishing an index wakes the other side, if the header says it may sleep.
-    this.#producer = new ProducerIndex(buffer, header.capacity, this.name, multiProducer, () =>
-      parker.wake(CONSUMER_SLEEPING, OFFSET.consumerWakes),
-    );
-    this.#consumer = new ConsumerIndex(buffer, header.capacity, this.name, multiConsumer, () =>
-      parker.wake(PRODUCER_SLEEPING, OFFSET.producerWakes),
-    );
+    // Publishing an index wakes the other side if its wait word says it may sleep.
+    this.#producer = new ProducerIndex(buffer, header.capacity, this.name, multiProducer, {
+      word: CONSUMER_SLEEPING,
+      wake: () => parker.wake(CONSUMER_SLEEPING, OFFSET.consumerWakes),
+    });
+    this.#consumer = new ConsumerIndex(buffer, header.capacity, this.name, multiConsumer, {
+      word: PRODUCER_SLEEPING,
+      wake: () => parker.wake(PRODUCER_SLEEPING, OFFSET.producerWakes),
+    });
     this.#producerLock = multiProducer ? new SideLock(buffer, 'producer', this.name) : undefined;
     this.#consumerLock = multiConsumer ? new SideLock(buffer, 'consumer', this.name) : undefined;
   }
@@ -662,13 +664,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   #beginProducing(): boolean {
     const lock = this.#producerLock;
     if (lock !== undefined && !lock.tryLock()) return false;
-    try {
-      this.#producer.begin();
-    } catch (error) {
-      this.#endProducing();
-      throw error;
-    }
-    return true;
+    if (this.#producer.begin()) return true;
+    this.#endProducing();
+    throw this.#producer.misaligned();
   }
 
   #endProducing(): void {
