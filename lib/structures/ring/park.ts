@@ -35,7 +35,7 @@ export function deadlineOf(timeoutMs: number): number {
 }
 
 /** Milliseconds left before `deadline` (-1: no limit, 0: none left). */
-export function remainingMs(deadline: number): number {
+function remainingMs(deadline: number): number {
   return deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
 }
 

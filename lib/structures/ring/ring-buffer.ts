@@ -115,7 +115,8 @@ function syncTimeoutMs(options: SyncWaitOptions | undefined): number {
  * **Errors, by `code`.** `EEXIST`/`ENOENT`/`EACCES` from shm_open(3) when
  * creating or opening; `ERR_SHMKIT_RING_FORMAT` when opening something that
  * is not a ring of this format version; `ERR_OUT_OF_RANGE` (RangeError) for
- * a message larger than `maxMessageBytes`; `ETIMEDOUT` when `timeoutMs`
+ * a message larger than `maxMessageBytes` (the message names the
+ * `capacityBytes` that would take it); `ETIMEDOUT` when `timeoutMs`
  * runs out; `ABORT_ERR` (an AbortError) when the signal aborts;
  * `ERR_SHMKIT_CLOSED` after close() (pending waits reject with a
  * ClosedError); `ERR_SHMKIT_RING_CORRUPT` when a peer wrote indices or
