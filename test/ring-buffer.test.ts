@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
 import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
-import { runFixture, seededRandom, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
+import { runFixture, seededRandom, track, uniqueName, untilAsleep } from './helpers.js';
 
 const ring = (options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }) =>
   track(RingBuffer.create(uniqueName('ring'), options), RingBuffer);
@@ -49,6 +49,14 @@ describe('RingBuffer in one process', () => {
       expect(r.tryPop()).toEqual(biggest);
     }
     expect(() => r.tryPush(new Uint8Array(r.maxMessageBytes + 1))).toThrow(RangeError);
+    expect(() => r.tryPush(new Uint8Array(200))).toThrow(
+      expect.objectContaining({
+        code: 'ERR_OUT_OF_RANGE',
+        message: expect.stringMatching(
+          new RegExp(`200 bytes is too large for ring '${r.name}'.* at most 120 bytes.*capacityBytes: 256 takes it`),
+        ),
+      }),
+    );
     expect(() => r.tryPush('text' as unknown as Uint8Array)).toThrow(TypeError);
   });
 
@@ -161,7 +169,12 @@ describe('RingBuffer against a hostile or broken peer', () => {
     const name = uniqueName('ring');
     const shm = SharedMemory.create(name, { size: 4096 });
     try {
-      expect(() => RingBuffer.open(name)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT' }));
+      expect(() => RingBuffer.open(name)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_SHMKIT_RING_FORMAT',
+          message: expect.stringContaining(`'${name}' is a plain shared-memory segment, not a shmkit ring`),
+        }),
+      );
       const r = ring({ capacityBytes: 1024 });
       const good = new Uint8Array(SharedMemory.open(r.name).buffer.slice(0, HEADER_BYTES));
       const header = new Uint8Array(shm.buffer);
@@ -170,11 +183,18 @@ describe('RingBuffer against a hostile or broken peer', () => {
         new DataView(shm.buffer).setUint32(offset, value, true);
         return () => RingBuffer.open(name);
       };
-      expect(corrupt(OFFSET.version, 99)).toThrow(/version 99/);
-      expect(corrupt(OFFSET.capacity, 1000)).toThrow(/not a power of two/);
-      expect(corrupt(OFFSET.capacity, 8192)).toThrow(/does not fit/);
-      expect(corrupt(OFFSET.flags, 0x80)).toThrow(/unknown flags/);
-      expect(corrupt(OFFSET.headerBytes, 64)).toThrow(/header size/);
+      const formatError = (pattern: RegExp) =>
+        expect.objectContaining({ code: 'ERR_SHMKIT_RING_FORMAT', message: expect.stringMatching(pattern) });
+      expect(corrupt(OFFSET.magic, 0x584d4d53)).toThrow(formatError(/is not a shmkit ring: it starts with .*'SMMX'/));
+      expect(corrupt(OFFSET.version, 99)).toThrow(
+        formatError(/format version 99, and this shmkit reads version 1: open it with the shmkit release/),
+      );
+      expect(corrupt(OFFSET.capacity, 1000)).toThrow(
+        formatError(/corrupt header: capacity 1000 is not a power of two/),
+      );
+      expect(corrupt(OFFSET.capacity, 8192)).toThrow(formatError(/corrupt header: .*does not fit.*create it again/));
+      expect(corrupt(OFFSET.flags, 0x80)).toThrow(formatError(/unknown flags 0x80/));
+      expect(corrupt(OFFSET.headerBytes, 64)).toThrow(formatError(/corrupt header: header size 64/));
       header.set(good);
       expect(RingBuffer.open(name).capacityBytes).toBe(1024);
     } finally {
@@ -182,7 +202,14 @@ describe('RingBuffer against a hostile or broken peer', () => {
       SharedMemory.unlink(name);
     }
     const tiny = SharedMemory.create(uniqueName('ring'), { size: 16 });
-    expect(() => RingBuffer.open(tiny.name)).toThrow(/smaller than the 512-byte header/);
+    expect(() => RingBuffer.open(tiny.name)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_SHMKIT_RING_FORMAT',
+        message: expect.stringMatching(
+          /is not a shmkit ring: the object is 16 bytes, smaller than the 512-byte header/,
+        ),
+      }),
+    );
     tiny.close();
     tiny.unlink();
   });
@@ -203,7 +230,10 @@ describe('RingBuffer against a hostile or broken peer', () => {
       try {
         for (let m = victim.tryPop(); m; m = victim.tryPop()) messages++;
       } catch (error) {
-        expect((error as { code: string }).code).toBe('ERR_SHMKIT_RING_CORRUPT');
+        expect(error).toMatchObject({
+          code: 'ERR_SHMKIT_RING_CORRUPT',
+          message: expect.stringMatching(new RegExp(`^ring '${r.name}' is corrupt: .*unlink it and create it again$`)),
+        });
         errors++;
       } finally {
         victim.close();
@@ -269,6 +299,7 @@ describe('RingBuffer popInto', () => {
     expect([...target.subarray(0, 3)]).toEqual([1, 2, 3]);
     r.tryPush(new Uint8Array(9));
     expect(() => r.tryPopInto(target)).toThrow(RangeError);
+    expect(() => r.tryPopInto(target)).toThrow(/has 9 bytes and target holds only 8/);
     expect(r.tryPop()?.length).toBe(9); // still there
     const popping = r.popInto(target, { timeoutMs: 5000 });
     await untilAsleep('shared-futex');
@@ -289,19 +320,24 @@ describe('RingBuffer locks on multi rings', () => {
     expect(view).toBeDefined();
     expect(b.tryPush(bytes(1))).toBe(false);
     expect(() => b.pushSync(bytes(1), { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 5);
-    let pushed = false;
-    const pushing = b.push(bytes(2), { timeoutMs: 5000 }).then(() => {
-      pushed = true;
+    let settled = false;
+    const pushing = b.push(bytes(2), { timeoutMs: 5000 }).finally(() => {
+      settled = true;
     });
-    await waitFor(() => ticks > 3, 'the event loop to tick while push() waits for the lock');
-    expect(ticks).toBeGreaterThan(3); // the loop ran while push() waited for the lock
-    expect(pushed).toBe(false);
+    // The loop runs while push() waits for the lock: four timer ticks pass
+    // with the push still pending (a blocked loop would time the test out).
+    let ticks = 0;
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (++ticks < 4) return;
+        clearInterval(timer);
+        resolve();
+      }, 5);
+    });
+    expect(settled).toBe(false);
     view?.set([9, 9, 9, 9]);
     a.commit();
     await pushing;
-    clearInterval(timer);
     expect([a.tryPop(), a.tryPop()]).toEqual([bytes(9, 9, 9, 9), bytes(2)]);
   });
 });

@@ -43,12 +43,7 @@ export async function wait(
 ): Promise<FutexWaitResult> {
   checkWord(view, index);
   validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
-  const opts = parseWaitOptions(options);
-  return waitsOn(view.buffer).start(
-    (timeoutMs, ref, callback) => binding.futex.waitAsync(view, index, expected, timeoutMs, ref, callback),
-    opts,
-    (result) => result as FutexWaitResult,
-  );
+  return sleepWord(view, index, expected, parseWaitOptions(options));
 }
 
 /**
@@ -63,8 +58,7 @@ export function waitSync(
 ): FutexWaitResult {
   checkWord(view, index);
   validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
-  const timeoutMs = parseWaitSyncOptions(options);
-  return binding.futex.waitSync(view, index, expected, timeoutMs) as FutexWaitResult;
+  return sleepWordSync(view, index, expected, parseWaitSyncOptions(options));
 }
 
 /**
@@ -74,8 +68,86 @@ export function waitSync(
 export function wake(view: Int32Array, index: number, count: number = Number.POSITIVE_INFINITY): number {
   checkWord(view, index);
   if (count !== Number.POSITIVE_INFINITY) validateInteger(count, 'count', 0, INT32_MAX);
-  return binding.futex.wake(view, index, count);
+  return wakeWord(view, index, count);
 }
 
 /** futex wait/wake: `futex.wait`, `futex.waitSync`, `futex.wake`. */
 export const futex = { wait, waitSync, wake } as const;
+
+// ------------------------------------------------------------------------
+// Internal entry points for shmkit's own structures (not exported from
+// lib/index.ts). Their callers made the view over a mapping themselves and
+// checked their indices once, so nothing is re-validated here: a ring's wake
+// is on its hot path. Every futex wait and wake of lib/structures goes
+// through these, so this file is the only one that calls the native futex.
+
+/** @internal Wakes up to `count` sleepers on `view[index]` (unchecked). */
+export function wakeWord(view: Int32Array, index: number, count: number): number {
+  return binding.futex.wake(view, index, count);
+}
+
+/** @internal Sleeps while `view[index] === expected`, blocking this thread; `timeoutMs` -1 waits forever (unchecked). */
+export function sleepWordSync(view: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult {
+  return binding.futex.waitSync(view, index, expected, timeoutMs) as FutexWaitResult;
+}
+
+/**
+ * @internal Like {@link sleepWordSync} without blocking the event loop: the
+ * sleep is registered with the mapping's pending waits, so `signal` aborts it
+ * and closing the mapping rejects it (`ERR_SHMKIT_CLOSED`).
+ */
+export function sleepWord(
+  view: Int32Array,
+  index: number,
+  expected: number,
+  options: WaitOptions,
+): Promise<FutexWaitResult> {
+  return waitsOn(view.buffer).start(
+    (timeoutMs, ref, callback) => binding.futex.waitAsync(view, index, expected, timeoutMs, ref, callback),
+    options,
+    (result) => result as FutexWaitResult,
+  );
+}
+
+/**
+ * @internal One sleep a wait loop asks its driver for: on `view[index]`
+ * while it holds `expected`, for at most `timeoutMs` (-1: no limit).
+ */
+export interface FutexSleep {
+  index: number;
+  expected: number;
+  timeoutMs: number;
+}
+
+/** @internal A wait loop written once: yields the sleeps it needs, returns its result. */
+export type SleepSteps<T> = Generator<FutexSleep, T, void>;
+
+/**
+ * @internal Runs a wait loop, performing each sleep it yields on `view` and
+ * blocking this thread; returns what the loop returns (or throws what it throws).
+ */
+export function runSleepsSync<T>(view: Int32Array, steps: SleepSteps<T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    sleepWordSync(view, step.value.index, step.value.expected, step.value.timeoutMs);
+  }
+}
+
+/**
+ * @internal Like {@link runSleepsSync} without blocking the event loop; each
+ * sleep honours `options.signal` and `options.ref` (a sleep's own
+ * `timeoutMs` replaces `options.timeoutMs`: the loop keeps the deadline).
+ */
+export async function runSleeps<T>(view: Int32Array, steps: SleepSteps<T>, options: WaitOptions): Promise<T> {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    const { index, expected, timeoutMs } = step.value;
+    await sleepWord(view, index, expected, {
+      timeoutMs: timeoutMs < 0 ? undefined : timeoutMs,
+      signal: options.signal,
+      ref: options.ref,
+    });
+  }
+}

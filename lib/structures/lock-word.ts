@@ -9,11 +9,10 @@
  * looks alive: the lock then times out (ETIMEDOUT) rather than recover.
  * Pids are only meaningful within one pid namespace.
  */
-import { native } from '../core/addon.js';
 import { systemError, timeoutError } from '../core/errors.js';
 import type { WaitOptions } from '../core/pending.js';
 import { isProcessAlive } from '../core/processes.js';
-import { futex } from '../primitives/futex.js';
+import { runSleeps, runSleepsSync, type SleepSteps, wakeWord } from '../primitives/futex.js';
 
 export const WAITERS_BIT = 0x80000000 | 0;
 export const OWNER_MASK = 0x3fffffff;
@@ -52,23 +51,19 @@ function sliceMs(deadline: number): number {
   return Math.max(0, Math.min(LIVENESS_SLICE_MS, deadline - performance.now()));
 }
 
-/** A sleep the lock loop asks its driver for: on `expected` in the word, for at most `timeoutMs`. */
-interface Sleep {
-  expected: number;
-  timeoutMs: number;
-}
-
 /**
- * The locking loop, shared by the sync and async forms: yields each sleep it
- * needs (a driver performs it), returns the outcome once the lock is ours.
+ * The locking loop, shared by the sync and async forms (and by a ring's side
+ * lock, which runs it inside its own wait loop): yields each sleep it needs
+ * (a driver in lib/primitives/futex.ts performs it), returns the outcome once
+ * the lock is ours. `timeoutMs` -1 waits forever.
  */
-function* lockSteps(
+export function* lockSteps(
   words: Int32Array,
   index: number,
   pid: number,
   timeoutMs: number,
   what: string,
-): Generator<Sleep, LockOutcome, void> {
+): SleepSteps<LockOutcome> {
   const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
   let waiting = false;
   for (;;) {
@@ -76,7 +71,7 @@ function* lockSteps(
     if (outcome) return outcome;
     if (performance.now() >= deadline) throw timeoutError('futex', what, timeoutMs);
     const expected = announceWaiter(words, index);
-    if (expected !== 0) yield { expected, timeoutMs: sliceMs(deadline) };
+    if (expected !== 0) yield { index, expected, timeoutMs: sliceMs(deadline) };
     waiting = true; // others may sleep too: keep the waiters bit when we take it
   }
 }
@@ -89,27 +84,18 @@ export function lockWordSync(
   timeoutMs: number,
   what: string,
 ): LockOutcome {
-  const steps = lockSteps(words, index, pid, timeoutMs, what);
-  for (let step = steps.next(); ; step = steps.next()) {
-    if (step.done) return step.value;
-    native.futexWaitSync(words, index, step.value.expected, step.value.timeoutMs);
-  }
+  return runSleepsSync(words, lockSteps(words, index, pid, timeoutMs, what));
 }
 
 /** Like lockWordSync, without blocking the event loop. */
-export async function lockWord(
+export function lockWord(
   words: Int32Array,
   index: number,
   pid: number,
   options: WaitOptions,
   what: string,
 ): Promise<LockOutcome> {
-  const steps = lockSteps(words, index, pid, options.timeoutMs ?? -1, what);
-  for (let step = steps.next(); ; step = steps.next()) {
-    if (step.done) return step.value;
-    const { expected, timeoutMs } = step.value;
-    await futex.wait(words, index, expected, { timeoutMs, signal: options.signal, ref: options.ref });
-  }
+  return runSleeps(words, lockSteps(words, index, pid, options.timeoutMs ?? -1, what), options);
 }
 
 /**
@@ -121,5 +107,5 @@ export function unlockWord(words: Int32Array, index: number, pid: number, what: 
   if ((seen & OWNER_MASK) !== pid) {
     throw systemError('EPERM', 'futex', what, 'unlock of a lock this process does not hold');
   }
-  if (Atomics.exchange(words, index, 0) & WAITERS_BIT) native.futexWake(words, index, 1);
+  if (Atomics.exchange(words, index, 0) & WAITERS_BIT) wakeWord(words, index, 1);
 }

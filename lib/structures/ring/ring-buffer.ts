@@ -1,25 +1,16 @@
 /**
- * RingBuffer: variable-length messages between processes through one shm
- * object (format: lib/structures/ring/format.ts, docs/ring-format.md).
- *
- * Single-producer/single-consumer rings are lock-free: the producer owns
- * `tail`, the consumer owns `head`, both published with Atomics. With several
- * producers (or consumers) a robust lock in the header guards that side.
- * A push or pop stays in JS unless it has to sleep or wake a sleeper: it
- * spins for `spinUs`, then parks on a futex; the other side calls the kernel
- * only when the header says someone sleeps.
+ * The public RingBuffer class, assembled from one file per concern:
+ * ./header.ts creates and opens the shm object, ./indices.ts says where
+ * frames go, ./park.ts waits and wakes, ./side-lock.ts guards the sides of
+ * a multi ring.
  */
-import { native } from '../../core/addon.js';
-import { ClosedError, codedError, timeoutError, useAfterClose } from '../../core/errors.js';
-import type { WaitOptions } from '../../core/pending.js';
-import { typeError, validateInteger, validateOptions, validateTimeoutMs } from '../../core/validate.js';
-import { futex } from '../../primitives/futex.js';
+import { ClosedError, codedError, useAfterClose } from '../../core/errors.js';
+import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../../core/pending.js';
+import { typeError, validateInteger, validateOptions } from '../../core/validate.js';
 import { SharedMemory } from '../../primitives/shm.js';
-import { lockWord, lockWordSync, tryLockWord, unlockWord } from '../lock-word.js';
 import {
   FLAG_MULTI_CONSUMER,
   FLAG_MULTI_PRODUCER,
-  FRAME_ALIGN,
   FRAME_HEADER_BYTES,
   f64,
   frameBytes,
@@ -28,10 +19,12 @@ import {
   MIN_CAPACITY,
   nextPowerOfTwo,
   OFFSET,
-  WRAP_MARKER,
   word,
 } from './format.js';
-import { createRingMapping, openRingMapping, type RingHeader, ringError } from './header.js';
+import { createRingMapping, openRingMapping, type RingHeader } from './header.js';
+import { ConsumerIndex, capacityFor, depthBytes, ProducerIndex, payloadStart } from './indices.js';
+import { deadlineOf, Parker, type WaitSide } from './park.js';
+import { SideLock } from './side-lock.js';
 
 export type Side = 'single' | 'multi';
 
@@ -51,11 +44,6 @@ export interface RingBufferCreateOptions {
 export interface RingBufferOpenOptions {
   /** Microseconds to spin before parking on a futex (default 20; 0 parks at once). */
   spinUs?: number;
-}
-
-export interface SyncWaitOptions {
-  /** Give up after this many milliseconds (default: wait forever): ETIMEDOUT. */
-  timeoutMs?: number;
 }
 
 /** Counters kept in the header, shared by every process attached to the ring. */
@@ -81,14 +69,8 @@ export interface RingStats {
 }
 
 const DEFAULT_SPIN_US = 20;
-const TAIL = word(OFFSET.tail);
-const HEAD = word(OFFSET.head);
-const PRODUCER_LOCK = word(OFFSET.producerLock);
-const CONSUMER_LOCK = word(OFFSET.consumerLock);
 const CONSUMER_SLEEPING = word(OFFSET.consumerSleeping);
 const PRODUCER_SLEEPING = word(OFFSET.producerSleeping);
-const INT32_MAX = 2147483647;
-const LOCK_SPINS = 256;
 
 function validateSpinUs(value: unknown): number {
   return value === undefined ? DEFAULT_SPIN_US : validateInteger(value, 'options.spinUs', 0, 1_000_000);
@@ -99,28 +81,47 @@ function validateBytes(value: unknown, name: string): Uint8Array {
   return value;
 }
 
-function remainingMs(deadline: number): number {
-  return deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
-}
-
-/** The checked timeout of a sync call; cheap when no options are given (the hot path). */
-function syncTimeoutMs(options: SyncWaitOptions | undefined): number {
-  return options === undefined ? -1 : validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs');
-}
-
-function deadlineOf(timeoutMs: number): number {
-  return timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-}
-
-/** One side's wait: what it waits for, and where it parks. */
-interface WaitSide {
-  ready: () => boolean;
-  multi: boolean;
-  lock: number;
-  word: number;
-  parks: number;
-}
-
+/**
+ * Variable-length messages between processes through one POSIX shared-memory
+ * object: a 512-byte header and a data area of `capacityBytes` (a power of
+ * two). The layout is a public, versioned format (docs/ring-format.md), so a
+ * C program can be either side.
+ *
+ * **Sides.** A single-producer/single-consumer ring (the default) is
+ * lock-free: the producer owns the tail, the consumer the head, both
+ * published with Atomics. With `producers: 'multi'` (or `consumers`) a
+ * robust lock in the header guards that side; a process that dies holding
+ * it does not stall the ring (the next one takes the lock over, counted in
+ * `stats().lockRecoveries`).
+ *
+ * **Waiting.** Every operation comes in the house forms: `tryPush`/`tryPop`
+ * never wait; `pushSync`/`popSync` block this thread (for workers and
+ * scripts) up to `timeoutMs`; `push`/`pop` return a Promise and take
+ * `timeoutMs`, an AbortSignal and `ref`. A waiting side spins for `spinUs`,
+ * then sleeps on a futex (futex(2)) in the header. A push or pop stays in
+ * JavaScript unless it has to sleep or wake a sleeper. Zero-copy forms:
+ * claim()/commit() and peek()/release(); batches: tryPushMany()/pushMany().
+ *
+ * **Errors, by `code`.** `EEXIST`/`ENOENT`/`EACCES` from shm_open(3) when
+ * creating or opening; `ERR_SHMKIT_RING_FORMAT` when opening something that
+ * is not a ring of this format version; `ERR_OUT_OF_RANGE` (RangeError) for
+ * a message larger than `maxMessageBytes` (the message names the
+ * `capacityBytes` that would take it); `ETIMEDOUT` when `timeoutMs`
+ * runs out; `ABORT_ERR` (an AbortError) when the signal aborts;
+ * `ERR_SHMKIT_CLOSED` after close() (pending waits reject with a
+ * ClosedError); `ERR_SHMKIT_RING_CORRUPT` when a peer wrote indices or
+ * frames that make no sense (never an out-of-bounds read);
+ * `ERR_SHMKIT_CLAIM_PENDING`/`ERR_SHMKIT_PEEK_PENDING`/`ERR_SHMKIT_NO_CLAIM`/`ERR_SHMKIT_NO_PEEK`
+ * for zero-copy calls out of order. Bad arguments throw TypeError/RangeError
+ * naming the argument.
+ *
+ * @example
+ * ```ts
+ * const ring = RingBuffer.create('/jobs', { capacityBytes: 1 << 20 });
+ * ring.tryPush(Buffer.from('hello'));
+ * const message = await RingBuffer.open('/jobs').pop({ timeoutMs: 1000 });
+ * ```
+ */
 export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   /** The shm object's name. */
   readonly name: string;
@@ -134,26 +135,19 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   readonly fingerprint: number;
   readonly #shm: SharedMemory;
   readonly #i32: Int32Array;
-  readonly #u32: Uint32Array;
   readonly #f64: Float64Array;
   readonly #bytes: Uint8Array; // the whole mapping
-  readonly #mask: number;
-  readonly #spinUs: number;
-  readonly #pid = process.pid;
-  // Producer state: the next tail (owned when single) and a lower bound of head.
-  #tail: number;
-  #headSeen: number;
-  // Consumer state: the next head (owned when single) and the last tail seen.
-  #head: number;
-  #tailSeen: number;
+  readonly #producer: ProducerIndex;
+  readonly #consumer: ConsumerIndex;
+  /** The side locks of a multi ring (undefined on a single side). */
+  readonly #producerLock: SideLock | undefined;
+  readonly #consumerLock: SideLock | undefined;
+  readonly #parker: Parker;
   // The frame between claim() and commit(), and between peek() and release().
   // (numbers, not objects: a zero-copy loop allocates nothing but its view)
   #claimOffset = -1;
   #claimLength = 0;
   #peekLength = -1;
-  // Length of the frame #nextFrame() validated: read once, never again from
-  // shared memory, where a peer could change it after the check.
-  #frameLength = 0;
 
   private constructor(shm: SharedMemory, header: RingHeader, spinUs: number) {
     this.#shm = shm;
@@ -165,15 +159,23 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.fingerprint = header.fingerprint;
     const buffer = shm.buffer;
     this.#i32 = new Int32Array(buffer);
-    this.#u32 = new Uint32Array(buffer);
     this.#f64 = new Float64Array(buffer, 0, HEADER_BYTES / 8);
     this.#bytes = new Uint8Array(buffer);
-    this.#mask = header.capacity - 1;
-    this.#spinUs = spinUs;
-    this.#tail = Atomics.load(this.#i32, TAIL);
-    this.#headSeen = Atomics.load(this.#i32, HEAD);
-    this.#head = this.#headSeen;
-    this.#tailSeen = this.#tail;
+    const parker = new Parker(buffer, spinUs, this.name);
+    this.#parker = parker;
+    const multiProducer = this.producers === 'multi';
+    const multiConsumer = this.consumers === 'multi';
+    // Publishing an index wakes the other side if its wait word says it may sleep.
+    this.#producer = new ProducerIndex(buffer, header.capacity, this.name, multiProducer, {
+      word: CONSUMER_SLEEPING,
+      wake: () => parker.wake(CONSUMER_SLEEPING, OFFSET.consumerWakes),
+    });
+    this.#consumer = new ConsumerIndex(buffer, header.capacity, this.name, multiConsumer, {
+      word: PRODUCER_SLEEPING,
+      wake: () => parker.wake(PRODUCER_SLEEPING, OFFSET.producerWakes),
+    });
+    this.#producerLock = multiProducer ? new SideLock(buffer, 'producer', this.name) : undefined;
+    this.#consumerLock = multiConsumer ? new SideLock(buffer, 'consumer', this.name) : undefined;
   }
 
   /**
@@ -245,9 +247,9 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.#checkLength(bytes.length);
     if (!this.#beginProducing()) return false;
     try {
-      const offset = this.#reserve(bytes.length);
+      const offset = this.#producer.reserve(bytes.length);
       if (offset < 0) return false;
-      this.#bytes.set(bytes, this.#payloadStart(offset));
+      this.#bytes.set(bytes, payloadStart(offset));
       this.#publish(offset, bytes.length);
       return true;
     } finally {
@@ -267,13 +269,13 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     let pushed = 0;
     try {
       for (const bytes of list) {
-        const offset = this.#reserve(bytes.length);
+        const offset = this.#producer.reserve(bytes.length);
         if (offset < 0) break;
-        this.#bytes.set(bytes, this.#payloadStart(offset));
-        this.#writeFrame(offset, bytes.length);
+        this.#bytes.set(bytes, payloadStart(offset));
+        this.#producer.write(offset, bytes.length);
         pushed++;
       }
-      if (pushed > 0) this.#commitTail();
+      if (pushed > 0) this.#producer.commit();
       return pushed;
     } finally {
       this.#endProducing();
@@ -285,8 +287,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * (backpressure). For workers and scripts.
    * @throws `ETIMEDOUT` after `timeoutMs`; RangeError if larger than maxMessageBytes.
    */
-  pushSync(bytes: Uint8Array, options?: SyncWaitOptions): void {
-    const timeoutMs = syncTimeoutMs(options);
+  pushSync(bytes: Uint8Array, options?: WaitSyncOptions): void {
+    const timeoutMs = parseWaitSyncOptions(options);
     if (this.tryPush(bytes)) return; // a deadline matters only once we must wait
     const deadline = deadlineOf(timeoutMs);
     while (!this.tryPush(bytes)) this.#waitSync(this.#space(frameBytes(bytes.length)), deadline, options?.timeoutMs);
@@ -299,15 +301,15 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    */
   async push(bytes: Uint8Array, options?: WaitOptions): Promise<void> {
     validateBytes(bytes, 'bytes');
-    const opts = validateOptions(options);
-    const deadline = deadlineOf(validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'));
+    const opts = parseWaitOptions(options);
+    const deadline = deadlineOf(parseWaitSyncOptions(opts));
     while (!this.tryPush(bytes)) await this.#wait(this.#space(frameBytes(bytes.length)), deadline, opts);
   }
 
   /** Pushes every message of `list` in order, waiting for space as needed. */
   async pushMany(list: readonly Uint8Array[], options?: WaitOptions): Promise<void> {
-    const opts = validateOptions(options);
-    const deadline = deadlineOf(validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'));
+    const opts = parseWaitOptions(options);
+    const deadline = deadlineOf(parseWaitSyncOptions(opts));
     let rest = list;
     for (;;) {
       const pushed = this.tryPushMany(rest);
@@ -327,21 +329,21 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.#checkProducer();
     validateInteger(length, 'length', 0, this.maxMessageBytes);
     if (!this.#beginProducing()) return undefined;
-    const offset = this.#reserve(length);
+    const offset = this.#producer.reserve(length);
     if (offset < 0) {
       this.#endProducing();
       return undefined;
     }
     this.#claimOffset = offset;
     this.#claimLength = length;
-    const start = this.#payloadStart(offset);
+    const start = payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
   }
 
   /** Like claim(), but blocks this thread until there is room. @throws `ETIMEDOUT` */
-  claimSync(length: number, options?: SyncWaitOptions): Uint8Array {
+  claimSync(length: number, options?: WaitSyncOptions): Uint8Array {
     validateInteger(length, 'length', 0, this.maxMessageBytes);
-    const deadline = deadlineOf(validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs'));
+    const deadline = deadlineOf(parseWaitSyncOptions(options));
     for (;;) {
       const view = this.claim(length);
       if (view) return view;
@@ -377,12 +379,12 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.#checkConsumer();
     if (!this.#beginConsuming()) return undefined;
     try {
-      const offset = this.#nextFrame();
+      const offset = this.#consumer.next();
       if (offset < 0) return undefined;
-      const length = this.#frameLength;
-      const start = this.#payloadStart(offset);
+      const length = this.#consumer.frameLength;
+      const start = payloadStart(offset);
       const message = this.#bytes.slice(start, start + length);
-      this.#advanceHead(length);
+      this.#consumer.advance(length);
       return message;
     } finally {
       this.#endConsuming();
@@ -401,19 +403,20 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     this.#checkConsumer();
     if (!this.#beginConsuming()) return -1;
     try {
-      const offset = this.#nextFrame();
+      const offset = this.#consumer.next();
       if (offset < 0) return -1;
-      const length = this.#frameLength;
+      const length = this.#consumer.frameLength;
       if (length > target.length) {
         throw codedError(
           'ERR_OUT_OF_RANGE',
-          `the next message has ${length} bytes; target holds ${target.length}`,
+          `the next message of ring '${this.name}' has ${length} bytes and target holds only ${target.length}; ` +
+            `a target of maxMessageBytes (${this.maxMessageBytes}) takes any message`,
           RangeError,
         );
       }
-      const start = this.#payloadStart(offset);
+      const start = payloadStart(offset);
       target.set(this.#bytes.subarray(start, start + length));
-      this.#advanceHead(length);
+      this.#consumer.advance(length);
       return length;
     } finally {
       this.#endConsuming();
@@ -421,8 +424,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /** Like tryPopInto(), blocking this thread while the ring is empty. @throws `ETIMEDOUT` */
-  popIntoSync(target: Uint8Array, options?: SyncWaitOptions): number {
-    const timeoutMs = syncTimeoutMs(options);
+  popIntoSync(target: Uint8Array, options?: WaitSyncOptions): number {
+    const timeoutMs = parseWaitSyncOptions(options);
     const ready = this.tryPopInto(target);
     if (ready >= 0) return ready;
     const deadline = deadlineOf(timeoutMs);
@@ -435,8 +438,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Like tryPopInto(), waiting without blocking the event loop. */
   async popInto(target: Uint8Array, options?: WaitOptions): Promise<number> {
-    const opts = validateOptions(options);
-    const deadline = deadlineOf(validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'));
+    const opts = parseWaitOptions(options);
+    const deadline = deadlineOf(parseWaitSyncOptions(opts));
     for (;;) {
       const length = this.tryPopInto(target);
       if (length >= 0) return length;
@@ -448,8 +451,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * Pops the next message, blocking this thread while the ring is empty.
    * @throws `ETIMEDOUT` after `timeoutMs`.
    */
-  popSync(options?: SyncWaitOptions): Uint8Array {
-    const timeoutMs = syncTimeoutMs(options);
+  popSync(options?: WaitSyncOptions): Uint8Array {
+    const timeoutMs = parseWaitSyncOptions(options);
     const ready = this.tryPop();
     if (ready) return ready; // a deadline matters only once we must wait
     const deadline = deadlineOf(timeoutMs);
@@ -465,8 +468,8 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * @throws (rejects) `ETIMEDOUT`, an `AbortError`, `ERR_SHMKIT_CLOSED`.
    */
   async pop(options?: WaitOptions): Promise<Uint8Array> {
-    const opts = validateOptions(options);
-    const deadline = deadlineOf(validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'));
+    const opts = parseWaitOptions(options);
+    const deadline = deadlineOf(parseWaitSyncOptions(opts));
     for (;;) {
       const message = this.tryPop();
       if (message) return message;
@@ -482,20 +485,20 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   peek(): Uint8Array | undefined {
     this.#checkConsumer();
     if (!this.#beginConsuming()) return undefined;
-    const offset = this.#nextFrame();
+    const offset = this.#consumer.next();
     if (offset < 0) {
       this.#endConsuming();
       return undefined;
     }
-    const length = this.#frameLength;
+    const length = this.#consumer.frameLength;
     this.#peekLength = length;
-    const start = this.#payloadStart(offset);
+    const start = payloadStart(offset);
     return this.#bytes.subarray(start, start + length);
   }
 
   /** Like peek(), but blocks this thread until a message arrives. @throws `ETIMEDOUT` */
-  peekSync(options?: SyncWaitOptions): Uint8Array {
-    const deadline = deadlineOf(validateTimeoutMs(validateOptions(options).timeoutMs, 'options.timeoutMs'));
+  peekSync(options?: WaitSyncOptions): Uint8Array {
+    const deadline = deadlineOf(parseWaitSyncOptions(options));
     for (;;) {
       const view = this.peek();
       if (view) return view;
@@ -510,7 +513,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     if (length < 0) throw codedError('ERR_SHMKIT_NO_PEEK', 'nothing to release: peek() first');
     this.#peekLength = -1;
     try {
-      this.#advanceHead(length);
+      this.#consumer.advance(length);
     } finally {
       this.#endConsuming();
     }
@@ -551,7 +554,7 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
       poppedMessages,
       poppedBytes: f[f64(OFFSET.poppedBytes)] as number,
       depthMessages: Math.max(0, pushedMessages - poppedMessages),
-      depthBytes: (Atomics.load(this.#i32, TAIL) - Atomics.load(this.#i32, HEAD)) >>> 0,
+      depthBytes: depthBytes(this.#i32),
       highWaterBytes: f[f64(OFFSET.highWaterBytes)] as number,
       producerParks: f[f64(OFFSET.producerParks)] as number,
       producerWakes: f[f64(OFFSET.producerWakes)] as number,
@@ -610,150 +613,30 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
-  #payloadStart(offset: number): number {
-    return HEADER_BYTES + offset + FRAME_HEADER_BYTES;
-  }
-
   #checkLength(length: number): void {
     this.#checkProducer();
-    if (length > this.maxMessageBytes) {
-      throw codedError(
-        'ERR_OUT_OF_RANGE',
-        `message of ${length} bytes exceeds this ring's maxMessageBytes (${this.maxMessageBytes})`,
-        RangeError,
-      );
-    }
+    if (length > this.maxMessageBytes) throw this.#tooLarge(length);
   }
 
-  /**
-   * Finds room for a frame of `length` payload bytes at the producer's tail,
-   * first publishing a wrap marker if the frame would not fit before the end.
-   * Returns the frame's offset in the data area, or -1 when there is no room.
-   */
-  #reserve(length: number): number {
-    const need = frameBytes(length);
-    let offset = this.#tail & this.#mask;
-    const toEnd = this.capacityBytes - offset;
-    if (need > toEnd) {
-      if (!this.#hasRoom(toEnd)) return -1;
-      this.#u32[(HEADER_BYTES + offset) >> 2] = WRAP_MARKER;
-      this.#tail = (this.#tail + toEnd) | 0;
-      // Published at once, so a consumer frees the space we now wait for.
-      this.#storeTail();
-      offset = 0;
-    }
-    return this.#hasRoom(need) ? offset : -1;
+  /** A message larger than this ring takes: names the ring, the sizes and the capacity that would fit it. */
+  #tooLarge(length: number): RangeError {
+    const fits = capacityFor(length);
+    const remedy =
+      fits <= MAX_CAPACITY
+        ? `a ring created with capacityBytes: ${fits} takes it`
+        : `no ring takes more than ${MAX_CAPACITY - FRAME_HEADER_BYTES} bytes: split the message`;
+    return codedError(
+      'ERR_OUT_OF_RANGE',
+      `a message of ${length} bytes is too large for ring '${this.name}', which takes messages of at most ` +
+        `${this.maxMessageBytes} bytes (capacityBytes: ${this.capacityBytes}); ${remedy}`,
+      RangeError,
+    );
   }
 
-  #hasRoom(bytes: number): boolean {
-    if (((this.#tail - this.#headSeen) >>> 0) + bytes <= this.capacityBytes) return true;
-    this.#headSeen = Atomics.load(this.#i32, HEAD);
-    const used = (this.#tail - this.#headSeen) >>> 0;
-    if (used > this.capacityBytes) throw ringError(this.name, `head/tail say ${used} bytes are in use`);
-    return used + bytes <= this.capacityBytes;
-  }
-
-  #writeFrame(offset: number, length: number): void {
-    const at = (HEADER_BYTES + offset) >> 2;
-    this.#u32[at + 1] = 0;
-    this.#u32[at] = length;
-    this.#tail = (this.#tail + frameBytes(length)) | 0;
-    const f = this.#f64;
-    f[f64(OFFSET.pushedMessages)] = (f[f64(OFFSET.pushedMessages)] as number) + 1;
-    f[f64(OFFSET.pushedBytes)] = (f[f64(OFFSET.pushedBytes)] as number) + length;
-  }
-
+  /** Writes the frame header of a filled frame and publishes it (waking a sleeping consumer). */
   #publish(offset: number, length: number): void {
-    this.#writeFrame(offset, length);
-    this.#commitTail();
-  }
-
-  /** Publishes every frame written so far and records the high-water mark. */
-  #commitTail(): void {
-    this.#storeTail();
-    const used = (this.#tail - this.#headSeen) >>> 0;
-    const f = this.#f64;
-    if (used > (f[f64(OFFSET.highWaterBytes)] as number)) f[f64(OFFSET.highWaterBytes)] = used;
-  }
-
-  /**
-   * Whether this caller must wake the other side: its "may sleep" bit was up
-   * and we lowered it (advancing the epoch). The plain load keeps the common
-   * case free of a locked instruction; the CAS lets one waker per sleep pay
-   * the wake system call.
-   */
-  #claimSleeper(word: number): boolean {
-    for (;;) {
-      const seen = Atomics.load(this.#i32, word);
-      if ((seen & 1) === 0) return false;
-      // Lower the bit and advance the epoch in one step: every sleeper's
-      // expected value is now stale, so none can fall asleep on it.
-      if (Atomics.compareExchange(this.#i32, word, seen, (seen + 1) | 0) === seen) return true;
-    }
-  }
-
-  /** Publishes the tail, then wakes parked consumers if the header says any sleep. */
-  #storeTail(): void {
-    this.#publishIndex(TAIL, this.#tail, CONSUMER_SLEEPING, OFFSET.consumerWakes);
-  }
-
-  /**
-   * Finds the next frame at the consumer's head, skipping wrap markers, and
-   * checks it against the published tail. Returns its offset, or -1 if empty.
-   */
-  #nextFrame(): number {
-    for (;;) {
-      if (this.#head === this.#tailSeen) {
-        this.#tailSeen = Atomics.load(this.#i32, TAIL);
-        if (this.#head === this.#tailSeen) return -1;
-      }
-      if (((this.#head | this.#tailSeen) & (FRAME_ALIGN - 1)) !== 0) {
-        throw ringError(this.name, `head ${this.#head >>> 0} or tail ${this.#tailSeen >>> 0} is not 8-aligned`);
-      }
-      const available = (this.#tailSeen - this.#head) >>> 0;
-      if (available > this.capacityBytes) throw ringError(this.name, `head/tail say ${available} bytes are in use`);
-      const offset = this.#head & this.#mask;
-      const toEnd = this.capacityBytes - offset;
-      const length = this.#u32[(HEADER_BYTES + offset) >> 2] as number;
-      if (length === WRAP_MARKER) {
-        if (toEnd > available) throw ringError(this.name, `wrap marker at ${offset} past the published tail`);
-        // Free the skipped space now: a producer may be waiting for it.
-        this.#head = (this.#head + toEnd) | 0;
-        this.#storeHead();
-        continue;
-      }
-      if (length > this.maxMessageBytes || frameBytes(length) > Math.min(toEnd, available)) {
-        throw ringError(this.name, `frame at ${offset} claims ${length} bytes`);
-      }
-      this.#frameLength = length;
-      return offset;
-    }
-  }
-
-  /** Frees the frame at the head (of `length` payload bytes). */
-  #advanceHead(length: number): void {
-    this.#head = (this.#head + frameBytes(length)) | 0;
-    const f = this.#f64;
-    f[f64(OFFSET.poppedMessages)] = (f[f64(OFFSET.poppedMessages)] as number) + 1;
-    f[f64(OFFSET.poppedBytes)] = (f[f64(OFFSET.poppedBytes)] as number) + length;
-    this.#storeHead();
-  }
-
-  /** Publishes the head, then wakes parked producers if the header says any sleep. */
-  #storeHead(): void {
-    this.#publishIndex(HEAD, this.#head, PRODUCER_SLEEPING, OFFSET.producerWakes);
-  }
-
-  /**
-   * Stores an index, then wakes every sleeper of the other side if its flag
-   * was raised (store index, then load flag: see docs/ring-format.md).
-   */
-  #publishIndex(index: number, value: number, sleeping: number, wakesOffset: number): void {
-    Atomics.store(this.#i32, index, value);
-    if (this.#claimSleeper(sleeping)) {
-      this.#f64[f64(wakesOffset)] = (this.#f64[f64(wakesOffset)] as number) + 1;
-      native.futexWake(this.#i32, sleeping, INT32_MAX);
-    }
+    this.#producer.write(offset, length);
+    this.#producer.commit();
   }
 
   /** Ends the pending claim; returns its frame offset. */
@@ -765,117 +648,20 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
     return offset;
   }
 
-  // ---------------------------------------------------------------- waiting
-
-  /** Spins up to spinUs for `ready()`; true if it became ready. */
-  #spin(ready: () => boolean): boolean {
-    if (this.#spinUs === 0) return false;
-    const until = performance.now() + this.#spinUs / 1000;
-    for (let i = 1; ; i++) {
-      if (ready()) return true;
-      if ((i & 63) === 0 && performance.now() >= until) return false;
-    }
-  }
-
-  /** What a waiting consumer waits for: a message (tail moved past head). */
-  #data(): WaitSide {
-    const multi = this.consumers === 'multi';
-    const ready = () => Atomics.load(this.#i32, TAIL) !== (multi ? Atomics.load(this.#i32, HEAD) : this.#head);
-    return { ready, multi, lock: CONSUMER_LOCK, word: CONSUMER_SLEEPING, parks: OFFSET.consumerParks };
-  }
-
-  /** What a waiting producer waits for: room for a frame of `bytes`. */
-  #space(bytes: number): WaitSide {
-    const multi = this.producers === 'multi';
-    const ready = () => {
-      const tail = multi ? Atomics.load(this.#i32, TAIL) : this.#tail;
-      return ((tail - Atomics.load(this.#i32, HEAD)) >>> 0) + bytes <= this.capacityBytes;
-    };
-    return { ready, multi, lock: PRODUCER_LOCK, word: PRODUCER_SLEEPING, parks: OFFSET.producerParks };
-  }
-
-  /**
-   * Blocks this thread until `side` may be ready: spins for spinUs, then
-   * parks on the side's wait word. If it is ready already, the try-operation
-   * failed on the side's lock (held by another process): wait for that.
-   */
-  #waitSync(side: WaitSide, deadline: number, timeoutMs: number | undefined): void {
-    this.#check();
-    if (side.multi && side.ready()) {
-      this.#awaitLockSync(side.lock, deadline, timeoutMs);
-      return;
-    }
-    if (this.#spin(side.ready)) return;
-    const expected = this.#enterPark(side.word, side.parks);
-    if (!side.ready()) this.#sleepSync(side.word, expected, deadline, timeoutMs);
-  }
-
-  /** Like #waitSync, without blocking the event loop. */
-  async #wait(side: WaitSide, deadline: number, options: WaitOptions): Promise<void> {
-    this.#check();
-    if (side.multi && side.ready()) {
-      await this.#awaitLock(side.lock, deadline, options);
-      return;
-    }
-    if (this.#spin(side.ready)) return;
-    const expected = this.#enterPark(side.word, side.parks);
-    if (!side.ready()) await this.#sleep(side.word, expected, deadline, options);
-  }
-
-  /**
-   * Raises the "may sleep" bit of the side's wait word (bit 0; bits 1..31
-   * are an epoch that wakers advance) before the last check of the index, so
-   * a waker's "store index; load word" cannot miss us. Returns the word's
-   * value to sleep on. Only wakers lower the bit.
-   */
-  #enterPark(word: number, parks: number): number {
-    this.#f64[f64(parks)] = (this.#f64[f64(parks)] as number) + 1;
-    for (;;) {
-      const seen = Atomics.load(this.#i32, word);
-      if ((seen & 1) !== 0) return seen; // raised already, by us earlier or another sleeper
-      if (Atomics.compareExchange(this.#i32, word, seen, seen | 1) === seen) return seen | 1;
-    }
-  }
-
-  /**
-   * Sleeps on the side's wait word while it still holds `expected`: any
-   * waker since we raised the bit has advanced the epoch, so the kernel
-   * refuses the sleep instead of letting us miss that wake.
-   */
-  #sleepSync(word: number, expected: number, deadline: number, timeoutMs: number | undefined): void {
-    const left = remainingMs(deadline);
-    if (left === 0) throw timeoutError('futex', this.name, timeoutMs ?? 0);
-    native.futexWaitSync(this.#i32, word, expected, left);
-  }
-
-  async #sleep(word: number, expected: number, deadline: number, options: WaitOptions): Promise<void> {
-    const left = remainingMs(deadline);
-    if (left === 0) throw timeoutError('futex', this.name, options.timeoutMs ?? 0);
-    const timeoutMs = left < 0 ? undefined : left;
-    await futex.wait(this.#i32, word, expected, { timeoutMs, signal: options.signal, ref: options.ref });
-  }
-
   /**
    * Takes the producer side (the lock on a multi-producer ring), then the
    * tail others moved; false if another process holds the lock right now.
    */
   #beginProducing(): boolean {
-    if (this.producers === 'multi' && !this.#tryLock(PRODUCER_LOCK)) return false;
-    // Reloaded even when single: this handle may have been idle while
-    // another handle moved the tail. Then our cached head may be a lap (or
-    // 2^32 bytes) old and alias a valid-looking value: reload it too.
-    const tail = Atomics.load(this.#i32, TAIL);
-    if (tail !== this.#tail) this.#headSeen = Atomics.load(this.#i32, HEAD);
-    this.#tail = tail;
-    if ((this.#tail & (FRAME_ALIGN - 1)) !== 0) {
-      this.#endProducing();
-      throw ringError(this.name, `tail ${this.#tail >>> 0} is not 8-aligned`);
-    }
-    return true;
+    const lock = this.#producerLock;
+    if (lock !== undefined && !lock.tryLock()) return false;
+    if (this.#producer.begin()) return true;
+    this.#endProducing();
+    throw this.#producer.misaligned();
   }
 
   #endProducing(): void {
-    if (this.producers === 'multi') this.#unlock(PRODUCER_LOCK);
+    this.#producerLock?.unlock();
   }
 
   /**
@@ -883,68 +669,49 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
    * head others moved; false if another process holds the lock right now.
    */
   #beginConsuming(): boolean {
-    if (this.consumers === 'multi' && !this.#tryLock(CONSUMER_LOCK)) return false;
-    // The cached tail stays valid while no other handle moved the head (it is
-    // only stale then, and reloaded when head reaches it): this keeps the
-    // producer's cache line out of most pops.
-    const head = Atomics.load(this.#i32, HEAD);
-    if (head !== this.#head) this.#tailSeen = Atomics.load(this.#i32, TAIL);
-    this.#head = head;
+    const lock = this.#consumerLock;
+    if (lock !== undefined && !lock.tryLock()) return false;
+    this.#consumer.begin();
     return true;
   }
 
   #endConsuming(): void {
-    if (this.consumers === 'multi') this.#unlock(CONSUMER_LOCK);
+    this.#consumerLock?.unlock();
   }
 
-  /**
-   * Tries to take a side's lock without sleeping: a short CAS spin
-   * (critical sections are one copy long), then one robust attempt, which
-   * takes over a dead owner's lock. A dead owner left nothing half-published:
-   * indices move only at the end. Waiting for a held lock is the callers'
-   * job (#awaitLock / #awaitLockSync), with their deadline and signal.
-   */
-  #tryLock(index: number): boolean {
-    for (let i = 0; i < LOCK_SPINS; i++) {
-      if (Atomics.load(this.#i32, index) === 0 && Atomics.compareExchange(this.#i32, index, 0, this.#pid) === 0) {
-        return true;
-      }
-    }
-    const outcome = tryLockWord(this.#i32, index, this.#pid);
-    if (outcome?.ownerDied) this.#countRecovery();
-    return outcome !== undefined;
+  // ---------------------------------------------------------------- waiting
+
+  /** What a waiting consumer waits for: a message. */
+  #data(): WaitSide {
+    const consumer = this.#consumer;
+    return {
+      ready: () => consumer.hasMessage(),
+      lock: this.#consumerLock,
+      word: CONSUMER_SLEEPING,
+      parks: OFFSET.consumerParks,
+    };
   }
 
-  #countRecovery(): void {
-    this.#f64[f64(OFFSET.lockRecoveries)] = (this.#f64[f64(OFFSET.lockRecoveries)] as number) + 1;
+  /** What a waiting producer waits for: room for a frame of `bytes`. */
+  #space(bytes: number): WaitSide {
+    const producer = this.#producer;
+    return {
+      ready: () => producer.hasSpace(bytes),
+      lock: this.#producerLock,
+      word: PRODUCER_SLEEPING,
+      parks: OFFSET.producerParks,
+    };
   }
 
-  #lockName(index: number): string {
-    return `${this.name} ${index === PRODUCER_LOCK ? 'producer' : 'consumer'} lock`;
+  /** Blocks this thread until `side` may be ready (./park.ts); the caller retries. */
+  #waitSync(side: WaitSide, deadline: number, timeoutMs: number | undefined): void {
+    this.#check();
+    this.#parker.waitSync(side, deadline, timeoutMs);
   }
 
-  /**
-   * Waits until a side's lock is free (taking and at once releasing it, so
-   * a dead owner's lock is recovered), blocking this thread. The caller
-   * then retries its try-operation.
-   */
-  #awaitLockSync(index: number, deadline: number, timeoutMs: number | undefined): void {
-    const left = remainingMs(deadline);
-    if (left === 0) throw timeoutError('futex', this.#lockName(index), timeoutMs ?? 0);
-    if (lockWordSync(this.#i32, index, this.#pid, left, this.#lockName(index)).ownerDied) this.#countRecovery();
-    this.#unlock(index);
-  }
-
-  /** Like #awaitLockSync, without blocking the event loop. */
-  async #awaitLock(index: number, deadline: number, options: WaitOptions): Promise<void> {
-    const left = remainingMs(deadline);
-    if (left === 0) throw timeoutError('futex', this.#lockName(index), options.timeoutMs ?? 0);
-    const wait = { ...options, timeoutMs: left < 0 ? undefined : left };
-    if ((await lockWord(this.#i32, index, this.#pid, wait, this.#lockName(index))).ownerDied) this.#countRecovery();
-    this.#unlock(index);
-  }
-
-  #unlock(index: number): void {
-    unlockWord(this.#i32, index, this.#pid, `${this.name} lock`);
+  /** Like #waitSync, without blocking the event loop. */
+  #wait(side: WaitSide, deadline: number, options: WaitOptions): Promise<void> {
+    this.#check();
+    return this.#parker.wait(side, deadline, options);
   }
 }
