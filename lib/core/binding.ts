@@ -4,7 +4,7 @@
  * exports them (`binding.shm.open`, `binding.sysv.send`, `binding.futex.wake`).
  * Everything here is internal: the public API validates arguments before it
  * reaches these functions. Errors thrown natively carry a `code`: system
- * errors `code`, `errno`, `syscall` and `subject` (the object's name);
+ * errors `code`, `errno`, `syscall` and `objectName` (the object's name);
  * argument errors `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE`/`ERR_OUT_OF_RANGE`;
  * use after close `ERR_SHMKIT_CLOSED`.
  */
@@ -234,10 +234,7 @@ const SUPPORTED_PLATFORMS = ['linux', 'darwin'];
 
 function load(): Binding {
   if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
-    throw codedError(
-      'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-      `shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`,
-    );
+    throw unsupportedError(`shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`);
   }
   const root = path.join(__dirname, '..', '..');
   try {
@@ -264,6 +261,6 @@ export const capabilities: Capabilities = binding.capabilities;
  */
 export function requireCapability(capability: keyof Capabilities, feature: string): void {
   if (!capabilities[capability]) {
-    throw unsupportedError(feature);
+    throw unsupportedError(`${feature} not available on ${process.platform}.`);
   }
 }

@@ -128,9 +128,12 @@ export function codedError<E extends Error = Error>(
   return Object.assign(new Kind(message), { code });
 }
 
-/** A primitive this platform does not offer, e.g. `unsupportedError('futex(2) is')`: "… not available on darwin." */
-export function unsupportedError(subject: string): Error & { code: string } {
-  return codedError('ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', `${subject} not available on ${process.platform}.`);
+/**
+ * Something this platform or host does not offer, e.g.
+ * `unsupportedError('futex(2) is not available on darwin.')`.
+ */
+export function unsupportedError(message: string): Error & { code: string } {
+  return codedError('ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', message);
 }
 
 // Argument errors: thrown before any system call, Node-shaped.

@@ -53,7 +53,7 @@ async function bootTime(): Promise<number | undefined> {
 const CLOCK_TICKS = 100;
 
 /** What /proc/PID/stat says of a process: undefined if there is none (or it is a zombie). */
-export async function processStart(pid: number): Promise<{ startedAtMs: number | undefined } | undefined> {
+async function processStart(pid: number): Promise<{ startedAtMs: number | undefined } | undefined> {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   let text: string;
   try {

@@ -209,7 +209,7 @@ export class Fifo {
     const file = validatePath(path);
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    withObjectName(file, () => binding.fifo.mkfifo(file, mode));
+    binding.fifo.mkfifo(file, mode);
     registerFifo(file);
   }
 

@@ -127,10 +127,14 @@ export type SleepSteps<T> = Generator<FutexSleep, T, void>;
  * blocking this thread; returns what the loop returns (or throws what it throws).
  */
 export function runSleepsSync<T>(view: Int32Array, steps: SleepSteps<T>): T {
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    sleepWordSync(view, step.value.index, step.value.expected, step.value.timeoutMs);
+  try {
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      sleepWordSync(view, step.value.index, step.value.expected, step.value.timeoutMs);
+    }
+  } finally {
+    steps.return(undefined as T); // a sleep that threw still runs the loop's own finally blocks
   }
 }
 
@@ -140,14 +144,18 @@ export function runSleepsSync<T>(view: Int32Array, steps: SleepSteps<T>): T {
  * `timeoutMs` replaces `options.timeoutMs`: the loop keeps the deadline).
  */
 export async function runSleeps<T>(view: Int32Array, steps: SleepSteps<T>, options: WaitOptions): Promise<T> {
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    const { index, expected, timeoutMs } = step.value;
-    await sleepWord(view, index, expected, {
-      timeoutMs: timeoutMs < 0 ? undefined : timeoutMs,
-      signal: options.signal,
-      ref: options.ref,
-    });
+  try {
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      const { index, expected, timeoutMs } = step.value;
+      await sleepWord(view, index, expected, {
+        timeoutMs: timeoutMs < 0 ? undefined : timeoutMs,
+        signal: options.signal,
+        ref: options.ref,
+      });
+    }
+  } finally {
+    steps.return(undefined as T); // an aborted or rejected sleep still runs the loop's own finally blocks
   }
 }

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { NativePosixMq, NativeWaitResult, OpenMode } from '../core/binding.js';
 import { binding, requireCapability } from '../core/binding.js';
-import { ClosedError, nameSystemError, timeoutError, useAfterClose, withObjectName } from '../core/errors.js';
+import { ClosedError, nameSystemError, timeoutError, useAfterClose } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import {
   PendingWaits,
@@ -199,7 +199,7 @@ export class PosixMessageQueue implements Disposable {
   static unlink(name: string): void {
     requirePosixMq();
     const fullName = mqName(name);
-    withObjectName(fullName, () => binding.posixMq.unlink(fullName));
+    binding.posixMq.unlink(fullName);
   }
 
   static #make(name: string, openMode: OpenMode, options: PosixMessageQueueCreateOptions | undefined) {
@@ -243,7 +243,7 @@ export class PosixMessageQueue implements Disposable {
   /** The queue's attributes (mq_getattr(3)). */
   attributes(): PosixMessageQueueAttributes {
     const handle = this.#live();
-    return withObjectName(this.name, () => handle.attributes());
+    return handle.attributes();
   }
 
   /**
@@ -256,7 +256,7 @@ export class PosixMessageQueue implements Disposable {
     const bytes = toBytes(data);
     const priority = parsePriority(options);
     this.#checkSize(bytes);
-    return withObjectName(this.name, () => handle.send(bytes, priority));
+    return handle.send(bytes, priority);
   }
 
   /**
@@ -269,13 +269,11 @@ export class PosixMessageQueue implements Disposable {
     const priority = parsePriority(options);
     const timeoutMs = parseWaitSyncOptions(options);
     this.#checkSize(bytes);
-    withObjectName(this.name, () => {
-      const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-      while (!handle.send(bytes, priority)) {
-        const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
-        if (handle.pollSync('out', left) === 'timed-out') throw timeoutError('mq_send', this.name, timeoutMs);
-      }
-    });
+    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    while (!handle.send(bytes, priority)) {
+      const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
+      if (handle.pollSync('out', left) === 'timed-out') throw timeoutError('mq_send', this.name, timeoutMs);
+    }
   }
 
   /**
@@ -295,7 +293,7 @@ export class PosixMessageQueue implements Disposable {
   /** Receives without waiting: the highest-priority message, or undefined if the queue is empty. */
   tryReceive(): PosixMessage | undefined {
     const handle = this.#live();
-    return withObjectName(this.name, () => handle.receive()) ?? undefined;
+    return handle.receive() ?? undefined;
   }
 
   /**
@@ -305,19 +303,17 @@ export class PosixMessageQueue implements Disposable {
   receiveSync(options?: WaitSyncOptions): PosixMessage {
     const handle = this.#live();
     const timeoutMs = parseWaitSyncOptions(options);
-    return withObjectName(this.name, () => {
-      const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-      for (;;) {
-        const message = handle.receive();
-        if (message) return message;
-        const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
-        if (handle.pollSync('in', left) === 'timed-out') {
-          const last = handle.receive();
-          if (last) return last;
-          throw timeoutError('mq_receive', this.name, timeoutMs);
-        }
+    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    for (;;) {
+      const message = handle.receive();
+      if (message) return message;
+      const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
+      if (handle.pollSync('in', left) === 'timed-out') {
+        const last = handle.receive();
+        if (last) return last;
+        throw timeoutError('mq_receive', this.name, timeoutMs);
       }
-    });
+    }
   }
 
   /**
@@ -342,7 +338,7 @@ export class PosixMessageQueue implements Disposable {
     const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
     const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
     if (opts.signal?.aborted !== true) {
-      const first = withObjectName(this.name, attempt);
+      const first = attempt();
       if (first !== undefined) return first;
     }
     for (;;) {
@@ -354,7 +350,7 @@ export class PosixMessageQueue implements Disposable {
         (outcome: NativeWaitResult) => outcome,
       );
       // Another reader (or writer) may have won the race: then wait again.
-      const value = this.#handle ? withObjectName(this.name, attempt) : undefined;
+      const value = this.#handle ? attempt() : undefined;
       if (value !== undefined) return value;
       if (result === 'timed-out') throw timeoutError(syscall, this.name, timeoutMs);
       this.#live();

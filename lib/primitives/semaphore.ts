@@ -5,7 +5,7 @@
  */
 import type { NativeSemaphore, OpenMode } from '../core/binding.js';
 import { binding } from '../core/binding.js';
-import { ClosedError, nameSystemError, timeoutError, useAfterClose, withObjectName } from '../core/errors.js';
+import { ClosedError, nameSystemError, timeoutError, useAfterClose } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import {
   PendingWaits,
@@ -90,7 +90,7 @@ export class Semaphore implements Disposable {
    */
   static unlink(name: string): void {
     const fullName = semName(name);
-    withObjectName(fullName, () => binding.semaphore.unlink(fullName));
+    binding.semaphore.unlink(fullName);
   }
 
   static #make(name: string, openMode: OpenMode, options: SemaphoreCreateOptions | undefined): Semaphore {
@@ -98,10 +98,7 @@ export class Semaphore implements Disposable {
     const opts = validateOptions(options);
     const value = opts.value === undefined ? 0 : validateInteger(opts.value, 'options.value', 0, SEM_VALUE_MAX);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    return withObjectName(
-      fullName,
-      () => new Semaphore(fullName, new binding.semaphore.Handle(fullName, openMode, mode, value)),
-    );
+    return new Semaphore(fullName, new binding.semaphore.Handle(fullName, openMode, mode, value));
   }
 
   /**
@@ -110,13 +107,13 @@ export class Semaphore implements Disposable {
    */
   post(): void {
     const handle = this.#live();
-    withObjectName(this.name, () => handle.post());
+    handle.post();
   }
 
   /** Takes one if the value is above zero; never waits (sem_trywait(3)). */
   tryWait(): boolean {
     const handle = this.#live();
-    return withObjectName(this.name, () => handle.tryWait());
+    return handle.tryWait();
   }
 
   /**
@@ -127,7 +124,7 @@ export class Semaphore implements Disposable {
   waitSync(options?: WaitSyncOptions): void {
     const timeoutMs = parseWaitSyncOptions(options);
     const handle = this.#live();
-    if (withObjectName(this.name, () => handle.waitSync(timeoutMs)) === 'timed-out') {
+    if (handle.waitSync(timeoutMs) === 'timed-out') {
       throw timeoutError('sem_clockwait', this.name, timeoutMs);
     }
   }
@@ -153,7 +150,7 @@ export class Semaphore implements Disposable {
   /** The current value (sem_getvalue(3)); 0 while waiters sleep. */
   get value(): number {
     const handle = this.#live();
-    return withObjectName(this.name, () => handle.value());
+    return handle.value();
   }
 
   /** Whether close() has been called. */

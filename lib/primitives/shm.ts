@@ -94,7 +94,7 @@ export class SharedMemory implements Disposable {
     const size = validateSize(opts.size, 'options.size');
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     const fullName = posixName(name, 'name', NAME_MAX);
-    return withObjectName(fullName, () => SharedMemory.#open(fullName, 'create', false, mode, size));
+    return SharedMemory.#open(fullName, 'create', false, mode, size);
   }
 
   /**
@@ -105,7 +105,7 @@ export class SharedMemory implements Disposable {
     const opts = validateOptions(options);
     const readOnly = opts.readOnly === undefined ? false : validateBoolean(opts.readOnly, 'options.readOnly');
     const fullName = posixName(name, 'name', NAME_MAX);
-    return withObjectName(fullName, () => SharedMemory.#open(fullName, 'open', readOnly, 0, undefined));
+    return SharedMemory.#open(fullName, 'open', readOnly, 0, undefined);
   }
 
   /**
@@ -117,7 +117,7 @@ export class SharedMemory implements Disposable {
     const size = validateSize(opts.size, 'options.size');
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     const fullName = posixName(name, 'name', NAME_MAX);
-    return withObjectName(fullName, () => SharedMemory.#open(fullName, 'openOrCreate', false, mode, size));
+    return SharedMemory.#open(fullName, 'openOrCreate', false, mode, size);
   }
 
   /**
@@ -126,7 +126,7 @@ export class SharedMemory implements Disposable {
    */
   static unlink(name: string): void {
     const fullName = posixName(name, 'name', NAME_MAX);
-    withObjectName(fullName, () => binding.shm.unlink(fullName));
+    binding.shm.unlink(fullName);
   }
 
   static #open(name: string, openMode: OpenMode, readOnly: boolean, mode: number, size: number | undefined) {
@@ -204,7 +204,7 @@ export class SharedMemory implements Disposable {
     }
     withObjectName(this.name, () => fs.ftruncateSync(this.#fd, bytes));
     const old = this.#buffer;
-    this.#buffer = withObjectName(this.name, () => SharedMemory.#map(this.#fd, bytes, false, this.name));
+    this.#buffer = SharedMemory.#map(this.#fd, bytes, false, this.name);
     // Waits on the old views would otherwise outlive close() unseen.
     waitsOn(old).rejectAll(new ClosedError(`SharedMemory '${this.name}' (resized)`));
     if (isMapping(old)) binding.shm.unmap(old);

@@ -12,7 +12,6 @@ import {
   systemError,
   timeoutError,
   useAfterClose,
-  withObjectName,
 } from '../core/errors.js';
 import {
   PendingWaits,
@@ -60,23 +59,31 @@ function requireSysv(): void {
 // fail with EINVAL (EIDRM when it was removed during a blocking call).
 const BY_ID = new Set(['msgsnd', 'msgrcv', 'msgctl']);
 
+/** Whether no queue has this id any more: msgctl(IPC_STAT) fails with EINVAL or EIDRM. */
+function queueGone(id: number): boolean {
+  try {
+    binding.sysv.stat(id);
+    return false;
+  } catch (error) {
+    const { code } = error as Partial<SystemError>;
+    return code === 'EINVAL' || code === 'EIDRM';
+  }
+}
+
 /**
  * A System V queue error in user terms, with `objectName`: a queue that is
  * gone is reported as `EIDRM` (errno EIDRM, the kernel's own error as
  * `cause`) whether the kernel said EIDRM or, for an id with no queue, EINVAL.
+ * An EINVAL on a queue that still exists (a bad size or type) stays EINVAL.
  */
-function explainQueueError(error: unknown, objectName: string): unknown {
+function explainQueueError(error: unknown, id: number): unknown {
   const { code, syscall } = error as Partial<SystemError>;
-  if ((code === 'EINVAL' || code === 'EIDRM') && syscall !== undefined && BY_ID.has(syscall)) {
+  const objectName = `msqid ${id}`;
+  if (syscall !== undefined && BY_ID.has(syscall) && (code === 'EIDRM' || (code === 'EINVAL' && queueGone(id)))) {
     const detail = 'the queue was removed (no queue has this id any more): open or create it again';
     return systemError('EIDRM', syscall, objectName, detail, { cause: error });
   }
   return nameSystemError(error, objectName);
-}
-
-/** How msgget(2) errors name a key. */
-function keyName(key: number): string {
-  return `key 0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function validateKey(value: unknown, name: string): number {
@@ -105,7 +112,7 @@ export function ftok(path: string, projId: number): number {
   if (typeof path !== 'string') throw typeError('path', 'a string', path);
   if (path.includes('\0')) throw valueError('path', 'must not contain NUL bytes', path);
   validateInteger(projId, 'projId', 1, 255);
-  return withObjectName(path, () => binding.sysv.ftok(path, projId));
+  return binding.sysv.ftok(path, projId);
 }
 
 export interface SysvMessageQueueOpenOptions {
@@ -243,7 +250,7 @@ export class SysvMessageQueue implements Disposable {
   readonly created: boolean;
   #closed = false;
   #qbytes = -1;
-  readonly #pending = new PendingWaits((error) => explainQueueError(error, this.#subject()) as Error);
+  readonly #pending = new PendingWaits((error) => explainQueueError(error, this.id) as Error);
 
   private constructor(id: number, key: number, created: boolean) {
     this.id = id;
@@ -303,7 +310,7 @@ export class SysvMessageQueue implements Disposable {
       throw rangeError('options.key', 'a non-zero key (0 is IPC_PRIVATE: use SysvMessageQueue.private())', key);
     }
     const mode = options.mode === undefined ? 0o600 : validateMode(options.mode, 'options.mode');
-    const { id, created } = withObjectName(keyName(key), () => binding.sysv.get(key, openMode, mode));
+    const { id, created } = binding.sysv.get(key, openMode, mode);
     return new SysvMessageQueue(id, key, created);
   }
 
@@ -321,7 +328,7 @@ export class SysvMessageQueue implements Disposable {
     try {
       return run();
     } catch (error) {
-      throw explainQueueError(error, this.#subject());
+      throw explainQueueError(error, this.id);
     }
   }
 

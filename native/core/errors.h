@@ -18,8 +18,10 @@ const char* ErrnoName(int err);
 // or key, as fs errors carry .path).
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& subject);
 
-// A handle used after close(): code ERR_SHMKIT_CLOSED, as lib/core/errors.ts
-// useAfterClose() ("semaphore is closed").
+// A native handle used after close(): a plain Error with code ERR_SHMKIT_CLOSED
+// ("semaphore is closed"). Users never see it: every TypeScript class checks
+// its own closed state first and throws lib/core/errors.ts's ClosedError; this
+// is the backstop that keeps a closed handle from touching a freed object.
 Napi::Error ClosedError(Napi::Env env, const std::string& what);
 
 // Argument errors, coded as Node codes them:

@@ -4,7 +4,8 @@
  * real size before the ring is used.
  */
 import os from 'node:os';
-import { codedError } from '../../core/errors.js';
+import { requireCapability } from '../../core/binding.js';
+import { codedError, unsupportedError } from '../../core/errors.js';
 import { sleepWordSync, wakeWord } from '../../primitives/futex.js';
 import { SharedMemory } from '../../primitives/shm.js';
 import {
@@ -61,10 +62,12 @@ function notARing(name: string, magic: number): Error & { code: string } {
   );
 }
 
+/** Rings need a little-endian host (the format is little-endian) and futex(2) to park and wake. */
 function checkHost(): void {
   if (os.endianness() !== 'LE') {
-    throw codedError('ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', 'shmkit ring buffers need a little-endian host.');
+    throw unsupportedError('shmkit ring buffers need a little-endian host.');
   }
+  requireCapability('futex', 'shmkit ring buffers (they park and wake with futex(2)) are');
 }
 
 export function createRingMapping(

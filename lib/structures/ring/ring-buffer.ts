@@ -107,7 +107,9 @@ function validateBytes(value: unknown, name: string): Uint8Array {
  * is not a ring of this format version; `ERR_OUT_OF_RANGE` (RangeError) for
  * a message larger than `maxMessageBytes` (the message names the
  * `capacityBytes` that would take it); `ETIMEDOUT` when `timeoutMs`
- * runs out; `ABORT_ERR` (an AbortError) when the signal aborts;
+ * (milliseconds, on CLOCK_MONOTONIC) runs out;
+ * `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` on a host without futex(2) or a
+ * big-endian one; `ABORT_ERR` (an AbortError) when the signal aborts;
  * `ERR_SHMKIT_CLOSED` after close() (pending waits reject with a
  * ClosedError); `ERR_SHMKIT_RING_CORRUPT` when a peer wrote indices or
  * frames that make no sense (never an out-of-bounds read);

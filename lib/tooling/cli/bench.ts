@@ -63,7 +63,7 @@ interface Report {
   writeOutputs(result: BenchResult, files: Record<string, string | undefined>): string[];
 }
 
-/** bench/ at the package root: two levels up from dist/cli/ (in the repo and in an installed package). */
+/** bench/ at the package root: three levels up from dist/tooling/cli/ (in the repo and in an installed package). */
 const BENCH_DIR = path.join(__dirname, '..', '..', '..', 'bench');
 
 // Keep the real dynamic import() (this file compiles to CommonJS; the harness is ESM).

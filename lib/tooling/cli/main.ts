@@ -5,7 +5,7 @@
  * Subcommands are discovered, not listed: every module in this directory
  * (other than main) that exports `register(program: Command)` adds its
  * command, in file-name order. Adding a subcommand is adding one file,
- * lib/cli/NAME.ts — keep its top level light (declare the command; import
+ * lib/tooling/cli/NAME.ts — keep its top level light (declare the command; import
  * heavy things inside the action), since `shmkit ls` loads every module.
  * Helper modules that are not subcommands are named `_NAME.ts` and not loaded.
  *
