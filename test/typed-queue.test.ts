@@ -12,7 +12,7 @@ import {
 } from '../lib/index.js';
 import { ALL_TYPES, allTypesRecord, orStall, orStallAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
 import { box, samples } from './fixtures/tq-values.mjs';
-import { type ChildResult, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
+import { type ChildResult, runFixture, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 function records<const S extends Schema>(options: TypedQueueRecordOptions<S>, name = uniqueName('tq')) {
   return track(TypedQueue.create(name, options), TypedQueue);
@@ -287,8 +287,9 @@ describe('TypedQueue of records', () => {
     expect(await queue.popInto(target)).toBe(target);
     expect(target).toEqual(make(3));
     expect(target.blob).toBe(blob); // the bytes field was copied into, not replaced
+    const before = threadsNow();
     const popping = queue.popInto(target, { timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     queue.tryPush(make(4));
     expect(await popping).toBe(target);
     expect(target).toEqual(make(4));
@@ -317,20 +318,22 @@ describe('TypedQueue of records', () => {
     let filled = 0;
     while (queue.tryPush({ n: filled })) filled++;
     expect(filled).toBeGreaterThanOrEqual(queue.capacity as number);
+    const beforePush = threadsNow();
     const blocked = queue.push({ n: 1000 }, { timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, beforePush);
     expect(queue.tryPop()).toEqual({ n: 0 });
     await blocked;
     expect(queue.stats()).toMatchObject({ pushedMessages: 40 + many + 1 + filled + 1 });
     await expect(records({ schema: { n: 'u32' }, capacity: 1 }).pop({ timeoutMs: 30 })).rejects.toMatchObject({
       code: 'ETIMEDOUT',
     });
+    const beforeIterating = threadsNow();
     const iterating = (async () => {
       const seen: number[] = [];
       for await (const record of queue) seen.push(record.n);
       return seen;
     })();
-    await untilAsleep('shared-futex'); // it popped what there was, and waits for more
+    await untilAsleep('shared-futex', 1, beforeIterating); // it popped what there was, and waits for more
     queue.close();
     expect((await iterating).length).toBeGreaterThan(0);
     expect(() => queue.tryPush({ n: 1 })).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
