@@ -28,6 +28,27 @@ function ok(result: ChildResult): ChildResult {
   return result;
 }
 
+/**
+ * The next step of an async iterator, or an ETIMEDOUT error after `timeoutMs`:
+ * lets orStallAsync() bound a `for await` step, which takes no timeout of its
+ * own, so a lost wake-up fails naming the side and the index instead of
+ * hanging until the test's time limit.
+ */
+async function nextWithin<T>(iterator: AsyncIterator<T>, timeoutMs: number): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`no value in ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([iterator.next(), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const EXAMPLE = {
   ts: 'f64',
   price: 'f64',
@@ -302,10 +323,15 @@ describe('TypedQueue of records', () => {
     const values = Array.from({ length: 40 }, (_, n) => ({ n }));
     const pushing = queue.pushMany(values, { timeoutMs: 10_000 });
     const got: number[] = [];
-    for await (const record of queue) {
-      got.push(record.n);
-      if (got.length === 40) break;
+    const iterator = queue[Symbol.asyncIterator]();
+    while (got.length < 40) {
+      const step = await orStallAsync('parent consumer (async iterator)', got.length, (timeoutMs: number) =>
+        nextWithin(iterator, timeoutMs),
+      );
+      expect(step.done).toBe(false);
+      got.push((step.value as { n: number }).n);
     }
+    await iterator.return?.(); // as `break` in a `for await` would
     await pushing;
     expect(got).toEqual(values.map((v) => v.n));
     const many = queue.tryPushMany(values);
@@ -402,11 +428,16 @@ describe('TypedQueue of records', () => {
     const child = runFixture('tq-all-types.mjs', [queue.name, 'produce', String(count)]);
     let i = 0;
     const target = queue.createRecord();
-    for await (const record of queue) {
-      expect(record).toEqual(allTypesRecord(i));
-      i++;
-      if (i === 50) break;
+    // The first 50 through the async iterator (what `for await` calls), each step bounded.
+    const iterator = queue[Symbol.asyncIterator]();
+    for (; i < 50; i++) {
+      const step = await orStallAsync('parent consumer (async iterator)', i, (timeoutMs: number) =>
+        nextWithin(iterator, timeoutMs),
+      );
+      expect(step.done).toBe(false);
+      expect(step.value).toEqual(allTypesRecord(i));
     }
+    await iterator.return?.(); // as `break` in a `for await` would
     while (i < count) {
       const record = await orStallAsync('parent consumer', i, (timeoutMs: number) =>
         queue.popInto(target, { timeoutMs }),
