@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ClosedError,
   Fifo,
@@ -23,22 +23,7 @@ import {
   TypedQueue,
 } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { runPrefix, uniqueName } from './helpers.js';
-
-const cleanups: (() => void)[] = [];
-
-/** Runs `cleanup` after the test, ignoring its errors (the object may be gone already). */
-function later(cleanup: () => void): void {
-  cleanups.push(cleanup);
-}
-
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      cleanup();
-    } catch {}
-  }
-});
+import { requireOrSkip, runPrefix, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 const ERRNO = os.constants.errno as Record<string, number>;
 
@@ -76,17 +61,15 @@ async function expectClosedAsync(promise: Promise<unknown>): Promise<void> {
 }
 
 function sysvQueue(): SysvMessageQueue {
-  const queue = SysvMessageQueue.create({ key: sysvTestKey() });
-  later(() => SysvMessageQueue.fromId(queue.id).remove());
-  return queue;
+  return track(SysvMessageQueue.create({ key: sysvTestKey() }), (queue) => SysvMessageQueue.fromId(queue.id).remove());
 }
 
 const mqueueMounted = fs.readFileSync('/proc/self/mounts', 'utf8').includes(' /dev/mqueue mqueue ');
+const MQUEUE = 'the mqueue filesystem mounted on /dev/mqueue';
 
 describe('use after close is a ClosedError', () => {
   it('SharedMemory', () => {
-    const shm = SharedMemory.create(uniqueName('err-shm'), { size: 64 });
-    later(() => SharedMemory.unlink(shm.name));
+    const shm = track(SharedMemory.create(uniqueName('err-shm'), { size: 64 }), SharedMemory);
     shm.close();
     expectClosed(() => shm.buffer);
     expectClosed(() => shm.size);
@@ -95,8 +78,7 @@ describe('use after close is a ClosedError', () => {
   });
 
   it('Semaphore, and a wait pending when it is closed', async () => {
-    const sem = Semaphore.create(uniqueName('err-sem'));
-    later(() => Semaphore.unlink(sem.name));
+    const sem = track(Semaphore.create(uniqueName('err-sem')), Semaphore);
     const pending = sem.wait();
     sem.close();
     await expectClosedAsync(pending);
@@ -121,9 +103,9 @@ describe('use after close is a ClosedError', () => {
     await expectClosedAsync(queue.receive());
   });
 
-  it.runIf(mqueueMounted)('PosixMessageQueue', async () => {
-    const queue = PosixMessageQueue.create(uniqueName('err-pmq'));
-    later(() => PosixMessageQueue.unlink(queue.name));
+  it('PosixMessageQueue', async (ctx) => {
+    requireOrSkip(ctx, mqueueMounted, MQUEUE);
+    const queue = track(PosixMessageQueue.create(uniqueName('err-pmq')), PosixMessageQueue);
     queue.close();
     expectClosed(() => queue.attributes());
     expectClosed(() => queue.trySend('x'));
@@ -135,8 +117,7 @@ describe('use after close is a ClosedError', () => {
   });
 
   it('Mutex', async () => {
-    const mutex = Mutex.create(uniqueName('err-mutex'));
-    later(() => Mutex.unlink(mutex.name));
+    const mutex = track(Mutex.create(uniqueName('err-mutex')), Mutex);
     mutex.close();
     expectClosed(() => mutex.tryLock());
     expectClosed(() => mutex.lockSync({ timeoutMs: 0 }));
@@ -145,14 +126,12 @@ describe('use after close is a ClosedError', () => {
   });
 
   it('RingBuffer and TypedQueue', async () => {
-    const ring = RingBuffer.create(uniqueName('err-ring'), { capacityBytes: 4096 });
-    later(() => RingBuffer.unlink(ring.name));
+    const ring = track(RingBuffer.create(uniqueName('err-ring'), { capacityBytes: 4096 }), RingBuffer);
     ring.close();
     expectClosed(() => ring.tryPush(new Uint8Array(1)));
     expectClosed(() => ring.tryPop());
 
-    const queue = TypedQueue.create(uniqueName('err-tq'), { codec: 'json', capacityBytes: 4096 });
-    later(() => RingBuffer.unlink(queue.name));
+    const queue = track(TypedQueue.create(uniqueName('err-tq'), { codec: 'json', capacityBytes: 4096 }), RingBuffer);
     queue.close();
     expectClosed(() => queue.tryPush(1));
     expectClosed(() => queue.tryPop());
@@ -205,7 +184,9 @@ describe('a removed System V queue', () => {
   it('rejects a receive of another handle that was waiting on it with EIDRM', async () => {
     const queue = sysvQueue();
     const other = SysvMessageQueue.open({ key: queue.key });
-    const waiting = other.receive(); // the wait has begun when receive() returns
+    const before = threadsNow();
+    const waiting = other.receive();
+    await untilAsleep('msgrcv', 1, before); // the wait has begun: asleep in msgrcv when the queue goes
     queue.remove();
     await expect(waiting).rejects.toMatchObject({
       code: 'EIDRM',
@@ -235,9 +216,7 @@ describe('system errors name their object', () => {
   });
 
   it('EEXIST, ETIMEDOUT and the other primitives carry it too', () => {
-    const shm = SharedMemory.create(uniqueName('err-exists'), { size: 8 });
-    later(() => SharedMemory.unlink(shm.name));
-    later(() => shm.close());
+    const shm = track(SharedMemory.create(uniqueName('err-exists'), { size: 8 }), SharedMemory);
     expect(() => SharedMemory.create(shm.name, { size: 8 })).toThrow(
       expect.objectContaining({ code: 'EEXIST', objectName: shm.name }),
     );
@@ -246,9 +225,7 @@ describe('system errors name their object', () => {
     expect(() => Semaphore.open(semName)).toThrow(
       expect.objectContaining({ code: 'ENOENT', syscall: 'sem_open', objectName: semName }),
     );
-    const sem = Semaphore.create(semName);
-    later(() => Semaphore.unlink(semName));
-    later(() => sem.close());
+    const sem = track(Semaphore.create(semName), Semaphore);
     expect(() => sem.waitSync({ timeoutMs: 0 })).toThrow(
       expect.objectContaining({ code: 'ETIMEDOUT', errno: -(ERRNO.ETIMEDOUT as number), objectName: semName }),
     );
@@ -265,7 +242,8 @@ describe('system errors name their object', () => {
     );
   });
 
-  it.runIf(mqueueMounted)('PosixMessageQueue.open of a missing name', () => {
+  it('PosixMessageQueue.open of a missing name', (ctx) => {
+    requireOrSkip(ctx, mqueueMounted, MQUEUE);
     const name = uniqueName('err-pmq');
     expect(() => PosixMessageQueue.open(name)).toThrow(
       expect.objectContaining({ code: 'ENOENT', syscall: 'mq_open', objectName: name }),
@@ -287,19 +265,11 @@ describe('argument errors name the argument, what was expected and what was give
   });
 
   it('every blocking wait parses its options the same way', () => {
-    const sem = Semaphore.create(uniqueName('err-opts'));
-    later(() => Semaphore.unlink(sem.name));
-    later(() => sem.close());
-    const mutex = Mutex.create(uniqueName('err-opts'));
-    later(() => Mutex.unlink(mutex.name));
-    later(() => mutex.close());
-    const shm = SharedMemory.create(uniqueName('err-opts'), { size: 64 });
-    later(() => SharedMemory.unlink(shm.name));
-    later(() => shm.close());
+    const sem = track(Semaphore.create(uniqueName('err-opts')), Semaphore);
+    const mutex = track(Mutex.create(uniqueName('err-opts')), Mutex);
+    const shm = track(SharedMemory.create(uniqueName('err-opts'), { size: 64 }), SharedMemory);
     const queue = sysvQueue();
-    const typed = TypedQueue.create(uniqueName('err-opts'), { codec: 'json', capacityBytes: 4096 });
-    later(() => RingBuffer.unlink(typed.name));
-    later(() => typed.close());
+    const typed = track(TypedQueue.create(uniqueName('err-opts'), { codec: 'json', capacityBytes: 4096 }), RingBuffer);
     const waits: [string, (options: { timeoutMs: number }) => unknown][] = [
       ['Semaphore.waitSync', (o) => sem.waitSync(o)],
       ['Mutex.lockSync', (o) => mutex.lockSync(o)],
@@ -330,9 +300,7 @@ describe('argument errors name the argument, what was expected and what was give
 
 describe('messages in user terms', () => {
   it("Mutex.open of a plain segment says what it is and what to do, not 'bad magic'", () => {
-    const shm = SharedMemory.create(uniqueName('err-plain'), { size: 4096 });
-    later(() => SharedMemory.unlink(shm.name));
-    later(() => shm.close());
+    const shm = track(SharedMemory.create(uniqueName('err-plain'), { size: 4096 }), SharedMemory);
     expectThrow(() => Mutex.open(shm.name), Error, {
       code: 'ERR_SHMKIT_MUTEX_FORMAT',
       message: `'${shm.name}' is a plain shared-memory segment or another kind of shmkit object, not a shmkit mutex: open it as what it is, or give the mutex another name`,

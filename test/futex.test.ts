@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { AbortError, futex, SharedMemory } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
+import { nextMessage, runFixture, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 const segment = (size = 4096) => track(SharedMemory.create(uniqueName('futex'), { size }), SharedMemory);
 
@@ -21,26 +22,25 @@ describe('futex', () => {
     const words = new Int32Array(shm.buffer);
     const { child, done } = runFixture('futex-waiter.mjs', [shm.name, how]);
     await nextMessage(child);
-    // Wake until the child has gone to sleep and been woken (it may not sleep yet).
-    Atomics.store(words, 0, 1);
-    let woken = 0;
-    const deadline = Date.now() + 10_000;
-    while (woken === 0 && child.exitCode === null && Date.now() < deadline) {
-      woken += futex.wake(words, 0, 1);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    // Asleep in the kernel first; then one wake, the word left as it is: only
+    // the wake itself can end the child's wait with 'ok' (a broken wake ends
+    // it with 'timed-out' after 20 s).
+    await untilAsleep('shared-futex', 1, child.pid as number);
+    expect(futex.wake(words, 0, 1)).toBe(1);
     const result = await done;
     expect(result.stderr).toBe('');
-    expect(result.messages[1]).toMatchObject({ value: 1 });
+    expect(result.messages[1]).toMatchObject({ value: 0 });
     expect(['ok', 'not-equal']).toContain((result.messages[1] as { result: string }).result);
+    expect(result.messages[1]).toMatchObject({ result: 'ok' });
   });
 
   it('async waits are woken by another process, count by count', async () => {
     const shm = segment();
     const words = new Int32Array(shm.buffer);
+    const before = threadsNow();
     const waiting = [futex.wait(words, 0, 0), futex.wait(words, 0, 0)];
     // Both waits asleep in the kernel before the child wakes them.
-    await untilAsleep('shared-futex', 2);
+    await untilAsleep('shared-futex', 2, before);
     const wakeFromChild = async (count: string) =>
       (await runFixture('futex-wake.mjs', [shm.name, '0', count]).done).messages[0];
     expect(await wakeFromChild('1')).toEqual({ woken: 1 });
@@ -77,15 +77,27 @@ describe('futex', () => {
 
   it('works on a SharedArrayBuffer between worker threads', async () => {
     const words = new Int32Array(new SharedArrayBuffer(8));
+    const before = threadsNow();
+    const waiting = futex.wait(words, 0, 0, { timeoutMs: 20_000 });
+    await untilAsleep('shared-futex', 1, before);
+    // The wake comes from another thread, the word left as it is: only the
+    // wake can end the wait with 'ok'. (Atomics.notify would not do: V8 keeps
+    // its own waiter lists and never wakes a kernel futex.)
     const worker = new Worker(
-      `const { workerData } = require('node:worker_threads');
-       Atomics.store(workerData, 0, 1);
-       Atomics.notify(workerData, 0);`,
+      `const { futex } = require(${JSON.stringify(path.join(__dirname, '..'))});
+       const { workerData, parentPort } = require('node:worker_threads');
+       parentPort.postMessage(futex.wake(workerData, 0, 1));`,
       { eval: true, workerData: words },
     );
-    const result = await futex.wait(words, 0, 0, { timeoutMs: 5000 });
+    const woken = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(woken).toBe(1);
+    const result = await waiting;
     expect(['ok', 'not-equal']).toContain(result);
-    expect(Atomics.load(words, 0)).toBe(1);
+    expect(result).toBe('ok');
+    expect(Atomics.load(words, 0)).toBe(0);
     await worker.terminate();
   });
 });

@@ -61,7 +61,7 @@ export function nextMessage(child: ChildProcess, match: (message: unknown) => bo
 }
 
 /** Codes that mean "already gone": the test itself removed the object. */
-const GONE = new Set(['ENOENT', 'EINVAL', 'EIDRM']);
+const GONE = new Set(['ENOENT', 'EIDRM']);
 
 /**
  * Registers `handle` for cleanup when the current test finishes (pass or
@@ -156,9 +156,10 @@ function sleepsIn(task: string, kind: Sleep): boolean {
  * How many threads of process `pid` are asleep in the kernel in a wait of
  * `kind` (from /proc/PID/task/TID/{wchan,syscall}). This is what "the peer is
  * parked" means; a marker message sent just before a blocking call only says
- * it is about to park.
+ * it is about to park. No baseline: for a child the test forked; in this
+ * process, use asleepSince().
  */
-export function asleep(kind: Sleep, pid = process.pid): number {
+export function asleep(kind: Sleep, pid: number): number {
   let count = 0;
   let tasks: string[] = [];
   try {
@@ -176,9 +177,97 @@ export function asleep(kind: Sleep, pid = process.pid): number {
   return count;
 }
 
-/** Waits (see waitFor) until at least `count` threads of `pid` sleep in a wait of `kind`. */
-export function untilAsleep(kind: Sleep, count = 1, pid = process.pid): Promise<void> {
-  return waitFor(() => asleep(kind, pid) >= count, `${count} thread(s) of process ${pid} asleep in ${kind}`);
+/**
+ * The threads of this process as they are now: a baseline for untilAsleep, so
+ * that a thread already asleep before the test's wait began (a wait left from
+ * an earlier test, shmkit's signal catcher) does not count. Take it just
+ * before starting the wait(s) that untilAsleep is to see.
+ */
+export interface Threads {
+  readonly pid: number;
+  /** Thread id -> its voluntary context switches when the baseline was taken. */
+  readonly switches: ReadonlyMap<string, number>;
+}
+
+/** How often thread `task` (a /proc/PID/task/TID path) has gone to sleep; undefined if it is gone. */
+function voluntarySwitches(task: string): number | undefined {
+  try {
+    const match = /^voluntary_ctxt_switches:\s*(\d+)$/m.exec(fs.readFileSync(`${task}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined; // the thread ended meanwhile
+  }
+}
+
+/** Takes the baseline of this process's threads (see Threads). */
+export function threadsNow(): Threads {
+  const switches = new Map<string, number>();
+  for (const tid of fs.readdirSync(`/proc/${process.pid}/task`)) {
+    const count = voluntarySwitches(`/proc/${process.pid}/task/${tid}`);
+    if (count !== undefined) switches.set(tid, count);
+  }
+  return { pid: process.pid, switches };
+}
+
+/**
+ * The threads of this process that went to sleep in a wait of `kind` after
+ * `since` was taken (their ids): a thread counts if it is asleep in `kind`
+ * now and is new, or has gone to sleep again since (its voluntary context
+ * switches moved). A thread that has slept through, unchanged, does not.
+ */
+export function sleepersSince(kind: Sleep, since: Threads): string[] {
+  const tids: string[] = [];
+  for (const tid of fs.readdirSync(`/proc/${since.pid}/task`)) {
+    const task = `/proc/${since.pid}/task/${tid}`;
+    try {
+      if (!sleepsIn(task, kind)) continue;
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const before = since.switches.get(tid);
+    if (before === undefined || voluntarySwitches(task) !== before) tids.push(tid);
+  }
+  return tids;
+}
+
+/** How many threads sleepersSince() finds. */
+export function asleepSince(kind: Sleep, since: Threads): number {
+  return sleepersSince(kind, since).length;
+}
+
+/**
+ * Whether thread `tid` of this process has left its wait of `kind` for good:
+ * it is gone, or blocked in another system call (a waiter thread back in its
+ * pool sleeps on a process-private futex). A thread between two sleeps of a
+ * sliced wait is in no system call: that is not "left".
+ */
+export function sleepsElsewhere(tid: string, kind: Sleep): boolean {
+  const task = `/proc/${process.pid}/task/${tid}`;
+  try {
+    const nr = Number(fs.readFileSync(`${task}/syscall`, 'utf8').trim().split(' ')[0]);
+    // "running" (NaN) or -1 (not in a system call): it may go on waiting.
+    return Number.isInteger(nr) && nr >= 0 && !sleepsIn(task, kind);
+  } catch {
+    return true; // the thread is gone
+  }
+}
+
+/**
+ * Waits (see waitFor) until `count` threads sleep in a wait of `kind`, where
+ * `scope` says whose: the pid of a child process the test forked for this
+ * wait (all of its sleepers count), or, for waits of this process, the
+ * baseline taken with threadsNow() before they began (only sleepers since
+ * then count: a waiter left from an earlier test must not satisfy it).
+ */
+export async function untilAsleep(kind: Sleep, count: number, scope: number | Threads): Promise<void> {
+  if (typeof scope === 'number') {
+    if (scope === process.pid) throw new Error('untilAsleep in this process needs a baseline: pass threadsNow()');
+    return waitFor(() => asleep(kind, scope) >= count, `${count} thread(s) of process ${scope} asleep in ${kind}`);
+  }
+  return waitFor(
+    () => asleepSince(kind, scope) >= count,
+    `${count} thread(s) of this process asleep in ${kind} since the baseline`,
+  );
 }
 
 /**
@@ -212,8 +301,9 @@ export async function expectAbortWhileAsleep(
   start: (signal: AbortSignal) => Promise<unknown>,
 ): Promise<void> {
   const controller = new AbortController();
+  const before = threadsNow();
   const waiting = start(controller.signal);
-  await untilAsleep(kind);
+  await untilAsleep(kind, 1, before);
   controller.abort();
   await expect(waiting).rejects.toBeInstanceOf(AbortError);
   await expect(start(AbortSignal.abort())).rejects.toBeInstanceOf(AbortError);

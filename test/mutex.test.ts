@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../lib/core/processes.js';
 import { AbortError, Mutex } from '../lib/index.js';
-import { nextMessage, runFixture, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
+import { nextMessage, runFixture, threadsNow, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 const mutex = () => track(Mutex.create(uniqueName('mutex')), Mutex);
 
@@ -45,8 +45,9 @@ describe('Mutex', () => {
     const aborted = m.lock({ signal: controller.signal });
     controller.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    const before = threadsNow();
     const waiting = m.lock({ timeoutMs: 10_000 });
-    await untilAsleep('shared-futex'); // parked on the lock before the child releases it
+    await untilAsleep('shared-futex', 1, before); // parked on the lock before the child releases it
     child.send('release');
     const guard = await waiting;
     expect(guard.ownerDied).toBe(false);

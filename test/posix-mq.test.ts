@@ -6,6 +6,7 @@ import {
   nextMessage,
   requireOrSkip,
   runFixture,
+  threadsNow,
   track,
   uniqueName,
   untilAsleep,
@@ -72,8 +73,9 @@ describe('PosixMessageQueue', () => {
     const queue = create();
     const { child, done } = runFixture('pmq-send.mjs', [queue.name, 'from child', '7']);
     await nextMessage(child, (m) => (m as { ready?: boolean }).ready === true);
+    const before = threadsNow();
     const waiting = queue.receive({ timeoutMs: 20_000 });
-    await untilAsleep('poll'); // pending, really, before the child sends
+    await untilAsleep('poll', 1, before); // pending, really, before the child sends
     child.send('go');
     const message = await waiting;
     expect([message.data.toString(), message.priority]).toEqual(['from child', 7]);
@@ -90,9 +92,10 @@ describe('PosixMessageQueue', () => {
     expect(queue.trySend('two')).toBe(false);
     expect(() => queue.sendSync('two', { timeoutMs: 20 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     const data = Buffer.from('two');
+    const before = threadsNow();
     const sending = queue.send(data, { timeoutMs: 10_000, priority: 3 });
     data.fill(0);
-    await untilAsleep('poll');
+    await untilAsleep('poll', 1, before);
     queue.tryReceive();
     await sending;
     expect(queue.receiveSync({ timeoutMs: 1000 })).toMatchObject({ priority: 3 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortError, RingBuffer, SharedMemory } from '../lib/index.js';
 import { HEADER_BYTES, OFFSET } from '../lib/structures/ring/format.js';
 import { checkMessage, makeMessage, sizeFor } from './fixtures/ring-messages.mjs';
-import { runFixture, seededRandom, track, uniqueName, untilAsleep } from './helpers.js';
+import { runFixture, seededRandom, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 const ring = (options: Parameters<typeof RingBuffer.create>[1] = { capacityBytes: 4096 }) =>
   track(RingBuffer.create(uniqueName('ring'), options), RingBuffer);
@@ -94,8 +94,9 @@ describe('RingBuffer in one process', () => {
 
   it('pop waits for a push, times out with ETIMEDOUT, and aborts with an AbortError', async () => {
     const r = ring();
+    const before = threadsNow();
     const waiting = r.pop({ timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     r.tryPush(bytes(5));
     expect(await waiting).toEqual(bytes(5));
     await expect(r.pop({ timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
@@ -111,10 +112,11 @@ describe('RingBuffer in one process', () => {
     const r = ring({ capacityBytes: 64 });
     while (r.tryPush(bytes(1, 2, 3, 4, 5, 6, 7, 8))) {}
     let pushed = false;
+    const before = threadsNow();
     const pushing = r.push(bytes(42), { timeoutMs: 5000 }).then(() => {
       pushed = true;
     });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     expect(pushed).toBe(false);
     r.tryPop();
     await pushing;
@@ -132,8 +134,9 @@ describe('RingBuffer in one process', () => {
     })();
     const empty = ring();
     const pending = RingBuffer.open(empty.name);
+    const before = threadsNow();
     const popping = pending.pop();
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     pending.close();
     await expect(popping).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
     r.close();
@@ -301,8 +304,9 @@ describe('RingBuffer popInto', () => {
     expect(() => r.tryPopInto(target)).toThrow(RangeError);
     expect(() => r.tryPopInto(target)).toThrow(/has 9 bytes and target holds only 8/);
     expect(r.tryPop()?.length).toBe(9); // still there
+    const before = threadsNow();
     const popping = r.popInto(target, { timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     r.tryPush(bytes(7));
     expect(await popping).toBe(1);
     expect(() => r.popIntoSync(target, { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));

@@ -1,7 +1,8 @@
 /**
  * The index and frame arithmetic of a ring (lib/structures/ring/indices.ts),
  * tested directly on a plain ArrayBuffer: no shared memory, no process, no
- * wait. Random inputs come from a seeded generator, so a failure replays.
+ * wait. Random inputs come from seededRandom() (test/helpers.ts): the seed is
+ * printed when a test fails, and SHMKIT_TEST_SEED=<seed> replays it.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,23 +26,12 @@ import {
   TAIL,
   usedBytes,
 } from '../lib/structures/ring/indices.js';
+import { seededRandom } from './helpers.js';
 
 const NAME = '/indices-test';
 const CONSUMER_WAIT = word(OFFSET.consumerSleeping);
 const PRODUCER_WAIT = word(OFFSET.producerSleeping);
 const NO_WAKEUP = { word: CONSUMER_WAIT, wake: () => {} };
-
-/** mulberry32: a small seeded PRNG; returns floats in [0, 1). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** A ring's header and data area in a plain ArrayBuffer, with one producer and one consumer over it. */
 function ring(capacity: number, start = 0) {
@@ -223,7 +213,7 @@ describe('ring indices: counters wrap at 2^32', () => {
   });
 
   it('keeps 20,000 random messages whole and in order while head and tail pass 2^32', () => {
-    const next = random(0x9e3779b9);
+    const { next } = seededRandom(); // the seed is printed on failure (SHMKIT_TEST_SEED replays it)
     const capacity = 256;
     const r = ring(capacity, 2 ** 32 - 4096); // 4 KiB before the counters wrap to 0
     const queue: Uint8Array[] = [];
@@ -306,7 +296,7 @@ describe('ring indices against a hostile peer', () => {
   });
 
   it('random indices and data: never a frame outside the data area, only ERR_SHMKIT_RING_CORRUPT', () => {
-    const next = random(0xc0ffee);
+    const { next } = seededRandom(); // the seed is printed on failure (SHMKIT_TEST_SEED replays it)
     const capacity = 256;
     const maxMessageBytes = capacity - FRAME_HEADER_BYTES;
     let errors = 0;

@@ -3,10 +3,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, SEM_VALUE_MAX, Semaphore } from '../lib/index.js';
 import {
-  asleep,
+  asleepSince,
   expectCloseRejectsWaits,
   nextMessage,
   runFixture,
+  sleepersSince,
+  sleepsElsewhere,
+  threadsNow,
   track,
   uniqueName,
   untilAsleep,
@@ -55,26 +58,30 @@ describe('Semaphore', () => {
     expect(() => sem.waitSync({ timeoutMs: 30 })).toThrow(
       expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'sem_clockwait' }),
     );
+    // A correctness bound, not a timing threshold: a timeout must not fire before timeoutMs (1 ms for clock rounding).
     expect(performance.now() - start).toBeGreaterThanOrEqual(29);
     expect(() => sem.waitSync({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
   });
 
   it('wait() resolves on post and rejects with ETIMEDOUT after timeoutMs', async () => {
     const sem = create();
+    const before = threadsNow();
     const waiting = sem.wait({ timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     sem.post();
     await expect(waiting).resolves.toBeUndefined();
     const start = performance.now();
     await expect(sem.wait({ timeoutMs: 40 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    // A correctness bound, not a timing threshold: a timeout must not fire before timeoutMs (1 ms for clock rounding).
     expect(performance.now() - start).toBeGreaterThanOrEqual(39);
   });
 
   it('an AbortSignal cancels a pending wait, and the unit it would have taken is not lost', async () => {
     const sem = create();
     const controller = new AbortController();
+    const before = threadsNow();
     const waiting = sem.wait({ signal: controller.signal });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     controller.abort(new Error('changed my mind'));
     const error = await waiting.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(AbortError);
@@ -111,8 +118,9 @@ describe('Semaphore', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     let settled = 0;
+    const before = threadsNow();
     const waits = Array.from({ length: 16 }, () => sem.wait({ timeoutMs: 30_000 }).finally(() => settled++));
-    await untilAsleep('shared-futex', 16);
+    await untilAsleep('shared-futex', 16, before);
     // libuv has 4 pool threads: if the waits held them, these reads would queue forever.
     const reads = await Promise.all(Array.from({ length: 8 }, () => fs.promises.readFile(__filename, 'utf8')));
     expect(reads.every((text) => text.includes('libuv threadpool'))).toBe(true);
@@ -173,16 +181,22 @@ describe('Semaphore waits and their end', () => {
     const controller = new AbortController();
     const waiting = sem.wait({ signal: controller.signal });
     sem.post();
-    const until = Date.now() + 100; // keep the loop busy: the result is taken but not yet delivered
-    while (Date.now() < until) {}
+    // Keep the loop busy (so the result cannot be delivered) until the waiter
+    // thread has taken the unit: the value is back to 0.
+    const deadline = Date.now() + 10_000;
+    while (sem.value !== 0) {
+      if (Date.now() > deadline) throw new Error('timed out after 10000 ms waiting for the waiter to take the unit');
+    }
     controller.abort();
     await expect(waiting).rejects.toBeInstanceOf(AbortError);
+    expect(sem.value).toBe(1); // handed back
     expect(sem.tryWait()).toBe(true);
   });
 
   it('a Worker terminated while it waits leaves no wait behind to steal a unit', async () => {
     const { Worker } = await import('node:worker_threads');
     const sem = create();
+    const before = threadsNow();
     const worker = new Worker(
       `const { Semaphore } = require(${JSON.stringify(path.join(__dirname, '..'))});
        const { workerData, parentPort } = require('node:worker_threads');
@@ -191,9 +205,14 @@ describe('Semaphore waits and their end', () => {
       { eval: true, workerData: sem.name },
     );
     await new Promise((resolve) => worker.once('message', resolve));
+    await untilAsleep('shared-futex', 1, before); // terminated while it really waits
+    const waiters = sleepersSince('shared-futex', before);
     await worker.terminate();
     // A wait left behind would still sleep on the semaphore (in 100 ms slices) and take the unit.
-    await waitFor(() => asleep('shared-futex') === 0, "the terminated Worker's wait to end");
+    await waitFor(
+      () => asleepSince('shared-futex', before) === 0 && waiters.every((tid) => sleepsElsewhere(tid, 'shared-futex')),
+      "the terminated Worker's wait to end",
+    );
     sem.post();
     expect(sem.tryWait()).toBe(true);
   });

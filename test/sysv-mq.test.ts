@@ -11,6 +11,7 @@ import {
   requireOrSkip,
   runFixture,
   runPrefix,
+  threadsNow,
   track,
   untilAsleep,
 } from './helpers.js';
@@ -155,8 +156,9 @@ describe('SysvMessageQueue', () => {
 
   it('receive() resolves when a message arrives; ETIMEDOUT after timeoutMs; receiveSync too', async () => {
     const queue = create();
+    const before = threadsNow();
     const waiting = queue.receive({ type: 4, timeoutMs: 10_000 });
-    await untilAsleep('msgrcv');
+    await untilAsleep('msgrcv', 1, before);
     queue.trySend('other', { type: 3 });
     queue.trySend('mine', { type: 4 });
     const message = await waiting;
@@ -177,9 +179,10 @@ describe('SysvMessageQueue', () => {
     expect(() => queue.sendSync('x', { nowait: true })).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
     await expect(queue.send('x', { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgsnd' });
     const data = Buffer.from('abcd');
+    const before = threadsNow();
     const sending = queue.send(data, { type: 2, timeoutMs: 10_000 });
     data.fill(0); // the pending send copied it
-    await untilAsleep('msgsnd');
+    await untilAsleep('msgsnd', 1, before);
     expect(queue.tryReceive()?.data.toString()).toBe('12345678');
     await sending;
     expect(queue.tryReceive()?.data.toString()).toBe('abcd');
@@ -217,8 +220,9 @@ describe('SysvMessageQueue', () => {
   it('remove() makes pending receives of every handle reject with EIDRM', async () => {
     const queue = create();
     const other = SysvMessageQueue.open({ key: queue.key });
+    const before = threadsNow();
     const waits = [queue.receive(), other.receive({ type: 5 }), other.receive({ timeoutMs: 60_000 })];
-    await untilAsleep('msgrcv', 3);
+    await untilAsleep('msgrcv', 3, before);
     queue.remove();
     const results = await Promise.allSettled(waits);
     for (const result of results) {

@@ -12,7 +12,7 @@ import {
 } from '../lib/index.js';
 import { ALL_TYPES, allTypesRecord, orStall, orStallAsync, SOAK_SCHEMA } from './fixtures/tq-records.mjs';
 import { box, samples } from './fixtures/tq-values.mjs';
-import { type ChildResult, runFixture, track, uniqueName, untilAsleep } from './helpers.js';
+import { type ChildResult, runFixture, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 function records<const S extends Schema>(options: TypedQueueRecordOptions<S>, name = uniqueName('tq')) {
   return track(TypedQueue.create(name, options), TypedQueue);
@@ -26,6 +26,27 @@ function ok(result: ChildResult): ChildResult {
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   return result;
+}
+
+/**
+ * The next step of an async iterator, or an ETIMEDOUT error after `timeoutMs`:
+ * lets orStallAsync() bound a `for await` step, which takes no timeout of its
+ * own, so a lost wake-up fails naming the side and the index instead of
+ * hanging until the test's time limit.
+ */
+async function nextWithin<T>(iterator: AsyncIterator<T>, timeoutMs: number): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`no value in ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([iterator.next(), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const EXAMPLE = {
@@ -287,8 +308,9 @@ describe('TypedQueue of records', () => {
     expect(await queue.popInto(target)).toBe(target);
     expect(target).toEqual(make(3));
     expect(target.blob).toBe(blob); // the bytes field was copied into, not replaced
+    const before = threadsNow();
     const popping = queue.popInto(target, { timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, before);
     queue.tryPush(make(4));
     expect(await popping).toBe(target);
     expect(target).toEqual(make(4));
@@ -301,10 +323,15 @@ describe('TypedQueue of records', () => {
     const values = Array.from({ length: 40 }, (_, n) => ({ n }));
     const pushing = queue.pushMany(values, { timeoutMs: 10_000 });
     const got: number[] = [];
-    for await (const record of queue) {
-      got.push(record.n);
-      if (got.length === 40) break;
+    const iterator = queue[Symbol.asyncIterator]();
+    while (got.length < 40) {
+      const step = await orStallAsync('parent consumer (async iterator)', got.length, (timeoutMs: number) =>
+        nextWithin(iterator, timeoutMs),
+      );
+      expect(step.done).toBe(false);
+      got.push((step.value as { n: number }).n);
     }
+    await iterator.return?.(); // as `break` in a `for await` would
     await pushing;
     expect(got).toEqual(values.map((v) => v.n));
     const many = queue.tryPushMany(values);
@@ -317,20 +344,22 @@ describe('TypedQueue of records', () => {
     let filled = 0;
     while (queue.tryPush({ n: filled })) filled++;
     expect(filled).toBeGreaterThanOrEqual(queue.capacity as number);
+    const beforePush = threadsNow();
     const blocked = queue.push({ n: 1000 }, { timeoutMs: 5000 });
-    await untilAsleep('shared-futex');
+    await untilAsleep('shared-futex', 1, beforePush);
     expect(queue.tryPop()).toEqual({ n: 0 });
     await blocked;
     expect(queue.stats()).toMatchObject({ pushedMessages: 40 + many + 1 + filled + 1 });
     await expect(records({ schema: { n: 'u32' }, capacity: 1 }).pop({ timeoutMs: 30 })).rejects.toMatchObject({
       code: 'ETIMEDOUT',
     });
+    const beforeIterating = threadsNow();
     const iterating = (async () => {
       const seen: number[] = [];
       for await (const record of queue) seen.push(record.n);
       return seen;
     })();
-    await untilAsleep('shared-futex'); // it popped what there was, and waits for more
+    await untilAsleep('shared-futex', 1, beforeIterating); // it popped what there was, and waits for more
     queue.close();
     expect((await iterating).length).toBeGreaterThan(0);
     expect(() => queue.tryPush({ n: 1 })).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLOSED' }));
@@ -399,11 +428,16 @@ describe('TypedQueue of records', () => {
     const child = runFixture('tq-all-types.mjs', [queue.name, 'produce', String(count)]);
     let i = 0;
     const target = queue.createRecord();
-    for await (const record of queue) {
-      expect(record).toEqual(allTypesRecord(i));
-      i++;
-      if (i === 50) break;
+    // The first 50 through the async iterator (what `for await` calls), each step bounded.
+    const iterator = queue[Symbol.asyncIterator]();
+    for (; i < 50; i++) {
+      const step = await orStallAsync('parent consumer (async iterator)', i, (timeoutMs: number) =>
+        nextWithin(iterator, timeoutMs),
+      );
+      expect(step.done).toBe(false);
+      expect(step.value).toEqual(allTypesRecord(i));
     }
+    await iterator.return?.(); // as `break` in a `for await` would
     while (i < count) {
       const record = await orStallAsync('parent consumer', i, (timeoutMs: number) =>
         queue.popInto(target, { timeoutMs }),
