@@ -46,10 +46,13 @@ describe('SharedMemory above 4 GiB', () => {
       signal: null,
       stderr: '',
     });
-    const [report] = result.messages as { sizes: number[]; buffers: string[]; native: string[] }[];
+    expect(result.messages).toHaveLength(1);
+    const report = result.messages[0] as { sizes: number[]; buffers: string[]; native: string[] };
+    // Node 20 refuses ArrayBuffers above 4 GiB; a Node that does not maps it whole.
+    const whole = LARGE > bufferConstants.MAX_LENGTH ? 'RangeError ERR_SHMKIT_TOO_LARGE' : 'no error';
     expect(report.sizes).toEqual([LARGE, LARGE, LARGE]);
-    expect(report.buffers).toEqual(Array(3).fill('RangeError ERR_SHMKIT_TOO_LARGE'));
-    expect(report.native).toEqual(Array(50).fill('RangeError ERR_SHMKIT_TOO_LARGE'));
+    expect(report.buffers).toEqual(Array(3).fill(whole));
+    expect(report.native).toEqual(Array(50).fill(whole));
     expect(fs.existsSync(`/dev/shm${name}`)).toBe(false);
     expect(fs.existsSync(`/dev/shm${resizedName}`)).toBe(false);
   });
@@ -166,7 +169,7 @@ describe('SharedMemory above 4 GiB', () => {
         shm.map({ offset: FOUR_GIB, length: PAGE }),
         shm.map({ offset: FOUR_GIB - PAGE, length: 2 * PAGE }),
       ];
-      const view = new Int32Array(windows[1]);
+      const view = new Int32Array(windows[1] as ArrayBuffer);
       const before = threadsNow();
       const pending = futex.wait(view, 0, 0);
       await untilAsleep('shared-futex', 1, before);
