@@ -130,6 +130,16 @@ describe('SharedMemory above 4 GiB', () => {
     expect(new Uint8Array(shm.buffer)[0]).toBe(5);
   });
 
+  it('a read-only handle maps windows copy-on-write: its writes stay in this process', () => {
+    const shm = track(SharedMemory.create(uniqueName('shm'), { size: LARGE }), SharedMemory);
+    const reader = track(SharedMemory.open(shm.name, { readOnly: true }), SharedMemory);
+    new Uint8Array(shm.map({ offset: FOUR_GIB, length: PAGE }))[0] = 1;
+    const mine = new Uint8Array(reader.map({ offset: FOUR_GIB, length: PAGE }));
+    expect(mine[0]).toBe(1);
+    mine[1] = 2;
+    expect(new Uint8Array(shm.map({ offset: FOUR_GIB, length: PAGE }))[1]).toBe(0);
+  });
+
   it('rejects bad windows with a RangeError or TypeError naming the argument', () => {
     const shm = track(SharedMemory.create(uniqueName('shm'), { size: LARGE }), SharedMemory);
     const bad = (window: unknown, argument: string, Kind: typeof RangeError | typeof TypeError = RangeError) => {
