@@ -66,6 +66,9 @@ const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 // allow more. A longer segment is reached through windows (map()).
 const MAX_BUFFER = bufferConstants.MAX_LENGTH;
 
+// sysconf(_SC_PAGESIZE), in bytes: mmap(2) offsets are multiples of it.
+const PAGE_SIZE = binding.shm.pageSize();
+
 // Closes the descriptor of a handle that was garbage-collected unclosed.
 // Natively: fs.closeSync inside a Worker warns about a descriptor fs did not open.
 const fdCloser = new FinalizationRegistry<number>((fd) => {
@@ -145,7 +148,7 @@ export class SharedMemory implements Disposable {
 
   /** The page size in bytes (sysconf(3) _SC_PAGESIZE): window offsets are multiples of it. */
   static get pageSize(): number {
-    return binding.shm.pageSize();
+    return PAGE_SIZE;
   }
 
   /**
@@ -267,7 +270,7 @@ export class SharedMemory implements Disposable {
   map(window: SharedMemoryWindow): ArrayBuffer {
     this.#check();
     const opts = validateOptions(window);
-    const page = SharedMemory.pageSize;
+    const page = PAGE_SIZE;
     const offset = validateInteger(opts.offset, 'options.offset', 0, MAX_SIZE);
     if (offset % page !== 0) {
       throw rangeError('options.offset', `a multiple of the page size (${page} bytes)`, offset);
