@@ -24,7 +24,12 @@ export type {
 export { MQ_PRIO_MAX, PosixMessageQueue } from './primitives/posix-mq.js';
 export type { SemaphoreCreateOptions, SemaphoreWaitOptions } from './primitives/semaphore.js';
 export { SEM_VALUE_MAX, Semaphore } from './primitives/semaphore.js';
-export type { SharedMemoryCreateOptions, SharedMemoryOpenOptions, SharedMemoryStat } from './primitives/shm.js';
+export type {
+  SharedMemoryCreateOptions,
+  SharedMemoryOpenOptions,
+  SharedMemoryStat,
+  SharedMemoryWindow,
+} from './primitives/shm.js';
 export { SharedMemory } from './primitives/shm.js';
 export type {
   SignalInfo,

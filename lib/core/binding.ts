@@ -49,10 +49,18 @@ export interface WaiterBinding {
 export interface ShmBinding {
   open(name: string, openMode: OpenMode, mode: number, readOnly: boolean): { fd: number; created: boolean };
   unlink(name: string): void;
-  /** One external ArrayBuffer over the whole mapping of `fd` (`name` is for error messages). */
-  map(fd: number, length: number, readOnly: boolean, name: string): ArrayBuffer;
+  /**
+   * One external ArrayBuffer over its own mapping of bytes [offset, offset + length) of `fd`
+   * (offset 0 by default, a multiple of the page size); `name` is for error messages.
+   * RangeError `ERR_SHMKIT_TOO_LARGE` if Node cannot make an ArrayBuffer that long.
+   */
+  map(fd: number, length: number, readOnly: boolean, name: string, offset?: number): ArrayBuffer;
   /** Detaches the buffer; the pages go once no wait sleeps on them. */
   unmap(buffer: ArrayBuffer): void;
+  /** close(2) of a descriptor from `open` (natively: fs would warn inside a Worker). */
+  close(fd: number, name: string): void;
+  /** sysconf(_SC_PAGESIZE), in bytes. */
+  pageSize(): number;
 }
 
 /** One sem_open'ed semaphore (native/primitives/semaphore.cc). */

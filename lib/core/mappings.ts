@@ -1,12 +1,15 @@
 /**
- * Which ArrayBuffers are shmkit mappings, and the futex waits pending on
- * each, so that SharedMemory.close() can reject them.
+ * Which ArrayBuffers are shmkit mappings — a segment's whole mapping or one
+ * of its windows (SharedMemory.map()), each its own mmap(2) — and the futex
+ * waits pending on each, so that SharedMemory.close(), resize() and unmap()
+ * can reject them. futex.wait accepts a view of any registered mapping.
  */
 import { PendingWaits } from './pending.js';
 
 const mappings = new WeakSet<ArrayBufferLike>();
 const waitsByBuffer = new WeakMap<ArrayBufferLike, PendingWaits>();
 
+/** Marks `buffer` (from binding.shm.map: a whole segment or a window) as a mapping. */
 export function registerMapping(buffer: ArrayBuffer): void {
   mappings.add(buffer);
 }

@@ -1,5 +1,8 @@
 // POSIX shared memory: shm_open(3)/shm_unlink(3), and mappings exposed to JS
 // as exactly one external ArrayBuffer each (V8 aborts on two over one address).
+// A mapping covers a whole segment or one window of it (mmap(2) at a page-
+// aligned offset): a segment longer than Node's largest ArrayBuffer is
+// reached through windows only.
 #pragma once
 
 #include <napi.h>
