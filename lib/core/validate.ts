@@ -28,9 +28,20 @@ export function validateBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
-/** A file mode such as 0o600. */
+/** The permission bits a `mode` may carry: rwx for owner, group and others. */
+export const MODE_MAX = 0o777;
+
+/**
+ * A new object's permission bits, such as 0o600: an integer 0 to 0o777. The
+ * setuid, setgid and sticky bits (0o7000) are refused, not silently applied:
+ * no shmkit object has a use for them, and a FIFO would really get them.
+ */
 export function validateMode(value: unknown, name = 'mode'): number {
-  return validateInteger(value, name, 0, 0o7777);
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (!Number.isInteger(value) || value < 0 || value > MODE_MAX) {
+    throw rangeError(name, 'an integer from 0 to 0o777 (permission bits only: no setuid, setgid or sticky bit)', value);
+  }
+  return value;
 }
 
 /**

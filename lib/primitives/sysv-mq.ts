@@ -511,7 +511,6 @@ export class SysvMessageQueue implements Disposable {
     const maxBytes =
       options.maxBytes === undefined ? -1 : validateInteger(options.maxBytes, 'options.maxBytes', 1, INT32_MAX);
     const mode = options.mode === undefined ? -1 : validateMode(options.mode, 'options.mode');
-    if (mode > 0o777) throw rangeError('options.mode', 'at most 0o777', mode);
     this.#call(() => binding.sysv.set(id, maxBytes, mode));
     this.#qbytes = -1;
   }

@@ -1,0 +1,121 @@
+/**
+ * The smaller defects of issue 10, one describe block each: every test here
+ * failed before its fix.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  capabilities,
+  Fifo,
+  Mutex,
+  PosixMessageQueue,
+  RingBuffer,
+  Semaphore,
+  SharedMemory,
+  SysvMessageQueue,
+  TypedQueue,
+} from '../lib/index.js';
+import { sysvTestKey } from './global-leaks.js';
+import { track, uniqueName } from './helpers.js';
+
+/** Expects `create` to throw a RangeError naming `options.mode`; removes whatever it made anyway. */
+function refusesMode(create: () => unknown, remove: () => void): void {
+  let made: unknown;
+  try {
+    made = create();
+  } catch (error) {
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error).toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.mode"') });
+    return;
+  } finally {
+    if (made !== undefined) {
+      (made as { close?(): void }).close?.();
+      remove();
+    }
+  }
+  expect.unreachable('mode was accepted');
+}
+
+describe('mode: permission bits only (0 to 0o777)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shmkit-mode-'));
+
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it.each([
+    ['0o7777', 0o7777],
+    ['0o4600 (setuid)', 0o4600],
+    ['0o2600 (setgid)', 0o2600],
+    ['0o1600 (sticky)', 0o1600],
+    ['0o1000', 0o1000],
+  ])('every create refuses mode %s with a RangeError naming options.mode, and makes nothing', (_label, mode) => {
+    const name = uniqueName('mode');
+    const refuse = (create: () => unknown, remove: () => void) => refusesMode(create, remove);
+    refuse(
+      () => SharedMemory.create(name, { size: 64, mode }),
+      () => SharedMemory.unlink(name),
+    );
+    refuse(
+      () => SharedMemory.openOrCreate(name, { size: 64, mode }),
+      () => SharedMemory.unlink(name),
+    );
+    refuse(
+      () => Semaphore.create(name, { mode }),
+      () => Semaphore.unlink(name),
+    );
+    refuse(
+      () => Semaphore.openOrCreate(name, { mode }),
+      () => Semaphore.unlink(name),
+    );
+    refuse(
+      () => RingBuffer.create(name, { capacityBytes: 64, mode }),
+      () => RingBuffer.unlink(name),
+    );
+    refuse(
+      () => TypedQueue.create(name, { codec: 'json', capacityBytes: 64, mode }),
+      () => TypedQueue.unlink(name),
+    );
+    refuse(
+      () => Mutex.create(name, { mode }),
+      () => Mutex.unlink(name),
+    );
+    const fifo = path.join(tmp, name.slice(1));
+    refuse(
+      () => {
+        Fifo.create(fifo, { mode });
+        return {};
+      },
+      () => Fifo.unlink(fifo),
+    );
+    if (capabilities.posixMq) {
+      refuse(
+        () => PosixMessageQueue.create(name, { mode }),
+        () => PosixMessageQueue.unlink(name),
+      );
+    }
+    const key = sysvTestKey();
+    refuse(
+      () => SysvMessageQueue.create({ key, mode }),
+      () => SysvMessageQueue.open({ key }).remove(),
+    );
+    refuse(
+      () => SysvMessageQueue.private({ mode }),
+      () => {},
+    );
+    expect(fs.existsSync(`/dev/shm/${name.slice(1)}`)).toBe(false);
+    expect(fs.existsSync(`/dev/shm/sem.${name.slice(1)}`)).toBe(false);
+    expect(fs.existsSync(fifo)).toBe(false);
+  });
+
+  it('0o777 is still accepted (the umask applies), and set({ mode }) refuses more', () => {
+    const shm = track(SharedMemory.create(uniqueName('mode'), { size: 64, mode: 0o777 }), SharedMemory);
+    const umask = process.umask();
+    expect(shm.stat().mode).toBe(0o777 & ~umask);
+    const queue = track(SysvMessageQueue.private({ mode: 0o640 }), (q) => SysvMessageQueue.fromId(q.id).remove());
+    expect(() => queue.set({ mode: 0o4640 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.mode"') }),
+    );
+    expect(queue.stat().mode).toBe(0o640);
+  });
+});
