@@ -119,3 +119,87 @@ describe('mode: permission bits only (0 to 0o777)', () => {
     expect(queue.stat().mode).toBe(0o640);
   });
 });
+
+describe('names and FIFO paths with control characters are refused', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shmkit-names-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  /** Expects a TypeError naming `argName` and the character; removes whatever was made anyway. */
+  function refusesName(argName: string, code: string, create: () => unknown, remove: () => void): void {
+    let made: unknown;
+    try {
+      made = create();
+    } catch (error) {
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error).toMatchObject({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: expect.stringMatching(new RegExp(`"${argName}" must not contain control characters.*U\\+${code}`)),
+      });
+      return;
+    } finally {
+      if (made !== undefined) {
+        (made as { close?(): void }).close?.();
+        remove();
+      }
+    }
+    expect.unreachable(`a name with U+${code} was accepted`);
+  }
+
+  it.each([
+    ['newline', '\n', '000A'],
+    ['carriage return', '\r', '000D'],
+    ['tab', '\t', '0009'],
+    ['escape', '\x1b', '001B'],
+    ['DEL', '\x7f', '007F'],
+  ])('a %s in a name is refused by every create and open, naming the argument', (_label, char, code) => {
+    const name = `${uniqueName('ctl')}${char}x`;
+    const refuse = (create: () => unknown, remove: () => void) => refusesName('name', code, create, remove);
+    refuse(
+      () => SharedMemory.create(name, { size: 64 }),
+      () => SharedMemory.unlink(name),
+    );
+    refuse(
+      () => SharedMemory.open(name),
+      () => {},
+    );
+    refuse(
+      () => Semaphore.create(name),
+      () => Semaphore.unlink(name),
+    );
+    refuse(
+      () => RingBuffer.create(name, { capacityBytes: 64 }),
+      () => RingBuffer.unlink(name),
+    );
+    refuse(
+      () => TypedQueue.create(name, { codec: 'json', capacityBytes: 64 }),
+      () => TypedQueue.unlink(name),
+    );
+    refuse(
+      () => Mutex.create(name),
+      () => Mutex.unlink(name),
+    );
+    if (capabilities.posixMq) {
+      refuse(
+        () => PosixMessageQueue.create(name),
+        () => PosixMessageQueue.unlink(name),
+      );
+    }
+    const fifo = path.join(tmp, `f${char}x`);
+    refusesName(
+      'path',
+      code,
+      () => {
+        Fifo.create(fifo);
+        return {};
+      },
+      () => Fifo.unlink(fifo),
+    );
+    expect(fs.readdirSync('/dev/shm').filter((entry) => entry.includes(name.slice(1)))).toEqual([]);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
+  it('printable names, spaces and non-ASCII included, still work', () => {
+    const shm = track(SharedMemory.create(`${uniqueName('ctl')} é ✓`, { size: 64 }), SharedMemory);
+    expect(shm.size).toBe(64);
+  });
+});
