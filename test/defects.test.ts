@@ -9,12 +9,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   capabilities,
   Fifo,
+  futex,
   Mutex,
   PosixMessageQueue,
   RingBuffer,
   Semaphore,
   SharedMemory,
   SysvMessageQueue,
+  signals,
   TypedQueue,
 } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
@@ -201,5 +203,62 @@ describe('names and FIFO paths with control characters are refused', () => {
   it('printable names, spaces and non-ASCII included, still work', () => {
     const shm = track(SharedMemory.create(`${uniqueName('ctl')} é ✓`, { size: 64 }), SharedMemory);
     expect(shm.size).toBe(64);
+  });
+});
+
+describe('timeoutMs: at most 2^43 ms, or Infinity', () => {
+  const TOO_LONG = [2 ** 43 + 1, Number.MAX_SAFE_INTEGER, 2 ** 64, 1e300, Number.MAX_VALUE];
+  const refused = expect.objectContaining({
+    code: 'ERR_OUT_OF_RANGE',
+    message: expect.stringContaining('"options.timeoutMs"'),
+  });
+
+  it.each(TOO_LONG)('timeoutMs %d is refused by every wait, sync and async, before it waits', async (timeoutMs) => {
+    const words = new Int32Array(track(SharedMemory.create(uniqueName('tmo'), { size: 64 }), SharedMemory).buffer);
+    const sem = track(Semaphore.create(uniqueName('tmo'), { value: 1 }), Semaphore);
+    const ring = track(RingBuffer.create(uniqueName('tmo'), { capacityBytes: 64 }), RingBuffer);
+    ring.tryPush(Uint8Array.of(1));
+    const queue = track(TypedQueue.create(uniqueName('tmo'), { codec: 'json', capacityBytes: 64 }), TypedQueue);
+    queue.tryPush(1);
+    const mutex = track(Mutex.create(uniqueName('tmo')), Mutex);
+    const sysv = track(SysvMessageQueue.private(), (q) => SysvMessageQueue.fromId(q.id).remove());
+    sysv.trySend('x');
+    const options = { timeoutMs };
+    // Each of these would return at once (a word that differs, a unit, a message, a free lock).
+    const syncWaits: [string, () => unknown][] = [
+      ['futex.waitSync', () => futex.waitSync(words, 0, 1, options)],
+      ['Semaphore.waitSync', () => sem.waitSync(options)],
+      ['RingBuffer.popSync', () => ring.popSync(options)],
+      ['TypedQueue.popSync', () => queue.popSync(options)],
+      ['Mutex.lockSync', () => mutex.lockSync(options)],
+      ['SysvMessageQueue.receiveSync', () => sysv.receiveSync(options)],
+    ];
+    for (const [what, wait] of syncWaits) expect(wait, what).toThrow(refused);
+    const asyncWaits: [string, () => Promise<unknown>][] = [
+      ['futex.wait', () => futex.wait(words, 0, 1, options)],
+      ['Semaphore.wait', () => sem.wait(options)],
+      ['RingBuffer.pop', () => ring.pop(options)],
+      ['TypedQueue.pop', () => queue.pop(options)],
+      ['Mutex.lock', () => mutex.lock(options)],
+      ['SysvMessageQueue.receive', () => sysv.receive(options)],
+      ['signals.once', () => signals.once('SIGUSR2', options)],
+    ];
+    for (const [what, wait] of asyncWaits) await expect(wait(), what).rejects.toEqual(refused);
+    // Nothing was taken by a refused wait.
+    expect([sem.value, ring.stats().depthMessages, queue.stats().depthMessages, sysv.stat().messages]).toEqual([
+      1, 1, 1, 1,
+    ]);
+  });
+
+  it('2^43 ms and Infinity are accepted', async () => {
+    const words = new Int32Array(track(SharedMemory.create(uniqueName('tmo'), { size: 64 }), SharedMemory).buffer);
+    const sem = track(Semaphore.create(uniqueName('tmo'), { value: 2 }), Semaphore);
+    for (const timeoutMs of [2 ** 43, Number.POSITIVE_INFINITY]) {
+      expect(futex.waitSync(words, 0, 1, { timeoutMs })).toBe('not-equal');
+      expect(await futex.wait(words, 0, 1, { timeoutMs })).toBe('not-equal');
+    }
+    sem.waitSync({ timeoutMs: 2 ** 43 });
+    await sem.wait({ timeoutMs: 2 ** 43 });
+    expect(sem.value).toBe(0);
   });
 });

@@ -4,7 +4,7 @@
  */
 
 import { ClosedError, codedError, useAfterClose } from '../core/errors.js';
-import type { WaitOptions, WaitSyncOptions } from '../core/pending.js';
+import { parseWaitOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { typeError, validateInteger, validateOptions } from '../core/validate.js';
 import {
   BUILTIN_CODEC_FINGERPRINTS,
@@ -352,6 +352,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    */
   async push(value: T, options?: WaitOptions): Promise<void> {
     this.#check();
+    parseWaitOptions(options); // checked before the fast path, as every wait does
     if (this.#records) {
       if (this.tryPush(value)) return;
       // Full: the ring has no public wait-for-space, so wait inside its push() with a copy.
@@ -425,6 +426,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    */
   async pop(options?: WaitOptions): Promise<T> {
     this.#check();
+    parseWaitOptions(options); // checked before the fast path, as every wait does
     const value = this.#tryPopValue(undefined);
     if (value !== EMPTY) return value;
     return this.#decodeCopy(await this.#ring.pop(options), undefined);
@@ -434,6 +436,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   async popInto(target: T, options?: WaitOptions): Promise<T> {
     this.#check();
     this.#checkTarget(target);
+    parseWaitOptions(options); // checked before the fast path, as every wait does
     if (this.#tryPopValue(target) !== EMPTY) return target;
     return this.#decodeCopy(await this.#ring.pop(options), target);
   }
