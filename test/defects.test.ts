@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  ClosedError,
   capabilities,
   Fifo,
   futex,
@@ -260,5 +261,39 @@ describe('timeoutMs: at most 2^43 ms, or Infinity', () => {
     sem.waitSync({ timeoutMs: 2 ** 43 });
     await sem.wait({ timeoutMs: 2 ** 43 });
     expect(sem.value).toBe(0);
+  });
+});
+
+describe('futex on a view of a closed mapping: ERR_SHMKIT_CLOSED', () => {
+  const closedError = expect.objectContaining({
+    name: 'ClosedError',
+    code: 'ERR_SHMKIT_CLOSED',
+    message: expect.stringContaining('closed or resized'),
+  });
+
+  it.each(['close', 'resize'])(
+    'after %s, waitSync, wait and wake on an old view say the mapping is gone',
+    async (how) => {
+      const shm = track(SharedMemory.create(uniqueName('fx'), { size: 64 }), SharedMemory);
+      const words = new Int32Array(shm.buffer);
+      const tail = new Int32Array(shm.buffer, 32, 2);
+      if (how === 'close') shm.close();
+      else shm.resize(128);
+      for (const view of [words, tail]) {
+        for (const index of [0, 1]) {
+          expect(() => futex.waitSync(view, index, 0, { timeoutMs: 0 })).toThrow(ClosedError);
+          expect(() => futex.waitSync(view, index, 0, { timeoutMs: 0 })).toThrow(closedError);
+          await expect(futex.wait(view, index, 0, { timeoutMs: 0 })).rejects.toEqual(closedError);
+          expect(() => futex.wake(view, index)).toThrow(closedError);
+        }
+      }
+    },
+  );
+
+  it('an index outside a live view is still a RangeError naming index', () => {
+    const words = new Int32Array(track(SharedMemory.create(uniqueName('fx'), { size: 64 }), SharedMemory).buffer);
+    expect(() => futex.waitSync(words, 16, 0)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"index"') }),
+    );
   });
 });
