@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { serialize } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ClosedError,
@@ -297,3 +298,157 @@ describe('futex on a view of a closed mapping: ERR_SHMKIT_CLOSED', () => {
     );
   });
 });
+
+describe('codec errors: ERR_SHMKIT_ENCODE / ERR_SHMKIT_DECODE, naming the queue and the codec', () => {
+  const codecQueue = <T>(
+    codec: 'json' | 'v8' | { encode(v: T): Uint8Array; decode(b: Uint8Array): T; name?: string },
+  ) => track(TypedQueue.create<T>(uniqueName('codec'), { codec: codec as never, capacityBytes: 4096 }), TypedQueue);
+  /** A second handle on the queue's ring, to write bytes its codec cannot decode. */
+  const rawRing = (queue: TypedQueue<unknown>) => track(RingBuffer.open(queue.name));
+  const text = (value: string) => new TextEncoder().encode(value);
+
+  function encodeError(queue: TypedQueue<unknown>, codec: string, label: string) {
+    return expect.objectContaining({
+      name: 'TypeError',
+      code: 'ERR_SHMKIT_ENCODE',
+      queueName: queue.name,
+      codec,
+      message: expect.stringContaining(`TypedQueue '${queue.name}': ${label} cannot encode`),
+      cause: expect.any(Error),
+    });
+  }
+
+  function decodeError(queue: TypedQueue<unknown>, codec: string, label: string) {
+    return expect.objectContaining({
+      code: 'ERR_SHMKIT_DECODE',
+      queueName: queue.name,
+      codec,
+      message: expect.stringContaining(`TypedQueue '${queue.name}': ${label} cannot decode`),
+      cause: expect.any(Error),
+    });
+  }
+
+  it("a BigInt or a cycle into a 'json' queue, a function into a 'v8' queue: ERR_SHMKIT_ENCODE, nothing pushed", async () => {
+    const json = codecQueue<unknown>('json');
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    const jsonError = encodeError(json, 'json', "codec 'json'");
+    for (const value of [1n, { n: 2n }, cycle]) {
+      expect(() => json.tryPush(value)).toThrow(jsonError);
+      expect(() => json.pushSync(value)).toThrow(jsonError);
+      await expect(json.push(value)).rejects.toEqual(jsonError);
+    }
+    expect(() => json.tryPush(1n)).toThrow(TypeError);
+    try {
+      json.tryPush(1n);
+    } catch (error) {
+      expect((error as Error).cause).toBeInstanceOf(TypeError);
+      expect(((error as Error).cause as Error).message).toMatch(/BigInt/);
+    }
+    expect(() => json.tryPushMany([1, 2n])).toThrow(
+      expect.objectContaining({ code: 'ERR_SHMKIT_ENCODE', message: expect.stringMatching(/^values\[1\]: /) }),
+    );
+    await expect(json.pushMany([1, cycle])).rejects.toMatchObject({ code: 'ERR_SHMKIT_ENCODE' });
+
+    const v8 = codecQueue<unknown>('v8');
+    const v8Error = encodeError(v8, 'v8', "codec 'v8'");
+    for (const value of [() => 1, { f: () => 1 }, Symbol('s')]) {
+      expect(() => v8.tryPush(value)).toThrow(v8Error);
+      await expect(v8.push(value)).rejects.toEqual(v8Error);
+    }
+
+    const custom = codecQueue<number>({
+      name: 'picky',
+      encode: (value) => {
+        if (value < 0) throw new RangeError('negative');
+        return Uint8Array.of(value);
+      },
+      decode: (bytes) => bytes[0] as number,
+    });
+    expect(() => custom.tryPush(-1)).toThrow(
+      encodeError(custom as TypedQueue<unknown>, 'custom:picky', "custom codec 'picky'"),
+    );
+    for (const queue of [json, v8, custom]) expect(queue.stats().pushedMessages).toBe(0);
+    // What a codec does not take at all stays an argument error.
+    expect(() => json.tryPush(undefined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  it('an undecodable message is taken off and reported; the messages behind it stay, in order (json, from a view)', async () => {
+    const json = codecQueue<unknown>('json');
+    const ring = rawRing(json as TypedQueue<unknown>);
+    const error = decodeError(json, 'json', "codec 'json'");
+    for (const bytes of [text('1'), text('{not json'), Uint8Array.of(0xff, 0xfe), text('2'), text('3'), text('4')]) {
+      expect(ring.tryPush(bytes)).toBe(true);
+    }
+    expect(json.tryPop()).toBe(1);
+    expect(() => json.tryPop()).toThrow(error);
+    expect(() => json.popSync()).toThrow(
+      expect.objectContaining({ code: 'ERR_SHMKIT_DECODE', cause: expect.any(TypeError) }), // not UTF-8
+    );
+    expect(json.popSync()).toBe(2);
+    expect(await json.pop()).toBe(3);
+    expect(json.tryPop()).toBe(4);
+    expect(json.tryPop()).toBeUndefined();
+    expect(json.stats()).toMatchObject({ poppedMessages: 6, depthMessages: 0 });
+  });
+
+  it('the same from a copy (v8, custom), for a pop that had to wait, and through the iterator', async () => {
+    const v8 = codecQueue<unknown>('v8');
+    const ring = rawRing(v8 as TypedQueue<unknown>);
+    const error = decodeError(v8, 'v8', "codec 'v8'");
+    ring.tryPush(Uint8Array.of(1, 2, 3));
+    ring.tryPush(v8Bytes({ ok: 1 }));
+    await expect(v8.pop()).rejects.toEqual(error);
+    expect(v8.popSync()).toEqual({ ok: 1 });
+
+    // A pop asleep on an empty queue, woken by a bad message, then the good one behind it.
+    const waiting = v8.pop({ timeoutMs: 30_000 });
+    ring.tryPush(Uint8Array.of(0xff));
+    ring.tryPush(v8Bytes('next'));
+    await expect(waiting).rejects.toEqual(error);
+    expect(await v8.pop()).toBe('next');
+
+    // The iterator throws the error; a new one carries on with the message behind it.
+    ring.tryPush(v8Bytes('a'));
+    ring.tryPush(Uint8Array.of(9));
+    ring.tryPush(v8Bytes('b'));
+    const seen: unknown[] = [];
+    await expect(
+      (async () => {
+        for await (const value of v8) seen.push(value);
+      })(),
+    ).rejects.toEqual(error);
+    expect(seen).toEqual(['a']);
+    for await (const value of v8) {
+      seen.push(value);
+      break;
+    }
+    expect(seen).toEqual(['a', 'b']);
+
+    const custom = codecQueue<string>({
+      encode: (value) => text(value),
+      decode: (bytes) => {
+        if (bytes[0] === 0x21) throw new Error('bang');
+        return new TextDecoder().decode(bytes);
+      },
+    });
+    const customRing = rawRing(custom as TypedQueue<unknown>);
+    custom.tryPush('x');
+    customRing.tryPush(text('!'));
+    custom.tryPush('y');
+    expect(custom.tryPop()).toBe('x');
+    expect(() => custom.tryPop()).toThrow(
+      expect.objectContaining({
+        code: 'ERR_SHMKIT_DECODE',
+        codec: 'custom:',
+        message: expect.stringContaining('an unnamed custom codec cannot decode a 1-byte message'),
+        cause: expect.objectContaining({ message: 'bang' }),
+      }),
+    );
+    expect(custom.tryPop()).toBe('y');
+  });
+});
+
+function v8Bytes(value: unknown): Uint8Array {
+  return new Uint8Array(serialize(value));
+}
