@@ -22,7 +22,7 @@ import {
   TypedQueue,
 } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { track, uniqueName } from './helpers.js';
+import { threadsNow, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 /** Expects `create` to throw a RangeError naming `options.mode`; removes whatever it made anyway. */
 function refusesMode(create: () => unknown, remove: () => void): void {
@@ -452,3 +452,109 @@ describe('codec errors: ERR_SHMKIT_ENCODE / ERR_SHMKIT_DECODE, naming the queue 
 function v8Bytes(value: unknown): Uint8Array {
   return new Uint8Array(serialize(value));
 }
+
+describe('System V: an aborted send reports truthfully; a put-back has a deadline and reports failure', () => {
+  const privateQueue = () => track(SysvMessageQueue.private(), (q) => SysvMessageQueue.fromId(q.id).remove());
+
+  /**
+   * Blocks this thread (so no waiter result can be delivered meanwhile) until
+   * `condition` holds: a waiter thread acts on the queue while JS holds still.
+   * The 10 s limit is a stall guard, not a timing threshold.
+   */
+  function holdUntil(condition: () => boolean, what: string): void {
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`stalled waiting for ${what}`);
+    }
+  }
+
+  /** A queue full with one 8-byte message, and a send of 'abcd' asleep in msgsnd on it. */
+  async function sendAsleepOnFullQueue(signal?: AbortSignal) {
+    const queue = privateQueue();
+    queue.set({ maxBytes: 8 });
+    expect(queue.trySend('12345678')).toBe(true);
+    const before = threadsNow();
+    const sending = queue.send('abcd', { type: 2, signal, timeoutMs: 60_000 });
+    await untilAsleep('msgsnd', 1, before);
+    return { queue, sending };
+  }
+
+  it.each(['abort', 'close'])(
+    'a send whose msgsnd succeeded resolves even when %s comes before its result',
+    async (how) => {
+      const abort = new AbortController();
+      const { queue, sending } = await sendAsleepOnFullQueue(abort.signal);
+      const reader = SysvMessageQueue.fromId(queue.id);
+      // Room for it; the waiter thread's msgsnd puts it on the queue while JS
+      // holds still, then the abort (or close) lands before the result is delivered.
+      expect(reader.tryReceive()?.data.toString()).toBe('12345678');
+      holdUntil(() => reader.stat().messages === 1, 'the pending send to go through');
+      if (how === 'abort') abort.abort();
+      else queue.close();
+      await expect(sending).resolves.toBeUndefined();
+      expect(reader.tryReceive()).toMatchObject({ type: 2, data: Buffer.from('abcd') });
+    },
+  );
+
+  it.each(['abort', 'close'])(
+    'a send stopped by %s before it went rejects, and the message never appears',
+    async (how) => {
+      const abort = new AbortController();
+      const { queue, sending } = await sendAsleepOnFullQueue(abort.signal);
+      const reader = SysvMessageQueue.fromId(queue.id);
+      if (how === 'abort') abort.abort();
+      else queue.close();
+      await expect(sending).rejects.toMatchObject(
+        how === 'abort' ? { name: 'AbortError' } : { code: 'ERR_SHMKIT_CLOSED' },
+      );
+      // Settled only once the waiter thread gave up its msgsnd: room now cannot let it through.
+      expect(reader.tryReceive()?.data.toString()).toBe('12345678');
+      expect(reader.stat().messages).toBe(0);
+    },
+  );
+
+  /** A receive that got message 'm' and was aborted while the queue was full again: its put-back must wait. */
+  async function cancelledReceiveHoldingMessage() {
+    const queue = privateQueue();
+    queue.set({ maxBytes: 8 });
+    const abort = new AbortController();
+    const before = threadsNow();
+    const receiving = queue.receive({ signal: abort.signal });
+    await untilAsleep('msgrcv', 1, before);
+    queue.trySend('m');
+    holdUntil(() => queue.stat().messages === 0, 'the pending receive to take the message');
+    expect(queue.trySend('12345678')).toBe(true);
+    abort.abort();
+    await expect(receiving).rejects.toMatchObject({ name: 'AbortError' });
+    return queue;
+  }
+
+  it('a put-back to a full queue waits for room, then the message is back', async () => {
+    const queue = await cancelledReceiveHoldingMessage();
+    expect(queue.stat().messages).toBe(1);
+    expect(queue.tryReceive()?.data.toString()).toBe('12345678');
+    await waitFor(() => queue.stat().messages === 1, 'the put-back');
+    expect(queue.tryReceive()?.data.toString()).toBe('m');
+  });
+
+  it('a put-back that fails (the queue was removed) is reported as a process warning, ERR_SHMKIT_PUT_BACK', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const queue = await cancelledReceiveHoldingMessage();
+      SysvMessageQueue.fromId(queue.id).remove();
+      await waitFor(() => warnings.some((w) => (w as { code?: string }).code === 'ERR_SHMKIT_PUT_BACK'), 'the warning');
+      expect(warnings.find((w) => (w as { code?: string }).code === 'ERR_SHMKIT_PUT_BACK')).toMatchObject({
+        type: 1,
+        data: Buffer.from('m'),
+        message: expect.stringMatching(
+          /a message \(type 1, 1 bytes\) taken by a cancelled receive could not be put back/,
+        ),
+        cause: expect.objectContaining({ code: 'EIDRM' }),
+      });
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
