@@ -24,7 +24,7 @@ function checkWord(view: unknown, index: unknown): Int32Array {
   // A view of a closed (or resized) mapping has length 0: say why, not "index must be <= -1".
   if (isUnmapped(view.buffer)) {
     const what = "the SharedMemory mapping under 'view'";
-    throw new ClosedError(what, `${what} was closed or resized: take a new view of an open handle's buffer`);
+    throw new ClosedError(what, `${what} was closed, resized or unmapped: take a new view of an open handle's buffer`);
   }
   if (!isMapping(view.buffer) && !(view.buffer instanceof SharedArrayBuffer)) {
     throw typeError('view', 'an Int32Array over a SharedMemory buffer or a SharedArrayBuffer', view.buffer);
