@@ -18,6 +18,16 @@ export function isMapping(buffer: ArrayBufferLike): boolean {
   return mappings.has(buffer);
 }
 
+/**
+ * Whether `buffer` is a mapping that was unmapped (its handle closed, or
+ * resized onto a new mapping). A live mapping is never empty (a zero-size
+ * segment gets a plain ArrayBuffer, not a mapping), so an empty one was
+ * detached by the unmap.
+ */
+export function isUnmapped(buffer: ArrayBufferLike): boolean {
+  return buffer.byteLength === 0 && mappings.has(buffer);
+}
+
 /** The pending futex waits over `buffer` (a mapping or a SharedArrayBuffer). */
 export function waitsOn(buffer: ArrayBufferLike): PendingWaits {
   let waits = waitsByBuffer.get(buffer);

@@ -16,6 +16,7 @@ import net from 'node:net';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { binding } from '../core/binding.js';
 import { AbortError, codedError, nameSystemError, systemError, timeoutError, withObjectName } from '../core/errors.js';
+import { rejectControlCharacters } from '../core/names.js';
 import {
   typeError,
   validateAbortSignal,
@@ -36,6 +37,7 @@ function validatePath(value: unknown, name = 'path'): string {
   if (typeof value !== 'string') throw typeError(name, 'a string', value);
   if (value === '') throw valueError(name, 'must not be empty', value);
   if (value.includes('\0')) throw valueError(name, 'must not contain NUL bytes', value);
+  rejectControlCharacters(value, name);
   return value;
 }
 

@@ -5,7 +5,8 @@
  * within one process. These are shared (not FUTEX_PRIVATE) futexes.
  */
 import { binding, requireCapability } from '../core/binding.js';
-import { isMapping, waitsOn } from '../core/mappings.js';
+import { ClosedError } from '../core/errors.js';
+import { isMapping, isUnmapped, waitsOn } from '../core/mappings.js';
 import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { typeError, validateInteger } from '../core/validate.js';
 
@@ -20,6 +21,11 @@ const INT32_MAX = 2147483647;
 function checkWord(view: unknown, index: unknown): Int32Array {
   requireCapability('futex', 'futex(2) is');
   if (!(view instanceof Int32Array)) throw typeError('view', 'an Int32Array', view);
+  // A view of a closed (or resized) mapping has length 0: say why, not "index must be <= -1".
+  if (isUnmapped(view.buffer)) {
+    const what = "the SharedMemory mapping under 'view'";
+    throw new ClosedError(what, `${what} was closed, resized or unmapped: take a new view of an open handle's buffer`);
+  }
   if (!isMapping(view.buffer) && !(view.buffer instanceof SharedArrayBuffer)) {
     throw typeError('view', 'an Int32Array over a SharedMemory buffer or a SharedArrayBuffer', view.buffer);
   }
@@ -33,7 +39,7 @@ function checkWord(view: unknown, index: unknown): Int32Array {
  * 'not-equal' if the word differed at the start, 'timed-out' after `timeoutMs`.
  * Never blocks the event loop or a libuv pool thread.
  * @throws (rejects) an `AbortError` when `signal` aborts; `ERR_SHMKIT_CLOSED`
- * when the mapping is closed first. Throws `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` off Linux.
+ * when the mapping is closed first, or was closed (or resized) before the call. Throws `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` off Linux.
  */
 export async function wait(
   view: Int32Array,
@@ -49,6 +55,7 @@ export async function wait(
 /**
  * Like {@link wait} but blocks this thread — for workers, scripts and labs.
  * Spurious 'ok' results are possible, as with any futex: re-check the word.
+ * @throws `ERR_SHMKIT_CLOSED` (a ClosedError) on a view of a closed or resized mapping.
  */
 export function waitSync(
   view: Int32Array,
@@ -64,6 +71,7 @@ export function waitSync(
 /**
  * Wakes up to `count` sleepers on `view[index]` in any process (default: all,
  * as `Atomics.notify`). Returns how many were woken.
+ * @throws `ERR_SHMKIT_CLOSED` (a ClosedError) on a view of a closed or resized mapping.
  */
 export function wake(view: Int32Array, index: number, count: number = Number.POSITIVE_INFINITY): number {
   checkWord(view, index);

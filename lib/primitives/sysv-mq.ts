@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import type { NativeWaitResult } from '../core/binding.js';
 import { binding, requireCapability } from '../core/binding.js';
 import {
+  AbortError,
   ClosedError,
+  codedError,
   nameSystemError,
   type SystemError,
   systemError,
@@ -31,6 +33,9 @@ import {
 } from '../core/validate.js';
 
 const INT32_MAX = 2147483647;
+/** How long a cancelled receive's message may wait for room on a full queue to be put back (ms). */
+const PUT_BACK_TIMEOUT_MS = 10_000;
+
 /** The largest message type shmkit accepts (msgsnd takes a C long; JS keeps it to 31 bits). */
 export const MSG_TYPE_MAX = INT32_MAX;
 
@@ -251,6 +256,8 @@ export class SysvMessageQueue implements Disposable {
   #closed = false;
   #qbytes = -1;
   readonly #pending = new PendingWaits((error) => explainQueueError(error, this.id) as Error);
+  /** The pending async sends (not in #pending: see #sendWaiting), each stopped by close(). */
+  readonly #stopSends = new Set<() => void>();
 
   private constructor(id: number, key: number, created: boolean) {
     this.id = id;
@@ -389,9 +396,15 @@ export class SysvMessageQueue implements Disposable {
   /**
    * Sends, waiting without blocking the event loop while the queue is full.
    * The bytes are copied at the call: later changes to `data` do not affect it.
-   * A send that completes just as it is aborted is still delivered.
-   * @throws (rejects) `ETIMEDOUT`, an `AbortError`, `ERR_SHMKIT_CLOSED`, `EIDRM` if the queue is removed;
-   * `EAGAIN` with `nowait`. Throws RangeError over the limits.
+   *
+   * Aborting (or close()) reports truthfully whether the message went: it
+   * stops the waiter thread's msgsnd, and the promise settles with what
+   * happened — resolved if msgsnd had already put the message on the queue,
+   * rejected with the `AbortError` (or `ClosedError`) only if it did not. So
+   * unlike other waits it settles a moment after the abort (at once in
+   * practice, at most one 100 ms slice later), never before the outcome is known.
+   * @throws (rejects) `ETIMEDOUT`, an `AbortError`, `ERR_SHMKIT_CLOSED` (each: not sent),
+   * `EIDRM` if the queue is removed; `EAGAIN` with `nowait`. Throws RangeError over the limits.
    */
   async send(data: Uint8Array | string, options?: MessageSendAsyncOptions): Promise<void> {
     const id = this.#live();
@@ -399,19 +412,42 @@ export class SysvMessageQueue implements Disposable {
     const { type, nowait } = parseSendOptions(options);
     const opts = parseWaitOptions(options);
     this.#checkSize(bytes);
-    if (opts.signal?.aborted !== true && this.#call(() => binding.sysv.send(id, type, bytes, true, 0))) return;
+    if (opts.signal?.aborted === true) throw new AbortError(undefined, { cause: opts.signal.reason });
+    if (this.#call(() => binding.sysv.send(id, type, bytes, true, 0))) return;
     if (nowait) throw systemError('EAGAIN', 'msgsnd', this.#subject(), 'queue is full');
+    return this.#sendWaiting(id, type, bytes, opts);
+  }
+
+  /**
+   * The waiting part of send(), outside #pending: an abort or close() does
+   * not cancel the native wait (whose result would then be dropped) but asks
+   * it to stop (sysv.take with putBack), and the wait itself reports 'ok' if
+   * the message went or 'cancelled' if it did not.
+   */
+  #sendWaiting(id: number, type: number, bytes: Uint8Array, opts: Partial<WaitOptions>): Promise<void> {
+    const timeoutMs = parseWaitSyncOptions(opts);
+    const signal = opts.signal;
     const token = binding.sysv.token();
-    const waiting = this.#pending.start(
-      (timeoutMs, ref, callback) => binding.sysv.sendAsync(id, type, bytes, token, timeoutMs, ref, callback),
-      opts,
-      (result: NativeWaitResult, timeoutMs) => {
-        if (result === 'timed-out') throw timeoutError('msgsnd', this.#subject(), timeoutMs);
-      },
-    );
-    return waiting.catch((error: unknown) => {
-      binding.sysv.take(token, true); // cancelled: interrupt the waiter thread's msgsnd now
-      throw error;
+    return new Promise<void>((resolve, reject) => {
+      let stopped: Error | undefined;
+      const stop = (reason: Error) => {
+        if (stopped) return;
+        stopped = reason;
+        binding.sysv.take(token, true); // interrupts the waiter thread's msgsnd now
+      };
+      const onAbort = () => stop(new AbortError(undefined, { cause: signal?.reason }));
+      const onClose = () => stop(new ClosedError(`SysvMessageQueue ${this.#subject()}`));
+      binding.sysv.sendAsync(id, type, bytes, token, timeoutMs, opts.ref ?? true, (error, result) => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#stopSends.delete(onClose);
+        if (error) reject(explainQueueError(error, id));
+        else if (result === 'ok')
+          resolve(); // sent, even if stopped meanwhile
+        else if (result === 'timed-out') reject(timeoutError('msgsnd', this.#subject(), opts.timeoutMs ?? -1));
+        else reject(stopped ?? new AbortError());
+      });
+      this.#stopSends.add(onClose);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -443,7 +479,9 @@ export class SysvMessageQueue implements Disposable {
   /**
    * Receives the next matching message without blocking the event loop or a
    * libuv pool thread. A receive aborted (or closed) just as its message
-   * arrived puts the message back on the queue (at the end of its type).
+   * arrived puts the message back on the queue (at the end of its type); on a
+   * full queue the put-back waits up to 10 s for room, and one that fails is
+   * reported as a process warning with code `ERR_SHMKIT_PUT_BACK`.
    * @throws (rejects) `ETIMEDOUT`; an `AbortError`; `ERR_SHMKIT_CLOSED`; `EIDRM` when the queue is
    * removed (by any process) while it waits; `E2BIG`.
    */
@@ -469,10 +507,37 @@ export class SysvMessageQueue implements Disposable {
     );
     return waiting.catch((error: unknown) => {
       // Cancelled: interrupt the waiter thread's msgrcv now, and put back a
-      // message it received meanwhile.
-      binding.sysv.take(token, true);
+      // message it received meanwhile (native code does it if it fits now).
+      const unsent = binding.sysv.take(token, true);
+      if (unsent) this.#putBack(id, unsent);
       throw error;
     });
+  }
+
+  /**
+   * Puts back a message a cancelled receive had taken, when the queue was
+   * full (or gone): an async send with a deadline of PUT_BACK_TIMEOUT_MS.
+   * A put-back that fails is reported as a process warning
+   * (`process.on('warning')`), an error with code `ERR_SHMKIT_PUT_BACK`, the
+   * message's `type` and `data`, and the failure as `cause`.
+   */
+  #putBack(id: number, message: SysvMessage): void {
+    const token = binding.sysv.token();
+    const report = (cause: unknown) => {
+      const text =
+        `SysvMessageQueue ${this.#subject()}: a message (type ${message.type}, ${message.data.length} bytes) ` +
+        `taken by a cancelled receive could not be put back: ${(cause as Error).message ?? String(cause)}`;
+      const error = Object.assign(codedError('ERR_SHMKIT_PUT_BACK', text), { ...message, cause });
+      process.emitWarning(error);
+    };
+    try {
+      binding.sysv.sendAsync(id, message.type, message.data, token, PUT_BACK_TIMEOUT_MS, true, (error, result) => {
+        if (error) report(explainQueueError(error, id));
+        else if (result !== 'ok') report(timeoutError('msgsnd', this.#subject(), PUT_BACK_TIMEOUT_MS));
+      });
+    } catch (error) {
+      report(error);
+    }
   }
 
   /**
@@ -511,7 +576,6 @@ export class SysvMessageQueue implements Disposable {
     const maxBytes =
       options.maxBytes === undefined ? -1 : validateInteger(options.maxBytes, 'options.maxBytes', 1, INT32_MAX);
     const mode = options.mode === undefined ? -1 : validateMode(options.mode, 'options.mode');
-    if (mode > 0o777) throw rangeError('options.mode', 'at most 0o777', mode);
     this.#call(() => binding.sysv.set(id, maxBytes, mode));
     this.#qbytes = -1;
   }
@@ -540,6 +604,7 @@ export class SysvMessageQueue implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending.rejectAll(new ClosedError(`SysvMessageQueue ${this.#subject()}`));
+    for (const stop of [...this.#stopSends]) stop();
   }
 
   [Symbol.dispose](): void {

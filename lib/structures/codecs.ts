@@ -5,6 +5,7 @@
  * cycles survive), 'raw' (a Uint8Array as is). Or your own `{ encode, decode }`.
  */
 import v8 from 'node:v8';
+import { codedError } from '../core/errors.js';
 import { typeError, valueError } from '../core/validate.js';
 import { fnv1a32 } from './record-schema.js';
 
@@ -23,14 +24,36 @@ export type CodecKind = 'json' | 'v8' | 'raw' | 'custom';
 /** What `options.codec` accepts. */
 export type CodecSpec<T> = 'json' | 'v8' | 'raw' | Codec<T>;
 
+/**
+ * A value the queue's codec could not encode (`ERR_SHMKIT_ENCODE`, a
+ * TypeError: the value is what is wrong) or a message it could not decode
+ * (`ERR_SHMKIT_DECODE`), with the queue's name and the codec; the codec's own
+ * error is the `cause`.
+ */
+export interface CodecError extends Error {
+  code: 'ERR_SHMKIT_ENCODE' | 'ERR_SHMKIT_DECODE';
+  /** The queue's name, e.g. '/orders'. */
+  queueName: string;
+  /** 'json', 'v8', 'raw', or 'custom:<name>' ('custom:' for an unnamed custom codec). */
+  codec: string;
+  cause: unknown;
+}
+
 /** @internal A resolved codec. */
 export interface ResolvedCodec<T> {
   readonly kind: CodecKind;
   /** `codec:json`, `codec:v8`, `codec:raw` or `codec:custom:<name>`. */
   readonly description: string;
   readonly fingerprint: number;
-  encode(value: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
+  /**
+   * Encodes `value` for queue `queueName`.
+   * @throws `ERR_SHMKIT_ENCODE` when the codec fails on it; TypeError
+   * `ERR_INVALID_ARG_TYPE` for what the codec does not take at all
+   * (`undefined` into 'json', a non-Uint8Array into 'raw', a custom encode that returns no bytes).
+   */
+  encode(value: T, queueName: string): Uint8Array;
+  /** Decodes a message of queue `queueName`. @throws `ERR_SHMKIT_DECODE` when the codec fails on it. */
+  decode(bytes: Uint8Array, queueName: string): T;
   /**
    * Whether decode() may read a view into the ring that is released right
    * after (it copies what it keeps); otherwise it gets its own copy.
@@ -45,26 +68,95 @@ function fingerprintOf(description: string): number {
   return fnv1a32(description) || 1;
 }
 
+/** How a codec error names the codec: "codec 'json'", "custom codec 'orders-v2'", "an unnamed custom codec". */
+function codecLabel(codec: string): string {
+  if (!codec.startsWith('custom:')) return `codec '${codec}'`;
+  const name = codec.slice('custom:'.length);
+  return name === '' ? 'an unnamed custom codec' : `custom codec '${name}'`;
+}
+
+function causeText(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function codecError(
+  code: CodecError['code'],
+  message: string,
+  Kind: new (message: string) => Error,
+  queueName: string,
+  codec: string,
+  cause: unknown,
+): CodecError {
+  return Object.assign(codedError(code, message, Kind), { queueName, codec, cause }) as CodecError;
+}
+
+/** @internal `ERR_SHMKIT_ENCODE` for a value `codec` failed on. */
+export function encodeError(queueName: string, codec: string, cause: unknown): CodecError {
+  const message = `TypedQueue '${queueName}': ${codecLabel(codec)} cannot encode this value: ${causeText(cause)}`;
+  return codecError('ERR_SHMKIT_ENCODE', message, TypeError, queueName, codec, cause);
+}
+
+/** @internal `ERR_SHMKIT_DECODE` for a message `codec` failed on (already taken off the queue). */
+export function decodeError(queueName: string, codec: string, length: number, cause: unknown): CodecError {
+  const message =
+    `TypedQueue '${queueName}': ${codecLabel(codec)} cannot decode a ${length}-byte message ` +
+    `(it was taken off the queue; the messages behind it stay): ${causeText(cause)}`;
+  return codecError('ERR_SHMKIT_DECODE', message, Error, queueName, codec, cause);
+}
+
+/**
+ * A resolved codec from its two steps. `encode` is split in two: `check`
+ * refuses what the codec does not take at all (an argument error, thrown as
+ * is), `run` is the codec proper, whose failures become `ERR_SHMKIT_ENCODE`.
+ */
 function make<T>(
   kind: CodecKind,
   description: string,
-  encode: (value: T) => Uint8Array,
+  run: (value: T) => unknown,
   decode: (bytes: Uint8Array) => T,
   decodesFromView: boolean,
+  checkResult: (bytes: unknown, value: T) => Uint8Array = (bytes) => bytes as Uint8Array,
 ): ResolvedCodec<T> {
-  return { kind, description, fingerprint: fingerprintOf(description), encode, decode, decodesFromView };
+  const codec = description.slice('codec:'.length);
+  return {
+    kind,
+    description,
+    fingerprint: fingerprintOf(description),
+    encode(value, queueName) {
+      let bytes: unknown;
+      try {
+        bytes = run(value);
+      } catch (error) {
+        throw encodeError(queueName, codec, error);
+      }
+      return checkResult(bytes, value);
+    },
+    decode(bytes, queueName) {
+      try {
+        return decode(bytes);
+      } catch (error) {
+        throw decodeError(queueName, codec, bytes.length, error);
+      }
+    },
+    decodesFromView,
+  };
 }
 
+// JSON.stringify throws on a BigInt or a cycle (ERR_SHMKIT_ENCODE) and returns
+// undefined for what JSON has no text for at all (undefined, a function, a symbol).
 const JSON_CODEC = make<unknown>(
   'json',
   'codec:json',
   (value) => {
     const text = JSON.stringify(value);
-    if (typeof text !== 'string') throw typeError('value', 'a JSON-serializable value', value);
-    return encoder.encode(text);
+    return typeof text === 'string' ? encoder.encode(text) : undefined;
   },
   (bytes) => JSON.parse(decoder.decode(bytes)),
   true,
+  (bytes, value) => {
+    if (bytes === undefined) throw typeError('value', 'a JSON-serializable value', value);
+    return bytes as Uint8Array;
+  },
 );
 
 // v8.deserialize makes typed arrays that alias its input: give it a copy.
@@ -79,12 +171,13 @@ const V8_CODEC = make<unknown>(
 const RAW_CODEC = make<Uint8Array>(
   'raw',
   'codec:raw',
-  (value) => {
-    if (!(value instanceof Uint8Array)) throw typeError('value', 'a Uint8Array or Buffer', value);
-    return value;
-  },
+  (value) => value,
   (bytes) => bytes,
   false,
+  (bytes, value) => {
+    if (!(bytes instanceof Uint8Array)) throw typeError('value', 'a Uint8Array or Buffer', value);
+    return bytes;
+  },
 );
 
 /** @internal The fingerprints of the built-in codecs, to name a mismatch. */
@@ -112,12 +205,12 @@ export function resolveCodec<T>(spec: unknown, name = 'options.codec'): Resolved
   return make<T>(
     'custom',
     `codec:custom:${label}`,
-    (value) => {
-      const bytes = codec.encode(value);
+    (value) => codec.encode(value),
+    (bytes) => codec.decode(bytes),
+    false,
+    (bytes) => {
       if (!(bytes instanceof Uint8Array)) throw typeError(`${name}.encode(value) result`, 'a Uint8Array', bytes);
       return bytes;
     },
-    (bytes) => codec.decode(bytes),
-    false,
   );
 }

@@ -4,10 +4,11 @@
  */
 
 import { ClosedError, codedError, useAfterClose } from '../core/errors.js';
-import type { WaitOptions, WaitSyncOptions } from '../core/pending.js';
+import { parseWaitOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { typeError, validateInteger, validateOptions } from '../core/validate.js';
 import {
   BUILTIN_CODEC_FINGERPRINTS,
+  type CodecError,
   type CodecKind,
   type CodecSpec,
   type ResolvedCodec,
@@ -130,7 +131,10 @@ function mismatchError(name: string, expected: string, expectedFingerprint: numb
  * garbage. Timeouts are in milliseconds; async waits never block the event loop.
  *
  * Errors: `EEXIST`/`ENOENT`/`EACCES` (with `objectName`);
- * `ERR_SHMKIT_RING_FORMAT`; `ERR_SHMKIT_SCHEMA_MISMATCH`; `ETIMEDOUT`; an
+ * `ERR_SHMKIT_RING_FORMAT`; `ERR_SHMKIT_SCHEMA_MISMATCH`; `ERR_SHMKIT_ENCODE`
+ * (a TypeError) when the codec fails on a value and `ERR_SHMKIT_DECODE` when it
+ * fails on a message (see {@link CodecError}: the bad message is taken off the
+ * queue, the ones behind it stay); `ETIMEDOUT`; an
  * `AbortError`; TypeError/RangeError naming a bad option, field or value; a
  * method called after close(), or a wait pending at close(), throws/rejects
  * with a `ClosedError` (`ERR_SHMKIT_CLOSED`).
@@ -352,6 +356,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    */
   async push(value: T, options?: WaitOptions): Promise<void> {
     this.#check();
+    parseWaitOptions(options); // checked before the fast path, as every wait does
     if (this.#records) {
       if (this.tryPush(value)) return;
       // Full: the ring has no public wait-for-space, so wait inside its push() with a copy.
@@ -425,6 +430,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    */
   async pop(options?: WaitOptions): Promise<T> {
     this.#check();
+    parseWaitOptions(options); // checked before the fast path, as every wait does
     const value = this.#tryPopValue(undefined);
     if (value !== EMPTY) return value;
     return this.#decodeCopy(await this.#ring.pop(options), undefined);
@@ -434,6 +440,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   async popInto(target: T, options?: WaitOptions): Promise<T> {
     this.#check();
     this.#checkTarget(target);
+    parseWaitOptions(options); // checked before the fast path, as every wait does
     if (this.#tryPopValue(target) !== EMPTY) return target;
     return this.#decodeCopy(await this.#ring.pop(options), target);
   }
@@ -506,7 +513,17 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   }
 
   #encode(value: T): Uint8Array {
-    return (this.#codec as ResolvedCodec<T>).encode(value);
+    return (this.#codec as ResolvedCodec<T>).encode(value, this.name);
+  }
+
+  /** Encodes `values[i]` of a batch: an error names the index. */
+  #encodeAt(value: T, i: number): Uint8Array {
+    try {
+      return this.#encode(value);
+    } catch (error) {
+      if (error instanceof Error) error.message = `values[${i}]: ${error.message}`;
+      throw error;
+    }
   }
 
   /** Encodes a record into a claimed view and publishes it; aborts the claim if a field is bad. */
@@ -530,7 +547,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   #encodeAll(values: readonly T[], scratch: boolean): Uint8Array[] {
     if (!Array.isArray(values)) throw typeError('values', 'an array', values);
     const records = this.#records;
-    if (!records) return values.map((value) => this.#encode(value));
+    if (!records) return values.map((value, i) => this.#encodeAt(value, i));
     const size = this.#recordBytes;
     const total = values.length * size;
     let buffer: Uint8Array;
@@ -569,7 +586,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   #decodeView(view: Uint8Array, target: T | undefined): T {
     try {
       const records = this.#records;
-      if (!records) return (this.#codec as ResolvedCodec<T>).decode(view);
+      if (!records) return (this.#codec as ResolvedCodec<T>).decode(view, this.name);
       if (view.length !== this.#recordBytes) throw this.#sizeError(view.length);
       if (view.buffer !== this.#mapBuffer) this.#mapViews(view);
       const into = target ?? (records.create() as T);
@@ -589,7 +606,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
 
   #decodeCopy(bytes: Uint8Array, target: T | undefined): T {
     const records = this.#records;
-    if (!records) return (this.#codec as ResolvedCodec<T>).decode(bytes);
+    if (!records) return (this.#codec as ResolvedCodec<T>).decode(bytes, this.name);
     if (bytes.length !== this.#recordBytes) throw this.#sizeError(bytes.length);
     if (target !== undefined) return records.decodeInto(target as never, bytes, 0) as T;
     return records.decode(bytes, 0) as T;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -70,39 +71,112 @@ std::mutex gMailMutex;
 std::unordered_map<uint32_t, std::pair<int, Message>> gMail;
 uint32_t gNextToken = 1;
 
-// The waiter thread of each running job, by token, so that a cancellation
-// can interrupt its msgrcv/msgsnd at once (pthread_sigqueue with our cookie).
-std::unordered_map<uint32_t, pthread_t> gRunning;
+// Every job by token, from its creation on the JS thread to its destruction:
+// its waiter thread while Run() runs, so that a cancellation can interrupt its
+// msgrcv/msgsnd at once (pthread_sigqueue with our cookie), and whether JS
+// asked it to stop (sysv.take with putBack). A send stopped this way is not
+// cancelled through the waiter: it reports what happened ('ok' if the message
+// went, 'cancelled' if it did not), so an aborted send never claims a loss.
+struct JobSlot {
+  pthread_t thread{};
+  bool running = false;
+  bool stopped = false;
+};
+std::unordered_map<uint32_t, JobSlot> gJobs;  // guarded by gMailMutex
 
-class Running {
+// Registers a job's token for its whole life.
+class JobToken {
  public:
-  explicit Running(uint32_t token) : token_(token) {
+  explicit JobToken(uint32_t token) : token_(token) {
     std::lock_guard<std::mutex> lock(gMailMutex);
-    gRunning[token_] = pthread_self();
+    gJobs[token_] = JobSlot{};
   }
-  ~Running() {
+  ~JobToken() {
     std::lock_guard<std::mutex> lock(gMailMutex);
-    gRunning.erase(token_);
+    gJobs.erase(token_);
+  }
+  JobToken(const JobToken&) = delete;
+  JobToken& operator=(const JobToken&) = delete;
+
+  uint32_t value() const { return token_; }
+
+  // Whether JS asked this job to stop.
+  bool Stopped() const {
+    std::lock_guard<std::mutex> lock(gMailMutex);
+    auto found = gJobs.find(token_);
+    return found != gJobs.end() && found->second.stopped;
   }
 
  private:
   uint32_t token_;
 };
 
-// Puts `message` back on queue `id` (at the tail of its type). Never loses it:
-// when the queue is full, a thread of its own waits until it fits.
+// Marks the job's thread as running its blocking call while in scope.
+class Running {
+ public:
+  explicit Running(uint32_t token) : token_(token) {
+    std::lock_guard<std::mutex> lock(gMailMutex);
+    JobSlot& slot = gJobs[token_];
+    slot.thread = pthread_self();
+    slot.running = true;
+  }
+  ~Running() {
+    std::lock_guard<std::mutex> lock(gMailMutex);
+    auto found = gJobs.find(token_);
+    if (found != gJobs.end()) found->second.running = false;
+  }
+
+ private:
+  uint32_t token_;
+};
+
+// How long a put-back waits for room on a full queue before giving up.
+constexpr int64_t kPutBackNs = 10 * kNsPerSec;
+
+// Puts `buf` (a MsgBuf) on queue `id` without blocking. Returns 0 or an errno
+// (EAGAIN: the queue is full).
+int TrySend(int id, const std::vector<char>& buf) {
+  for (;;) {
+    if (msgsnd(id, buf.data(), buf.size() - sizeof(long), IPC_NOWAIT) == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+// A put-back that did not succeed: reported on stderr, since no JS call is
+// left to report it to (the receive was settled, or its environment is gone).
+void ReportLostPutBack(int id, const std::vector<char>& buf, int err) {
+  long type = 0;
+  std::memcpy(&type, buf.data(), sizeof(long));
+  std::fprintf(stderr,
+               "shmkit: a message (type %ld, %zu bytes) taken by a cancelled receive could not "
+               "be put back on msqid %d: %s; it is lost\n",
+               type, buf.size() - sizeof(long), id,
+               err == EAGAIN ? "the queue stayed full for 10 s" : std::strerror(err));
+}
+
+// Puts `message` back on queue `id` (at the tail of its type). When the queue
+// is full, a thread of its own retries (with a back-off of at most 5 ms) for
+// at most kPutBackNs; a put-back that fails is reported (ReportLostPutBack).
 void PutBack(int id, const Message& message) {
   std::vector<char> buf = MsgBuf(message.type, message.text.data(), message.text.size());
-  if (msgsnd(id, buf.data(), message.text.size(), IPC_NOWAIT) == 0) return;
-  if (errno != EAGAIN && errno != EINTR) return;  // the queue is gone
+  int err = TrySend(id, buf);
+  if (err == 0) return;
+  if (err != EAGAIN) return ReportLostPutBack(id, buf, err);
   try {
-    std::thread([id, buf]() mutable {
-      while (msgsnd(id, buf.data(), buf.size() - sizeof(long), 0) != 0 && errno == EINTR) {
+    std::thread([id, buf]() {
+      int64_t deadlineNs = MonotonicNowNs() + kPutBackNs;
+      int64_t stepNs = 50 * 1000;
+      int result = EAGAIN;
+      while ((result = TrySend(id, buf)) == EAGAIN && MonotonicNowNs() < deadlineNs) {
+        int64_t left = deadlineNs - MonotonicNowNs();
+        timespec ts = ToTimespec(std::max<int64_t>(0, std::min(stepNs, left)));
+        nanosleep(&ts, nullptr);
+        stepNs = std::min<int64_t>(stepNs * 2, 5 * kNsPerMs);
       }
+      if (result != 0) ReportLostPutBack(id, buf, result);
     }).detach();
   } catch (...) {
-    // No thread to wait with: one last try, then the message is lost.
-    msgsnd(id, buf.data(), buf.size() - sizeof(long), IPC_NOWAIT);
+    ReportLostPutBack(id, buf, EAGAIN);  // no thread to wait with
   }
 }
 
@@ -111,6 +185,8 @@ class ReceiveJob : public WaitJob {
   ReceiveJob(const ReceiveRequest& request, uint32_t token) : request_(request), token_(token) {
     subject = Subject(request.id);
   }
+  ReceiveJob(const ReceiveJob&) = delete;
+  ReceiveJob& operator=(const ReceiveJob&) = delete;
 
   // A message received but never taken by JS (its environment was torn down
   // before delivery: a Worker ended, the process exited) goes back on its
@@ -119,7 +195,7 @@ class ReceiveJob : public WaitJob {
     std::pair<int, Message> entry;
     {
       std::lock_guard<std::mutex> lock(gMailMutex);
-      auto found = gMail.find(token_);
+      auto found = gMail.find(token_.value());
       if (found == gMail.end()) return;
       entry = std::move(found->second);
       gMail.erase(found);
@@ -134,14 +210,14 @@ class ReceiveJob : public WaitJob {
     } catch (const std::bad_alloc&) {
       return Fail(ENOMEM, "msgrcv");
     }
-    Running running(token_);
+    Running running(token_.value());
     SliceTimer timer;
     if (deadlineNs > MonotonicNowNs()) {
       int err = timer.Start();
       if (err != 0) return Fail(err, "timer_create");
     }
     for (;;) {
-      if (cancelled.load()) return WaitResult::kCancelled;
+      if (cancelled.load() || token_.Stopped()) return WaitResult::kCancelled;
       int flags = request_.flags;
       if (MonotonicNowNs() >= deadlineNs) {
         flags |= IPC_NOWAIT;
@@ -162,7 +238,7 @@ class ReceiveJob : public WaitJob {
     {
       std::lock_guard<std::mutex> lock(gMailMutex);
       if (!cancelled.load()) {
-        gMail[token_] = {request_.id, std::move(message)};
+        gMail[token_.value()] = {request_.id, std::move(message)};
         return WaitResult::kOk;
       }
     }
@@ -177,7 +253,7 @@ class ReceiveJob : public WaitJob {
   }
 
   ReceiveRequest request_;
-  uint32_t token_;
+  JobToken token_;
 };
 
 class SendJob : public WaitJob {
@@ -190,7 +266,7 @@ class SendJob : public WaitJob {
   }
 
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
-    Running running(token_);
+    Running running(token_.value());
     SliceTimer timer;
     if (deadlineNs > MonotonicNowNs()) {
       int err = timer.Start();
@@ -201,8 +277,9 @@ class SendJob : public WaitJob {
       }
     }
     for (;;) {
-      // A send that completed is delivered even if cancelled meanwhile.
-      if (cancelled.load()) return WaitResult::kCancelled;
+      // A send that completed is delivered even if cancelled meanwhile; a
+      // stop from JS (abort, close) ends the wait only if it did not.
+      if (cancelled.load() || token_.Stopped()) return WaitResult::kCancelled;
       int flags = 0;
       if (MonotonicNowNs() >= deadlineNs) {
         flags = IPC_NOWAIT;
@@ -222,7 +299,7 @@ class SendJob : public WaitJob {
  private:
   int id_;
   std::vector<char> buf_;
-  uint32_t token_;
+  JobToken token_;
 };
 
 int RequireId(const Napi::Value& value) {
@@ -391,8 +468,11 @@ Napi::Value MsgToken(const Napi::CallbackInfo& info) {
 }
 
 // sysv.take(token, putBack) -> { type, data } | null. With putBack (a wait
-// cancelled in JS, after waiter.cancel) the job's thread is interrupted at once
-// and a message it already received goes back on its queue.
+// stopped from JS: a receive after waiter.cancel, an aborted or closed send)
+// the job is told to stop and its thread interrupted at once; a message a
+// receive already got goes back on its queue if it fits now, else (a full
+// queue, or one that is gone) it is returned for the caller to put back with
+// a deadline and to report a failure.
 Napi::Value MsgTake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto token = static_cast<uint32_t>(RequireNumber(info[0], "token"));
@@ -400,16 +480,20 @@ Napi::Value MsgTake(const Napi::CallbackInfo& info) {
   std::pair<int, Message> entry;
   {
     std::lock_guard<std::mutex> lock(gMailMutex);
-    auto running = gRunning.find(token);
-    if (putBack && running != gRunning.end()) InterruptThread(running->second);
+    auto job = gJobs.find(token);
+    if (putBack && job != gJobs.end()) {
+      job->second.stopped = true;
+      if (job->second.running) InterruptThread(job->second.thread);
+    }
     auto found = gMail.find(token);
     if (found == gMail.end()) return env.Null();
     entry = std::move(found->second);
     gMail.erase(found);
   }
   if (putBack) {
-    PutBack(entry.first, entry.second);
-    return env.Null();
+    const Message& message = entry.second;
+    std::vector<char> buf = MsgBuf(message.type, message.text.data(), message.text.size());
+    if (TrySend(entry.first, buf) == 0) return env.Null();
   }
   return MessageToJs(env, entry.second);
 }
