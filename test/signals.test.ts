@@ -118,6 +118,18 @@ describe('signals', () => {
     sub.unsubscribe();
   });
 
+  it("once() with a timeout past setTimeout's 2^31 - 1 ms waits instead of timing out at once", async () => {
+    let settled = false;
+    const waiting = signals.once('SIGRTMIN+3', { timeoutMs: 2 ** 32 }).finally(() => {
+      settled = true;
+    });
+    // A timer past 2^31 - 1 ms fires after 1 ms: 50 ms later it would have rejected.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    signals.send(process.pid, 'SIGRTMIN+3', { value: 3 });
+    expect((await waiting).value).toBe(3);
+  });
+
   it('send() fails with ESRCH for a process that is gone', async () => {
     const child = spawn('true');
     await new Promise((resolve) => child.on('exit', resolve));

@@ -27,6 +27,9 @@ import {
   valueError,
 } from '../core/validate.js';
 
+/** The longest delay setTimeout takes (2^31 - 1 ms); a longer one fires at once. */
+const TIMER_MAX_MS = 2147483647;
+
 /** What a listener learns about one signal (siginfo_t). */
 export interface SignalInfo {
   /** 'SIGUSR1', 'SIGRTMIN+1', … */
@@ -312,13 +315,16 @@ function once(signal: string, options?: SignalOnceOptions): Promise<SignalInfo> 
         },
         true,
       );
-      if (timeoutMs >= 0) {
+      // setTimeout fires at once past 2^31 - 1 ms: a longer timeout re-arms in steps.
+      const arm = (leftMs: number) => {
         timer = setTimeout(() => {
+          if (leftMs > TIMER_MAX_MS) return arm(leftMs - TIMER_MAX_MS);
           finish();
           reject(timeoutError('sigtimedwait', signalName(signo), timeoutMs));
-        }, timeoutMs);
+        }, Math.min(leftMs, TIMER_MAX_MS));
         if (!ref) timer.unref();
-      }
+      };
+      if (timeoutMs >= 0) arm(timeoutMs);
       abort?.addEventListener('abort', onAbort, { once: true });
     });
   } catch (error) {
