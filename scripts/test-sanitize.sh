@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# npm run test:sanitize [-- test/<file>.test.ts ...]
+#
+# Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer into
+# build-sanitize/ (CMakeLists.txt, -DSHMKIT_SANITIZE=ON; build/ is untouched)
+# and runs the native-facing test files with it (docs/building.md, "Sanitizers
+# and fuzzing"). Fails if a test fails or if any process of the run — the
+# vitest workers and every child they fork — wrote a sanitizer report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The test files whose code reaches the addon; arguments replace the list.
+FILES=(
+  test/shm.test.ts test/semaphore.test.ts test/futex.test.ts test/sysv-mq.test.ts test/posix-mq.test.ts
+  test/fifo.test.ts test/signals.test.ts test/ring-buffer.test.ts test/mutex.test.ts test/typed-queue.test.ts
+  test/errors.test.ts test/fuzz-headers.test.ts
+)
+if (($#)); then FILES=("$@"); fi
+
+# Node is not built with ASan, so its runtime must be the first library loaded:
+# LD_PRELOAD, which every child process inherits with the rest of the environment.
+LIBASAN=$(gcc -print-file-name=libasan.so)
+if [[ ! -e $LIBASAN ]]; then
+  echo "test:sanitize: libasan.so not found (gcc -print-file-name=libasan.so says '$LIBASAN'): install gcc's libasan" >&2
+  exit 1
+fi
+
+echo "== building the sanitized addon into build-sanitize/"
+npx cmake-js compile --prefer-make --out build-sanitize --CDSHMKIT_SANITIZE=ON --target shmkit --silent
+ADDON=$PWD/build-sanitize/Release/shmkit.node
+# Child fixtures import 'shmkit', i.e. dist/: it must read SHMKIT_ADDON_PATH too.
+echo "== compiling TypeScript (dist/, for the child processes)"
+npm run --silent build
+
+# Every report goes to a file of its own (REPORTS/asan.<pid>, ubsan.<pid>), so a
+# report from a child whose stderr a test captured is not lost. Leaks are not
+# checked: V8 and Node leave memory behind at exit by design.
+REPORTS=$(mktemp -d "${TMPDIR:-/tmp}/shmkit-sanitize.XXXXXX")
+export LD_PRELOAD=$LIBASAN
+export SHMKIT_ADDON_PATH=$ADDON
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$REPORTS/asan"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan"
+
+# Proof that the override works: a process of this environment maps the
+# sanitized addon and the ASan runtime.
+node -e '
+  require("./dist/index.js");
+  const maps = require("fs").readFileSync("/proc/self/maps", "utf8");
+  for (const want of [process.env.SHMKIT_ADDON_PATH, "libasan"]) {
+    if (!maps.includes(want)) { console.error(`test:sanitize: ${want} is not loaded`); process.exit(1); }
+  }'
+
+echo "== running ${#FILES[@]} test file(s) under ASan + UBSan"
+status=0
+npx vitest run "${FILES[@]}" || status=$?
+
+reports=("$REPORTS"/*)
+if [[ -e ${reports[0]} ]]; then
+  for report in "${reports[@]}"; do
+    echo "---- sanitizer report: $report" >&2
+    cat "$report" >&2
+  done
+  echo "test:sanitize: ${#reports[@]} sanitizer report(s) (kept in $REPORTS)" >&2
+  exit 1
+fi
+rmdir "$REPORTS"
+if ((status)); then echo "test:sanitize: the tests failed (exit $status)" >&2; fi
+exit "$status"
