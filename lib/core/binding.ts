@@ -8,6 +8,7 @@
  * argument errors `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE`/`ERR_OUT_OF_RANGE`;
  * use after close `ERR_SHMKIT_CLOSED`.
  */
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 import { codedError, unsupportedError } from './errors.js';
@@ -245,8 +246,11 @@ function load(): Binding {
     throw unsupportedError(`shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`);
   }
   const root = path.join(__dirname, '..', '..');
+  // SHMKIT_ADDON_PATH: a .node file to load instead, e.g. the sanitized build
+  // of scripts/test-sanitize.sh; children inherit it with the environment.
+  const override = process.env.SHMKIT_ADDON_PATH;
   try {
-    return nodeGypBuild(root) as Binding;
+    return (override ? createRequire(__filename)(path.resolve(override)) : nodeGypBuild(root)) as Binding;
   } catch (cause) {
     const error = codedError(
       'ERR_SHMKIT_ADDON_MISSING',

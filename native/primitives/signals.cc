@@ -259,7 +259,8 @@ Napi::Value SigDrain(const Napi::CallbackInfo& info) {
     }
   }
   auto out = Napi::Int32Array::New(env, count * 6);
-  std::memcpy(out.Data(), records.data(), count * sizeof(SignalRecord));
+  // An empty Int32Array has no data pointer: memcpy to null is undefined, even of 0 bytes.
+  if (count > 0) std::memcpy(out.Data(), records.data(), count * sizeof(SignalRecord));
   return out;
 }
 
