@@ -1,0 +1,73 @@
+/**
+ * Bounded waiter threads: async futex waits share threads of 127 words each
+ * (futex_waitv), and the waits that need a thread each (System V, semaphores,
+ * or futex waits without futex_waitv) come from a bounded pool.
+ */
+import { describe, expect, it } from 'vitest';
+import { Semaphore, SharedMemory } from '../lib/index.js';
+import { runFixture, seededRandom, track, uniqueName } from './helpers.js';
+
+const WORDS_PER_THREAD = 127;
+
+describe('futex waiter threads', () => {
+  it('10,000 pending waits on distinct words use at most 1 + ceil(10,000/127) threads, and each ends on its own wake', async () => {
+    const count = 10_000;
+    const name = uniqueName('waiters');
+    track(SharedMemory.create(name, { size: (count + 2) * 4 }), SharedMemory);
+    const { seed } = seededRandom();
+    const result = await runFixture('waiters-many.mjs', [name, String(seed), String(count)]).done;
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = result.messages[0] as Record<string, unknown>;
+    expect(report.problems).toEqual([]);
+    expect(report.added).toBeGreaterThan(0);
+    expect(report.added).toBeLessThanOrEqual(1 + Math.ceil((count + 2) / WORDS_PER_THREAD));
+    expect(report.timedResult).toBe('timed-out');
+    expect(report.abortedResult).toBe('AbortError');
+    expect(report.bare).toBe(count / 4);
+    expect(report.ok).toBe(count / 2);
+    expect(report.closed).toBe(count / 2);
+  }, 120_000);
+});
+
+describe('the blocking-waiter pool', () => {
+  const MAX = 3;
+  const run = async (mode: 'semaphore' | 'futex') => {
+    const shmName = uniqueName('waiters');
+    track(SharedMemory.create(shmName, { size: 64 }), SharedMemory);
+    const semName = uniqueName('waiters');
+    track(Semaphore.create(semName, { value: 0 }), Semaphore);
+    const env: NodeJS.ProcessEnv = { ...process.env, SHMKIT_MAX_BLOCKING_WAITERS: String(MAX) };
+    if (mode === 'futex') env.SHMKIT_NO_FUTEX_WAITV = '1';
+    const result = await runFixture('waiters-cap.mjs', [shmName, semName, mode], { env }).done;
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    return result.messages[0] as Record<string, unknown>;
+  };
+
+  it('refuses a wait beyond SHMKIT_MAX_BLOCKING_WAITERS with ERR_SHMKIT_TOO_MANY_WAITS, and takes one again when a wait ends', async () => {
+    const report = await run('semaphore');
+    expect(report.added).toBeGreaterThan(0);
+    expect(report.added).toBeLessThanOrEqual(MAX);
+    expect(report.fourth).toBe('ERR_SHMKIT_TOO_MANY_WAITS');
+    expect(report.fourthMessage).toMatch(/at most 3 \(SHMKIT_MAX_BLOCKING_WAITERS\)/);
+    expect(report.first).toBe('ok');
+    // A futex wait shares a futex waiter thread: the full pool does not refuse it.
+    expect(report.futexBeside).toBe('ok');
+    expect([...(report.rest as string[])].sort()).toEqual([
+      'ERR_SHMKIT_CLOSED',
+      'ERR_SHMKIT_CLOSED',
+      'ERR_SHMKIT_CLOSED',
+      'ok',
+    ]);
+  }, 60_000);
+
+  it('bounds futex waits the same way where futex_waitv is missing (one thread each, from the pool)', async () => {
+    const report = await run('futex');
+    expect(report.added).toBeGreaterThan(0);
+    expect(report.added).toBeLessThanOrEqual(MAX);
+    expect(report.fourth).toBe('ERR_SHMKIT_TOO_MANY_WAITS');
+    expect(report.first).toBe('ok');
+    expect(report.rest).toEqual(['ok', 'ERR_SHMKIT_CLOSED', 'ERR_SHMKIT_CLOSED', 'ERR_SHMKIT_CLOSED']);
+  }, 60_000);
+});
