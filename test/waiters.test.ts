@@ -4,7 +4,7 @@
  * or futex waits without futex_waitv) come from a bounded pool.
  */
 import { describe, expect, it } from 'vitest';
-import { Semaphore, SharedMemory } from '../lib/index.js';
+import { futex, Semaphore, SharedMemory } from '../lib/index.js';
 import { runFixture, seededRandom, track, uniqueName } from './helpers.js';
 
 const WORDS_PER_THREAD = 127;
@@ -28,6 +28,35 @@ describe('futex waiter threads', () => {
     expect(report.ok).toBe(count / 2);
     expect(report.closed).toBe(count / 2);
   }, 120_000);
+});
+
+describe('several waits of one process on one word', () => {
+  // Beyond the first two, such waits may share one kernel sleep: a wake of
+  // it ends all of them (a spurious 'ok' for some, as futex semantics allow),
+  // so none is ever left asleep by a wake meant for it.
+  it('all end when the word changes and is woken', async () => {
+    const words = new Int32Array(new SharedArrayBuffer(8));
+    const waits = Array.from({ length: 8 }, () => futex.wait(words, 1, 0));
+    Atomics.store(words, 1, 1);
+    futex.wake(words, 1);
+    expect(await Promise.all(waits)).toEqual(Array(8).fill('ok'));
+  });
+
+  it('bare wakes of one end them all, none left behind', async () => {
+    const words = new Int32Array(new SharedArrayBuffer(8));
+    let ended = 0;
+    const waits = Array.from({ length: 8 }, () =>
+      futex.wait(words, 1, 0).then((result) => {
+        ended++;
+        return result;
+      }),
+    );
+    while (ended < waits.length) {
+      futex.wake(words, 1, 1);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await Promise.all(waits)).toEqual(Array(8).fill('ok'));
+  });
 });
 
 describe('the blocking-waiter pool', () => {
