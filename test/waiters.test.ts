@@ -3,6 +3,8 @@
  * (futex_waitv), and the waits that need a thread each (System V, semaphores,
  * or futex waits without futex_waitv) come from a bounded pool.
  */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { futex, Semaphore, SharedMemory } from '../lib/index.js';
 import { runFixture, seededRandom, track, uniqueName } from './helpers.js';
@@ -56,6 +58,34 @@ describe('several waits of one process on one word', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(await Promise.all(waits)).toEqual(Array(8).fill('ok'));
+  });
+});
+
+describe('futex waiter threads and Workers', () => {
+  it("a terminated Worker's pending waits leave the shared threads, and this thread's waits beside them still end", async () => {
+    const half = 300; // more than one thread's 127 words, so threads serve both environments
+    const words = new Int32Array(new SharedArrayBuffer(2 * half * 4));
+    const mine = Array.from({ length: half }, (_, i) => futex.wait(words, half + i, 0));
+    const worker = new Worker(
+      `const { futex } = require(${JSON.stringify(path.join(__dirname, '..'))});
+       const { workerData, parentPort } = require('node:worker_threads');
+       for (let i = 0; i < ${half}; i++) futex.wait(workerData, i, 0);
+       parentPort.postMessage('started');`,
+      { eval: true, workerData: words },
+    );
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    // Teardown cancelled them and waited until they left their threads:
+    // none of the Worker's words has a sleeper any more.
+    for (let i = 0; i < half; i++) expect(futex.wake(words, i, 1)).toBe(0);
+    for (let i = 0; i < half; i++) {
+      Atomics.store(words, half + i, 1);
+      futex.wake(words, half + i, 1);
+    }
+    expect(await Promise.all(mine)).toEqual(Array(half).fill('ok'));
   });
 });
 
