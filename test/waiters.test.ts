@@ -111,6 +111,7 @@ describe('the blocking-waiter pool', () => {
     expect(report.fourth).toBe('ERR_SHMKIT_TOO_MANY_WAITS');
     expect(report.fourthMessage).toMatch(/at most 3 \(SHMKIT_MAX_BLOCKING_WAITERS\)/);
     expect(report.first).toBe('ok');
+    expect(report.signal).toBe('SIGUSR2');
     // A futex wait shares a futex waiter thread: the full pool does not refuse it.
     expect(report.futexBeside).toBe('ok');
     expect([...(report.rest as string[])].sort()).toEqual([

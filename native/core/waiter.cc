@@ -82,10 +82,11 @@ class WaiterPool {
     taken_--;
   }
 
-  // Returns 0, kPoolFull, or the errno of a failed pthread_create.
-  int Submit(std::function<void()> task) {
+  // Returns 0, kPoolFull, or the errno of a failed pthread_create. An
+  // unbounded task (WaitJob::Bounded) is never refused, and counts all the same.
+  int Submit(std::function<void()> task, bool bounded) {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (taken_ >= MaxBlockingWaiters()) return kPoolFull;
+    if (bounded && taken_ >= MaxBlockingWaiters()) return kPoolFull;
     queue_.push_back(std::move(task));
     taken_++;
     if (idle_ >= queue_.size()) {
@@ -536,7 +537,7 @@ int Schedule(Wait* wait) {
     return FutexWaiters::Get().Add(wait);
   }
 #endif
-  return WaiterPool::Get().Submit([wait] { RunOnThread(wait); });
+  return WaiterPool::Get().Submit([wait] { RunOnThread(wait); }, wait->job->Bounded());
 }
 
 // Environment teardown (a Worker ends, or the process exits): cancel every

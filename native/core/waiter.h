@@ -37,6 +37,10 @@ class WaitJob {
   // (futex_waitv) instead of calling Run on a thread of its own; Run still
   // serves sync waits and kernels without futex_waitv.
   virtual bool FutexWord(int32_t** /*word*/, int32_t* /*expected*/) const { return false; }
+  // Whether the wait counts against SHMKIT_MAX_BLOCKING_WAITERS. shmkit's own
+  // one-per-environment wait (the signal pump) does not: it is re-armed from
+  // a callback, where a refusal could only become an uncaught exception.
+  virtual bool Bounded() const { return true; }
   int error = 0;                  // errno when Run returns kError
   const char* syscall = nullptr;  // the call that failed
   std::string subject;            // the object's name, for error messages
