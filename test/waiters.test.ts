@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { futex, Semaphore, SharedMemory } from '../lib/index.js';
-import { runFixture, seededRandom, track, uniqueName } from './helpers.js';
+import { AbortError, futex, Semaphore, SharedMemory } from '../lib/index.js';
+import { runFixture, seededRandom, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 const WORDS_PER_THREAD = 127;
 
@@ -58,6 +58,26 @@ describe('several waits of one process on one word', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(await Promise.all(waits)).toEqual(Array(8).fill('ok'));
+  });
+});
+
+describe('a cancelled futex wait', () => {
+  it('hands a wake-up it already took on to the next sleeper', async () => {
+    const words = new Int32Array(new SharedArrayBuffer(8));
+    const controller = new AbortController();
+    let before = threadsNow();
+    const first = futex.wait(words, 0, 0, { signal: controller.signal });
+    await untilAsleep('shared-futex', 1, before);
+    before = threadsNow();
+    const second = futex.wait(words, 0, 0);
+    await untilAsleep('shared-futex', 1, before);
+    // One wake, the word left as it is, and at once (before its result can
+    // reach JS) the wait that was asleep first is cancelled: whichever of the
+    // two the kernel woke, the wake must end up ending `second`.
+    expect(futex.wake(words, 0, 1)).toBe(1);
+    controller.abort();
+    await expect(first).rejects.toBeInstanceOf(AbortError);
+    expect(await second).toBe('ok');
   });
 });
 

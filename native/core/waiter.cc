@@ -23,6 +23,7 @@
 #include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
+#include "core/interrupt.h"
 
 namespace shmkit {
 
@@ -31,7 +32,7 @@ namespace {
 constexpr size_t kStackBytes = 256 * 1024;
 
 // Starts a detached thread with our small stack. Returns 0 or an errno.
-int SpawnThread(void* (*main)(void*), void* arg) {
+int SpawnThread(void* (*main)(void*), void* arg, pthread_t* started = nullptr) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, kStackBytes);
@@ -39,6 +40,7 @@ int SpawnThread(void* (*main)(void*), void* arg) {
   pthread_t thread;
   int err = pthread_create(&thread, &attr, main, arg);
   pthread_attr_destroy(&attr);
+  if (err == 0 && started != nullptr) *started = thread;
   return err;
 }
 
@@ -253,7 +255,8 @@ void RunOnThread(Wait* wait) {
 // Every async futex wait (futex.wait, rings, typed queues, Mutex) is served
 // by a small set of threads, each asleep in one futex_waitv(2) on the words
 // of up to kWordsPerThread waits plus an interrupt word of its own. Adding or
-// cancelling a wait bumps that word, so the thread rebuilds its list at once.
+// cancelling a wait bumps that word and signals the thread (Poke), so the
+// thread rebuilds its list at once.
 // futex_waitv returns the index of one woken word; if several were woken
 // together the others look like a spurious return, so after every return
 // each wait is checked again (futex semantics: 'ok' when woken or when its
@@ -282,7 +285,8 @@ struct FutexThread {
   std::unordered_map<int32_t*, size_t> words;  // how many of `waits` sleep on each word
   std::atomic<int32_t> interrupt{0};
   std::condition_variable work;  // an idle thread waits here for waits
-  bool alive = false;            // a thread runs for it
+  bool alive = false;            // a thread runs for it: `handle` is valid
+  pthread_t handle{};
 };
 
 namespace {
@@ -317,7 +321,7 @@ class FutexWaiters {
     std::lock_guard<std::mutex> lock(mutex_);
     FutexThread* thread = Place(wait->word);
     if (!thread->alive) {
-      int err = SpawnThread(&FutexWaiters::ThreadMain, thread);
+      int err = SpawnThread(&FutexWaiters::ThreadMain, thread, &thread->handle);
       if (err != 0) return err;
       thread->alive = true;
     }
@@ -334,11 +338,22 @@ class FutexWaiters {
   }
 
   // Makes the wait's thread look at its waits again (one was cancelled).
-  static void Interrupt(Wait* wait) { Poke(wait->futexThread); }
+  void Interrupt(Wait* wait) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Poke(wait->futexThread);
+  }
 
  private:
+  // Under mutex_. The interrupt word's new value makes a futex_waitv about
+  // to start fail at once (EAGAIN); one already asleep is ended by a signal
+  // (EINTR), never by a FUTEX_WAKE of that word: futex_waitv reports one
+  // woken index only, and a wake of the interrupt word could hide the wake of
+  // a caller's word that came at the same moment. A signal hides none: the
+  // kernel reports a woken word before a pending signal. The thread is alive
+  // while we hold the lock (it ends only under it), so `handle` is valid.
   static void Poke(FutexThread* thread) {
     thread->interrupt.fetch_add(1);
+    if (thread->alive && InterruptThread(thread->handle) == 0) return;
     syscall(SYS_futex, &thread->interrupt, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
 
@@ -369,6 +384,11 @@ class FutexWaiters {
   }
 
   static void* ThreadMain(void* arg) {
+    // Poke's signal must reach us, whatever mask our creator had.
+    sigset_t interrupt;
+    sigemptyset(&interrupt);
+    sigaddset(&interrupt, InterruptSignal());
+    pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
     Get().Loop(static_cast<FutexThread*>(arg));
     return nullptr;
   }
@@ -499,7 +519,7 @@ class FutexWaiters {
 void InterruptWait(Wait* wait) {
 #ifdef __linux__
   if (wait->futexThread != nullptr) {
-    FutexWaiters::Interrupt(wait);
+    FutexWaiters::Get().Interrupt(wait);
     return;
   }
 #endif
