@@ -169,9 +169,10 @@ struct Wait {
   FutexThread* futexThread = nullptr;
   int32_t* word = nullptr;
   int32_t expected = 0;
-  bool looked = false;  // its word was seen equal once: a change now means "ok"
-  bool woken = false;   // futex_waitv said a FUTEX_WAKE took this wait's sleep
-  int failed = 0;       // errno of a futex_waitv that failed for every word
+  bool looked = false;      // its word was seen equal once: a change now means "ok"
+  bool woken = false;       // futex_waitv said a FUTEX_WAKE took this wait's sleep
+  bool mayBeWoken = false;  // it reported another word: this one may have been woken too
+  int failed = 0;           // errno of a futex_waitv that failed for every word
 };
 
 namespace {
@@ -411,6 +412,9 @@ class FutexWaiters {
       return true;
     }
     if (wait->cancelled.load()) {
+      // A wake hidden behind the one futex_waitv reported may have been meant
+      // for it: pass it on (a spurious wake at worst, which futex users expect).
+      if (wait->mayBeWoken) FutexWakeShared(wait->word, 1);
       *result = WaitResult::kCancelled;
       return true;
     }
@@ -482,9 +486,9 @@ class FutexWaiters {
                              reinterpret_cast<uintptr_t>(wait->word), kFutex2SizeU32, 0});
         }
         entryOf.push_back(it->second);
+        wait->mayBeWoken = false;
         deadline = std::min(deadline, wait->deadlineNs);
       }
-      size_t words = entries.size();
       entries.push_back({static_cast<uint32_t>(seen),
                          reinterpret_cast<uintptr_t>(&thread->interrupt),
                          kFutex2SizeU32 | kFutex2Private, 0});
@@ -497,9 +501,13 @@ class FutexWaiters {
                           deadline == kForever ? nullptr : &until, CLOCK_MONOTONIC);
       int err = woke < 0 ? errno : 0;
       lock.lock();
-      if (woke >= 0 && static_cast<size_t>(woke) < words) {
+      if (woke >= 0) {  // a word was woken (the interrupt word only if the signal failed)
         for (size_t i = 0; i < sleeping.size(); i++) {
-          if (entryOf[i] == static_cast<size_t>(woke)) sleeping[i]->woken = true;
+          if (entryOf[i] == static_cast<size_t>(woke)) {
+            sleeping[i]->woken = true;
+          } else {
+            sleeping[i]->mayBeWoken = true;
+          }
         }
       } else if (err != 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR) {
         // Cannot happen with valid words (mappings stay mapped while waited
