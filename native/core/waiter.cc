@@ -2,23 +2,73 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
+#include "core/interrupt.h"
 
 namespace shmkit {
 
 namespace {
 
-// Our own threads, grown on demand and kept 10 s when idle: a pending wait
-// holds one of them, never one of libuv's four pool threads.
+constexpr size_t kStackBytes = 256 * 1024;
+
+// Starts a detached thread with our small stack. Returns 0 or an errno.
+int SpawnThread(void* (*main)(void*), void* arg, pthread_t* started = nullptr) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kStackBytes);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  int err = pthread_create(&thread, &attr, main, arg);
+  pthread_attr_destroy(&attr);
+  if (err == 0 && started != nullptr) *started = thread;
+  return err;
+}
+
+// Submit's answer when the pool is full (not an errno).
+constexpr int kPoolFull = -1;
+constexpr size_t kDefaultMaxBlocking = 256;
+
+// SHMKIT_MAX_BLOCKING_WAITERS, read once per process: a positive integer;
+// anything else means the default.
+size_t MaxBlockingWaiters() {
+  static const size_t max = [] {
+    const char* text = std::getenv("SHMKIT_MAX_BLOCKING_WAITERS");
+    if (text == nullptr || *text == '\0') return kDefaultMaxBlocking;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long value = std::strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value == 0 || text[0] == '-' || value > INT_MAX) {
+      return kDefaultMaxBlocking;
+    }
+    return static_cast<size_t>(value);
+  }();
+  return max;
+}
+
+// Threads for the waits the kernel offers only as blocking calls (msgrcv,
+// sem_clockwait, poll, and futex waits without futex_waitv): grown on
+// demand, kept 10 s when idle, never one of libuv's four pool threads. A
+// pending wait holds one; at most MaxBlockingWaiters() are taken at once.
 class WaiterPool {
  public:
   // Leaked on purpose: detached threads may outlive static destructors.
@@ -27,33 +77,33 @@ class WaiterPool {
     return *pool;
   }
 
-  // Returns 0, or the errno of a failed pthread_create.
-  int Submit(std::function<void()> task) {
+  // A task calls this once its wait is over, before it delivers the result:
+  // the JS side may start the next wait as soon as it sees one end.
+  void Release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    taken_--;
+  }
+
+  // Returns 0, kPoolFull, or the errno of a failed pthread_create. An
+  // unbounded task (WaitJob::Bounded) is never refused, and counts all the same.
+  int Submit(std::function<void()> task, bool bounded) {
     std::unique_lock<std::mutex> lock(mutex_);
+    if (bounded && taken_ >= MaxBlockingWaiters()) return kPoolFull;
     queue_.push_back(std::move(task));
+    taken_++;
     if (idle_ >= queue_.size()) {
       ready_.notify_one();
       return 0;
     }
-    int err = Spawn();
-    if (err != 0) queue_.pop_back();
+    int err = SpawnThread(&WaiterPool::ThreadMain, this);
+    if (err != 0) {
+      queue_.pop_back();
+      taken_--;
+    }
     return err;
   }
 
  private:
-  static constexpr size_t kStackBytes = 256 * 1024;
-
-  int Spawn() {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, kStackBytes);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    int err = pthread_create(&thread, &attr, &WaiterPool::ThreadMain, this);
-    pthread_attr_destroy(&attr);
-    return err;
-  }
-
   static void* ThreadMain(void* self) {
     static_cast<WaiterPool*>(self)->Loop();
     return nullptr;
@@ -81,6 +131,7 @@ class WaiterPool {
   std::condition_variable ready_;
   std::deque<std::function<void()>> queue_;
   size_t idle_ = 0;
+  size_t taken_ = 0;  // waits submitted and not yet released
 };
 
 }  // namespace
@@ -97,6 +148,8 @@ struct Delivery {
   std::condition_variable idle;
 };
 
+struct FutexThread;  // a shared futex waiter thread (below)
+
 struct Wait {
   uint32_t id = 0;
   std::unique_ptr<WaitJob> job;
@@ -111,6 +164,15 @@ struct Wait {
   bool ref = true;
   napi_ref callback = nullptr;
   napi_ref keepAlive = nullptr;
+  // A futex wait on a shared futex waiter thread (FutexWaiters below); the
+  // rest is touched only under FutexWaiters' mutex.
+  FutexThread* futexThread = nullptr;
+  int32_t* word = nullptr;
+  int32_t expected = 0;
+  bool looked = false;      // its word was seen equal once: a change now means "ok"
+  bool woken = false;       // futex_waitv said a FUTEX_WAKE took this wait's sleep
+  bool mayBeWoken = false;  // it reported another word: this one may have been woken too
+  int failed = 0;           // errno of a futex_waitv that failed for every word
 };
 
 namespace {
@@ -167,8 +229,10 @@ void CallJs(napi_env env, napi_value, void* context, void* data) {
   delete wait;
 }
 
-void RunOnThread(Wait* wait) {
-  wait->result = wait->job->Run(wait->deadlineNs, wait->cancelled);
+// Hands a wait's result to the JS thread; called once per wait, on the
+// thread that ran it.
+void Deliver(Wait* wait, WaitResult result) {
+  wait->result = result;
   wait->finished.store(true, std::memory_order_release);
   std::shared_ptr<Delivery> delivery = wait->delivery;
   std::lock_guard<std::mutex> lock(delivery->mutex);
@@ -177,6 +241,297 @@ void RunOnThread(Wait* wait) {
     delete wait;  // nobody left to tell; the napi refs die with the environment
   }
   if (--delivery->running == 0) delivery->idle.notify_all();
+}
+
+// A blocking wait on a thread of the pool.
+void RunOnThread(Wait* wait) {
+  WaitResult result = wait->job->Run(wait->deadlineNs, wait->cancelled);
+  WaiterPool::Get().Release();
+  Deliver(wait, result);
+}
+
+#ifdef __linux__
+// --- Shared futex waiter threads ------------------------------------------
+//
+// Every async futex wait (futex.wait, rings, typed queues, Mutex) is served
+// by a small set of threads, each asleep in one futex_waitv(2) on the words
+// of up to kWordsPerThread waits plus an interrupt word of its own. Adding or
+// cancelling a wait bumps that word and signals the thread (Poke), so the
+// thread rebuilds its list at once.
+// futex_waitv returns the index of one woken word; if several were woken
+// together the others look like a spurious return, so after every return
+// each wait is checked again (futex semantics: 'ok' when woken or when its
+// word no longer holds the expected value).
+
+constexpr long kSysFutexWaitv = 449;  // the same number on every architecture
+constexpr uint32_t kFutex2SizeU32 = 0x02;
+constexpr uint32_t kFutex2Private = 128;
+// futex_waitv takes at most 128 words: the waits' and the interrupt word.
+constexpr size_t kWordsPerThread = 127;
+
+struct WaitvEntry {
+  uint64_t value;
+  uint64_t address;
+  uint32_t flags;
+  uint32_t reserved;
+};
+
+}  // namespace
+
+// One shared waiter thread's state. Never freed (a cancellation may bump the
+// interrupt word of a thread that has just ended): their number only grows
+// to the largest number of threads needed at once.
+struct FutexThread {
+  std::vector<Wait*> waits;                    // under FutexWaiters' mutex
+  std::unordered_map<int32_t*, size_t> words;  // how many of `waits` sleep on each word
+  std::atomic<int32_t> interrupt{0};
+  std::condition_variable work;  // an idle thread waits here for waits
+  bool alive = false;            // a thread runs for it: `handle` is valid
+  pthread_t handle{};
+};
+
+namespace {
+
+long FutexWakeShared(int32_t* word, int count) {
+  return syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0);
+}
+
+class FutexWaiters {
+ public:
+  // Leaked on purpose: detached threads may outlive static destructors.
+  static FutexWaiters& Get() {
+    static FutexWaiters* waiters = new FutexWaiters();
+    return *waiters;
+  }
+
+  // Whether futex_waitv works here (Linux >= 5.16, not refused by a seccomp
+  // filter): an empty call fails with EINVAL where it exists. Asked once.
+  // SHMKIT_NO_FUTEX_WAITV=1 takes the fallback, for its tests.
+  static bool Available() {
+    static const bool available = [] {
+      const char* off = std::getenv("SHMKIT_NO_FUTEX_WAITV");
+      if (off != nullptr && *off != '\0' && std::string(off) != "0") return false;
+      long ret = syscall(kSysFutexWaitv, nullptr, 0, 0, nullptr, CLOCK_MONOTONIC);
+      return ret < 0 && errno == EINVAL;
+    }();
+    return available;
+  }
+
+  // Hands `wait` to a thread. Returns 0 or the errno of a failed pthread_create.
+  int Add(Wait* wait) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    FutexThread* thread = Place(wait->word);
+    if (!thread->alive) {
+      int err = SpawnThread(&FutexWaiters::ThreadMain, thread, &thread->handle);
+      if (err != 0) return err;
+      thread->alive = true;
+    }
+    // The first look, on the caller's thread: a word that holds `expected`
+    // now and changes later means 'ok', however late the thread looks.
+    wait->looked = __atomic_load_n(wait->word, __ATOMIC_SEQ_CST) == wait->expected;
+    thread->waits.push_back(wait);
+    thread->words[wait->word]++;
+    pending_++;
+    wait->futexThread = thread;
+    Poke(thread);
+    thread->work.notify_one();
+    return 0;
+  }
+
+  // Makes the wait's thread look at its waits again (one was cancelled).
+  void Interrupt(Wait* wait) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Poke(wait->futexThread);
+  }
+
+ private:
+  // Under mutex_. The interrupt word's new value makes a futex_waitv about
+  // to start fail at once (EAGAIN); one already asleep is ended by a signal
+  // (EINTR), never by a FUTEX_WAKE of that word: futex_waitv reports one
+  // woken index only, and a wake of the interrupt word could hide the wake of
+  // a caller's word that came at the same moment. A signal hides none: the
+  // kernel reports a woken word before a pending signal. The thread is alive
+  // while we hold the lock (it ends only under it), so `handle` is valid.
+  static void Poke(FutexThread* thread) {
+    thread->interrupt.fetch_add(1);
+    if (thread->alive && InterruptThread(thread->handle) == 0) return;
+    syscall(SYS_futex, &thread->interrupt, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+
+  // Where a new wait on `word` goes, so that the threads stay at most
+  // 1 + ceil(pending / kWordsPerThread): a running thread with room that
+  // does not sleep on `word` yet; else a new thread, while that bound allows;
+  // else a thread with room that already sleeps on `word` (the two waits then
+  // share one kernel sleep: a FUTEX_WAKE of it resolves both).
+  FutexThread* Place(int32_t* word) {
+    FutexThread* shared = nullptr;
+    FutexThread* spare = nullptr;
+    size_t alive = 0;
+    for (auto& thread : threads_) {
+      if (!thread->alive) {
+        if (spare == nullptr) spare = thread.get();
+        continue;
+      }
+      alive++;
+      if (thread->waits.size() >= kWordsPerThread) continue;
+      if (thread->words.count(word) == 0) return thread.get();
+      if (shared == nullptr) shared = thread.get();
+    }
+    size_t bound = 1 + (pending_ + 1 + kWordsPerThread - 1) / kWordsPerThread;
+    if (shared != nullptr && alive >= bound) return shared;
+    if (spare != nullptr) return spare;
+    threads_.push_back(std::make_unique<FutexThread>());
+    return threads_.back().get();
+  }
+
+  static void* ThreadMain(void* arg) {
+    // Poke's signal must reach us, whatever mask our creator had.
+    sigset_t interrupt;
+    sigemptyset(&interrupt);
+    sigaddset(&interrupt, InterruptSignal());
+    pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
+    Get().Loop(static_cast<FutexThread*>(arg));
+    return nullptr;
+  }
+
+  // Under mutex_: whether `wait` is finished, and how (`*result`).
+  static bool Finished(Wait* wait, int64_t now, WaitResult* result) {
+    if (wait->woken) {
+      if (!wait->cancelled.load()) {
+        *result = WaitResult::kOk;
+        return true;
+      }
+      FutexWakeShared(wait->word, 1);  // the wake-up we took was meant for someone else
+      *result = WaitResult::kCancelled;
+      return true;
+    }
+    if (wait->failed != 0) {
+      wait->job->error = wait->failed;
+      wait->job->syscall = "futex_waitv";
+      *result = WaitResult::kError;
+      return true;
+    }
+    if (wait->cancelled.load()) {
+      // A wake hidden behind the one futex_waitv reported may have been meant
+      // for it: pass it on (a spurious wake at worst, which futex users expect).
+      if (wait->mayBeWoken) FutexWakeShared(wait->word, 1);
+      *result = WaitResult::kCancelled;
+      return true;
+    }
+    // Only the first look can say "not-equal"; a change seen later means a
+    // waker changed the word while we were between sleeps.
+    if (__atomic_load_n(wait->word, __ATOMIC_SEQ_CST) != wait->expected) {
+      *result = wait->looked ? WaitResult::kOk : WaitResult::kNotEqual;
+      return true;
+    }
+    wait->looked = true;
+    if (now >= wait->deadlineNs) {
+      *result = WaitResult::kTimedOut;
+      return true;
+    }
+    return false;
+  }
+
+  // Under mutex_: takes the finished waits out of `thread` into `done`.
+  void Collect(FutexThread* thread, std::vector<std::pair<Wait*, WaitResult>>* done) {
+    int64_t now = MonotonicNowNs();
+    size_t kept = 0;
+    for (Wait* wait : thread->waits) {
+      WaitResult result;
+      if (!Finished(wait, now, &result)) {
+        thread->waits[kept++] = wait;
+        continue;
+      }
+      done->emplace_back(wait, result);
+      if (--thread->words[wait->word] == 0) thread->words.erase(wait->word);
+      pending_--;
+    }
+    thread->waits.resize(kept);
+  }
+
+  void Loop(FutexThread* thread) {
+    std::vector<std::pair<Wait*, WaitResult>> done;
+    std::vector<WaitvEntry> entries;
+    std::vector<size_t> entryOf;  // waits[i] sleeps on entries[entryOf[i]]
+    std::unordered_map<int32_t*, size_t> entryOfWord;
+    std::vector<Wait*> sleeping;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      if (thread->waits.empty() && !thread->work.wait_for(lock, std::chrono::seconds(10), [thread] {
+            return !thread->waits.empty();
+          })) {
+        thread->alive = false;  // idle for 10 s: let the thread go
+        return;
+      }
+      // Read before the checks: a wait added or cancelled after them bumps
+      // it, and futex_waitv then returns at once.
+      int32_t seen = thread->interrupt.load();
+      done.clear();
+      Collect(thread, &done);
+      if (!done.empty()) {
+        lock.unlock();
+        for (auto& [wait, result] : done) Deliver(wait, result);
+        lock.lock();
+        continue;
+      }
+      // One entry per distinct word; the deadline is the earliest one.
+      entries.clear();
+      entryOf.clear();
+      entryOfWord.clear();
+      int64_t deadline = kForever;
+      for (Wait* wait : thread->waits) {
+        auto [it, added] = entryOfWord.emplace(wait->word, entries.size());
+        if (added) {
+          entries.push_back({static_cast<uint32_t>(wait->expected),
+                             reinterpret_cast<uintptr_t>(wait->word), kFutex2SizeU32, 0});
+        }
+        entryOf.push_back(it->second);
+        wait->mayBeWoken = false;
+        deadline = std::min(deadline, wait->deadlineNs);
+      }
+      entries.push_back({static_cast<uint32_t>(seen),
+                         reinterpret_cast<uintptr_t>(&thread->interrupt),
+                         kFutex2SizeU32 | kFutex2Private, 0});
+      // Only this thread removes waits from its list: the Wait objects stay
+      // valid while it sleeps without the lock.
+      sleeping = thread->waits;
+      lock.unlock();
+      timespec until = ToTimespec(deadline);
+      long woke = syscall(kSysFutexWaitv, entries.data(), entries.size(), 0,
+                          deadline == kForever ? nullptr : &until, CLOCK_MONOTONIC);
+      int err = woke < 0 ? errno : 0;
+      lock.lock();
+      if (woke >= 0) {  // a word was woken (the interrupt word only if the signal failed)
+        for (size_t i = 0; i < sleeping.size(); i++) {
+          if (entryOf[i] == static_cast<size_t>(woke)) {
+            sleeping[i]->woken = true;
+          } else {
+            sleeping[i]->mayBeWoken = true;
+          }
+        }
+      } else if (err != 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR) {
+        // Cannot happen with valid words (mappings stay mapped while waited
+        // on); should it, fail the waits rather than spin.
+        for (Wait* wait : sleeping) wait->failed = err;
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<FutexThread>> threads_;
+  size_t pending_ = 0;  // waits on all threads
+};
+#endif  // __linux__
+
+// Wakes the sleep of a wait whose `cancelled` just turned true.
+void InterruptWait(Wait* wait) {
+#ifdef __linux__
+  if (wait->futexThread != nullptr) {
+    FutexWaiters::Get().Interrupt(wait);
+    return;
+  }
+#endif
+  wait->job->Interrupt();
 }
 
 Napi::Value CancelWait(const Napi::CallbackInfo& info) {
@@ -190,7 +545,7 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   Wait* wait = found->second;
   wait->suppressed = true;
   wait->cancelled.store(true);
-  wait->job->Interrupt();
+  InterruptWait(wait);
   // Already succeeded, result not yet delivered: hand back what it took now,
   // so the very next tryWait() finds it.
   if (wait->finished.load(std::memory_order_acquire) && wait->result == WaitResult::kOk) {
@@ -199,6 +554,18 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   }
   if (wait->ref) Unref(env, state);
   return Napi::Boolean::New(env, true);
+}
+
+// Hands a new wait to a shared futex waiter thread if it is a plain futex
+// wait and futex_waitv works, else to the blocking pool. Returns 0,
+// kPoolFull, or the errno of a failed pthread_create.
+int Schedule(Wait* wait) {
+#ifdef __linux__
+  if (FutexWaiters::Available() && wait->job->FutexWord(&wait->word, &wait->expected)) {
+    return FutexWaiters::Get().Add(wait);
+  }
+#endif
+  return WaiterPool::Get().Submit([wait] { RunOnThread(wait); }, wait->job->Bounded());
 }
 
 // Environment teardown (a Worker ends, or the process exits): cancel every
@@ -211,7 +578,7 @@ void StopDelivery(void* arg) {
   delivery.alive = false;
   for (auto& [id, wait] : state->waits) {
     if (wait->cancelled.exchange(true)) continue;
-    wait->job->Interrupt();
+    InterruptWait(wait);
   }
   delivery.idle.wait_for(lock, kTeardownWait, [&] { return delivery.running == 0; });
 }
@@ -255,7 +622,7 @@ Napi::Value StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, const AsyncAr
     std::lock_guard<std::mutex> lock(state->delivery->mutex);
     state->delivery->running++;
   }
-  int err = WaiterPool::Get().Submit([wait] { RunOnThread(wait); });
+  int err = Schedule(wait);
   if (err != 0) {
     {
       std::lock_guard<std::mutex> lock(state->delivery->mutex);
@@ -263,6 +630,12 @@ Napi::Value StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, const AsyncAr
     }
     DeleteRefs(env, wait);
     delete wait;
+    if (err == kPoolFull) {
+      throw CodedError(env, "ERR_SHMKIT_TOO_MANY_WAITS",
+                       "too many pending blocking waits: at most " +
+                           std::to_string(MaxBlockingWaiters()) +
+                           " (SHMKIT_MAX_BLOCKING_WAITERS) may hold a waiter thread at once");
+    }
     throw ErrnoError(env, err, "pthread_create", "shmkit waiter thread");
   }
   state->waits.emplace(wait->id, wait);

@@ -1,6 +1,8 @@
-// shmkit's waiter machinery: every async wait runs on a thread of our own
-// pool (never libuv's threadpool) and resolves on the loop through one
-// thread-safe function per environment.
+// shmkit's waiter machinery: every async wait runs on threads of our own
+// (never libuv's threadpool) and resolves on the loop through one
+// thread-safe function per environment. Futex waits share a few threads,
+// 127 words each (futex_waitv); blocking calls take one thread each from a
+// bounded pool.
 #pragma once
 
 #include <napi.h>
@@ -30,6 +32,15 @@ class WaitJob {
   // Called on the JS thread when a wait that succeeded (kOk) was cancelled
   // before its result was delivered: give back what it took.
   virtual void Undo() {}
+  // A plain futex wait (sleep while *word == expected) says so here: its
+  // async wait then shares a futex waiter thread with up to 126 others
+  // (futex_waitv) instead of calling Run on a thread of its own; Run still
+  // serves sync waits and kernels without futex_waitv.
+  virtual bool FutexWord(int32_t** /*word*/, int32_t* /*expected*/) const { return false; }
+  // Whether the wait counts against SHMKIT_MAX_BLOCKING_WAITERS. shmkit's own
+  // one-per-environment wait (the signal pump) does not: it is re-armed from
+  // a callback, where a refusal could only become an uncaught exception.
+  virtual bool Bounded() const { return true; }
   int error = 0;                  // errno when Run returns kError
   const char* syscall = nullptr;  // the call that failed
   std::string subject;            // the object's name, for error messages
@@ -49,10 +60,13 @@ struct AsyncArgs {
 // Reads AsyncArgs from info[first], info[first + 1], info[first + 2].
 AsyncArgs RequireAsyncArgs(const Napi::CallbackInfo& info, size_t first);
 
-// Starts `job` on a waiter thread. `args.callback(error, resultName)` is
-// called on the JS thread unless the wait is cancelled first. `keepAlive`
-// (may be undefined) is referenced until the wait ends. Returns the wait id
-// for waiter.cancel, as a JS number.
+// Starts `job` on a waiter thread: a shared futex waiter thread for a futex
+// word (WaitJob::FutexWord), else a thread of the bounded blocking pool (at
+// most SHMKIT_MAX_BLOCKING_WAITERS, default 256, such waits pending at once
+// in the process; one more throws ERR_SHMKIT_TOO_MANY_WAITS).
+// `args.callback(error, resultName)` is called on the JS thread unless the
+// wait is cancelled first. `keepAlive` (may be undefined) is referenced until
+// the wait ends. Returns the wait id for waiter.cancel, as a JS number.
 Napi::Value StartWait(Napi::Env env, std::unique_ptr<WaitJob> job, const AsyncArgs& args,
                       Napi::Value keepAlive);
 

@@ -71,6 +71,14 @@ class FutexWaitJob : public WaitJob {
 
   void Undo() override { FutexWake(word_, 1); }  // pass the wake on
 
+  // Async waits share a futex waiter thread (core/waiter.cc); Run below
+  // serves sync waits and kernels without futex_waitv.
+  bool FutexWord(int32_t** word, int32_t* expected) const override {
+    *word = word_;
+    *expected = expected_;
+    return true;
+  }
+
   void Interrupt() override {
     interrupt_.store(1);
     ::syscall(SYS_futex, &interrupt_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);

@@ -272,6 +272,8 @@ class PipeWaitJob : public WaitJob {
  public:
   PipeWaitJob() { subject = "shmkit signals"; }
 
+  bool Bounded() const override { return false; }  // one per environment, re-armed from a callback
+
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
     for (;;) {
       if (cancelled.load()) return WaitResult::kCancelled;
