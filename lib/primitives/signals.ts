@@ -317,11 +317,14 @@ function once(signal: string, options?: SignalOnceOptions): Promise<SignalInfo> 
       );
       // setTimeout fires at once past 2^31 - 1 ms: a longer timeout re-arms in steps.
       const arm = (leftMs: number) => {
-        timer = setTimeout(() => {
-          if (leftMs > TIMER_MAX_MS) return arm(leftMs - TIMER_MAX_MS);
-          finish();
-          reject(timeoutError('sigtimedwait', signalName(signo), timeoutMs));
-        }, Math.min(leftMs, TIMER_MAX_MS));
+        timer = setTimeout(
+          () => {
+            if (leftMs > TIMER_MAX_MS) return arm(leftMs - TIMER_MAX_MS);
+            finish();
+            reject(timeoutError('sigtimedwait', signalName(signo), timeoutMs));
+          },
+          Math.min(leftMs, TIMER_MAX_MS),
+        );
         if (!ref) timer.unref();
       };
       if (timeoutMs >= 0) arm(timeoutMs);
