@@ -35,6 +35,29 @@ function isZombie(pid: number): boolean {
   }
 }
 
+/**
+ * When process `pid` started: the starttime field (22) of /proc/PID/stat, in
+ * clock ticks since boot — the unit C peers read too, so both compare exact
+ * integers without any boot-time arithmetic. Together with the pid it names
+ * one process for good: a recycled pid has another start. Undefined if there
+ * is no such process, it is a zombie, or /proc cannot tell (no /proc, hidepid).
+ * Synchronous: the robust lock calls it on its contended path only.
+ */
+export function processStartTicks(pid: number | 'self'): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  if (state === 'Z' || state === 'X' || state === 'x') return undefined;
+  const ticks = Number(fields[19]);
+  return Number.isSafeInteger(ticks) && ticks >= 0 ? ticks : undefined;
+}
+
 let bootTimeMs: number | undefined;
 
 async function bootTime(): Promise<number | undefined> {
