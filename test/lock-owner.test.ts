@@ -6,11 +6,13 @@
  * pid the kernel gave to a new process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { processStartTicks } from '../lib/core/processes.js';
 import { Mutex, RingBuffer, SharedMemory } from '../lib/index.js';
 import { ownerRecord } from '../lib/structures/lock-word.js';
-import { track, uniqueName } from './helpers.js';
+import { requireOrSkip, track, uniqueName } from './helpers.js';
 
 let sleeper: ChildProcess;
 let sleeperPid: number;
@@ -138,5 +140,47 @@ describe('RingBuffer side lock owner record', () => {
     );
     await expect(r.push(Uint8Array.of(1), { timeoutMs: 60 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     expect(r.stats().lockRecoveries).toBe(0);
+  });
+});
+
+describe('C peers (ring.h) read the same owner record', () => {
+  const tools = path.join(__dirname, '..', 'build', 'Release');
+  const producer = path.join(tools, 'ring_producer');
+  beforeEach((ctx) => requireOrSkip(ctx, fs.existsSync(producer), `the C ring tools in ${tools}`));
+
+  /** Runs ring_producer pushing one 8-byte message into `name`; resolves with its exit code and stderr. */
+  function producePush(name: string, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(producer, [name, '1', '8', '--timeout', String(timeoutMs)]);
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    return new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  }
+
+  const ring = () =>
+    track(RingBuffer.create(uniqueName('owner-c'), { capacityBytes: 4096, producers: 'multi' }), RingBuffer);
+
+  it('a C producer takes over a producer lock whose record is stale, and clears the record', async () => {
+    const r = ring();
+    forge(r.name, 192, records.stale());
+    const result = await producePush(r.name, 5000);
+    expect(result).toMatchObject({ code: 0 });
+    expect(r.stats().lockRecoveries).toBe(1);
+    expect(recordAt(r.name, 192)).toBe(0n);
+    expect(r.tryPop()?.byteLength).toBe(8);
+  });
+
+  it('a C producer waits out a producer lock whose record names the live process', async () => {
+    const r = ring();
+    forge(r.name, 192, records.current());
+    const result = await producePush(r.name, 100);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/timed out/i);
+    expect(r.stats().lockRecoveries).toBe(0);
+    expect(r.tryPop()).toBeUndefined();
   });
 });
