@@ -1,8 +1,9 @@
 /**
  * The lock of one side (the producers or the consumers) of a multi ring: a
  * robust lock word in the ring's header (../lock-word.ts) that records its
- * owner's pid (and, beside it, the owner's start time), so a process that dies holding it does not stall the ring:
- * the next locker takes it over and counts a recovery. A dead owner left
+ * owner's pid (and, beside it, the owner's start time), so a process that
+ * dies holding it does not stall the ring, even once its pid is reused: the
+ * next locker takes it over and counts a recovery. A dead owner left
  * nothing half-published: indices move only at the end of a push or pop.
  */
 import { timeoutError } from '../../core/errors.js';
