@@ -19,7 +19,7 @@
  */
 import { systemError, timeoutError } from '../core/errors.js';
 import type { WaitOptions } from '../core/pending.js';
-import { isProcessAlive, processStartTicks } from '../core/processes.js';
+import { processLife, processStartTicks } from '../core/processes.js';
 import { runSleeps, runSleepsSync, type SleepSteps, wakeWord } from '../primitives/futex.js';
 
 export const WAITERS_BIT = 0x80000000 | 0;
@@ -148,26 +148,23 @@ export class LockWord {
     Atomics.store(this.#record, 0, ownRecord());
   }
 
-  /** Whether the owner named by lock word `seen` is dead (so its lock may be taken over). */
+  /**
+   * Whether the owner named by lock word `seen` is dead, so its lock may be
+   * taken over: its pid is dead, or it lives but the record shows that the
+   * process that locked is another one, gone since (its pid reused). Only a
+   * record naming that pid counts. The record is read before /proc and must
+   * be unchanged after it: then its writer held the lock all along, and was
+   * gone when /proc was read, rather than unlocking and exiting in between.
+   */
   #ownerGone(seen: number): boolean {
     const owner = seen & OWNER_MASK;
     if (owner === this.#pid) return false;
-    if (!isProcessAlive(owner)) return true;
-    return this.#recordSaysGone(owner);
-  }
-
-  /**
-   * The pid lives; whether its record shows that the process that locked is
-   * another one, gone since (its pid reused). Only a record naming that pid
-   * counts, and it must still be there after /proc was read: then its writer
-   * held the lock all along, and did not unlock and exit in between.
-   */
-  #recordSaysGone(owner: number): boolean {
     const record = Atomics.load(this.#record, 0);
-    if (record === 0n || Number(record & 0xffffffffn) !== owner) return false;
-    const started = processStartTicks(owner);
-    if (started === undefined) return false; // /proc cannot tell, or it just died: the next attempt sees it
-    if (started % TICKS_MODULUS === Number(record >> 32n)) return false;
+    const life = processLife(owner);
+    if (!life.alive) return true;
+    if (record === 0n || Number(record & 0xffffffffn) !== owner) return false; // unknown: the pid decides
+    if (life.startTicks === undefined) return false; // /proc cannot tell
+    if (life.startTicks % TICKS_MODULUS === Number(record >> 32n)) return false;
     return Atomics.load(this.#record, 0) === record;
   }
 

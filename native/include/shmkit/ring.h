@@ -553,7 +553,7 @@ static inline int shmkit_ring__lock_until(shmkit_ring *r, shmkit_ring_side side,
       return 0;
     }
   }
-  int slept = 0; /* after a whole slice, also look for a zombie owner (/proc) */
+  int slept = 0; /* after a whole slice, also look for a zombie or reused pid (/proc) */
   for (;;) {
     cur = atomic_load(w);
     if (cur == 0) {
@@ -567,8 +567,10 @@ static inline int shmkit_ring__lock_until(shmkit_ring *r, shmkit_ring_side side,
       continue;
     }
     uint32_t owner = cur & SHMKIT_RING_LOCK_OWNER_MASK;
-    if (owner != me &&
-        (shmkit_ring__pid_dead(owner, slept) || shmkit_ring__record_says_gone(r, side, owner))) {
+    /* /proc is read only after a whole slice asleep (zombie, reused pid), so
+     * a short wait for a live owner costs no file reads. */
+    if (owner != me && (shmkit_ring__pid_dead(owner, slept) ||
+                        (slept && shmkit_ring__record_says_gone(r, side, owner)))) {
       /* Take the word over from the dead owner in one CAS; keep its waiters
        * bit, since other lockers may be asleep on it. */
       if (atomic_compare_exchange_strong(w, &cur, me | (cur & SHMKIT_RING_LOCK_WAITERS))) {
