@@ -16,23 +16,65 @@ import fsp from 'node:fs/promises';
  */
 export function isProcessAlive(pid: number): boolean {
   if (pid === process.pid) return true;
-  if (pid <= 0) return false;
+  return processLife(pid).alive;
+}
+
+/** What the robust lock needs to know of a pid, from one kill(2) and at most one /proc read. */
+export interface ProcessLife {
+  /** As isProcessAlive. */
+  alive: boolean;
+  /** Its start time (see processStartTicks); undefined when dead or when /proc cannot tell. */
+  startTicks: number | undefined;
+}
+
+const DEAD: ProcessLife = Object.freeze({ alive: false, startTicks: undefined });
+
+/** Whether `pid` runs (as isProcessAlive) and, if /proc tells, when it started. */
+export function processLife(pid: number): ProcessLife {
+  if (pid <= 0) return DEAD;
   try {
     process.kill(pid, 0);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return DEAD;
   }
-  return !isZombie(pid);
+  const fields = statFields(pid);
+  if (!fields) return { alive: true, startTicks: undefined }; // no /proc (macOS), or it vanished: kill() decided
+  return isDeadState(fields[0]) ? DEAD : { alive: true, startTicks: startTicksOf(fields) };
 }
 
-function isZombie(pid: number): boolean {
+/**
+ * When process `pid` started: the starttime field (22) of /proc/PID/stat, in
+ * clock ticks since boot — the unit C peers read too, so both compare exact
+ * integers without any boot-time arithmetic. Together with the pid it names
+ * one process for good: a recycled pid has another start. Undefined if there
+ * is no such process, it is a zombie, or /proc cannot tell (no /proc, hidepid).
+ * Synchronous: the robust lock calls it once per process for itself ('self').
+ */
+export function processStartTicks(pid: number | 'self'): number | undefined {
+  const fields = statFields(pid);
+  return fields && !isDeadState(fields[0]) ? startTicksOf(fields) : undefined;
+}
+
+/** The fields of /proc/PID/stat from the state (field 3) on, or undefined if it cannot be read. */
+function statFields(pid: number | 'self'): string[] | undefined {
+  let text: string;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat[stat.lastIndexOf(')') + 2]; // "pid (comm) S ...": comm may hold spaces
-    return state === 'Z' || state === 'X';
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
-    return false; // no /proc (macOS), or it vanished: kill() decided
+    return undefined;
   }
+  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses.
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Zombie (dead, not yet reaped) or dead. */
+function isDeadState(state: string | undefined): boolean {
+  return state === 'Z' || state === 'X' || state === 'x';
+}
+
+function startTicksOf(fields: string[]): number | undefined {
+  const ticks = Number(fields[19]); // field 22, counted from the state (field 3)
+  return Number.isSafeInteger(ticks) && ticks >= 0 ? ticks : undefined;
 }
 
 let bootTimeMs: number | undefined;

@@ -7,12 +7,15 @@ import { NAME_MAX, posixName } from '../core/names.js';
 import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { validateFunction, validateMode, validateOptions, validateTimeoutMs } from '../core/validate.js';
 import { SharedMemory } from '../primitives/shm.js';
-import { type LockOutcome, lockWord, lockWordSync, tryLockWord, unlockWord } from './lock-word.js';
+import { type LockOutcome, LockWord } from './lock-word.js';
 
 const MUTEX_MAGIC = 0x584d4d53; // 'SMMX' little-endian
 const MUTEX_VERSION = 1;
 const MUTEX_BYTES = 128;
-const LOCK_INDEX = 64 / 4; // the lock word has a cache line of its own
+// The lock word has a cache line of its own; its owner record (pid + start
+// ticks, lock-word.ts) is the u64 at 72, in bytes version 1 left zero: older
+// shmkit versions ignore it, and a zero record means "unknown".
+const LOCK_OFFSET = 64;
 
 export interface MutexCreateOptions {
   /** Permission bits (default 0o600), masked by the umask. */
@@ -37,7 +40,8 @@ const NOT_A_MUTEX = 'not a shmkit mutex: open it as what it is, or give the mute
 
 /**
  * A robust process-shared mutex (futex(2) on a word that records the owner's
- * pid) in a 128-byte shm object of its own (shm_open(3), named like any POSIX
+ * pid, beside a record of its start time, so a reused pid does not pass for
+ * the dead owner) in a 128-byte shm object of its own (shm_open(3), named like any POSIX
  * object). If the owner dies holding it, the next locker takes it over and is
  * told (`ownerDied`) instead of hanging. Ownership is per process. The same
  * lock guards multi-producer and multi-consumer RingBuffers. Timeouts are in
@@ -53,15 +57,14 @@ export class Mutex implements Disposable {
   /** The POSIX name of its shm object, with its leading '/'. */
   readonly name: string;
   readonly #shm: SharedMemory;
-  readonly #words: Int32Array;
-  readonly #pid = process.pid;
+  readonly #lock: LockWord;
   #held = false;
   #generation = 0; // which acquisition a guard belongs to
 
   private constructor(shm: SharedMemory) {
     this.name = shm.name;
     this.#shm = shm;
-    this.#words = new Int32Array(shm.buffer);
+    this.#lock = new LockWord(shm.buffer, LOCK_OFFSET, shm.name);
   }
 
   /** Creates the mutex (unlocked). @throws `EEXIST` */
@@ -121,7 +124,7 @@ export class Mutex implements Disposable {
   /** Takes the lock if it is free (or its owner is dead); never waits. */
   tryLock(): MutexGuard | undefined {
     this.#checkNotHeld();
-    const outcome = tryLockWord(this.#words, LOCK_INDEX, this.#pid);
+    const outcome = this.#lock.tryLock();
     return outcome && this.#guard(outcome);
   }
 
@@ -132,7 +135,7 @@ export class Mutex implements Disposable {
   lockSync(options?: WaitSyncOptions): MutexGuard {
     const timeoutMs = parseWaitSyncOptions(options);
     this.#checkNotHeld();
-    return this.#guard(lockWordSync(this.#words, LOCK_INDEX, this.#pid, timeoutMs, this.name));
+    return this.#guard(this.#lock.lockSync(timeoutMs));
   }
 
   /**
@@ -143,7 +146,7 @@ export class Mutex implements Disposable {
     const opts = parseWaitOptions(options);
     const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
     this.#checkNotHeld();
-    const outcome = await lockWord(this.#words, LOCK_INDEX, this.#pid, { ...opts, timeoutMs }, this.name);
+    const outcome = await this.#lock.lock({ ...opts, timeoutMs });
     return this.#guard(outcome);
   }
 
@@ -156,7 +159,7 @@ export class Mutex implements Disposable {
     if (!this.#held) throw systemError('EPERM', 'futex', this.name, 'unlock of a mutex this handle does not hold');
     // Not ours any more either way (EPERM: another process took it over).
     this.#held = false;
-    unlockWord(this.#words, LOCK_INDEX, this.#pid, this.name);
+    this.#lock.unlock();
   }
 
   /** Runs `fn` (sync or async) holding the lock; unlocks afterwards, also when it throws. */

@@ -10,8 +10,9 @@
  *                      fingerprint, creatorPid
  *   line 1  (64..127)  tail: producers' byte counter (mod 2^32); push stats
  *   line 2  (128..191) head: consumers' byte counter (mod 2^32); pop stats
- *   line 3  (192..255) producer lock word (owner pid | FUTEX_WAITERS)
- *   line 4  (256..319) consumer lock word
+ *   line 3  (192..255) producer lock word (owner pid | FUTEX_WAITERS); at 200
+ *                      its owner record (optional, see below)
+ *   line 4  (256..319) consumer lock word; at 264 its owner record
  *   line 5  (320..383) consumer wait word (bit 0: may sleep; bits 1..31: epoch); parks / wakes
  *   line 6  (384..447) producer wait word (bit 0: may sleep; bits 1..31: epoch); parks / wakes
  *   line 7  (448..511) lock recoveries (f64: locks taken over from dead owners)
@@ -22,6 +23,13 @@
  * marker (length 0xFFFFFFFF) and starts again at offset 0. A producer
  * publishes frames by storing `tail` last; a consumer frees them by storing
  * `head`. Everything read from the header or a frame is bounds-checked.
+ *
+ * An owner record (optional in version 1: readers that do not know it ignore
+ * it) is a u64 accessed atomically as a whole: low 32 bits the owner's pid,
+ * high 32 bits the low 32 bits of its /proc/PID/stat starttime (clock ticks
+ * since boot); 0 = unknown. A locker stores it after its CAS and clears it
+ * before its unlock, so a live pid that now names another process is seen
+ * as the dead owner it is (lib/structures/lock-word.ts).
  */
 
 export const RING_MAGIC = 0x52484d53; // 'SMHR' little-endian: bytes 'S','M','H','R'
@@ -61,7 +69,9 @@ export const OFFSET = {
   poppedMessages: 136, // f64
   poppedBytes: 144, // f64
   producerLock: 192,
+  producerLockOwner: 200, // u64 owner record: pid | startTicks << 32 (0: unknown)
   consumerLock: 256,
+  consumerLockOwner: 264, // u64 owner record of the consumer lock
   consumerSleeping: 320, // consumers' wait word: bit 0 = may sleep, bits 1..31 = epoch
   consumerParks: 328, // f64
   consumerWakes: 336, // f64: wakes sent to consumers

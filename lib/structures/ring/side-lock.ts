@@ -1,31 +1,30 @@
 /**
  * The lock of one side (the producers or the consumers) of a multi ring: a
  * robust lock word in the ring's header (../lock-word.ts) that records its
- * owner's pid, so a process that dies holding it does not stall the ring:
- * the next locker takes it over and counts a recovery. A dead owner left
+ * owner's pid (and, beside it, the owner's start time), so a process that
+ * dies holding it does not stall the ring, even once its pid is reused: the
+ * next locker takes it over and counts a recovery. A dead owner left
  * nothing half-published: indices move only at the end of a push or pop.
  */
 import { timeoutError } from '../../core/errors.js';
 import type { SleepSteps } from '../../primitives/futex.js';
-import { lockSteps, tryLockWord, unlockWord } from '../lock-word.js';
-import { f64, HEADER_BYTES, OFFSET, word } from './format.js';
+import { LockWord } from '../lock-word.js';
+import { f64, HEADER_BYTES, OFFSET } from './format.js';
 
 /** CAS attempts before one robust attempt (which checks the owner's liveness). */
 const LOCK_SPINS = 256;
 
 export class SideLock {
-  readonly #words: Int32Array;
+  readonly #lock: LockWord;
   readonly #stats: Float64Array;
-  readonly #index: number;
-  readonly #pid = process.pid;
   /** Names the lock in errors, e.g. "/jobs producer lock". */
   readonly what: string;
 
   constructor(buffer: ArrayBufferLike, side: 'producer' | 'consumer', ringName: string) {
-    this.#words = new Int32Array(buffer);
     this.#stats = new Float64Array(buffer, 0, HEADER_BYTES / 8);
-    this.#index = word(side === 'producer' ? OFFSET.producerLock : OFFSET.consumerLock);
     this.what = `${ringName} ${side} lock`;
+    // Its owner record (pid + start ticks) is the u64 8 bytes on: 200 or 264.
+    this.#lock = new LockWord(buffer, side === 'producer' ? OFFSET.producerLock : OFFSET.consumerLock, this.what);
   }
 
   /**
@@ -35,20 +34,15 @@ export class SideLock {
    * is awaitFree(), inside the caller's wait with its deadline and signal.
    */
   tryLock(): boolean {
-    const words = this.#words;
-    for (let i = 0; i < LOCK_SPINS; i++) {
-      if (Atomics.load(words, this.#index) === 0 && Atomics.compareExchange(words, this.#index, 0, this.#pid) === 0) {
-        return true;
-      }
-    }
-    const outcome = tryLockWord(words, this.#index, this.#pid);
+    if (this.#lock.spinLock(LOCK_SPINS)) return true;
+    const outcome = this.#lock.tryLock();
     if (outcome?.ownerDied) this.#countRecovery();
     return outcome !== undefined;
   }
 
   /** @throws `EPERM` if this process does not hold the lock. */
   unlock(): void {
-    unlockWord(this.#words, this.#index, this.#pid, this.what);
+    this.#lock.unlock();
   }
 
   /**
@@ -59,7 +53,7 @@ export class SideLock {
    */
   *awaitFree(leftMs: number, timeoutMs: number | undefined): SleepSteps<void> {
     if (leftMs === 0) throw timeoutError('futex', this.what, timeoutMs ?? 0);
-    const outcome = yield* lockSteps(this.#words, this.#index, this.#pid, leftMs, this.what);
+    const outcome = yield* this.#lock.lockSteps(leftMs);
     if (outcome.ownerDied) this.#countRecovery();
     this.unlock();
   }

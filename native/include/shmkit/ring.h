@@ -95,7 +95,9 @@
 #define SHMKIT_RING_OFF_POPPED_MESSAGES 136 /* f64 */
 #define SHMKIT_RING_OFF_POPPED_BYTES 144    /* f64 */
 #define SHMKIT_RING_OFF_PRODUCER_LOCK 192
+#define SHMKIT_RING_OFF_PRODUCER_LOCK_OWNER 200 /* u64 owner record (optional, see below) */
 #define SHMKIT_RING_OFF_CONSUMER_LOCK 256
+#define SHMKIT_RING_OFF_CONSUMER_LOCK_OWNER 264 /* u64 owner record of the consumer lock */
 #define SHMKIT_RING_OFF_CONSUMER_SLEEPING 320
 #define SHMKIT_RING_OFF_CONSUMER_PARKS 328 /* f64 */
 #define SHMKIT_RING_OFF_CONSUMER_WAKES 336 /* f64: wakes sent to consumers */
@@ -107,6 +109,12 @@
 /* Lock word: owner pid in bits 0..29, bit 31 set while someone sleeps on it. */
 #define SHMKIT_RING_LOCK_OWNER_MASK 0x3fffffffu
 #define SHMKIT_RING_LOCK_WAITERS 0x80000000u
+/* Owner record, 8 bytes after a lock word: a u64 stored and loaded whole,
+ * low 32 bits the owner's pid, high 32 bits the low 32 bits of its start
+ * time (/proc/PID/stat starttime, clock ticks since boot); 0 = unknown.
+ * Optional in version 1 (readers that ignore it stay correct): it tells a
+ * dead owner from a live process that got its pid. */
+#define SHMKIT_RING_LOCK_OWNER_RECORD_DELTA 8
 /* A lock sleeper wakes at least this often to check that the owner lives. */
 #define SHMKIT_RING_LOCK_SLICE_NS 50000000LL
 
@@ -415,27 +423,98 @@ static inline uint32_t shmkit_ring_used(const shmkit_ring *r) {
 
 /* ---- The robust process-shared lock (multi-producer / multi-consumer rings) ---- */
 
+/* Reads /proc/<pid>/stat (pid 0: /proc/self/stat) into buf and returns the
+ * text after "(comm) ", which starts with the state letter; NULL if there is
+ * no such file. comm may hold ')' itself, so the last one ends it. */
+static inline const char *shmkit_ring__proc_stat(uint32_t pid, char *buf, size_t size) {
+  char path[32];
+  if (pid == 0) {
+    memcpy(path, "/proc/self/stat", 16);
+  } else {
+    int n = 0;
+    unsigned p = pid;
+    char digits[12];
+    do digits[n++] = (char)('0' + p % 10);
+    while ((p /= 10) != 0);
+    memcpy(path, "/proc/", 6);
+    for (int i = 0; i < n; i++) path[6 + i] = digits[n - 1 - i];
+    memcpy(path + 6 + n, "/stat", 6);
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  ssize_t got = read(fd, buf, size - 1);
+  close(fd);
+  if (got <= 0) return NULL;
+  buf[got] = 0;
+  char *close_paren = strrchr(buf, ')');
+  return close_paren && close_paren[1] == ' ' ? close_paren + 2 : NULL;
+}
+
 /* Whether pid is a zombie: dead, but not yet reaped by its parent, so kill()
  * still finds it (e.g. the locker's own child, exited holding the lock). */
 static inline int shmkit_ring__pid_zombie(uint32_t pid) {
-  char path[32], buf[512];
-  int n = 0;
-  unsigned p = pid;
-  char digits[12];
-  do digits[n++] = (char)('0' + p % 10);
-  while ((p /= 10) != 0);
-  memcpy(path, "/proc/", 6);
-  for (int i = 0; i < n; i++) path[6 + i] = digits[n - 1 - i];
-  memcpy(path + 6 + n, "/stat", 6);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0) return 0;
-  buf[got] = 0;
-  /* "pid (comm) S ...": comm may hold ')' itself, so take the last one. */
-  char *close_paren = strrchr(buf, ')');
-  return close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z';
+  char buf[512];
+  const char *rest = shmkit_ring__proc_stat(pid, buf, sizeof buf);
+  return rest && rest[0] == 'Z';
+}
+
+/* The start time of pid (0: this process) in clock ticks since boot, the
+ * starttime field (22) of /proc/PID/stat, into *ticks; 0 if /proc cannot
+ * tell (no such process, a zombie, no /proc), 1 if it did. */
+static inline int shmkit_ring__start_ticks(uint32_t pid, uint64_t *ticks) {
+  char buf[512];
+  const char *p = shmkit_ring__proc_stat(pid, buf, sizeof buf);
+  if (!p || p[0] == 'Z' || p[0] == 'X' || p[0] == 'x') return 0;
+  for (int field = 3; field < 22; field++) { /* p is at field 3 (state) */
+    p = strchr(p, ' ');
+    if (!p) return 0;
+    p++;
+  }
+  if (*p < '0' || *p > '9') return 0;
+  uint64_t v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
+  *ticks = v;
+  return 1;
+}
+
+/* An owner record: pid | (start ticks mod 2^32) << 32. */
+static inline uint64_t shmkit_ring__owner_record(uint32_t pid, uint64_t ticks) {
+  return (uint64_t)pid | ((ticks & 0xffffffffu) << 32);
+}
+
+/* This process's owner record, read from /proc once per process (again after
+ * a fork: the child is another process), so an uncontended lock never reads
+ * /proc. 0 when /proc cannot tell. */
+static inline uint64_t shmkit_ring__own_record(uint32_t me) {
+  static _Atomic uint64_t cached_record;
+  static _Atomic uint32_t cached_pid; /* stored after cached_record */
+  if (atomic_load(&cached_pid) == me) return atomic_load(&cached_record);
+  uint64_t ticks;
+  uint64_t record = shmkit_ring__start_ticks(0, &ticks) ? shmkit_ring__owner_record(me, ticks) : 0;
+  atomic_store(&cached_record, record);
+  atomic_store(&cached_pid, me);
+  return record;
+}
+
+static inline _Atomic uint64_t *shmkit_ring__owner_slot(shmkit_ring *r, shmkit_ring_side side) {
+  return shmkit_ring__u64(r, (size_t)side + SHMKIT_RING_LOCK_OWNER_RECORD_DELTA);
+}
+
+/* The owner pid is alive; whether the lock's record shows that the process
+ * that locked is another one, gone since (its pid reused). Only a record
+ * naming that pid counts (0, or another pid, says nothing: a peer that
+ * writes no records, or a locker between its CAS and its store), and it must
+ * still be there after /proc was read: then its writer held the lock all
+ * along rather than unlocking and exiting in between. */
+static inline int shmkit_ring__record_says_gone(shmkit_ring *r, shmkit_ring_side side,
+                                                uint32_t owner) {
+  _Atomic uint64_t *slot = shmkit_ring__owner_slot(r, side);
+  uint64_t record = atomic_load(slot);
+  if (record == 0 || (uint32_t)record != owner) return 0;
+  uint64_t ticks;
+  if (!shmkit_ring__start_ticks(owner, &ticks)) return 0; /* cannot tell, or just died */
+  if ((ticks & 0xffffffffu) == record >> 32) return 0;
+  return atomic_load(slot) == record;
 }
 
 /* A pid is dead if kill() says ESRCH (EPERM means it lives under another
@@ -456,31 +535,46 @@ static inline int shmkit_ring__lock_until(shmkit_ring *r, shmkit_ring_side side,
   _Atomic uint32_t *w = shmkit_ring__u32(r, (size_t)side);
   /* getpid() each time rather than cached: a forked child is another owner. */
   uint32_t me = (uint32_t)getpid() & SHMKIT_RING_LOCK_OWNER_MASK;
+  /* After each CAS that makes the word ours, say which process holds it. */
+  _Atomic uint64_t *record = shmkit_ring__owner_slot(r, side);
+  uint64_t mine = shmkit_ring__own_record(me);
   uint32_t cur = 0;
-  if (atomic_compare_exchange_strong(w, &cur, me)) return 0;
+  if (atomic_compare_exchange_strong(w, &cur, me)) {
+    atomic_store(record, mine);
+    return 0;
+  }
   /* Critical sections are one memcpy long: a short spin usually wins. */
   for (uint32_t i = 0; i < r->spin; i++) {
     shmkit_ring__cpu_relax();
     cur = 0;
     if (atomic_load_explicit(w, memory_order_relaxed) == 0 &&
-        atomic_compare_exchange_strong(w, &cur, me))
+        atomic_compare_exchange_strong(w, &cur, me)) {
+      atomic_store(record, mine);
       return 0;
+    }
   }
-  int slept = 0; /* after a whole slice, also look for a zombie owner (/proc) */
+  int slept = 0; /* after a whole slice, also look for a zombie or reused pid (/proc) */
   for (;;) {
     cur = atomic_load(w);
     if (cur == 0) {
       /* We may have slept, so others may sleep too: keep the waiters bit set
        * so our unlock wakes the next one (the futex mutex of Drepper's
        * "Futexes Are Tricky"). */
-      if (atomic_compare_exchange_strong(w, &cur, me | SHMKIT_RING_LOCK_WAITERS)) return 0;
+      if (atomic_compare_exchange_strong(w, &cur, me | SHMKIT_RING_LOCK_WAITERS)) {
+        atomic_store(record, mine);
+        return 0;
+      }
       continue;
     }
     uint32_t owner = cur & SHMKIT_RING_LOCK_OWNER_MASK;
-    if (owner != me && shmkit_ring__pid_dead(owner, slept)) {
+    /* /proc is read only after a whole slice asleep (zombie, reused pid), so
+     * a short wait for a live owner costs no file reads. */
+    if (owner != me && (shmkit_ring__pid_dead(owner, slept) ||
+                        (slept && shmkit_ring__record_says_gone(r, side, owner)))) {
       /* Take the word over from the dead owner in one CAS; keep its waiters
        * bit, since other lockers may be asleep on it. */
       if (atomic_compare_exchange_strong(w, &cur, me | (cur & SHMKIT_RING_LOCK_WAITERS))) {
+        atomic_store(record, mine);
         r->owner_died++;
         shmkit_ring__stat_add_shared(r, SHMKIT_RING_OFF_LOCK_RECOVERIES, 1);
         return SHMKIT_RING_OWNER_DIED;
@@ -511,6 +605,9 @@ static inline int shmkit_ring_unlock(shmkit_ring *r, shmkit_ring_side side) {
   _Atomic uint32_t *w = shmkit_ring__u32(r, (size_t)side);
   uint32_t me = (uint32_t)getpid() & SHMKIT_RING_LOCK_OWNER_MASK;
   if ((atomic_load(w) & SHMKIT_RING_LOCK_OWNER_MASK) != me) return -EPERM;
+  /* Clear the record first: once the word is free, a record naming us would
+   * outlive our hold and could be taken for a later owner's. */
+  atomic_store(shmkit_ring__owner_slot(r, side), 0);
   if (atomic_exchange(w, 0) & SHMKIT_RING_LOCK_WAITERS) shmkit_ring__futex_wake(w, 1);
   return 0;
 }
