@@ -84,17 +84,24 @@ function park(futex, view) {
   setMaxListeners(view.length, controller.signal); // one abort listener per odd wait, on purpose
   let releasing = false;
   let early = 0;
+  let firstEarly; // e.g. ERR_SHMKIT_TOO_MANY_WAITS where futex waits take pool threads
   const outcomes = [];
   for (let i = 0; i < view.length; i++) {
     const woken = i % 2 === 0;
     outcomes.push(
       futex.wait(view, i, 0, woken ? {} : { signal: controller.signal }).then(
         (result) => {
-          if (!releasing) early++;
+          if (!releasing) {
+            early++;
+            firstEarly ??= `word ${i}: resolved '${result}'`;
+          }
           return result === 'ok' && woken ? 'woken' : `word ${i}: resolved '${result}'`;
         },
         (error) => {
-          if (!releasing) early++;
+          if (!releasing) {
+            early++;
+            firstEarly ??= `word ${i}: ${error?.message ?? error}${error?.code ? ` (${error.code})` : ''}`;
+          }
           return error?.name === 'AbortError' && !woken ? 'aborted' : `word ${i}: ${error?.message ?? error}`;
         },
       ),
@@ -102,6 +109,7 @@ function park(futex, view) {
   }
   return {
     early: () => early,
+    firstEarly: () => firstEarly,
     async settle() {
       releasing = true;
       for (let i = 0; i < view.length; i += 2) {
@@ -134,7 +142,9 @@ export async function crowdPingRole(shmkit, cfg) {
   const parkMs = performance.now() - t0;
   const crowded = await measure(roundTrip, go);
   const threadsCrowded = threads();
-  if (crowd.early() > 0) throw new Error(`${crowd.early()} of the ${cfg.pending} parked waits ended unwoken`);
+  if (crowd.early() > 0) {
+    throw new Error(`${crowd.early()} of the ${cfg.pending} parked waits ended unwoken, e.g. ${crowd.firstEarly()}`);
+  }
   const t1 = performance.now();
   const { woken, aborted, wrong } = await crowd.settle();
   const settleMs = performance.now() - t1;
