@@ -5,10 +5,12 @@
 //   ping      'ready' {info}; 'go' {peer, runs, rounds, warm, maxMs} → 'samples' {runs: [ns...]}
 //   echo      'ready' {info}; then echoes until killed (or `total` messages for blocking kinds)
 //   idle      'ready'; blocks on an empty ring until the parent pushes `count` messages → 'result' {stats}
+//   crowd-ping, crowd-echo  the --crowd round trips (bench/crowd-ping.mjs)
 // Errors go back as {ctl: 'error', message, verification}.
 import { Worker } from 'node:worker_threads';
 import * as shmkit from 'shmkit';
 import { die, listenForControl, nextControl, send, serveProducer } from './control.mjs';
+import { crowdEchoRole, crowdPingRole } from './crowd-ping.mjs';
 import { memcpyEndpoint } from './memcpy.mjs';
 import { createSabRing, sabEndpoint } from './sab-ring.mjs';
 import {
@@ -232,7 +234,15 @@ async function idleRole() {
   await send({ ctl: 'result', ...timing, stats: receiver.stats() });
 }
 
-const roles = { consumer: consumerRole, producer: producerRole, ping: pingRole, echo: echoRole, idle: idleRole };
+const roles = {
+  consumer: consumerRole,
+  producer: producerRole,
+  ping: pingRole,
+  echo: echoRole,
+  idle: idleRole,
+  'crowd-ping': () => crowdPingRole(shmkit, cfg),
+  'crowd-echo': () => crowdEchoRole(shmkit, cfg),
+};
 const role = roles[cfg.role];
 if (!prim) die(new Error(`unknown primitive ${cfg.primitive}`));
 else if (!role) die(new Error(`unknown role ${cfg.role}`));

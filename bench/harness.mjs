@@ -2,7 +2,8 @@
 // processes, throughput by size and round-trip latency at 64 B, the memcpy
 // ceilings, and on request the pinned wake-up rows (--wakeup) and the idle
 // cost of a parked consumer (--idle); returns the results (bench/report.mjs
-// renders them). Used by lib/tooling/cli/bench.ts; see docs/benchmarks.md.
+// renders them). --crowd adds the wake latency of one async futex wait among
+// many pending (bench/crowd.mjs). Used by lib/tooling/cli/bench.ts; see docs/benchmarks.md.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -10,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import hdr from 'hdr-histogram-js';
 import * as shmkit from 'shmkit';
+import { crowdCase, DEFAULT_CROWD } from './crowd.mjs';
 import { forkChild } from './fork.mjs';
 import { median, sizeLabel, spread } from './format.mjs';
+import { percentilesUs } from './histogram.mjs';
 import { idleCase } from './idle.mjs';
 import { describeMachine } from './machine.mjs';
 import { failure, MIN_SIZE } from './message.mjs';
@@ -30,7 +32,7 @@ import {
   tqSchema,
 } from './transports.mjs';
 
-export { PRIMITIVES };
+export { DEFAULT_CROWD, PRIMITIVES };
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'child.mjs');
@@ -456,34 +458,6 @@ async function throughputCase(res, prim, size, options, progress) {
 
 // ------------------------------------------------------------ one latency case
 
-/** Percentiles in µs (the field names say so) of round trips given in ns, one array per run. */
-function percentilesUs(runs) {
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120e9,
-    numberOfSignificantValueDigits: 3,
-  });
-  const p50s = [];
-  for (const samples of runs) {
-    const perRun = [...samples].sort((a, b) => a - b);
-    if (perRun.length > 0) p50s.push(perRun[Math.floor(perRun.length / 2)] / 1000);
-    for (const ns of samples) histogram.recordValue(Math.max(1, Math.round(ns)));
-  }
-  const us = (p) => histogram.getValueAtPercentile(p) / 1000;
-  const out = {
-    rounds: histogram.totalCount,
-    p50Us: us(50),
-    p90Us: us(90),
-    p99Us: us(99),
-    p999Us: us(99.9),
-    maxUs: histogram.maxValue / 1000,
-    meanUs: histogram.mean / 1000,
-    p50RunsUs: spread(p50s),
-  };
-  histogram.destroy?.();
-  return out;
-}
-
 /**
  * Round trips of one message between two processes. placement (the --wakeup rows): pin the
  * pinger and the echo with taskset to placement.cpus; otherwise the scheduler places them.
@@ -610,13 +584,16 @@ export async function runBench(options, progress = {}) {
   const started = performance.now();
   const machine = describeMachine();
   progress.start?.(plan.length, machine);
-  const out = { throughput: [], latency: [], wakeup: [], idle: null };
+  const out = { throughput: [], latency: [], wakeup: [], crowd: [], idle: null };
   try {
     for (const item of plan) {
       tick.step(item.text);
-      const row = await runItem(res, item, opts, tick);
+      let row = await runItem(res, item, opts, tick);
       if (item.type === 'idle') out.idle = row;
-      else out[item.type].push(row);
+      else if (item.type === 'crowd') {
+        out.crowd.push(row.alone, row.crowded);
+        row = row.crowded;
+      } else out[item.type].push(row);
       progress.caseDone?.(row, item.type);
       res.releaseAll();
     }
@@ -627,9 +604,8 @@ export async function runBench(options, progress = {}) {
     progress.stop?.();
   }
   addRatios(out, opts.baseline);
-  const failed = [...out.throughput, ...out.latency, ...out.wakeup, ...(out.idle ? [out.idle] : [])].filter((r) =>
-    r.status.startsWith('failed'),
-  );
+  const rows = [...out.throughput, ...out.latency, ...out.wakeup, ...out.crowd, ...(out.idle ? [out.idle] : [])];
+  const failed = rows.filter((r) => r.status.startsWith('failed'));
   return {
     schema: 'shmkit-bench/2',
     date: new Date().toISOString(),
@@ -646,6 +622,7 @@ export async function runBench(options, progress = {}) {
       baseline: opts.baseline,
       ringCapacity: opts.ringCapacity ?? null,
       wakeup: Boolean(opts.wakeup),
+      crowd: opts.crowd ?? null,
       idle: Boolean(opts.idle),
     },
     primitives: prims.map(({ id, label, group, api }) => ({ id, label, group, api })),
@@ -655,7 +632,7 @@ export async function runBench(options, progress = {}) {
   };
 }
 
-/** The cases in the order they run: each primitive's sizes and latency, then --wakeup and --idle. */
+/** The cases in the order they run: each primitive's sizes and latency, then --wakeup, --crowd and --idle. */
 function makePlan(prims, opts) {
   const plan = [];
   for (const prim of prims) {
@@ -672,6 +649,11 @@ function makePlan(prims, opts) {
       }
     }
   }
+  if (opts.crowd) {
+    for (const placement of wakeupPlacements()) {
+      plan.push({ type: 'crowd', placement, text: `futex.wait among ${opts.crowd} pending, ${placement.label}` });
+    }
+  }
   if (opts.idle) plan.push({ type: 'idle', text: 'idle parked consumer' });
   return plan;
 }
@@ -680,6 +662,7 @@ function runItem(res, item, opts, tick) {
   if (item.type === 'throughput') return throughputCase(res, item.prim, item.size, opts, tick);
   if (item.type === 'latency') return latencyCase(res, item.prim, opts);
   if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
+  if (item.type === 'crowd') return crowdCase(res, startChild, opts, item.placement);
   return idleCase(res, startChild);
 }
 

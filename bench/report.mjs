@@ -86,10 +86,37 @@ export function wakeupRows(result) {
   return result.wakeup.map((r) => latencyRow(r, `${r.label}, ${PLACEMENTS[r.placement] ?? r.placement}`));
 }
 
+/** The --crowd rows: alone, then among `pending` others, per placement; × alone = p50 ÷ alone's p50 (1.00: no slower). */
+export function crowdRows(result) {
+  return result.crowd.map((r) =>
+    latencyRow(
+      r,
+      `${PLACEMENTS[r.placement] ?? r.placement}, ${r.pending === 0 ? 'alone' : `${r.pending} others pending`}`,
+    ),
+  );
+}
+
+/** What parking the crowd cost and how it settled, one line per placement. */
+export function crowdLines(result) {
+  return result.crowd
+    .filter((r) => r.crowd)
+    .map((r) => {
+      const c = r.crowd;
+      const threads = Number.isInteger(c.threadsCrowded) ? `, ${c.threadsCrowded - c.threadsAlone} more threads` : '';
+      return (
+        `${PLACEMENTS[r.placement] ?? r.placement}: parked ${c.pending} waits in ${fixed(c.parkMs)} ms${threads}; ` +
+        `p99 ${ratio(r.p99Ratio)} alone's; then ${c.woken} woken and ${c.aborted} aborted, all settled in ${fixed(c.settleMs)} ms`
+      );
+    });
+}
+
 const PLACEMENTS = { cross: 'across vCPUs', same: 'one vCPU', unpinned: 'unpinned' };
 const PERCENTILES_HEAD = ['p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'p50 spread'];
 const LATENCY_HEAD = ['primitive', ...PERCENTILES_HEAD, '× baseline', 'round trips'];
 const WAKEUP_HEAD = ['primitive, placement', ...PERCENTILES_HEAD, '× futex', 'round trips'];
+const CROWD_HEAD = ['placement, pending', ...PERCENTILES_HEAD, '× alone', 'round trips'];
+const CROWD_TITLE =
+  'one async futex.wait round trip, alone and among other pending async waits (--crowd; × alone = p50 / p50 alone, 1.00 = no slower)';
 
 /** The --idle result in one sentence. */
 export function idleLine(idle) {
@@ -119,6 +146,7 @@ function skippedLines(result) {
     ...result.throughput.map((r) => [r, sizeLabel(r.size)]),
     ...result.latency.map((r) => [r, 'latency']),
     ...result.wakeup.map((r) => [r, `wake-up ${PLACEMENTS[r.placement] ?? r.placement}`]),
+    ...result.crowd.map((r) => [r, `${PLACEMENTS[r.placement] ?? r.placement}, ${r.pending} pending`]),
   ];
   for (const [r, what] of cases) {
     if (r.status !== 'ok') lines.push(`${statusText(r)}: ${r.label} ${what}: ${r.reason}`);
@@ -160,6 +188,11 @@ export function renderText(result) {
       w.toString(),
     );
   }
+  if (result.crowd.length > 0) {
+    const c = new Table({ head: CROWD_HEAD, style: { head: [], border: [], compact: true } });
+    for (const row of crowdRows(result)) c.push(row);
+    out.push('', `Wake latency of ${CROWD_TITLE}:`, c.toString(), ...crowdLines(result));
+  }
   if (result.idle) out.push('', idleLine(result.idle));
   const notes = skippedLines(result);
   if (notes.length > 0) out.push('', ...notes);
@@ -197,6 +230,7 @@ export function renderCsv(result) {
     'reason',
     'placement',
     'of_memcpy',
+    'pending',
   ];
   const lines = [head.join(',')];
   for (const r of result.throughput) {
@@ -222,12 +256,18 @@ export function renderCsv(result) {
         r.reason,
         '',
         r.ofMemcpy,
+        '',
       ]
         .map(csvCell)
         .join(','),
     );
   }
-  for (const [test, r] of [...result.latency.map((r) => ['latency', r]), ...result.wakeup.map((r) => ['wakeup', r])]) {
+  const latencyLike = [
+    ...result.latency.map((r) => ['latency', r]),
+    ...result.wakeup.map((r) => ['wakeup', r]),
+    ...result.crowd.map((r) => ['crowd', r]),
+  ];
+  for (const [test, r] of latencyLike) {
     lines.push(
       [
         test,
@@ -250,6 +290,7 @@ export function renderCsv(result) {
         r.reason,
         r.placement,
         '',
+        r.pending,
       ]
         .map(csvCell)
         .join(','),
@@ -278,6 +319,15 @@ export function renderMarkdown(result) {
   );
   if (result.wakeup.length > 0) {
     out.push('', '### Wake-up latency, pinned (× futex)', '', mdTable(WAKEUP_HEAD, wakeupRows(result)));
+  }
+  if (result.crowd.length > 0) {
+    out.push(
+      '',
+      '### Wake latency among pending waits (× alone)',
+      '',
+      `${CROWD_TITLE[0].toUpperCase()}${CROWD_TITLE.slice(1)}.`,
+    );
+    out.push('', mdTable(CROWD_HEAD, crowdRows(result)), '', ...crowdLines(result).map((l) => `- ${l}`));
   }
   if (result.idle) out.push('', idleLine(result.idle));
   const notes = skippedLines(result);

@@ -2,7 +2,7 @@
  * `shmkit bench` (docs/benchmarks.md), run as the built CLI (dist/tooling/cli/main.js)
  * on tiny counts: every primitive runs and verifies what it received, a
  * transport that drops a message is caught (SHMKIT_BENCH_DROP), --json has
- * the documented shape, --wakeup, --idle and --ring-capacity add their rows,
+ * the documented shape, --wakeup, --crowd, --idle and --ring-capacity add their rows,
  * a primitive the kernel's limits rule out is skipped with its reason, and
  * nothing is left behind.
  */
@@ -71,6 +71,7 @@ describe('shmkit bench', () => {
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(Object.keys(result).sort()).toEqual(
       [
+        'crowd',
         'date',
         'idle',
         'latency',
@@ -87,13 +88,14 @@ describe('shmkit bench', () => {
     );
     expect(result.schema).toBe('shmkit-bench/2');
     expect(result.wakeup).toEqual([]);
+    expect(result.crowd).toEqual([]);
     expect(result.idle).toBeNull();
     expect(result.ok).toBe(true);
     expect(Object.keys(result.machine)).toEqual(
       expect.arrayContaining(['cpuModel', 'cores', 'kernel', 'node', 'shmkit']),
     );
     expect(result.options).toMatchObject({ sizes: [64, 4096], repeat: 1, count: 200, baseline: 'ipc-json' });
-    expect(result.options).toMatchObject({ ringCapacity: null, wakeup: false, idle: false });
+    expect(result.options).toMatchObject({ ringCapacity: null, wakeup: false, crowd: null, idle: false });
     const ids = result.primitives.map((p: { id: string }) => p.id);
     expect(ids).toEqual(expect.arrayContaining(['ring', 'ring-park', 'ring-mpmc', 'tq-records', 'tq-v8', 'sysv']));
     expect(ids).toEqual(expect.arrayContaining(['posix-mq', 'fifo', 'semaphore', 'signals', 'futex', 'ipc-json']));
@@ -188,13 +190,73 @@ describe('shmkit bench', () => {
     expect(result.idle.consumerWakes).toBeGreaterThanOrEqual(1);
   }, 120_000);
 
-  it('fails every new row, wake-up and idle case whose sender drops a message', async () => {
+  it('measures one async futex.wait among pending ones beside it alone (--crowd), and settles the crowd', async () => {
+    const json = path.join(dir, 'crowd.json');
+    const csv = path.join(dir, 'crowd.csv');
+    const md = path.join(dir, 'crowd.md');
+    const run = await bench([
+      '--only',
+      'futex',
+      ...TINY,
+      '--sizes',
+      '64',
+      '--crowd',
+      '500',
+      '--json',
+      json,
+      '--csv',
+      csv,
+      '--md',
+      md,
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('--crowd; × alone');
+    expect(run.stdout).toMatch(/, 500 others pending /);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.ok).toBe(true);
+    expect(result.options.crowd).toBe(500);
+    expect(result.wakeup).toEqual([]);
+    const placements = [...new Set(result.crowd.map((r: { placement: string }) => r.placement))];
+    expect(['cross,same', 'unpinned']).toContain(placements.join(','));
+    // Per placement: the round trip alone, then among 500 pending waits, in that order.
+    expect(result.crowd.map((r: { placement: string; pending: number }) => `${r.placement}:${r.pending}`)).toEqual(
+      placements.flatMap((p) => [`${p}:0`, `${p}:500`]),
+    );
+    for (const row of result.crowd) {
+      expect(row, `${row.placement} ${row.pending}: ${row.reason}`).toMatchObject({
+        primitive: 'futex-wait',
+        group: 'shmkit',
+        status: 'ok',
+        rounds: 50,
+      });
+      expectLatency(row);
+      if (row.pending === 0) {
+        expect(row.ratio).toBe(1);
+        expect(row.crowd).toBeUndefined();
+        continue;
+      }
+      const alone = result.crowd.find((r: { placement: string; pending: number }) => r.placement === row.placement);
+      expect(row.ratio).toBeCloseTo(row.p50Us / alone.p50Us, 9);
+      expect(row.p99Ratio).toBeCloseTo(row.p99Us / alone.p99Us, 9);
+      // Every parked wait stayed pending through the measurement, then ended as it should.
+      expect(row.crowd).toMatchObject({ pending: 500, woken: 250, aborted: 250 });
+      expect(row.crowd.parkMs).toBeGreaterThan(0);
+      expect(row.crowd.settleMs).toBeGreaterThan(0);
+      // The crowd sleeps on shared waiter threads: at most 1 + ⌈500/127⌉ more (docs/api.md).
+      expect(row.crowd.threadsCrowded - row.crowd.threadsAlone).toBeLessThanOrEqual(1 + Math.ceil(500 / 127));
+    }
+    expect(fs.readFileSync(csv, 'utf8')).toMatch(/^crowd,futex-wait,.+,500$/m);
+    expect(fs.readFileSync(md, 'utf8')).toContain('| placement, pending | p50 µs |');
+  }, 120_000);
+
+  it('fails every new row, wake-up, crowd and idle case whose sender drops a message', async () => {
     const dropped = ['ring-pop', 'ring-zc', 'ring-spin', 'memcpy', 'memcpy-ring', 'memcpy-slice'];
     const json = path.join(dir, 'drop.json');
     const run = await bench(
-      ['--only', dropped.join(','), ...TINY, '--sizes', '64', '--wakeup', '--idle', '--json', json],
+      ['--only', dropped.join(','), ...TINY, '--sizes', '64', '--wakeup', '--crowd', '100', '--idle', '--json', json],
       {
-        SHMKIT_BENCH_DROP: [...dropped, 'ring-park', 'idle'].join(','),
+        SHMKIT_BENCH_DROP: [...dropped, 'ring-park', 'idle', 'futex-wait'].join(','),
       },
     );
     expect(run.code).toBe(1);
@@ -205,11 +267,13 @@ describe('shmkit bench', () => {
       ...result.throughput.filter((r: { primitive: string }) => r.primitive !== 'ipc-json'),
       ...result.latency.filter((r: { primitive: string }) => r.primitive !== 'ipc-json'),
       ...result.wakeup.filter((r: { primitive: string }) => r.primitive === 'ring-park'),
+      ...result.crowd, // alone and crowded: one run of round trips, the drop in its first
       result.idle,
     ];
     const placements = new Set(result.wakeup.map((r: { placement: string }) => r.placement));
+    const perPlacement = (ids: string[]) => [...placements].flatMap(() => ids);
     expect(failedRows.map((r: { primitive: string }) => r.primitive).sort()).toEqual(
-      [...dropped, 'ring-spin', 'idle', ...[...placements].map(() => 'ring-park')].sort(),
+      [...dropped, 'ring-spin', 'idle', ...perPlacement(['ring-park', 'futex-wait', 'futex-wait'])].sort(),
     );
     for (const row of failedRows) {
       expect(row.status, `${row.primitive}`).toBe('failed-verification');

@@ -2,7 +2,8 @@
  * `shmkit bench`: every IPC primitive between two processes, side by side
  * with Node's own IPC, throughput by message size and round-trip latency
  * (µs), the memcpy ceilings, and on request pinned wake-up latency against a
- * bare futex (--wakeup) and the idle cost of a parked consumer (--idle)
+ * bare futex (--wakeup), the wake latency of one async futex wait among many
+ * pending (--crowd) and the idle cost of a parked consumer (--idle)
  * (docs/benchmarks.md). The harness is plain ESM under bench/ in the package
  * (bench/harness.mjs, its child processes and report.mjs): its child
  * processes must be real files that `import 'shmkit'` like a user's program
@@ -20,6 +21,10 @@ interface BenchRow {
   status: string;
   reason?: string;
   placement?: string;
+  /** --crowd: other async waits pending during the round trips. */
+  pending?: number;
+  /** --crowd: p50 ÷ the p50 alone. */
+  ratio?: number;
   msgsPerSec?: { median: number };
   /** Round-trip latency, µs. */
   p50Us?: number;
@@ -31,11 +36,14 @@ interface BenchResult {
   throughput: BenchRow[];
   latency: BenchRow[];
   wakeup: BenchRow[];
+  crowd: BenchRow[];
   idle: BenchRow | null;
 }
 
 interface Harness {
   DEFAULTS: { sizes: number[]; duration: number; repeat: number; rounds: number; baseline: string };
+  /** Pending waits of --crowd given without a number. */
+  DEFAULT_CROWD: number;
   PRIMITIVES: {
     id: string;
     label: string;
@@ -111,6 +119,15 @@ function positive(name: string, integer: boolean) {
   };
 }
 
+/** --crowd [n]: other async waits to park, 1 to 1,000,000 (default 10000 when no number follows). */
+export function parseCrowd(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > 1_000_000) {
+    throw new InvalidArgumentError(`--crowd ${text} must be an integer from 1 to 1000000 (pending waits).`);
+  }
+  return value;
+}
+
 function parseList(value: string): string[] {
   return value
     .split(',')
@@ -128,6 +145,7 @@ interface BenchOptions {
   baseline: string;
   ringCapacity?: number;
   wakeup?: boolean;
+  crowd?: number | true;
   idle?: boolean;
   json?: string;
   csv?: string;
@@ -172,6 +190,11 @@ export function register(program: Command): void {
       parseRingCapacity,
     )
     .option('--wakeup', 'also: round trips of ring-park, ring and futex pinned across two vCPUs and on one (taskset)')
+    .option(
+      '--crowd [n]',
+      'also: one async futex.wait round trip alone and while n other async waits are pending (default 10000), pinned like --wakeup',
+      parseCrowd,
+    )
     .option('--idle', 'also: the CPU a consumer parked on an empty ring uses in one second (from /proc)')
     .option('--json <file>', 'write every number (documented shape) as JSON')
     .option('--csv <file>', 'write one CSV line per case')
@@ -227,6 +250,7 @@ export function register(program: Command): void {
           baseline: options.baseline,
           ringCapacity: options.ringCapacity,
           wakeup: options.wakeup,
+          crowd: options.crowd === true ? harness.DEFAULT_CROWD : options.crowd,
           idle: options.idle,
         },
         progress,
@@ -253,11 +277,14 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       throughput: harness.sizeLabel(row.size),
       latency: 'latency',
       wakeup: `wake-up ${row.placement}`,
+      crowd: `${row.placement}, among ${row.pending} pending`,
       idle: 'idle',
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
     if (type === 'throughput') return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
     if (type === 'idle') return `${row.label}: ${row.cpuMsPerSecond?.toFixed(2)} ms CPU/s`;
+    if (type === 'crowd')
+      return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs, ${row.ratio?.toFixed(2)}× alone`;
     return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs`;
   };
   if (!process.stdout.isTTY) {
