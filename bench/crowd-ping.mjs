@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { nextControl, send } from './control.mjs';
 import { dropHook, VerificationError } from './message.mjs';
-import { PING, PONG } from './transports.mjs';
+import { futexEcho, PING, PONG } from './transports.mjs';
 
 /** The SHMKIT_BENCH_DROP id of the --crowd rows. */
 export const CROWD_ID = 'futex-wait';
@@ -158,18 +158,5 @@ export async function crowdEchoRole(shmkit, cfg) {
   const { futex, SharedMemory } = shmkit;
   const words = new Int32Array(SharedMemory.open(cfg.resources.a).buffer);
   await send({ ctl: 'ready' });
-  let last = 0;
-  for (;;) {
-    let value = Atomics.load(words, PING);
-    while (value === last) {
-      futex.waitSync(words, PING, last);
-      value = Atomics.load(words, PING);
-    }
-    if (value !== last + 1) {
-      throw new VerificationError(`expected message ${last}, got sequence number ${value - 1}`);
-    }
-    last = value;
-    Atomics.store(words, PONG, value);
-    futex.wake(words, PONG, 1);
-  }
+  futexEcho(futex, words); // blocks until killed (the pinger never sends -1)
 }

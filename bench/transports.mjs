@@ -761,8 +761,8 @@ export const PONG = 16;
 
 /**
  * The echo end of a futex ping-pong: copies each new value of words[PING] to words[PONG] and
- * wakes the pinger; returns when PING becomes -1. checkOrder: throw unless each value is the
- * one after the last.
+ * wakes the pinger; returns when PING becomes -1. checkOrder: throw a VerificationError unless
+ * each value is the one after the last.
  */
 export function futexEcho(futex, words, { checkOrder = true } = {}) {
   let last = 0;
@@ -773,7 +773,9 @@ export function futexEcho(futex, words, { checkOrder = true } = {}) {
       value = Atomics.load(words, PING);
     }
     if (value === -1) return;
-    if (checkOrder && value !== last + 1) throw new Error(`futex ping-pong: expected ${last + 1}, got ${value}`);
+    if (checkOrder && value !== last + 1) {
+      throw new VerificationError(`expected message ${last}, got sequence number ${value - 1}`);
+    }
     last = value;
     Atomics.store(words, PONG, value);
     futex.wake(words, PONG, 1);

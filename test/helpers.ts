@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, onTestFailed, onTestFinished } from 'vitest';
 import { AbortError } from '../lib/index.js';
+import { mulberry32 } from './fixtures/prng.mjs';
 
 export { runPrefix, TEST_PREFIX, uniqueName } from './names.js';
 
@@ -280,14 +281,7 @@ export async function untilAsleep(kind: Sleep, count: number, scope: number | Th
 export function seededRandom(): { seed: number; next(): number; int(below: number): number } {
   const seed = process.env.SHMKIT_TEST_SEED ? Number(process.env.SHMKIT_TEST_SEED) >>> 0 : randomInt(2 ** 32);
   onTestFailed(() => console.error(`random seed: replay with SHMKIT_TEST_SEED=${seed}`));
-  let state = seed;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const next = mulberry32(seed);
   return { seed, next, int: (below) => Math.floor(next() * below) };
 }
 
