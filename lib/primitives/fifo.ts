@@ -15,16 +15,16 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { binding } from '../core/binding.js';
+import { deadlineOf } from '../core/deadline.js';
 import { AbortError, codedError, nameSystemError, systemError, timeoutError, withObjectName } from '../core/errors.js';
 import { rejectControlCharacters } from '../core/names.js';
+import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions } from '../core/pending.js';
 import {
   typeError,
-  validateAbortSignal,
   validateBoolean,
   validateInteger,
   validateMode,
   validateOptions,
-  validateTimeoutMs,
   valueError,
 } from '../core/validate.js';
 import { FIFO_REGISTRY, pruneFifoRegistry, registerFifo } from './fifo-registry.js';
@@ -63,15 +63,9 @@ export interface FifoReaderOptions {
   maxMessageBytes?: number;
 }
 
-export interface FifoWriterOptions {
+export interface FifoWriterOptions extends WaitOptions {
   /** Accept whole messages (Uint8Array or string) and write each length-prefixed. */
   framed?: boolean;
-  /** Give up waiting for a reader after this many milliseconds (default: wait forever). */
-  timeoutMs?: number;
-  /** Cancels the wait for a reader: rejects with an AbortError. */
-  signal?: AbortSignal;
-  /** Whether the wait for a reader keeps the process alive (default true). */
-  ref?: boolean;
 }
 
 /**
@@ -260,12 +254,11 @@ export class Fifo {
    */
   static async openWriter(path: string, options?: FifoWriterOptions): Promise<Writable> {
     const file = validatePath(path);
-    const opts = validateOptions(options);
+    const opts = parseWaitOptions(options);
     const framed = opts.framed === undefined ? false : validateBoolean(opts.framed, 'options.framed');
-    const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
-    const signal = validateAbortSignal(opts.signal, 'options.signal');
-    const ref = opts.ref === undefined ? true : validateBoolean(opts.ref, 'options.ref');
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    const timeoutMs = parseWaitSyncOptions(opts);
+    const { signal, ref = true } = opts;
+    const deadline = deadlineOf(timeoutMs);
     let delay = 1;
     for (;;) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import type { NativePosixMq, NativeWaitResult, OpenMode } from '../core/binding.js';
 import { binding, requireCapability } from '../core/binding.js';
-import { ClosedError, nameSystemError, timeoutError, useAfterClose } from '../core/errors.js';
+import { deadlineOf, remainingMs } from '../core/deadline.js';
+import { ClosedError, timeoutError, useAfterClose } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import {
   PendingWaits,
@@ -161,7 +162,7 @@ export class PosixMessageQueue implements Disposable {
   /** The largest message in bytes (mq_msgsize), read at open. */
   readonly messageSize: number;
   #handle: NativePosixMq | undefined;
-  readonly #pending = new PendingWaits((error) => nameSystemError(error, this.name) as Error);
+  readonly #pending = new PendingWaits(); // native wait errors name the queue already
 
   private constructor(name: string, handle: NativePosixMq) {
     this.name = name;
@@ -221,7 +222,7 @@ export class PosixMessageQueue implements Disposable {
     try {
       return new PosixMessageQueue(fullName, new binding.posixMq.Handle(fullName, openMode, mode, wantMsgs, wantSize));
     } catch (error) {
-      throw nameSystemError(explainLimit(error, wantMsgs, wantSize), fullName);
+      throw explainLimit(error, wantMsgs, wantSize); // the native error names the queue already
     }
   }
 
@@ -269,9 +270,9 @@ export class PosixMessageQueue implements Disposable {
     const priority = parsePriority(options);
     const timeoutMs = parseWaitSyncOptions(options);
     this.#checkSize(bytes);
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    const deadline = deadlineOf(timeoutMs);
     while (!handle.send(bytes, priority)) {
-      const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
+      const left = remainingMs(deadline);
       if (handle.pollSync('out', left) === 'timed-out') throw timeoutError('mq_send', this.name, timeoutMs);
     }
   }
@@ -303,11 +304,11 @@ export class PosixMessageQueue implements Disposable {
   receiveSync(options?: WaitSyncOptions): PosixMessage {
     const handle = this.#live();
     const timeoutMs = parseWaitSyncOptions(options);
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    const deadline = deadlineOf(timeoutMs);
     for (;;) {
       const message = handle.receive();
       if (message) return message;
-      const left = deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
+      const left = remainingMs(deadline);
       if (handle.pollSync('in', left) === 'timed-out') {
         const last = handle.receive();
         if (last) return last;
@@ -336,17 +337,17 @@ export class PosixMessageQueue implements Disposable {
     attempt: () => T | undefined,
   ): Promise<T> {
     const timeoutMs = validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs');
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    const deadline = deadlineOf(timeoutMs);
     if (opts.signal?.aborted !== true) {
       const first = attempt();
       if (first !== undefined) return first;
     }
     for (;;) {
-      const left = deadline === Number.POSITIVE_INFINITY ? undefined : Math.max(0, deadline - performance.now());
+      const left = remainingMs(deadline);
       const handle = this.#live();
       const result = await this.#pending.start(
         (waitMs, ref, callback) => handle.pollAsync(events, waitMs, ref, callback),
-        { ...opts, timeoutMs: left },
+        { ...opts, timeoutMs: left < 0 ? undefined : left },
         (outcome: NativeWaitResult) => outcome,
       );
       // Another reader (or writer) may have won the race: then wait again.

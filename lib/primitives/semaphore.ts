@@ -5,7 +5,7 @@
  */
 import type { NativeSemaphore, OpenMode } from '../core/binding.js';
 import { binding } from '../core/binding.js';
-import { ClosedError, nameSystemError, timeoutError, useAfterClose } from '../core/errors.js';
+import { ClosedError, timeoutError, useAfterClose } from '../core/errors.js';
 import { NAME_MAX, posixName } from '../core/names.js';
 import {
   PendingWaits,
@@ -55,7 +55,7 @@ export class Semaphore implements Disposable {
   /** Whether this call created the semaphore. */
   readonly created: boolean;
   #handle: NativeSemaphore | undefined;
-  readonly #pending = new PendingWaits((error) => nameSystemError(error, this.name) as Error);
+  readonly #pending = new PendingWaits(); // native wait errors name the semaphore already
 
   private constructor(name: string, handle: NativeSemaphore) {
     this.name = name;

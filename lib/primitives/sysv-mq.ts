@@ -9,7 +9,6 @@ import {
   AbortError,
   ClosedError,
   codedError,
-  nameSystemError,
   type SystemError,
   systemError,
   timeoutError,
@@ -76,7 +75,8 @@ function queueGone(id: number): boolean {
 }
 
 /**
- * A System V queue error in user terms, with `objectName`: a queue that is
+ * A System V queue error in user terms (native errors name the queue,
+ * 'msqid N', as `objectName` already): a queue that is
  * gone is reported as `EIDRM` (errno EIDRM, the kernel's own error as
  * `cause`) whether the kernel said EIDRM or, for an id with no queue, EINVAL.
  * An EINVAL on a queue that still exists (a bad size or type) stays EINVAL.
@@ -88,7 +88,7 @@ function explainQueueError(error: unknown, id: number): unknown {
     const detail = 'the queue was removed (no queue has this id any more): open or create it again';
     return systemError('EIDRM', syscall, objectName, detail, { cause: error });
   }
-  return nameSystemError(error, objectName);
+  return error;
 }
 
 function validateKey(value: unknown, name: string): number {

@@ -17,6 +17,8 @@
  * Ownership is per process: two handles or threads of one process share a
  * pid. Pids are only meaningful within one pid namespace.
  */
+
+import { deadlineOf } from '../core/deadline.js';
 import { systemError, timeoutError } from '../core/errors.js';
 import type { WaitOptions } from '../core/pending.js';
 import { processLife, processStartTicks } from '../core/processes.js';
@@ -106,7 +108,7 @@ export class LockWord {
    * @throws `ETIMEDOUT` once `timeoutMs` has passed.
    */
   *lockSteps(timeoutMs: number): SleepSteps<LockOutcome> {
-    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    const deadline = deadlineOf(timeoutMs);
     let waiting = false;
     for (;;) {
       const outcome = this.tryLock(waiting);

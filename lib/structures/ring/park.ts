@@ -9,6 +9,8 @@
  * here; a wake costs a system call only when the wait word says someone may
  * sleep.
  */
+
+import { remainingMs } from '../../core/deadline.js';
 import { timeoutError } from '../../core/errors.js';
 import type { WaitOptions } from '../../core/pending.js';
 import { runSleeps, runSleepsSync, type SleepSteps, wakeWord } from '../../primitives/futex.js';
@@ -27,16 +29,6 @@ export interface WaitSide {
   word: number;
   /** Byte offset of the side's parks counter (f64). */
   parks: number;
-}
-
-/** The deadline (performance.now() ms) of a wait of `timeoutMs` (-1: none). */
-export function deadlineOf(timeoutMs: number): number {
-  return timeoutMs < 0 ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
-}
-
-/** Milliseconds left before `deadline` (-1: no limit, 0: none left). */
-function remainingMs(deadline: number): number {
-  return deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, deadline - performance.now());
 }
 
 export class Parker {

@@ -4,6 +4,8 @@
  * frames go, ./park.ts waits and wakes, ./side-lock.ts guards the sides of
  * a multi ring.
  */
+
+import { deadlineOf } from '../../core/deadline.js';
 import { ClosedError, codedError, useAfterClose } from '../../core/errors.js';
 import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../../core/pending.js';
 import { typeError, validateInteger, validateOptions } from '../../core/validate.js';
@@ -23,7 +25,7 @@ import {
 } from './format.js';
 import { createRingMapping, openRingMapping, type RingHeader } from './header.js';
 import { ConsumerIndex, capacityFor, depthBytes, ProducerIndex, payloadStart } from './indices.js';
-import { deadlineOf, Parker, type WaitSide } from './park.js';
+import { Parker, type WaitSide } from './park.js';
 import { SideLock } from './side-lock.js';
 
 export type Side = 'single' | 'multi';
