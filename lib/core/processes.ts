@@ -57,13 +57,15 @@ export function processStartTicks(pid: number | 'self'): number | undefined {
 
 /** The fields of /proc/PID/stat from the state (field 3) on, or undefined if it cannot be read. */
 function statFields(pid: number | 'self'): string[] | undefined {
-  let text: string;
   try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
   } catch {
     return undefined;
   }
-  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses.
+}
+
+/** "pid (comm) state ppid ...": the fields from the state on (comm may hold spaces and parentheses). */
+function parseStat(text: string): string[] {
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
@@ -97,20 +99,17 @@ const CLOCK_TICKS = 100;
 /** What /proc/PID/stat says of a process: undefined if there is none (or it is a zombie). */
 async function processStart(pid: number): Promise<{ startedAtMs: number | undefined } | undefined> {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let text: string;
+  let fields: string[];
   try {
-    text = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+    fields = parseStat(await fsp.readFile(`/proc/${pid}/stat`, 'latin1'));
   } catch {
     return undefined;
   }
-  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const state = fields[0];
-  if (state === 'Z' || state === 'X' || state === 'x') return undefined; // dead, not yet reaped
-  const ticks = Number(fields[19]); // field 22, starttime
+  if (isDeadState(fields[0])) return undefined; // dead, not yet reaped
+  const ticks = startTicksOf(fields);
   const boot = await bootTime();
   return {
-    startedAtMs: boot !== undefined && Number.isFinite(ticks) ? boot + (ticks / CLOCK_TICKS) * 1000 : undefined,
+    startedAtMs: boot !== undefined && ticks !== undefined ? boot + (ticks / CLOCK_TICKS) * 1000 : undefined,
   };
 }
 

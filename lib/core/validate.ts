@@ -8,9 +8,12 @@ import { rangeError, typeError, valueError } from './errors.js';
 // Re-exported: modules that validate import them from here.
 export { rangeError, typeError, valueError };
 
-/** An options bag: undefined becomes {}, anything but a plain object throws. */
+// One shared, frozen {} for calls without options: a fast path allocates nothing.
+const NO_OPTIONS = Object.freeze({});
+
+/** An options bag: undefined becomes a shared frozen {}, anything but a plain object throws. */
 export function validateOptions<T extends object>(value: T | undefined, name = 'options'): Partial<T> {
-  if (value === undefined) return {};
+  if (value === undefined) return NO_OPTIONS;
   if (value === null || typeof value !== 'object') throw typeError(name, 'an object', value);
   return value;
 }

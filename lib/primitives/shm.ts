@@ -335,8 +335,8 @@ export class SharedMemory implements Disposable {
     }
     withObjectName(this.name, () => fs.ftruncateSync(this.#fd, bytes));
     const old = this.#buffer;
-    this.#size = bytes;
     this.#buffer = SharedMemory.#mapWhole(this.#fd, bytes, false, this.name);
+    this.#size = bytes; // only once the new mapping exists: a failed map leaves the handle as it was
     // Waits on the old views would otherwise outlive close() unseen.
     const resized = new ClosedError(`SharedMemory '${this.name}' (resized)`);
     if (old !== null) SharedMemory.#release(old, resized);

@@ -437,15 +437,17 @@ export class SysvMessageQueue implements Disposable {
       };
       const onAbort = () => stop(new AbortError(undefined, { cause: signal?.reason }));
       const onClose = () => stop(new ClosedError(`SysvMessageQueue ${this.#subject()}`));
-      binding.sysv.sendAsync(id, type, bytes, token, timeoutMs, opts.ref ?? true, (error, result) => {
-        signal?.removeEventListener('abort', onAbort);
-        this.#stopSends.delete(onClose);
-        if (error) reject(explainQueueError(error, id));
-        else if (result === 'ok')
-          resolve(); // sent, even if stopped meanwhile
-        else if (result === 'timed-out') reject(timeoutError('msgsnd', this.#subject(), opts.timeoutMs ?? -1));
-        else reject(stopped ?? new AbortError());
-      });
+      this.#call(() =>
+        binding.sysv.sendAsync(id, type, bytes, token, timeoutMs, opts.ref ?? true, (error, result) => {
+          signal?.removeEventListener('abort', onAbort);
+          this.#stopSends.delete(onClose);
+          if (error) reject(explainQueueError(error, id));
+          else if (result === 'ok')
+            resolve(); // sent, even if stopped meanwhile
+          else if (result === 'timed-out') reject(timeoutError('msgsnd', this.#subject(), opts.timeoutMs ?? -1));
+          else reject(stopped ?? new AbortError());
+        }),
+      );
       this.#stopSends.add(onClose);
       signal?.addEventListener('abort', onAbort, { once: true });
     });

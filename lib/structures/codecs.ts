@@ -91,13 +91,13 @@ function codecError(
 }
 
 /** @internal `ERR_SHMKIT_ENCODE` for a value `codec` failed on. */
-export function encodeError(queueName: string, codec: string, cause: unknown): CodecError {
+function encodeError(queueName: string, codec: string, cause: unknown): CodecError {
   const message = `TypedQueue '${queueName}': ${codecLabel(codec)} cannot encode this value: ${causeText(cause)}`;
   return codecError('ERR_SHMKIT_ENCODE', message, TypeError, queueName, codec, cause);
 }
 
 /** @internal `ERR_SHMKIT_DECODE` for a message `codec` failed on (already taken off the queue). */
-export function decodeError(queueName: string, codec: string, length: number, cause: unknown): CodecError {
+function decodeError(queueName: string, codec: string, length: number, cause: unknown): CodecError {
   const message =
     `TypedQueue '${queueName}': ${codecLabel(codec)} cannot decode a ${length}-byte message ` +
     `(it was taken off the queue; the messages behind it stay): ${causeText(cause)}`;

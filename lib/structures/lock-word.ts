@@ -18,7 +18,7 @@
  * pid. Pids are only meaningful within one pid namespace.
  */
 
-import { deadlineOf } from '../core/deadline.js';
+import { deadlineOf, remainingMs } from '../core/deadline.js';
 import { systemError, timeoutError } from '../core/errors.js';
 import type { WaitOptions } from '../core/pending.js';
 import { processLife, processStartTicks } from '../core/processes.js';
@@ -27,7 +27,7 @@ import { runSleeps, runSleepsSync, type SleepSteps, wakeWord } from '../primitiv
 export const WAITERS_BIT = 0x80000000 | 0;
 export const OWNER_MASK = 0x3fffffff;
 /** Bytes from a lock word's 8-byte slot to its owner record. */
-export const OWNER_RECORD_DELTA = 8;
+const OWNER_RECORD_DELTA = 8;
 /** How long a sleeper sleeps before it re-checks that the owner still lives. */
 const LIVENESS_SLICE_MS = 50;
 const TICKS_MODULUS = 2 ** 32;
@@ -181,6 +181,8 @@ export class LockWord {
   }
 }
 
+/** The next sleep: at most one liveness slice, never past the deadline. */
 function sliceMs(deadline: number): number {
-  return Math.max(0, Math.min(LIVENESS_SLICE_MS, deadline - performance.now()));
+  const left = remainingMs(deadline);
+  return left < 0 ? LIVENESS_SLICE_MS : Math.min(LIVENESS_SLICE_MS, left);
 }
