@@ -1,12 +1,13 @@
 /**
  * Bounded waiter threads: async futex waits share threads of 127 words each
- * (futex_waitv), and the waits that need a thread each (System V, semaphores,
- * or futex waits without futex_waitv) come from a bounded pool.
+ * (futex_waitv), POSIX message queue waits share one poll thread, and the
+ * waits that need a thread each (System V, semaphores, or futex waits without
+ * futex_waitv) come from a bounded pool.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { AbortError, futex, Semaphore, SharedMemory } from '../lib/index.js';
+import { AbortError, futex, PosixMessageQueue, Semaphore, SharedMemory } from '../lib/index.js';
 import { runFixture, seededRandom, threadsNow, track, uniqueName, untilAsleep } from './helpers.js';
 
 const WORDS_PER_THREAD = 127;
@@ -149,5 +150,29 @@ describe('the blocking-waiter pool', () => {
     expect(report.fourth).toBe('ERR_SHMKIT_TOO_MANY_WAITS');
     expect(report.first).toBe('ok');
     expect(report.rest).toEqual(['ok', 'ERR_SHMKIT_CLOSED', 'ERR_SHMKIT_CLOSED', 'ERR_SHMKIT_CLOSED']);
+  }, 60_000);
+});
+
+describe('POSIX message queue waits', () => {
+  it('share one poll thread: 64 pending receives take no blocking-pool slot, and each gets one message', async () => {
+    const perQueue = 16;
+    const names = Array.from({ length: 4 }, () => {
+      const queue = track(
+        PosixMessageQueue.create(uniqueName('waiters-mq'), { maxMessages: 4, messageSize: 64 }),
+        PosixMessageQueue,
+      );
+      return queue.name;
+    });
+    const env: NodeJS.ProcessEnv = { ...process.env, SHMKIT_MAX_BLOCKING_WAITERS: '2' };
+    const result = await runFixture('waiters-mq.mjs', [String(perQueue), ...names], { env }).done;
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = result.messages[0] as Record<string, unknown>;
+    expect(report.added).toBe(1);
+    expect(report.timed).toBe('ETIMEDOUT');
+    expect(report.aborted).toBe('AbortError');
+    expect(report.received).toBe(4 * perQueue);
+    expect(report.lost).toEqual([]);
+    expect(report.duplicated).toBe(0);
   }, 60_000);
 });

@@ -141,8 +141,9 @@ function parsePriority(options: PosixSendOptions | undefined): number {
  * (or reboot).
  *
  * The descriptor is always opened O_NONBLOCK: sends and receives are tries on
- * the calling thread, and waits poll(2) the descriptor for readiness on one of
- * shmkit's waiter threads (never libuv's pool) — a wait never takes a message
+ * the calling thread, and waits poll(2) the descriptor for readiness on
+ * shmkit's one poll thread, which serves every pending wait of the process
+ * (never libuv's pool) — a wait never takes a message
  * off the queue, so a timed-out, aborted or closed wait cannot lose one.
  * Timeouts are in milliseconds.
  *

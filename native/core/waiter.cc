@@ -24,15 +24,14 @@
 #include "core/deadline.h"
 #include "core/errors.h"
 #include "core/interrupt.h"
+#include "core/poll-waiter.h"
+#include "core/wait-internal.h"
 
 namespace shmkit {
 
-namespace {
-
 constexpr size_t kStackBytes = 256 * 1024;
 
-// Starts a detached thread with our small stack. Returns 0 or an errno.
-int SpawnThread(void* (*main)(void*), void* arg, pthread_t* started = nullptr) {
+int SpawnThread(void* (*main)(void*), void* arg, pthread_t* started) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, kStackBytes);
@@ -43,6 +42,8 @@ int SpawnThread(void* (*main)(void*), void* arg, pthread_t* started = nullptr) {
   if (err == 0 && started != nullptr) *started = thread;
   return err;
 }
+
+namespace {
 
 // Submit's answer when the pool is full (not an errno).
 constexpr int kPoolFull = -1;
@@ -134,49 +135,6 @@ class WaiterPool {
   size_t taken_ = 0;  // waits submitted and not yet released
 };
 
-}  // namespace
-
-// Shared by waiter threads and the environment: after the environment's
-// cleanup starts, no thread may call into the thread-safe function.
-struct Delivery {
-  std::mutex mutex;
-  bool alive = true;
-  napi_threadsafe_function tsfn = nullptr;
-  // Jobs of this environment still inside Run(): teardown waits for them,
-  // since they may touch memory the environment owns (a SharedArrayBuffer).
-  int running = 0;
-  std::condition_variable idle;
-};
-
-struct FutexThread;  // a shared futex waiter thread (below)
-
-struct Wait {
-  uint32_t id = 0;
-  std::unique_ptr<WaitJob> job;
-  int64_t deadlineNs = kForever;
-  WaitResult result = WaitResult::kError;
-  std::atomic<bool> cancelled{false};
-  std::atomic<bool> finished{false};  // Run() returned; `result` is set
-  std::shared_ptr<Delivery> delivery;
-  // JS thread only:
-  bool suppressed = false;  // cancelled from JS: its promise is already settled
-  bool undone = false;      // a success cancelled late was already handed back
-  bool ref = true;
-  napi_ref callback = nullptr;
-  napi_ref keepAlive = nullptr;
-  // A futex wait on a shared futex waiter thread (FutexWaiters below); the
-  // rest is touched only under FutexWaiters' mutex.
-  FutexThread* futexThread = nullptr;
-  int32_t* word = nullptr;
-  int32_t expected = 0;
-  bool looked = false;      // its word was seen equal once: a change now means "ok"
-  bool woken = false;       // futex_waitv said a FUTEX_WAKE took this wait's sleep
-  bool mayBeWoken = false;  // it reported another word: this one may have been woken too
-  int failed = 0;           // errno of a futex_waitv that failed for every word
-};
-
-namespace {
-
 // How long environment teardown waits for cancelled jobs to return (they
 // return at once, or within one kSliceNs slice).
 constexpr auto kTeardownWait = std::chrono::seconds(2);
@@ -229,6 +187,8 @@ void CallJs(napi_env env, napi_value, void* context, void* data) {
   delete wait;
 }
 
+}  // namespace
+
 // Hands a wait's result to the JS thread; called once per wait, on the
 // thread that ran it.
 void Deliver(Wait* wait, WaitResult result) {
@@ -242,6 +202,8 @@ void Deliver(Wait* wait, WaitResult result) {
   }
   if (--delivery->running == 0) delivery->idle.notify_all();
 }
+
+namespace {
 
 // A blocking wait on a thread of the pool.
 void RunOnThread(Wait* wait) {
@@ -525,6 +487,10 @@ class FutexWaiters {
 
 // Wakes the sleep of a wait whose `cancelled` just turned true.
 void InterruptWait(Wait* wait) {
+  if (wait->polled) {
+    InterruptPollWaits();
+    return;
+  }
 #ifdef __linux__
   if (wait->futexThread != nullptr) {
     FutexWaiters::Get().Interrupt(wait);
@@ -556,10 +522,12 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// Hands a new wait to a shared futex waiter thread if it is a plain futex
-// wait and futex_waitv works, else to the blocking pool. Returns 0,
+// Hands a new wait to the poll thread if it waits on a descriptor, to a
+// shared futex waiter thread if it is a plain futex wait and futex_waitv
+// works, else to the blocking pool. Returns 0,
 // kPoolFull, or the errno of a failed pthread_create.
 int Schedule(Wait* wait) {
+  if (wait->job->PollFd(&wait->pollFd, &wait->pollEvents)) return AddPollWait(wait);
 #ifdef __linux__
   if (FutexWaiters::Available() && wait->job->FutexWord(&wait->word, &wait->expected)) {
     return FutexWaiters::Get().Add(wait);

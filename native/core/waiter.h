@@ -1,8 +1,9 @@
 // shmkit's waiter machinery: every async wait runs on threads of our own
 // (never libuv's threadpool) and resolves on the loop through one
 // thread-safe function per environment. Futex waits share a few threads,
-// 127 words each (futex_waitv); blocking calls take one thread each from a
-// bounded pool.
+// 127 words each (futex_waitv); readiness waits on descriptors (POSIX
+// message queues) share one poll thread; blocking calls take one thread each
+// from a bounded pool.
 #pragma once
 
 #include <napi.h>
@@ -37,6 +38,11 @@ class WaitJob {
   // (futex_waitv) instead of calling Run on a thread of its own; Run still
   // serves sync waits and kernels without futex_waitv.
   virtual bool FutexWord(int32_t** /*word*/, int32_t* /*expected*/) const { return false; }
+  // A readiness wait on a pollable descriptor (poll(2) `events` on `fd`, which
+  // must stay open until the wait ends) says so here: its async wait then
+  // shares shmkit's one poll thread with every other such wait, and takes
+  // nothing from the blocking pool; Run still serves sync waits.
+  virtual bool PollFd(int* /*fd*/, int16_t* /*events*/) const { return false; }
   // Whether the wait counts against SHMKIT_MAX_BLOCKING_WAITERS. shmkit's own
   // one-per-environment wait (the signal pump) does not: it is re-armed from
   // a callback, where a refusal could only become an uncaught exception.
@@ -61,7 +67,8 @@ struct AsyncArgs {
 AsyncArgs RequireAsyncArgs(const Napi::CallbackInfo& info, size_t first);
 
 // Starts `job` on a waiter thread: a shared futex waiter thread for a futex
-// word (WaitJob::FutexWord), else a thread of the bounded blocking pool (at
+// word (WaitJob::FutexWord), the poll thread for a descriptor
+// (WaitJob::PollFd), else a thread of the bounded blocking pool (at
 // most SHMKIT_MAX_BLOCKING_WAITERS, default 256, such waits pending at once
 // in the process; one more throws ERR_SHMKIT_TOO_MANY_WAITS).
 // `args.callback(error, resultName)` is called on the JS thread unless the

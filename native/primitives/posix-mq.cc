@@ -76,6 +76,13 @@ class MqPollJob : public WaitJob {
     return ready == 1 ? WaitResult::kOk : WaitResult::kTimedOut;
   }
 
+  // Async waits share the poll thread; core_ keeps the descriptor open.
+  bool PollFd(int* fd, int16_t* events) const override {
+    *fd = core_->mq;
+    *events = events_;
+    return true;
+  }
+
  private:
   std::shared_ptr<MqCore> core_;
   short events_;
