@@ -169,3 +169,26 @@ describe('signals arguments', () => {
     expect(signals.number('SIGTERM')).toBe(15);
   });
 });
+
+describe('signals and a thread that cannot take its probe', () => {
+  // listen() probes every thread so that only shmkit's catcher takes the
+  // signal; a thread that cannot run (here held in a ptrace stop) takes its
+  // probe late. Neither listen() nor unsubscribe() waits for it: the previous
+  // disposition comes back from a thread of shmkit's once the probe is taken
+  // (a probe meeting SIG_DFL would kill the process).
+  it('listen and unsubscribe return while its probe is pending; SIG_DFL comes back once it is taken', async (ctx) => {
+    const result = await runFixture('signals-held-thread.mjs', []).done;
+    if (result.code === 3) ctx.skip(`ptrace refused here: ${JSON.stringify(result.messages[0])}`);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.messages[0]).toEqual({
+      caughtBefore: false,
+      probePendingAfterListen: true,
+      probePendingAfterUnsubscribe: true,
+      caughtAfterUnsubscribe: true,
+      released: 'detached',
+      caughtAtEnd: false,
+      after: 'SIGUSR2',
+    });
+  }, 60_000);
+});

@@ -58,6 +58,9 @@ std::atomic<bool> gChain[_NSIG];
 // only come back once none is left (a leftover probe meeting SIG_DFL would
 // kill the process).
 std::atomic<int> gProbesOut[_NSIG];
+// Bumped by every install and restore of a signal: a deferred restore
+// (DeferRestore) goes ahead only if nothing happened to its signal since.
+std::atomic<uint32_t> gGeneration[_NSIG];
 // Node's own SIGUSR1 handler at load time (it starts the inspector): never chained to.
 void* gNodeUsr1 = nullptr;
 pid_t gCatcherTid = 0;
@@ -129,28 +132,44 @@ int Setup() {
   return result = 0;
 }
 
-// Whether thread `tid` blocks `signo` (SigBlk in /proc/self/task/TID/status).
-bool ThreadBlocks(pid_t tid, int signo) {
+// Whether thread `tid` needs a probe for `signo`: it neither blocks it yet
+// (SigBlk in /proc/self/task/TID/status) nor has one pending (SigPnd: a
+// thread that has not run since an earlier probe, e.g. one inside a long
+// write(2); a second probe of a standard signal would merge with the first
+// and never be handled, so it is not sent).
+bool NeedsProbe(pid_t tid, int signo) {
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/self/task/%d/status", static_cast<int>(tid));
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;  // gone
+  if (fd < 0) return false;  // gone
   char text[4096];
   ssize_t got = read(fd, text, sizeof(text) - 1);
   close(fd);
-  if (got <= 0) return true;
+  if (got <= 0) return false;
   text[got] = '\0';
-  const char* line = std::strstr(text, "SigBlk:");
-  if (line == nullptr) return false;
-  unsigned long long mask = std::strtoull(line + 7, nullptr, 16);
-  return ((mask >> (signo - 1)) & 1ULL) != 0;
+  for (const char* field : {"SigPnd:", "SigBlk:"}) {
+    const char* line = std::strstr(text, field);
+    if (line == nullptr) continue;
+    unsigned long long mask = std::strtoull(line + std::strlen(field), nullptr, 16);
+    if (((mask >> (signo - 1)) & 1ULL) != 0) return false;
+  }
+  return true;
 }
 
-// Waits (at most `limitNs`) until every probe of `signo` has been handled.
-bool AwaitProbes(int signo, int64_t limitNs) {
+// How long install and restore wait, on the JS thread, for probes to be
+// handled: running threads take theirs within microseconds; a thread that
+// cannot run now (stopped, or inside a long uninterruptible call) must not
+// hold the event loop.
+constexpr int64_t kProbeWaitNs = 5 * kNsPerMs;
+// How long a deferred restore (below) waits for such a thread.
+constexpr int64_t kDeferredRestoreNs = 60 * kNsPerSec;
+
+// Waits (at most `limitNs`) until every probe of `signo` has been handled;
+// gives up early, with false, once `generation` is no longer the signal's.
+bool AwaitProbes(int signo, int64_t limitNs, uint32_t generation) {
   int64_t until = MonotonicNowNs() + limitNs;
   while (gProbesOut[signo].load() > 0) {
-    if (MonotonicNowNs() >= until) return false;
+    if (MonotonicNowNs() >= until || gGeneration[signo].load() != generation) return false;
     timespec ts = ToTimespec(100 * 1000);
     nanosleep(&ts, nullptr);
   }
@@ -166,7 +185,7 @@ void ProbeThreads(int signo) {
   while (dirent* entry = readdir(dir)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
     auto tid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (tid == gCatcherTid || ThreadBlocks(tid, signo)) continue;
+    if (tid == gCatcherTid || !NeedsProbe(tid, signo)) continue;
     siginfo_t info;
     std::memset(&info, 0, sizeof(info));
     info.si_signo = signo;
@@ -179,7 +198,49 @@ void ProbeThreads(int signo) {
       gProbesOut[signo].fetch_sub(1);
   }
   closedir(dir);
-  AwaitProbes(signo, 200 * kNsPerMs);
+  // Until a thread takes its probe it may still take the signal itself:
+  // nothing is lost, only the order of two signals that arrive together.
+  AwaitProbes(signo, kProbeWaitNs, gGeneration[signo].load());
+}
+
+// Under gMutex: puts the previous disposition back if ours is still in place
+// and no probe is out (a probe meeting SIG_DFL would kill the process).
+void PutBackPrevious(int signo) {
+  struct sigaction current;
+  if (gProbesOut[signo].load() == 0 && sigaction(signo, nullptr, &current) == 0 &&
+      HandlerAddress(current) == reinterpret_cast<void*>(Handler)) {
+    sigaction(signo, &gPrevious[signo], nullptr);
+  }
+  gChain[signo].store(false);
+}
+
+struct DeferredRestore {
+  int signo;
+  uint32_t generation;
+};
+
+// A restore that found probes out finishes here, off the JS thread, once
+// they are handled — unless the signal was listened to again meanwhile.
+void* DeferredRestoreMain(void* arg) {
+  DeferredRestore job = *static_cast<DeferredRestore*>(arg);
+  delete static_cast<DeferredRestore*>(arg);
+  if (!AwaitProbes(job.signo, kDeferredRestoreNs, job.generation)) return nullptr;
+  std::lock_guard<std::mutex> lock(gMutex);
+  if (gGeneration[job.signo].load() == job.generation) PutBackPrevious(job.signo);
+  return nullptr;
+}
+
+// Under gMutex: hands the restore of `signo` to a thread of its own. Should
+// none start, ours stays in place (it only records once nobody listens).
+void DeferRestore(int signo) {
+  auto* job = new DeferredRestore{signo, gGeneration[signo].load()};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, DeferredRestoreMain, job) != 0) delete job;
+  pthread_attr_destroy(&attr);
 }
 
 int RequireSigno(const Napi::Value& value) {
@@ -217,6 +278,7 @@ Napi::Value SigInstall(const Napi::CallbackInfo& info) {
   bool oneShot = (gPrevious[signo].sa_flags & SA_RESETHAND) != 0;
   gChain[signo].store(chain && !isNodeUsr1 && !oneShot);
   gInstalled[signo].store(true);
+  gGeneration[signo].fetch_add(1);
   ProbeThreads(signo);
   return env.Undefined();
 }
@@ -227,16 +289,16 @@ Napi::Value SigRestore(const Napi::CallbackInfo& info) {
   int signo = RequireSigno(info[0]);
   std::lock_guard<std::mutex> lock(gMutex);
   if (!gInstalled[signo].load()) return env.Undefined();
-  struct sigaction current;
-  if (sigaction(signo, nullptr, &current) == 0 &&
-      HandlerAddress(current) == reinterpret_cast<void*>(Handler)) {
-    // A probe still in flight must meet our handler, not SIG_DFL: wait for
-    // it; should a thread never take it, keep the handler (it records
-    // nothing once nobody listens) rather than risk the default action.
-    if (AwaitProbes(signo, 2 * kNsPerSec)) sigaction(signo, &gPrevious[signo], nullptr);
-  }
   gInstalled[signo].store(false);
-  gChain[signo].store(false);
+  uint32_t generation = gGeneration[signo].fetch_add(1) + 1;
+  // A probe still out must meet our handler, not SIG_DFL: if one is not
+  // handled at once, the previous disposition comes back later, from a
+  // thread of its own; meanwhile ours records and still chains.
+  if (AwaitProbes(signo, kProbeWaitNs, generation)) {
+    PutBackPrevious(signo);
+  } else {
+    DeferRestore(signo);
+  }
   return env.Undefined();
 }
 
