@@ -85,11 +85,10 @@ class WaiterPool {
     taken_--;
   }
 
-  // Returns 0, kPoolFull, or the errno of a failed pthread_create. An
-  // unbounded task (WaitJob::Bounded) is never refused, and counts all the same.
-  int Submit(std::function<void()> task, bool bounded) {
+  // Returns 0, kPoolFull, or the errno of a failed pthread_create.
+  int Submit(std::function<void()> task) {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (bounded && taken_ >= MaxBlockingWaiters()) return kPoolFull;
+    if (taken_ >= MaxBlockingWaiters()) return kPoolFull;
     queue_.push_back(std::move(task));
     taken_++;
     if (idle_ >= queue_.size()) {
@@ -533,7 +532,7 @@ int Schedule(Wait* wait) {
     return FutexWaiters::Get().Add(wait);
   }
 #endif
-  return WaiterPool::Get().Submit([wait] { RunOnThread(wait); }, wait->job->Bounded());
+  return WaiterPool::Get().Submit([wait] { RunOnThread(wait); });
 }
 
 // Environment teardown (a Worker ends, or the process exits): cancel every

@@ -43,10 +43,6 @@ class WaitJob {
   // shares shmkit's one poll thread with every other such wait, and takes
   // nothing from the blocking pool; Run still serves sync waits.
   virtual bool PollFd(int* /*fd*/, int16_t* /*events*/) const { return false; }
-  // Whether the wait counts against SHMKIT_MAX_BLOCKING_WAITERS. shmkit's own
-  // one-per-environment wait (the signal pump) does not: it is re-armed from
-  // a callback, where a refusal could only become an uncaught exception.
-  virtual bool Bounded() const { return true; }
   int error = 0;                  // errno when Run returns kError
   const char* syscall = nullptr;  // the call that failed
   std::string subject;            // the object's name, for error messages

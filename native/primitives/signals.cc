@@ -45,8 +45,8 @@ namespace {
 //   time, in queue order. Threads created later inherit the blocked mask.
 //   After unsubscribe the catcher still takes the signal and runs whatever
 //   disposition was restored.
-// - The JS thread waits for the pipe with a poll job on shmkit's waiter
-//   threads, then drains it without blocking.
+// - The JS thread waits for the pipe on shmkit's poll thread (poll-waiter.h),
+//   then drains it without blocking.
 constexpr int kProbeCookie = 0x50524f42;  // "PROB"
 
 int gPipe[2] = {-1, -1};
@@ -334,7 +334,14 @@ class PipeWaitJob : public WaitJob {
  public:
   PipeWaitJob() { subject = "shmkit signals"; }
 
-  bool Bounded() const override { return false; }  // one per environment, re-armed from a callback
+  // Async waits share the poll thread, so the one wait per environment (re-
+  // armed from a callback, where a refusal could only become an uncaught
+  // exception) never meets the blocking pool's limit. The pipe is never closed.
+  bool PollFd(int* fd, int16_t* events) const override {
+    *fd = gPipe[0];
+    *events = POLLIN;
+    return true;
+  }
 
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
     for (;;) {
