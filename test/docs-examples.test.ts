@@ -4,7 +4,8 @@
  *
  * A fenced block labelled js/mjs/javascript runs with node as it is; one
  * labelled ts/typescript/mts is type-checked and compiled by tsc (strict, as
- * a user's project would) and the output runs with node. A block that is not
+ * a user's project would) and the output runs with node; one labelled c is
+ * compiled with ring.h on the include path and runs. A block that is not
  * meant to run starts with a `// sketch: <why>` line: it is listed in the
  * output and counted, and the counts below are pinned, so that turning an
  * example into a sketch (or into a block of another language) is a visible
@@ -15,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireOrSkip } from './helpers.js';
 
 const root = path.join(__dirname, '..');
 
@@ -26,12 +28,14 @@ const EXPECTED: Record<string, { run: number; sketches: number }> = {
   'docs/cli.md': { run: 0, sketches: 0 },
   'docs/messaging.md': { run: 1, sketches: 4 },
   'docs/ring-buffer.md': { run: 2, sketches: 0 },
-  'docs/ring-format.md': { run: 0, sketches: 0 },
-  'docs/typed-queue.md': { run: 2, sketches: 0 },
+  'docs/ring-format.md': { run: 1, sketches: 0 },
+  'docs/typed-queue.md': { run: 2, sketches: 1 },
 };
 
 const JS = new Set(['js', 'mjs', 'javascript']);
 const TS = new Set(['ts', 'typescript', 'mts']);
+/** C programs: compiled with native/include (ring.h) on the include path, then run. */
+const C = new Set(['c']);
 /** The first line of a sketch: a comment saying `sketch:` and why. */
 const SKETCH = /^\s*(?:\/\/|#|\/\*|--|<!--)\s*sketch:\s*\S/i;
 
@@ -75,9 +79,9 @@ const files = [
 ];
 const blocks = files.flatMap(blocksOf);
 const isSketch = (block: Block) => SKETCH.test(block.code.split('\n').find((line) => line.trim() !== '') ?? '');
-const javascript = blocks.filter((block) => JS.has(block.lang) || TS.has(block.lang));
-const sketches = javascript.filter(isSketch);
-const examples = javascript.filter((block) => !isSketch(block));
+const code = blocks.filter((block) => JS.has(block.lang) || TS.has(block.lang) || C.has(block.lang));
+const sketches = code.filter(isSketch);
+const examples = code.filter((block) => !isSketch(block));
 
 // ---------------------------------------------------------------- kernel objects
 
@@ -139,6 +143,7 @@ function remove(object: string): void {
 
 // Inside the package root, so that `import 'shmkit'` resolves to this package (its dist/).
 const dir = path.join(root, `.docs-examples-${process.pid}`);
+/** What runs each example: the .mjs node runs, or the C program's binary. */
 const scripts = new Map<Block, string>();
 /** tsc's diagnostics per TypeScript example (empty: it compiled). */
 const diagnostics = new Map<Block, string[]>();
@@ -172,23 +177,62 @@ function compileTypeScript(): void {
   const output = `${run.stdout}${run.stderr}`.split('\n');
   for (const block of sources) {
     const source = path.basename(scripts.get(block) as string).replace(/\.mjs$/, '.mts');
-    const fence = Number(block.where.split(':')[1]);
-    const inDocs = (line: string) =>
-      // `example-3.mts(5,10): error …` → `docs/typed-queue.md:19:10: error …`
-      line.replace(/^.*?\((\d+),(\d+)\):/, (_match, row, column) => `${block.file}:${fence + Number(row)}:${column}:`);
-    diagnostics.set(block, output.filter((line) => line.includes(source)).map(inDocs));
+    diagnostics.set(
+      block,
+      output.filter((line) => line.includes(source)).map((line) => inDocs(block, line)),
+    );
   }
   if (run.status !== 0 && [...diagnostics.values()].every((lines) => lines.length === 0)) {
     throw new Error(`tsc failed on the docs' TypeScript examples:\n${output.join('\n')}`);
   }
 }
 
+/** `example-3.mts(5,10): error …` or `example-3.c:5:10: error …` → `docs/x.md:19:10: error …`. */
+function inDocs(block: Block, line: string): string {
+  const fence = Number(block.where.split(':')[1]);
+  return line.replace(
+    /^.*?example-\d+\.\w+(?:\((\d+),(\d+)\)|:(\d+):(\d+)):/,
+    (_match, row = '', column = '', cRow = '', cColumn = '') =>
+      `${block.file}:${fence + Number(row || cRow)}:${column || cColumn}:`,
+  );
+}
+
+let compiler: boolean | undefined;
+function hasCompiler(): boolean {
+  compiler ??= spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
+  return compiler;
+}
+
+/** Compiles a C example as a user would (ring.h on the include path, warnings as errors); its diagnostics. */
+function compileC(block: Block): string[] {
+  const binary = scripts.get(block) as string;
+  const cc = spawnSync(
+    'cc',
+    [
+      '-std=gnu11',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-I',
+      path.join(root, 'native', 'include'),
+      '-o',
+      binary,
+      `${binary}.c`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (cc.status === 0) return [];
+  const lines = `${cc.stdout}${cc.stderr}`.split('\n').filter((line) => line.trim() !== '');
+  return lines.map((line) => inDocs(block, line));
+}
+
 beforeAll(() => {
   fs.mkdirSync(dir);
   examples.forEach((block, i) => {
     const base = path.join(dir, `example-${i}`);
-    fs.writeFileSync(`${base}.${TS.has(block.lang) ? 'mts' : 'mjs'}`, `${block.code}\n`);
-    scripts.set(block, `${base}.mjs`);
+    const extension = TS.has(block.lang) ? 'mts' : C.has(block.lang) ? 'c' : 'mjs';
+    fs.writeFileSync(`${base}.${extension}`, `${block.code}\n`);
+    scripts.set(block, C.has(block.lang) ? base : `${base}.mjs`);
   });
   compileTypeScript();
 }, 150_000);
@@ -213,9 +257,7 @@ describe('docs examples', () => {
 
   it('no block of another language holds code that imports shmkit (label it js or ts)', () => {
     const hidden = blocks
-      .filter(
-        (block) => !javascript.includes(block) && /from ['"]shmkit['"]|require\(['"]shmkit['"]\)/.test(block.code),
-      )
+      .filter((block) => !code.includes(block) && /from ['"]shmkit['"]|require\(['"]shmkit['"]\)/.test(block.code))
       .map((block) => `${block.where} (${block.lang || 'unlabelled'})`);
     expect(hidden).toEqual([]);
   });
@@ -233,13 +275,18 @@ describe('docs examples', () => {
     },
   );
 
-  it.each(examples.map((block) => [block.where, block.lang, block] as const))(
+  it.for(examples.map((block) => [block.where, block.lang, block] as const))(
     '%s (%s) runs and removes what it creates',
-    (_where, _lang, block) => {
+    ([, , block], ctx) => {
+      if (C.has(block.lang)) {
+        requireOrSkip(ctx, hasCompiler(), 'a C compiler (cc)');
+        diagnostics.set(block, compileC(block));
+      }
       const errors = diagnostics.get(block) ?? [];
-      expect(errors, `tsc on ${block.where}`).toEqual([]);
+      expect(errors, `the compiler on ${block.where}`).toEqual([]);
+      const script = scripts.get(block) as string;
       const before = kernelObjects();
-      const run = spawnSync(process.execPath, [scripts.get(block) as string], {
+      const run = spawnSync(C.has(block.lang) ? script : process.execPath, C.has(block.lang) ? [] : [script], {
         cwd: root,
         encoding: 'utf8',
         timeout: 30_000,
