@@ -262,6 +262,14 @@ describe('docs examples', () => {
     expect(hidden).toEqual([]);
   });
 
+  it('js examples hold only syntax Node 20 runs: no `using` (a ts example may use it)', () => {
+    // The examples run on the Node of the suite; this keeps a newer Node from hiding it.
+    const using = examples
+      .filter((block) => JS.has(block.lang) && /^\s*(?:await\s+)?using\s+[\w$]+\s*=/m.test(block.code))
+      .map((block) => block.where);
+    expect(using).toEqual([]);
+  });
+
   it("README's examples name everything /quickstart-…", () => {
     const readme = examples.filter((block) => block.file === 'README.md');
     expect(readme.length).toBeGreaterThanOrEqual(3);
