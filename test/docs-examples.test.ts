@@ -2,7 +2,7 @@
  * Every example in README.md and docs/*.md runs as written and leaves no
  * kernel object behind (docs/building.md, "Examples in the docs").
  *
- * A fenced block labelled js/mjs/javascript runs with node as it is; one
+ * A fenced block labelled js/mjs/javascript (cjs: CommonJS) runs with node as it is; one
  * labelled ts/typescript/mts is type-checked and compiled by tsc (strict, as
  * a user's project would) and the output runs with node; one labelled c is
  * compiled with ring.h on the include path and runs. A block that is not
@@ -20,19 +20,18 @@ import { requireOrSkip } from './helpers.js';
 
 const root = path.join(__dirname, '..');
 
-/** Examples and sketches per file: change these deliberately, with the docs. */
+/** Examples and sketches per file (a file not listed has none): change these deliberately, with the docs. */
 const EXPECTED: Record<string, { run: number; sketches: number }> = {
   'README.md': { run: 6, sketches: 0 },
   'docs/api.md': { run: 1, sketches: 0 },
   'docs/benchmarks.md': { run: 0, sketches: 1 },
-  'docs/cli.md': { run: 0, sketches: 0 },
   'docs/messaging.md': { run: 1, sketches: 4 },
   'docs/ring-buffer.md': { run: 2, sketches: 0 },
   'docs/ring-format.md': { run: 1, sketches: 0 },
   'docs/typed-queue.md': { run: 2, sketches: 1 },
 };
 
-const JS = new Set(['js', 'mjs', 'javascript']);
+const JS = new Set(['js', 'mjs', 'javascript', 'cjs']);
 const TS = new Set(['ts', 'typescript', 'mts']);
 /** C programs: compiled with native/include (ring.h) on the include path, then run. */
 const C = new Set(['c']);
@@ -230,9 +229,11 @@ beforeAll(() => {
   fs.mkdirSync(dir);
   examples.forEach((block, i) => {
     const base = path.join(dir, `example-${i}`);
-    const extension = TS.has(block.lang) ? 'mts' : C.has(block.lang) ? 'c' : 'mjs';
+    // ES modules, but `cjs` blocks (require()) are CommonJS.
+    const output = block.lang === 'cjs' ? 'cjs' : 'mjs';
+    const extension = TS.has(block.lang) ? 'mts' : C.has(block.lang) ? 'c' : output;
     fs.writeFileSync(`${base}.${extension}`, `${block.code}\n`);
-    scripts.set(block, C.has(block.lang) ? base : `${base}.mjs`);
+    scripts.set(block, C.has(block.lang) ? base : `${base}.${output}`);
   });
   compileTypeScript();
 }, 150_000);
@@ -252,7 +253,9 @@ describe('docs examples', () => {
         },
       ]),
     );
-    expect(counts).toEqual(EXPECTED);
+    // A file not in the table has no example and no sketch (only shell commands, output…).
+    const none = Object.fromEntries(files.map((file) => [file, { run: 0, sketches: 0 }]));
+    expect(counts).toEqual({ ...none, ...EXPECTED });
   });
 
   it('no block of another language holds code that imports shmkit (label it js or ts)', () => {
