@@ -233,6 +233,16 @@ describe('RingBuffer.iterate', () => {
     expect(got).toEqual([1, 2, 3]);
   });
 
+  it('ref: false lets the process exit while the loop waits for the next message', async () => {
+    const r = ring();
+    for (const n of [1, 2, 3]) r.tryPush(bytes(n));
+    // With a ref'd wait the child would never exit (and the test would time out).
+    const { code, signal, stderr, messages } = await runFixture('ring-iterate-unref.mjs', [r.name]).done;
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    expect(messages).toEqual([{ got: 1 }, { got: 2 }, { got: 3 }]);
+    expect(r.stats()).toMatchObject({ poppedMessages: 3, consumerParks: 1 });
+  });
+
   it('checks its options at the call, before the first message', () => {
     const r = ring();
     expect(() => r.iterate({ timeoutMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
