@@ -167,6 +167,90 @@ describe('RingBuffer in one process', () => {
   });
 });
 
+describe('RingBuffer.iterate', () => {
+  /** Runs `for await (const message of source)`, collecting first bytes, and calls `body` after each. */
+  async function loop(source: AsyncIterable<Uint8Array>, got: number[], body: () => void = () => {}): Promise<void> {
+    for await (const message of source) {
+      got.push(message[0] as number);
+      body();
+    }
+  }
+
+  it('an abort while the loop is parked ends it at once with an AbortError; a message pushed after it stays in the ring', async () => {
+    const r = ring();
+    r.tryPush(bytes(1));
+    r.tryPush(bytes(2));
+    const controller = new AbortController();
+    const got: number[] = [];
+    const before = threadsNow();
+    const looping = loop(r.iterate({ signal: controller.signal }), got);
+    await untilAsleep('shared-futex', 1, before); // drained both, parked for more
+    expect(got).toEqual([1, 2]);
+    const reason = new Error('shutting down');
+    controller.abort(reason);
+    // No push wakes it: only the abort can end this wait.
+    await expect(looping).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    expect(await looping.catch((error) => error)).toBeInstanceOf(AbortError);
+    r.tryPush(bytes(3));
+    const next = track(RingBuffer.open(r.name));
+    expect(next.tryPop()).toEqual(bytes(3));
+    expect(r.stats()).toMatchObject({ pushedMessages: 3, poppedMessages: 3, consumerParks: 1 });
+  });
+
+  it('an abort between two messages takes no further message; an aborted signal takes none', async () => {
+    const r = ring();
+    for (const n of [1, 2, 3]) r.tryPush(bytes(n));
+    const controller = new AbortController();
+    const got: number[] = [];
+    await expect(loop(r.iterate({ signal: controller.signal }), got, () => controller.abort())).rejects.toBeInstanceOf(
+      AbortError,
+    );
+    expect(got).toEqual([1]);
+    await expect(loop(r.iterate({ signal: AbortSignal.abort() }), got)).rejects.toBeInstanceOf(AbortError);
+    expect(got).toEqual([1]);
+    expect(r.tryPop()).toEqual(bytes(2));
+    expect(r.tryPop()).toEqual(bytes(3));
+  });
+
+  it('break ends it quietly, and so does close(); timeoutMs bounds the wait for the next message', async () => {
+    const r = ring();
+    for (const n of [1, 2, 3]) r.tryPush(bytes(n));
+    const got: number[] = [];
+    for await (const message of r.iterate({ signal: new AbortController().signal })) {
+      got.push(message[0] as number);
+      break;
+    }
+    expect(got).toEqual([1]);
+    // timeoutMs counts from the last message: the two there come first, then the wait times out.
+    await expect(loop(r.iterate({ timeoutMs: 20 }), got)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(got).toEqual([1, 2, 3]);
+    const before = threadsNow();
+    const looping = loop(r.iterate({ signal: new AbortController().signal, timeoutMs: 60_000 }), got);
+    await untilAsleep('shared-futex', 1, before);
+    r.close();
+    await looping; // ends quietly
+    await loop(r.iterate(), got); // a closed handle: nothing, no error
+    expect(got).toEqual([1, 2, 3]);
+  });
+
+  it('ref: false lets the process exit while the loop waits for the next message', async () => {
+    const r = ring();
+    for (const n of [1, 2, 3]) r.tryPush(bytes(n));
+    // With a ref'd wait the child would never exit (and the test would time out).
+    const { code, signal, stderr, messages } = await runFixture('ring-iterate-unref.mjs', [r.name]).done;
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    expect(messages).toEqual([{ got: 1 }, { got: 2 }, { got: 3 }]);
+    expect(r.stats()).toMatchObject({ poppedMessages: 3, consumerParks: 1 });
+  });
+
+  it('checks its options at the call, before the first message', () => {
+    const r = ring();
+    expect(() => r.iterate({ timeoutMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => r.iterate({ signal: 'stop' as never })).toThrow(TypeError);
+    expect(() => r.iterate('fast' as never)).toThrow(TypeError);
+  });
+});
+
 describe('RingBuffer against a hostile or broken peer', () => {
   it('refuses to open objects that are not valid rings', () => {
     const name = uniqueName('ring');

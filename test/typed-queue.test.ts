@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  AbortError,
   compileSchema,
   type RecordOf,
   RingBuffer,
@@ -456,6 +457,64 @@ describe('TypedQueue of records', () => {
     }
     const result = ok(await consumer.done);
     expect(result.messages[0]).toMatchObject({ received: count, mismatches: 0 });
+  });
+});
+
+describe('TypedQueue.iterate', () => {
+  it('an abort while the loop is parked ends it at once with an AbortError; a value pushed after it stays for the next reader', async () => {
+    const queue = records({ schema: { n: 'u32' }, capacity: 8 });
+    queue.tryPush({ n: 1 });
+    queue.tryPush({ n: 2 });
+    const controller = new AbortController();
+    const got: number[] = [];
+    const before = threadsNow();
+    const looping = (async () => {
+      for await (const record of queue.iterate({ signal: controller.signal })) got.push(record.n);
+    })();
+    await untilAsleep('shared-futex', 1, before); // drained both, parked for more
+    expect(got).toEqual([1, 2]);
+    const reason = new Error('shutting down');
+    controller.abort(reason);
+    // No push wakes it: only the abort can end this wait.
+    await expect(looping).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    queue.tryPush({ n: 3 });
+    const next = track(TypedQueue.open(queue.name, { schema: { n: 'u32' } }));
+    expect(next.tryPop()).toEqual({ n: 3 });
+  });
+
+  it('an abort between two values takes no further one; break and close() end it quietly; timeoutMs bounds each wait', async () => {
+    const queue = codecQueue<{ n: number }>({ codec: 'json', capacityBytes: 4096 });
+    for (const n of [1, 2, 3, 4]) queue.tryPush({ n });
+    const controller = new AbortController();
+    const got: number[] = [];
+    const aborting = (async () => {
+      for await (const value of queue.iterate({ signal: controller.signal })) {
+        got.push(value.n);
+        controller.abort();
+      }
+    })();
+    await expect(aborting).rejects.toBeInstanceOf(AbortError);
+    expect(got).toEqual([1]);
+    const collect = async (source: AsyncIterable<{ n: number }>) => {
+      for await (const value of source) got.push(value.n);
+    };
+    await expect(collect(queue.iterate({ signal: AbortSignal.abort() }))).rejects.toBeInstanceOf(AbortError);
+    expect(got).toEqual([1]);
+    for await (const value of queue.iterate({ signal: new AbortController().signal })) {
+      got.push(value.n);
+      break;
+    }
+    expect(got).toEqual([1, 2]);
+    // timeoutMs counts from the last value: the two there come first, then the wait times out.
+    await expect(collect(queue.iterate({ timeoutMs: 20 }))).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(got).toEqual([1, 2, 3, 4]);
+    const before = threadsNow();
+    const looping = collect(queue.iterate({ signal: new AbortController().signal }));
+    await untilAsleep('shared-futex', 1, before);
+    queue.close();
+    await looping; // ends quietly
+    expect(() => queue.iterate({ timeoutMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => queue.iterate({ signal: 'stop' as never })).toThrow(TypeError);
   });
 });
 

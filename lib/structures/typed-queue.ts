@@ -3,7 +3,7 @@
  * See {@link TypedQueue} and docs/typed-queue.md.
  */
 
-import { ClosedError, codedError, useAfterClose } from '../core/errors.js';
+import { AbortError, ClosedError, codedError, useAfterClose } from '../core/errors.js';
 import { parseWaitOptions, type WaitOptions, type WaitSyncOptions } from '../core/pending.js';
 import { typeError, validateInteger, validateOptions } from '../core/validate.js';
 import {
@@ -62,6 +62,11 @@ export interface TypedQueueCodecOpenOptions<T> {
 }
 
 export type TypedQueueKind = 'records' | CodecKind;
+
+/** An aborted signal ends an iteration with the AbortError every shmkit wait rejects with. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+}
 
 /** Returned by the internal pop path when the ring is empty (a value may itself be undefined). */
 const EMPTY: unique symbol = Symbol('empty');
@@ -129,6 +134,9 @@ function mismatchError(name: string, expected: string, expectedFingerprint: numb
  * canonical description or of the codec kind, so opening a queue with another
  * schema or codec fails with `ERR_SHMKIT_SCHEMA_MISMATCH` instead of decoding
  * garbage. Timeouts are in milliseconds; async waits never block the event loop.
+ * A consumer loop is `for await (const value of queue.iterate({ signal }))`
+ * (see {@link TypedQueue.iterate}): an abort ends it with an AbortError even
+ * while it sleeps, close() ends it quietly.
  *
  * Errors: `EEXIST`/`ENOENT`/`EACCES` (with `objectName`);
  * `ERR_SHMKIT_RING_FORMAT`; `ERR_SHMKIT_SCHEMA_MISMATCH`; `ERR_SHMKIT_ENCODE`
@@ -446,21 +454,59 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
   }
 
   /**
-   * Yields every value as it arrives, draining all that are available per
-   * wake-up. Ends when this handle is closed.
+   * `for await (const value of queue)`: every value as it arrives, draining
+   * all that are available per wake-up; ends when this handle is closed. The
+   * same as {@link iterate} without options.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this.iterate();
+  }
+
+  /**
+   * Like `for await (const value of queue)`, with the options of every async
+   * wait, so that a consumer loop can be stopped while it sleeps:
+   *
+   * ```ts
+   * for await (const value of queue.iterate({ signal })) handle(value);
+   * ```
+   *
+   * - `signal`: when it aborts, the loop throws an `AbortError` (`code:
+   *   'ABORT_ERR'`, `cause`: the signal's reason) at once, even while it is
+   *   parked waiting for a value — as `events.on(emitter, name, { signal })`
+   *   and every other shmkit wait do. Once the signal has aborted no further
+   *   message is taken: one pushed after the abort stays in the queue for the
+   *   next reader. To end a loop without an error, `break` out of it, or
+   *   close() the handle.
+   * - `timeoutMs`: the longest wait for the next value, in milliseconds,
+   *   counted afresh after each one; then the loop throws `ETIMEDOUT`.
+   * - `ref`: whether a wait for the next value keeps the process alive
+   *   (default true).
+   *
+   * The loop ends quietly when this handle is closed. A message that cannot
+   * be decoded is thrown (`ERR_SHMKIT_DECODE`, `ERR_SHMKIT_RECORD_SIZE`) and
+   * ends the loop; the messages behind it stay for the next pop or loop.
+   * Options are checked here, before the first value.
+   * @throws TypeError/RangeError naming a bad option.
+   */
+  iterate(options?: WaitOptions): AsyncIterableIterator<T> {
+    return this.#values(parseWaitOptions(options));
+  }
+
+  async *#values(options: WaitOptions): AsyncGenerator<T, void, undefined> {
+    const { signal } = options;
     for (;;) {
       if (this.closed) return;
+      throwIfAborted(signal);
       let value = this.#tryPopValue(undefined);
       while (value !== EMPTY) {
         yield value;
         if (this.closed) return;
+        throwIfAborted(signal); // before taking another, which then stays in the queue
         value = this.#tryPopValue(undefined);
       }
       let bytes: Uint8Array;
       try {
-        bytes = await this.#ring.pop();
+        bytes = await this.#ring.pop(options); // rejects with an AbortError, taking nothing, if the signal aborts
       } catch (error) {
         if (error instanceof ClosedError) return;
         throw error;

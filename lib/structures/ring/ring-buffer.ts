@@ -6,7 +6,7 @@
  */
 
 import { deadlineOf } from '../../core/deadline.js';
-import { ClosedError, codedError, useAfterClose } from '../../core/errors.js';
+import { AbortError, ClosedError, codedError, useAfterClose } from '../../core/errors.js';
 import { parseWaitOptions, parseWaitSyncOptions, type WaitOptions, type WaitSyncOptions } from '../../core/pending.js';
 import { typeError, validateInteger, validateOptions } from '../../core/validate.js';
 import { SharedMemory } from '../../primitives/shm.js';
@@ -78,6 +78,11 @@ function validateSpinUs(value: unknown): number {
   return value === undefined ? DEFAULT_SPIN_US : validateInteger(value, 'options.spinUs', 0, 1_000_000);
 }
 
+/** An aborted signal ends an iteration with the AbortError every shmkit wait rejects with. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+}
+
 function validateBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw typeError(name, 'a Uint8Array or Buffer', value);
   return value;
@@ -103,6 +108,9 @@ function validateBytes(value: unknown, name: string): Uint8Array {
  * then sleeps on a futex (futex(2)) in the header. A push or pop stays in
  * JavaScript unless it has to sleep or wake a sleeper. Zero-copy forms:
  * claim()/commit() and peek()/release(); batches: tryPushMany()/pushMany().
+ * A consumer loop is `for await (const message of ring.iterate({ signal }))`
+ * (see {@link RingBuffer.iterate}): an abort ends it with an AbortError even
+ * while it sleeps, close() ends it quietly.
  *
  * **Errors, by `code`.** `EEXIST`/`ENOENT`/`EACCES` from shm_open(3) when
  * creating or opening; `ERR_SHMKIT_RING_FORMAT` when opening something that
@@ -524,19 +532,61 @@ export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Yields every message as it arrives, draining all that are available per
-   * wake-up. Ends when this handle is closed.
+   * `for await (const message of ring)`: every message as it arrives (copies
+   * the caller owns), draining all that are available per wake-up; ends when
+   * this handle is closed. The same as {@link iterate} without options.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.iterate();
+  }
+
+  /**
+   * Like `for await (const message of ring)`, with the options of every
+   * async wait, so that a consumer loop can be stopped while it sleeps:
+   *
+   * ```ts
+   * for await (const message of ring.iterate({ signal })) handle(message);
+   * ```
+   *
+   * - `signal`: when it aborts, the loop throws an `AbortError` (`code:
+   *   'ABORT_ERR'`, `cause`: the signal's reason) at once, even while it is
+   *   parked waiting for a message — as `events.on(emitter, name, { signal })`
+   *   and every other shmkit wait do. Once the signal has aborted no further
+   *   message is taken: one pushed after the abort stays in the ring for the
+   *   next reader. To end a loop without an error, `break` out of it, or
+   *   close() the handle.
+   * - `timeoutMs`: the longest wait for the next message, in milliseconds,
+   *   counted afresh after each one; then the loop throws `ETIMEDOUT`.
+   * - `ref`: whether a wait for the next message keeps the process alive
+   *   (default true).
+   *
+   * The loop ends quietly when this handle is closed. Options are checked
+   * here, before the first message.
+   * @throws TypeError/RangeError naming a bad option.
+   */
+  iterate(options?: WaitOptions): AsyncIterableIterator<Uint8Array> {
+    return this.#messages(parseWaitOptions(options));
+  }
+
+  async *#messages(options: WaitOptions): AsyncGenerator<Uint8Array, void, undefined> {
+    const { signal } = options;
+    const timeoutMs = parseWaitSyncOptions(options);
+    let deadline = deadlineOf(timeoutMs); // timeoutMs counts from the last message
     for (;;) {
       if (this.closed) return;
+      throwIfAborted(signal);
       let message = this.tryPop();
-      while (message) {
-        yield message;
-        message = this.closed ? undefined : this.tryPop();
+      if (message) {
+        while (message) {
+          yield message;
+          if (this.closed) return;
+          throwIfAborted(signal); // before taking another, which then stays in the ring
+          message = this.tryPop();
+        }
+        deadline = deadlineOf(timeoutMs);
       }
       try {
-        await this.#wait(this.#data(), Number.POSITIVE_INFINITY, {});
+        await this.#wait(this.#data(), deadline, options);
       } catch (error) {
         if (error instanceof ClosedError) return;
         throw error;
