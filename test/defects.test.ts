@@ -301,7 +301,7 @@ describe('futex on a view of a closed mapping: ERR_SHMKIT_CLOSED', () => {
 
 describe('codec errors: ERR_SHMKIT_ENCODE / ERR_SHMKIT_DECODE, naming the queue and the codec', () => {
   const codecQueue = <T>(
-    codec: 'json' | 'v8' | { encode(v: T): Uint8Array; decode(b: Uint8Array): T; name?: string },
+    codec: 'json' | 'v8' | 'msgpack' | { encode(v: T): Uint8Array; decode(b: Uint8Array): T; name?: string },
   ) => track(TypedQueue.create<T>(uniqueName('codec'), { codec: codec as never, capacityBytes: 4096 }), TypedQueue);
   /** A second handle on the queue's ring, to write bytes its codec cannot decode. */
   const rawRing = (queue: TypedQueue<unknown>) => track(RingBuffer.open(queue.name));
@@ -371,6 +371,29 @@ describe('codec errors: ERR_SHMKIT_ENCODE / ERR_SHMKIT_DECODE, naming the queue 
     for (const queue of [json, v8, custom]) expect(queue.stats().pushedMessages).toBe(0);
     // What a codec does not take at all stays an argument error.
     expect(() => json.tryPush(undefined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  it('msgpack: a cycle is ERR_SHMKIT_ENCODE, a function an argument error; bytes that are not MessagePack are ERR_SHMKIT_DECODE and the messages behind stay', () => {
+    const msgpack = codecQueue<unknown>('msgpack');
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expect(() => msgpack.tryPush(cycle)).toThrow(encodeError(msgpack, 'msgpack', "codec 'msgpack'"));
+    expect(() => msgpack.tryPush(() => 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(msgpack.stats().pushedMessages).toBe(0);
+    const ring = rawRing(msgpack);
+    const error = decodeError(msgpack, 'msgpack', "codec 'msgpack'");
+    // 0xC1 is never used; 0x92 0x01 is an array of two with one element; then a value and trailing bytes.
+    for (const bytes of [
+      Uint8Array.of(0xc1),
+      Uint8Array.of(0x92, 0x01),
+      Uint8Array.of(0x01, 0x02),
+      Uint8Array.of(0x07),
+    ])
+      expect(ring.tryPush(bytes)).toBe(true);
+    expect(() => msgpack.tryPop()).toThrow(error);
+    expect(() => msgpack.tryPop()).toThrow(error);
+    expect(() => msgpack.tryPop()).toThrow(error);
+    expect(msgpack.tryPop()).toBe(7);
   });
 
   it('an undecodable message is taken off and reported; the messages behind it stay, in order (json, from a view)', async () => {

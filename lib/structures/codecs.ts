@@ -2,9 +2,12 @@
  * Message codecs for a TypedQueue: how a value becomes bytes in the ring and
  * back. Built in: 'json' (JSON text, UTF-8), 'v8' (node:v8 serialize — the
  * structured clone algorithm: Map, Set, BigInt, Date, RegExp, typed arrays,
- * cycles survive), 'raw' (a Uint8Array as is). Or your own `{ encode, decode }`.
+ * cycles survive), 'msgpack' (MessagePack by msgpackr, with its record
+ * extension), 'raw' (a Uint8Array as is). Or
+ * your own `{ encode, decode }`.
  */
 import v8 from 'node:v8';
+import { C1, Packr, Unpackr } from 'msgpackr';
 import { codedError } from '../core/errors.js';
 import { typeError, valueError } from '../core/validate.js';
 import { fnv1a32 } from './record-schema.js';
@@ -20,9 +23,9 @@ export interface Codec<T> {
   readonly name?: string;
 }
 
-export type CodecKind = 'json' | 'v8' | 'raw' | 'custom';
+export type CodecKind = 'json' | 'v8' | 'msgpack' | 'raw' | 'custom';
 /** What `options.codec` accepts. */
-export type CodecSpec<T> = 'json' | 'v8' | 'raw' | Codec<T>;
+export type CodecSpec<T> = 'json' | 'v8' | 'msgpack' | 'raw' | Codec<T>;
 
 /**
  * A value the queue's codec could not encode (`ERR_SHMKIT_ENCODE`, a
@@ -34,7 +37,7 @@ export interface CodecError extends Error {
   code: 'ERR_SHMKIT_ENCODE' | 'ERR_SHMKIT_DECODE';
   /** The queue's name, e.g. '/orders'. */
   queueName: string;
-  /** 'json', 'v8', 'raw', or 'custom:<name>' ('custom:' for an unnamed custom codec). */
+  /** 'json', 'v8', 'msgpack', 'raw', or 'custom:<name>' ('custom:' for an unnamed custom codec). */
   codec: string;
   cause: unknown;
 }
@@ -42,7 +45,7 @@ export interface CodecError extends Error {
 /** @internal A resolved codec. */
 export interface ResolvedCodec<T> {
   readonly kind: CodecKind;
-  /** `codec:json`, `codec:v8`, `codec:raw` or `codec:custom:<name>`. */
+  /** `codec:json`, `codec:v8`, `codec:msgpack`, `codec:raw` or `codec:custom:<name>`. */
   readonly description: string;
   readonly fingerprint: number;
   /**
@@ -168,6 +171,35 @@ const V8_CODEC = make<unknown>(
   false,
 );
 
+// msgpackr with records (`useRecords`): an object's keys are written once per
+// message as a record definition, then its values. No structures are shared
+// between messages (each pack() is self-contained), so any consumer of an
+// MPMC queue, or one that joins late, decodes any message. `moreTypes` and
+// `useBigIntExtension` keep Set, typed arrays and BigInts of any size;
+// `copyBuffers` makes decoded binaries copies, so decode may read the ring in
+// place. Works with or without msgpackr's optional native extractor.
+const MSGPACK_OPTIONS = { useRecords: true, moreTypes: true, useBigIntExtension: true, copyBuffers: true };
+const packr = new Packr(MSGPACK_OPTIONS);
+const unpackr = new Unpackr(MSGPACK_OPTIONS);
+
+const MSGPACK_CODEC = make<unknown>(
+  'msgpack',
+  'codec:msgpack',
+  (value) => packr.pack(value),
+  (bytes) => {
+    const value = unpackr.unpack(bytes);
+    // 0xC1 ("never used") decodes to a marker object instead of throwing.
+    if (value === C1) throw new Error('0xC1 is not a MessagePack value');
+    return value;
+  },
+  true,
+  (bytes, value) => {
+    // msgpackr turns a function into nil without a word: refuse it at the top.
+    if (typeof value === 'function') throw typeError('value', 'a MessagePack-serializable value', value);
+    return bytes as Uint8Array;
+  },
+);
+
 const RAW_CODEC = make<Uint8Array>(
   'raw',
   'codec:raw',
@@ -184,6 +216,7 @@ const RAW_CODEC = make<Uint8Array>(
 export const BUILTIN_CODEC_FINGERPRINTS: ReadonlyMap<number, string> = new Map([
   [JSON_CODEC.fingerprint, "codec 'json'"],
   [V8_CODEC.fingerprint, "codec 'v8'"],
+  [MSGPACK_CODEC.fingerprint, "codec 'msgpack'"],
   [RAW_CODEC.fingerprint, "codec 'raw'"],
 ]);
 
@@ -191,9 +224,10 @@ export const BUILTIN_CODEC_FINGERPRINTS: ReadonlyMap<number, string> = new Map([
 export function resolveCodec<T>(spec: unknown, name = 'options.codec'): ResolvedCodec<T> {
   if (spec === 'json') return JSON_CODEC as ResolvedCodec<T>;
   if (spec === 'v8') return V8_CODEC as ResolvedCodec<T>;
+  if (spec === 'msgpack') return MSGPACK_CODEC as ResolvedCodec<T>;
   if (spec === 'raw') return RAW_CODEC as unknown as ResolvedCodec<T>;
   if (spec === null || typeof spec !== 'object') {
-    throw typeError(name, "'json', 'v8', 'raw' or an object { encode(value), decode(bytes) }", spec);
+    throw typeError(name, "'json', 'v8', 'msgpack', 'raw' or an object { encode(value), decode(bytes) }", spec);
   }
   const codec = spec as Codec<T>;
   if (typeof codec.encode !== 'function') throw typeError(`${name}.encode`, 'a function', codec.encode);

@@ -127,7 +127,7 @@ function mismatchError(name: string, expected: string, expectedFingerprint: numb
  *   see {@link RecordCodec}), encoded straight into the ring with
  *   claim()/commit() and decoded from peek()/release(): no copy, no JSON;
  *   `popInto(target)` reuses the caller's object; `capacity` counts records;
- * - codec messages: 'json', 'v8' (structured clone), 'raw' or a user
+ * - codec messages: 'json', 'v8' (structured clone), 'msgpack' (msgpackr, records), 'raw' or a user
  *   `{ encode, decode }`; `capacityBytes` counts bytes of the ring's data area.
  *
  * The ring's header carries a 32-bit fingerprint (FNV-1a) of the schema's
@@ -208,7 +208,7 @@ export class TypedQueue<T> implements Disposable, AsyncIterable<T> {
    */
   static create(name: string, options: TypedQueueCodecOptions<Uint8Array> & { codec: 'raw' }): TypedQueue<Uint8Array>;
   /**
-   * Creates a queue of values encoded by `codec` ('json', 'v8' or `{ encode, decode }`).
+   * Creates a queue of values encoded by `codec` ('json', 'v8', 'msgpack' or `{ encode, decode }`).
    * @throws `EEXIST`; TypeError/RangeError for bad options.
    */
   static create<T = unknown>(name: string, options: TypedQueueCodecOptions<T>): TypedQueue<T>;
