@@ -363,6 +363,31 @@ describe('shmkit bench for scripts and lean installs', () => {
     expect(run.stderr).toContain('all transports verified');
   }, 120_000);
 
+  it('draws the progress bar when stderr is a terminal, also with stdout redirected', async (ctx) => {
+    const hasScript = fs.existsSync('/usr/bin/script');
+    requireOrSkip(ctx, hasScript, 'script(1) from util-linux, for a pseudo-terminal');
+    const out = path.join(dir, 'pty.json');
+    const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+    const command = [process.execPath, CLI, 'bench', '--only', 'memcpy', ...TINY, '--sizes', '64', '--json', '-']
+      .map(quote)
+      .join(' ');
+    // script(1) gives the command a terminal for stdin, stdout and stderr; stdout then goes to a file.
+    const run = await new Promise<Run>((resolve) => {
+      execFile(
+        '/usr/bin/script',
+        ['-qec', `${command} > ${quote(out)}`, '/dev/null'],
+        { timeout: 110_000, env: { ...process.env, SHMKIT_BENCH_PREFIX: PREFIX } },
+        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
+      );
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ ok: true });
+    // What reached the terminal: the bar (stderr is a terminal), not the lines for a pipe.
+    expect(run.stdout).toMatch(/\d+\/\d+ cases \|/);
+    expect(run.stdout).not.toMatch(/\[1\/\d+\] /);
+    expect(run.stdout).toContain('all transports verified');
+  }, 120_000);
+
   describe('in a copy of the package without echarts and without built C tools', () => {
     let cli = '';
     let root = '';
