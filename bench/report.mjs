@@ -351,7 +351,10 @@ export async function loadEcharts() {
 
 async function requireEcharts() {
   const echarts = await loadEcharts();
-  if (!echarts) throw new Error("the chart needs the package 'echarts', which is not installed (npm install echarts)");
+  if (!echarts) {
+    const message = "the chart needs the package 'echarts', which is not installed (npm install echarts)";
+    throw Object.assign(new Error(message), { code: 'ERR_SHMKIT_NO_ECHARTS' });
+  }
   return echarts;
 }
 
