@@ -6,7 +6,7 @@
 // many pending (bench/crowd.mjs). Used by lib/tooling/cli/bench.ts; see docs/benchmarks.md.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,7 @@ import { percentilesUs } from './histogram.mjs';
 import { idleCase } from './idle.mjs';
 import { describeMachine } from './machine.mjs';
 import { failure, MIN_SIZE } from './message.mjs';
+import { ensureTools } from './native-tools.mjs';
 import { TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
 import {
   byId,
@@ -36,7 +37,6 @@ export { DEFAULT_CROWD, PRIMITIVES };
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'child.mjs');
-const ROOT = dirname(HERE);
 
 export const DEFAULTS = {
   sizes: [64, 4096, 65536, 1048576],
@@ -157,10 +157,32 @@ function stdioParentSender(stream) {
 
 // ------------------------------------------------------------ availability and limits
 
-const TOOLS = join(ROOT, 'build', 'Release');
+/** The C tools (bench/native-tools.mjs) each native row runs. */
+const NATIVE_TOOLS = { 'c-ring': ['ring_producer', 'ring_consumer'], 'c-pipe': ['pipe_bench'] };
+
+/**
+ * Finds or builds the C tools the native rows among `ids` need (bench/native-tools.mjs), once
+ * per run: resolves with { paths } ({} when no native row is chosen), or { error } when they
+ * cannot be built (code ERR_SHMKIT_NO_COMPILER or ERR_SHMKIT_TOOL_BUILD); those rows are then
+ * skipped with `error.reason`.
+ */
+export async function prepareNativeTools(ids) {
+  const names = [...new Set(selectPrimitives(ids).flatMap((p) => NATIVE_TOOLS[p.kind] ?? []))];
+  if (names.length === 0) return { paths: {} };
+  try {
+    return { paths: await ensureTools(names) };
+  } catch (error) {
+    if (!String(error.code).startsWith('ERR_SHMKIT_')) throw error;
+    error.reason =
+      error.code === 'ERR_SHMKIT_NO_COMPILER'
+        ? 'no C compiler to build its C tools (ERR_SHMKIT_NO_COMPILER)'
+        : 'its C tools could not be built (ERR_SHMKIT_TOOL_BUILD)';
+    return { error };
+  }
+}
 
 /** Why `prim` cannot run at `size` here (a sentence), or undefined. */
-export function skipReason(prim, size, limits) {
+export function skipReason(prim, size, limits, tools = { paths: {} }) {
   const caps = shmkit.capabilities;
   if (size < MIN_SIZE) return `messages under ${MIN_SIZE} B cannot carry the verification stamp`;
   switch (prim.kind) {
@@ -190,13 +212,8 @@ export function skipReason(prim, size, limits) {
         ? undefined
         : `sigqueue with siginfo is not available on ${process.platform}`;
     case 'c-ring':
-      return existsSync(join(TOOLS, 'ring_producer')) && existsSync(join(TOOLS, 'ring_consumer'))
-        ? undefined
-        : 'build/Release/ring_producer and ring_consumer are not built (npm run build:native)';
     case 'c-pipe':
-      return existsSync(join(TOOLS, 'pipe_bench'))
-        ? undefined
-        : 'build/Release/pipe_bench is not built (npm run build:native)';
+      return tools.error?.reason;
     default:
       return undefined;
   }
@@ -325,13 +342,10 @@ function execTool(file, args, timeoutMs) {
   });
 }
 
-async function nativeRun(res, prim, size, count, capacity, timeoutMs) {
+/** One run of a native row with the C tools at `tools` ({ name: path }); seconds from first to last message. */
+async function nativeRun(res, prim, tools, size, count, capacity, timeoutMs) {
   if (prim.kind === 'c-pipe') {
-    const { error, stdout, stderr } = await execTool(
-      join(TOOLS, 'pipe_bench'),
-      [String(count), String(size)],
-      timeoutMs,
-    );
+    const { error, stdout, stderr } = await execTool(tools.pipe_bench, [String(count), String(size)], timeoutMs);
     const match = /^ok (\d+) (\d+) ([\d.]+)/m.exec(stdout);
     if (error || !match)
       throw Object.assign(new Error(`pipe_bench: ${stderr.trim() || error?.message}`), {
@@ -343,15 +357,11 @@ async function nativeRun(res, prim, size, count, capacity, timeoutMs) {
   res.track(() => shmkit.SharedMemory.unlink(name));
   const wallStart = performance.now();
   const consumerRun = execTool(
-    join(TOOLS, 'ring_consumer'),
+    tools.ring_consumer,
     [name, String(count), '--create', String(capacity), '--stats'],
     timeoutMs,
   );
-  const producerRun = execTool(
-    join(TOOLS, 'ring_producer'),
-    [name, String(count), String(size), '--wait', '5000'],
-    timeoutMs,
-  );
+  const producerRun = execTool(tools.ring_producer, [name, String(count), String(size), '--wait', '5000'], timeoutMs);
   const [c, p] = await Promise.all([consumerRun, producerRun]);
   if (p.error) throw new Error(`ring_producer: ${p.stderr.trim() || p.error.message}`);
   const match = /in ([\d.]+) s/.exec(c.stderr);
@@ -377,7 +387,8 @@ function statsDelta(stats, before) {
 async function throughputCase(res, prim, size, options, progress) {
   const row = { primitive: prim.id, label: prim.label, group: prim.group, size, status: 'ok', runs: [] };
   const limits = options.limits;
-  const reason = skipReason(prim, size, limits) ?? capacityReason(prim, size, options.ringCapacity);
+  const reason =
+    skipReason(prim, size, limits, options.nativeTools) ?? capacityReason(prim, size, options.ringCapacity);
   if (reason) return { ...row, status: 'skipped', reason };
   const count = options.count ?? defaultCount(size);
   const warmCount = Math.max(2, Math.round(count / 10));
@@ -388,7 +399,8 @@ async function throughputCase(res, prim, size, options, progress) {
     if (prim.native) {
       const capacity = ringCapacity(size, options.ringCapacity);
       if (prim.kind === 'c-ring') row.ringCapacity = capacity;
-      runOnce = async (_run, n) => ({ seconds: await nativeRun(res, prim, size, n, capacity, timeoutMs) });
+      const tools = options.nativeTools.paths;
+      runOnce = async (_run, n) => ({ seconds: await nativeRun(res, prim, tools, size, n, capacity, timeoutMs) });
     } else {
       const setup = setupResources(res, prim, size, ['a'], options, false);
       if (setup.skip) return { ...row, status: 'skipped', reason: setup.skip };
@@ -561,12 +573,17 @@ export { sizeLabel };
 
 /**
  * Runs the benchmark. options: { primitives (ids), sizes, duration (s), repeat, count?, rounds,
- * baseline, prefix? }; progress: { start(total), step(text), caseDone(text), stop() } (all optional).
+ * baseline, prefix?, nativeTools? (what prepareNativeTools resolved with; made here when absent) };
+ * progress: { start(total), step(text), caseDone(text), stop() } (all optional).
  */
 export async function runBench(options, progress = {}) {
   const opts = { ...DEFAULTS, ...options };
   opts.limits = kernelLimits();
   const prims = selectPrimitives(opts.primitives);
+  // The C tools of the native rows are built here, before the first case, not at install.
+  if (!opts.nativeTools) {
+    opts.nativeTools = await prepareNativeTools(prims.map((p) => p.id));
+  }
   const prefix = opts.prefix ?? process.env.SHMKIT_BENCH_PREFIX ?? `shmkit-bench-${process.pid}-`;
   const res = makeResources(prefix);
   const onExit = () => res.releaseAll();

@@ -1,8 +1,9 @@
 // Renders the result of bench/harness.mjs runBench(): the terminal table,
 // CSV, Markdown, and the chart (echarts, server-side SVG; or HTML around it).
+// echarts is an optional peer dependency (62 MB, only the chart needs it): it is
+// imported on demand, and `shmkit bench --chart` checks for it before measuring.
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
-import * as echarts from 'echarts';
 import { fixed, rate, ratio, sizeLabel } from './format.mjs';
 import { machineLine } from './machine.mjs';
 
@@ -335,8 +336,31 @@ export function renderMarkdown(result) {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * The echarts module, or undefined when it is not installed (it is an optional peer
+ * dependency: `npm install echarts`). Any other failure to load it is thrown.
+ */
+export async function loadEcharts() {
+  try {
+    return await import('echarts');
+  } catch (error) {
+    if (error?.code === 'ERR_MODULE_NOT_FOUND' && /['"]echarts['"]/.test(error.message)) return undefined;
+    throw error;
+  }
+}
+
+async function requireEcharts() {
+  const echarts = await loadEcharts();
+  if (!echarts) {
+    const message = "the chart needs the package 'echarts', which is not installed (npm install echarts)";
+    throw Object.assign(new Error(message), { code: 'ERR_SHMKIT_NO_ECHARTS' });
+  }
+  return echarts;
+}
+
 /** The chart: throughput (MB/s, log) by size, one bar per primitive; latency percentiles (µs, log). */
-export function renderSvg(result, { width = 1200, height = 1100 } = {}) {
+export async function renderSvg(result, { width = 1200, height = 1100 } = {}) {
+  const echarts = await requireEcharts();
   const sizes = result.options.sizes;
   const tpPrims = result.primitives.filter((p) => result.throughput.some((r) => r.primitive === p.id));
   const lat = sortedLatency(result).filter((r) => r.p50Us !== undefined);
@@ -411,21 +435,24 @@ export function renderSvg(result, { width = 1200, height = 1100 } = {}) {
   return svg;
 }
 
-export function renderHtml(result) {
+export async function renderHtml(result) {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>shmkit bench</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em}pre{font-size:12px}</style></head>
 <body><h1>shmkit bench</h1>
 <p>${header(result).join('<br>')}</p>
-${renderSvg(result)}
+${await renderSvg(result)}
 </body></html>
 `;
 }
 
-/** Writes whichever files the options ask for; returns the list of paths written. */
-export function writeOutputs(result, { json, csv, md, chart }) {
+/**
+ * Writes whichever files the options ask for; resolves with the list of paths written.
+ * `json: '-'` is not a file: the caller prints that JSON to stdout.
+ */
+export async function writeOutputs(result, { json, csv, md, chart }) {
   const written = [];
-  if (json) {
+  if (json && json !== '-') {
     writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
     written.push(json);
   }
@@ -438,7 +465,7 @@ export function writeOutputs(result, { json, csv, md, chart }) {
     written.push(md);
   }
   if (chart) {
-    writeFileSync(chart, chart.endsWith('.html') ? renderHtml(result) : renderSvg(result));
+    writeFileSync(chart, /\.html?$/i.test(chart) ? await renderHtml(result) : await renderSvg(result));
     written.push(chart);
   }
   return written;

@@ -10,8 +10,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { prerequisite, runPrefix } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prerequisite, requireOrSkip, runPrefix } from './helpers.js';
 
 const CLI = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
 const PREFIX = `${runPrefix()}bench-`;
@@ -23,11 +23,15 @@ interface Run {
   stderr: string;
 }
 
-function bench(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function bench(args: string[], env: Record<string, string> = {}, cli = CLI): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI, 'bench', '--no-progress', ...args],
+      [
+        cli,
+        'bench',
+        ...(args.includes('--progress') ? args.filter((a) => a !== '--progress') : ['--no-progress', ...args]),
+      ],
       { timeout: 170_000, env: { ...process.env, SHMKIT_BENCH_PREFIX: PREFIX, ...env }, maxBuffer: 8 << 20 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
@@ -44,6 +48,33 @@ function expectLatency(row: { p50Us: number; p99Us: number; [key: string]: unkno
     expect(typeof row[key]).toBe('number');
   expect(row.p50Us).toBeLessThanOrEqual(row.p99Us);
 }
+
+/**
+ * A copy of the package as a consumer gets it without the optional parts: dist/, bench/,
+ * native/ (the C sources) and the addon, every dependency but echarts (and its zrender),
+ * and no C tool built. Returns the path of its CLI.
+ */
+function leanCopy(): string {
+  const root = path.join(dir, 'lean');
+  const repo = path.join(__dirname, '..');
+  fs.mkdirSync(path.join(root, 'build', 'Release'), { recursive: true });
+  for (const part of ['package.json', 'dist', 'bench', 'native']) {
+    fs.cpSync(path.join(repo, part), path.join(root, part), { recursive: true });
+  }
+  fs.symlinkSync(
+    path.join(repo, 'build', 'Release', 'shmkit.node'),
+    path.join(root, 'build', 'Release', 'shmkit.node'),
+  );
+  fs.mkdirSync(path.join(root, 'node_modules'));
+  for (const entry of fs.readdirSync(path.join(repo, 'node_modules'))) {
+    if (entry === 'echarts' || entry === 'zrender' || entry === '.bin') continue;
+    fs.symlinkSync(path.join(repo, 'node_modules', entry), path.join(root, 'node_modules', entry));
+  }
+  return path.join(root, 'dist', 'tooling', 'cli', 'main.js');
+}
+
+/** A PATH with no C compiler on it (the bench's children run process.execPath). */
+const NO_COMPILER = { PATH: path.join(dir, 'empty-bin') };
 
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
@@ -314,5 +345,118 @@ describe('shmkit bench', () => {
     const run = await bench(['--only', 'carrier-pigeon']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("unknown primitive 'carrier-pigeon'");
+  });
+});
+
+describe('shmkit bench for scripts and lean installs', () => {
+  it('--json - writes the JSON to stdout and nothing else; the report and the progress go to stderr', async () => {
+    const run = await bench(['--progress', '--only', 'memcpy', ...TINY, '--sizes', '64', '--json', '-']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result).toMatchObject({ schema: 'shmkit-bench/2', ok: true });
+    expect(result.throughput.map((r: { primitive: string }) => r.primitive).sort()).toEqual(
+      ['ipc-json', 'memcpy', 'memcpy-ring', 'memcpy-slice'].sort(),
+    );
+    expect(run.stdout.trimEnd().endsWith('}')).toBe(true);
+    // stderr is not a terminal here: one progress line per case, then the report.
+    expect(run.stderr).toMatch(/^\[1\/\d+\] /m);
+    expect(run.stderr).toContain('all transports verified');
+  }, 120_000);
+
+  it('draws the progress bar when stderr is a terminal, also with stdout redirected', async (ctx) => {
+    const hasScript = fs.existsSync('/usr/bin/script');
+    requireOrSkip(ctx, hasScript, 'script(1) from util-linux, for a pseudo-terminal');
+    const out = path.join(dir, 'pty.json');
+    const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+    const command = [process.execPath, CLI, 'bench', '--only', 'memcpy', ...TINY, '--sizes', '64', '--json', '-']
+      .map(quote)
+      .join(' ');
+    // script(1) gives the command a terminal for stdin, stdout and stderr; stdout then goes to a file.
+    const run = await new Promise<Run>((resolve) => {
+      execFile(
+        '/usr/bin/script',
+        ['-qec', `${command} > ${quote(out)}`, '/dev/null'],
+        { timeout: 110_000, env: { ...process.env, SHMKIT_BENCH_PREFIX: PREFIX } },
+        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
+      );
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ ok: true });
+    // What reached the terminal: the bar (stderr is a terminal), not the lines for a pipe.
+    expect(run.stdout).toMatch(/\d+\/\d+ cases \|/);
+    expect(run.stdout).not.toMatch(/\[1\/\d+\] /);
+    expect(run.stdout).toContain('all transports verified');
+  }, 120_000);
+
+  describe('in a copy of the package without echarts and without built C tools', () => {
+    let cli = '';
+    let root = '';
+    beforeAll(() => {
+      cli = leanCopy();
+      root = path.dirname(path.dirname(path.dirname(path.dirname(cli))));
+      fs.mkdirSync(NO_COMPILER.PATH, { recursive: true });
+    });
+
+    it('--chart fails at once with ERR_SHMKIT_NO_ECHARTS and the command that installs it, measuring nothing', async () => {
+      const chart = path.join(dir, 'no-echarts.svg');
+      const run = await bench(['--progress', '--only', 'memcpy', ...TINY, '--chart', chart], {}, cli);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('ERR_SHMKIT_NO_ECHARTS');
+      expect(run.stderr).toContain('npm install echarts');
+      expect(run.stderr.trim().split('\n')).toHaveLength(1); // one message, no stack trace, no progress
+      expect(run.stdout).toBe('');
+      expect(fs.existsSync(chart)).toBe(false);
+    });
+
+    it('a native row named in --only fails at once with ERR_SHMKIT_NO_COMPILER when no C compiler is found', async () => {
+      const run = await bench(['--progress', '--only', 'c-pipe', ...TINY], NO_COMPILER, cli);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('ERR_SHMKIT_NO_COMPILER');
+      expect(run.stderr).toContain('apt-get install gcc');
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stdout).toBe('');
+    });
+
+    it('native rows chosen by their group are skipped without a compiler, with one note saying why', async () => {
+      const json = path.join(dir, 'no-compiler.json');
+      const run = await bench(['--only', 'native', ...TINY, '--json', json], NO_COMPILER, cli);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr.match(/ERR_SHMKIT_NO_COMPILER/g)).toHaveLength(1);
+      expect(run.stderr).toMatch(/^note: the native rows are skipped: no C compiler found/);
+      const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+      const native = result.throughput.filter((r: { group: string }) => r.group === 'native');
+      expect(native.map((r: { primitive: string }) => r.primitive).sort()).toEqual([
+        'c-pipe',
+        'c-pipe',
+        'c-ring',
+        'c-ring',
+      ]);
+      for (const row of native) {
+        expect(row).toMatchObject({ status: 'skipped', reason: expect.stringContaining('ERR_SHMKIT_NO_COMPILER') });
+      }
+      expect(result.ok).toBe(true);
+      expect(fs.existsSync(path.join(root, 'build', 'tools'))).toBe(false);
+    }, 120_000);
+
+    it('builds a C tool on its first use into build/tools, and reuses it after', async (ctx) => {
+      const run = await bench(['--only', 'c-pipe', ...TINY, '--sizes', '64', '--json', '-'], {}, cli);
+      if (/ERR_SHMKIT_NO_COMPILER/.test(run.stderr)) requireOrSkip(ctx, false, 'a C compiler (cc)');
+      expect(run.code, run.stderr).toBe(0);
+      const row = JSON.parse(run.stdout).throughput.find((r: { primitive: string }) => r.primitive === 'c-pipe');
+      expect(row, row?.reason).toMatchObject({ status: 'ok', count: 200 });
+      const tool = path.join(root, 'build', 'tools', 'pipe_bench');
+      expect(fs.readdirSync(path.dirname(tool)).sort()).toEqual(['pipe_bench', 'pipe_bench.key']);
+      const built = fs.statSync(tool);
+      // The second run finds it, even with no compiler on the PATH.
+      const again = await bench(['--only', 'c-pipe', ...TINY, '--sizes', '64', '--json', '-'], NO_COMPILER, cli);
+      expect(again.code, again.stderr).toBe(0);
+      expect(
+        JSON.parse(again.stdout).throughput.find((r: { primitive: string }) => r.primitive === 'c-pipe'),
+      ).toMatchObject({
+        status: 'ok',
+      });
+      expect(fs.statSync(tool).mtimeMs).toBe(built.mtimeMs);
+      expect(fs.statSync(tool).ino).toBe(built.ino);
+    }, 120_000);
   });
 });

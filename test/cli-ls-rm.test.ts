@@ -23,9 +23,10 @@ import {
   SysvMessageQueue,
 } from '../lib/index.js';
 import { RING_MAGIC } from '../lib/structures/ring/format.js';
+import { plainField } from '../lib/tooling/cli/ls.js';
 import { kindFromHeader } from '../lib/tooling/inventory.js';
 import { sysvTestKey } from './global-leaks.js';
-import { type ChildResult, nextMessage, runFixture, uniqueName } from './helpers.js';
+import { type ChildResult, nextMessage, runFixture, uniqueName, waitFor } from './helpers.js';
 
 const CLI = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
 
@@ -186,15 +187,79 @@ describe('shmkit ls', () => {
     for (const object of objects) expect(Object.keys(object)).toEqual(keys);
   });
 
-  it('prints a table sorted by kind then name, with a summary', async () => {
-    const result = await cli('ls', '--match', tag);
+  it('prints a table sorted by kind then name, with a summary (--format table)', async () => {
+    const result = await cli('ls', '--format', 'table', '--match', tag);
     expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^┌/);
     const order = [names.shm, names.ring, names.mutex, semFile, names.mq, fifoPath].map((name) =>
       result.stdout.indexOf(name),
     );
     expect(order.every((at) => at >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(result.stdout).toMatch(/6 objects \(1 shm, 1 ring, 1 mutex, 1 semaphore, 1 posix-mq, 1 fifo\); 1 stale/);
+  });
+
+  it('prints plain lines by default when stdout is not a terminal: a header, then one object per line', async () => {
+    const result = await cli('ls', '--match', tag);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]?.split(/\s+/)).toEqual([
+      'name',
+      'kind',
+      'size',
+      'messages',
+      'mode',
+      'owner',
+      'age',
+      'attached',
+      'stale',
+    ]);
+    const rows = lines.slice(1).map((line) => line.split(/\s+/));
+    // No border, no summary: exactly one line per object, nine fields each, sorted like the table.
+    expect(rows.map((row) => row[0])).toEqual([names.shm, names.ring, names.mutex, semFile, names.mq, fifoPath]);
+    for (const row of rows) expect(row).toHaveLength(9);
+    const objects = await lsJson('--match', tag);
+    for (const [i, row] of rows.entries()) {
+      const object = objects[i] as IpcObject;
+      expect(row).toEqual([
+        object.name,
+        object.kind,
+        String(object.size),
+        object.messages === null ? '-' : String(object.messages),
+        `0${object.mode.toString(8)}`,
+        object.owner,
+        expect.stringMatching(/^\d+$/),
+        object.attached?.length ? object.attached.join(',') : '-',
+        object.stale ? 'yes' : 'no',
+      ]);
+    }
+    expect(rows.find((row) => row[0] === names.mq)?.slice(2, 4)).toEqual(['2', '1']);
+    expect(rows.find((row) => row[0] === fifoPath)?.[8]).toBe('yes');
+    // --format plain says the same; --format json is --json.
+    expect((await cli('ls', '--format', 'plain', '--match', tag)).stdout.split('\n')[0]).toBe(lines[0]);
+    const json = await cli('ls', '--format', 'json', '--match', tag);
+    expect(JSON.parse(json.stdout).map((o: IpcObject) => o.name)).toEqual(objects.map((o) => o.name));
+  });
+
+  it('escapes whitespace and backslashes in a plain field, so a name never splits a line or a column', () => {
+    expect(plainField('/a b\tc\\d\ne')).toBe('/a\\040b\\011c\\134d\\012e');
+    expect(plainField('/plain-name')).toBe('/plain-name');
+  });
+
+  it('does not change what it reports: two runs give a POSIX queue the same changedAt', async () => {
+    const file = `/dev/mqueue${names.mq}`;
+    const before = fs.statSync(file);
+    // Past the next whole second of its ctime (the mqueue file system keeps whole seconds), so
+    // a time an ls sets would differ from the one the queue has now.
+    await waitFor(() => Date.now() > before.ctimeMs + 1100, 'the clock to pass the next second', { everyMs: 50 });
+    const [first] = await lsJson('--kind', 'posix-mq', '--match', names.mq);
+    const [second] = await lsJson('--kind', 'posix-mq', '--match', names.mq);
+    expect(first?.changedAt).toBe(new Date(before.mtimeMs).toISOString());
+    expect(second?.changedAt).toBe(first?.changedAt);
+    expect(second?.ageSeconds).toBeGreaterThanOrEqual(first?.ageSeconds ?? Number.POSITIVE_INFINITY);
+    expect(second).toMatchObject({ size: 2, messages: 1 });
+    // What ls read changed no time it reports: the queue's mtime is the one it had before.
+    expect(fs.statSync(file).mtimeMs).toBe(before.mtimeMs);
   });
 
   it('listObjects() gives the same records from code', async () => {
@@ -303,6 +368,8 @@ describe('shmkit rm', () => {
       ['rm', '--stale', names.shm],
       ['rm', '--bogus'],
       ['ls', '--kind', 'nope'],
+      ['ls', '--format', 'xml'],
+      ['ls', '--json', '--format', 'table'],
       ['frobnicate'],
       [],
     ]) {

@@ -6,12 +6,11 @@
  * pid the kernel gave to a new process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { processStartTicks } from '../lib/core/processes.js';
 import { Mutex, RingBuffer, SharedMemory } from '../lib/index.js';
 import { ownerRecord } from '../lib/structures/lock-word.js';
+import { ringTools } from './c-tools.js';
 import { requireOrSkip, track, uniqueName } from './helpers.js';
 
 let sleeper: ChildProcess;
@@ -144,9 +143,13 @@ describe('RingBuffer side lock owner record', () => {
 });
 
 describe('C peers (ring.h) read the same owner record', () => {
-  const tools = path.join(__dirname, '..', 'build', 'Release');
-  const producer = path.join(tools, 'ring_producer');
-  beforeEach((ctx) => requireOrSkip(ctx, fs.existsSync(producer), `the C ring tools in ${tools}`));
+  let tools: { paths?: Record<string, string>; why?: string } = {};
+  let producer = 'ring_producer';
+  beforeAll(async () => {
+    tools = await ringTools();
+    producer = tools.paths?.ring_producer ?? producer;
+  });
+  beforeEach((ctx) => requireOrSkip(ctx, tools.paths !== undefined, `the C ring tools (${tools.why})`));
 
   /** Runs ring_producer pushing one 8-byte message into `name`; resolves with its exit code and stderr. */
   function producePush(name: string, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {

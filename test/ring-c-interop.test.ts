@@ -1,17 +1,18 @@
 /**
  * Node and C exchange messages through the same ring, following the public
  * format (docs/ring-format.md) with native/include/shmkit/ring.h on the C side.
- * The C tools are built by CMake beside the addon.
+ * The C tools are built on first use (test/c-tools.ts).
  */
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RingBuffer } from '../lib/index.js';
+import { ringTools } from './c-tools.js';
 import { requireOrSkip, track, uniqueName } from './helpers.js';
 
-const tools = path.join(__dirname, '..', 'build', 'Release');
-const hasTools = fs.existsSync(path.join(tools, 'ring_consumer')) && fs.existsSync(path.join(tools, 'ring_producer'));
+let tools: { paths?: Record<string, string>; why?: string } = {};
+beforeAll(async () => {
+  tools = await ringTools();
+});
 
 /** Message i of `size` bytes as ring_tool.h defines it: u64 i little-endian, then (i*31 + j) & 0xff. */
 function pattern(i: number, size: number): Uint8Array {
@@ -24,7 +25,7 @@ function pattern(i: number, size: number): Uint8Array {
 }
 
 function runTool(tool: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(path.join(tools, tool), args);
+  const child = spawn(tools.paths?.[tool] ?? tool, args);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {
@@ -46,7 +47,7 @@ const cring = (options: Parameters<typeof RingBuffer.create>[1]) =>
 
 describe('RingBuffer <-> C (ring.h)', () => {
   // In CI a missing tool fails every test here (see requireOrSkip).
-  beforeEach((ctx) => requireOrSkip(ctx, hasTools, `the C ring tools in ${tools} (built by cmake-js with the addon)`));
+  beforeEach((ctx) => requireOrSkip(ctx, tools.paths !== undefined, `the C ring tools (${tools.why})`));
 
   it.each([
     [64, 100_000],

@@ -51,7 +51,10 @@ export interface IpcObject {
   uid: number;
   /** The owner's user name, or the uid as a string if /etc/passwd does not know it. */
   owner: string;
-  /** Last status change (ctime): creation for most objects; also resize/chmod, and each message for POSIX queues. */
+  /**
+   * Last status change (ctime): creation for most objects, also a resize or chmod. POSIX
+   * queues: the last modification (mtime): creation or the last message sent or received.
+   */
   changedAt: string;
   /** Whole seconds since `changedAt`. */
   ageSeconds: number;
@@ -262,7 +265,7 @@ async function mqueueMounted(): Promise<boolean> {
   }
 }
 
-/** mq_getattr's count, for a queue that holds bytes; null if this user may not open it. */
+/** mq_getattr's count, for a queue that holds bytes; null if this user may not open it. mq_open and mq_getattr change none of the queue's times. */
 function countMessages(name: string): number | null {
   try {
     const queue = PosixMessageQueue.open(name);
@@ -293,7 +296,10 @@ async function posixQueues(now: number, notes: string[]): Promise<Draft[]> {
       continue;
     }
     const qsize = Number(/QSIZE:(\d+)/.exec(text)?.[1] ?? 0);
-    const changedMs = Number(stats.ctimeMs);
+    // mtime, not ctime: reading /dev/mqueue/NAME (the only source of QSIZE) sets the queue's
+    // ctime and atime to now (ipc/mqueue.c, mqueue_read_file), so a ctime would be the time of
+    // the previous `ls`. mtime moves on creation and on every mq_send/mq_receive only.
+    const changedMs = Number(stats.mtimeMs);
     const fields = { ...fileFields(stats, file), size: qsize, messages: qsize === 0 ? 0 : countMessages(`/${entry}`) };
     drafts.push({ object: draft('posix-mq', `/${entry}`, fields, changedMs, now), stats, changedMs });
   }

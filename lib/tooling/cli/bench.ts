@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { codedError } from '../../core/errors.js';
 
 interface BenchRow {
   primitive: string;
@@ -52,9 +53,11 @@ interface Harness {
     latencyOnly?: boolean;
     throughputOnly?: boolean;
     optional?: boolean;
+    native?: boolean;
   }[];
   selectPrimitives(tokens?: string[]): { id: string }[];
   sizeLabel(size: number): string;
+  prepareNativeTools(ids: string[]): Promise<NativeTools>;
   runBench(
     options: Record<string, unknown>,
     progress: {
@@ -66,9 +69,16 @@ interface Harness {
   ): Promise<BenchResult>;
 }
 
+/** The C tools of the native rows: their paths, or why they cannot be built (bench/native-tools.mjs). */
+interface NativeTools {
+  paths?: Record<string, string>;
+  error?: Error & { code: string; reason: string };
+}
+
 interface Report {
   renderText(result: BenchResult): string;
-  writeOutputs(result: BenchResult, files: Record<string, string | undefined>): string[];
+  writeOutputs(result: BenchResult, files: Record<string, string | undefined>): Promise<string[]>;
+  loadEcharts(): Promise<unknown>;
 }
 
 /** bench/ at the package root: three levels up from dist/tooling/cli/ (in the repo and in an installed package). */
@@ -196,10 +206,10 @@ export function register(program: Command): void {
       parseCrowd,
     )
     .option('--idle', 'also: the CPU a consumer parked on an empty ring uses in one second (from /proc)')
-    .option('--json <file>', 'write every number (documented shape) as JSON')
+    .option('--json <file>', "write every number (documented shape) as JSON; '-': to stdout, the report to stderr")
     .option('--csv <file>', 'write one CSV line per case')
     .option('--md <file>', 'write the tables as Markdown')
-    .option('--chart <file>', 'write a chart: .svg, or .html embedding the SVG')
+    .option('--chart <file>', 'write a chart: .svg, or .html embedding the SVG (needs the package echarts)')
     .option('--list', 'list the primitive ids and exit')
     .option('--no-progress', 'no progress display')
     .action(async (options: BenchOptions, command: Command) => {
@@ -238,6 +248,18 @@ export function register(program: Command): void {
         return;
       }
       const report = await load<Report>('report.mjs');
+      // Both checks come before the first measurement, not after minutes of it.
+      if (options.chart && !(await report.loadEcharts())) throw chartUnavailable();
+      const nativeTools = await harness.prepareNativeTools(primitives);
+      if (nativeTools.error) {
+        // A native row named by its id in --only was asked for: that is an error. Chosen by
+        // the default catalog or a group (native, c), the rows are skipped, and this says why once.
+        const named = harness.PRIMITIVES.filter((p) => p.native && options.only?.includes(p.id));
+        if (named.length > 0) throw nativeTools.error;
+        process.stderr.write(
+          `note: the native rows are skipped: ${nativeTools.error.message} (${nativeTools.error.code})\n`,
+        );
+      }
       const progress = await makeProgress(options.progress, harness);
       const result = await harness.runBench(
         {
@@ -252,22 +274,39 @@ export function register(program: Command): void {
           wakeup: options.wakeup,
           crowd: options.crowd === true ? harness.DEFAULT_CROWD : options.crowd,
           idle: options.idle,
+          nativeTools,
         },
         progress,
       );
-      process.stdout.write(`${report.renderText(result)}\n`);
-      const written = report.writeOutputs(result, {
+      // --json -: stdout carries the JSON and nothing else; the report goes to stderr.
+      const toStdout = options.json === '-';
+      const text = toStdout ? process.stderr : process.stdout;
+      text.write(`${report.renderText(result)}\n`);
+      const written = await report.writeOutputs(result, {
         json: options.json,
         csv: options.csv,
         md: options.md,
         chart: options.chart,
       });
-      for (const file of written) process.stdout.write(`wrote ${file}\n`);
+      for (const file of written) text.write(`wrote ${file}\n`);
+      if (toStdout) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       if (!result.ok) process.exitCode = 1;
     });
 }
 
-/** A cli-progress bar when stdout is a terminal, else one line per finished case on stderr. */
+/** ERR_SHMKIT_NO_ECHARTS: --chart without the optional peer dependency echarts. */
+function chartUnavailable(): Error & { code: string } {
+  return codedError(
+    'ERR_SHMKIT_NO_ECHARTS',
+    "--chart needs the package 'echarts' (an optional peer dependency of shmkit, not installed with it): " +
+      'run `npm install echarts` where shmkit is installed (`npm install -g echarts` beside a global shmkit)',
+  );
+}
+
+/**
+ * Progress on stderr (so stdout keeps only the report, or the JSON of --json -): a
+ * cli-progress bar when stderr is a terminal, else one line per finished case.
+ */
 async function makeProgress(enabled: boolean, harness: Harness) {
   if (!enabled) return {};
   let total = 0;
@@ -287,7 +326,7 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs, ${row.ratio?.toFixed(2)}× alone`;
     return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs`;
   };
-  if (!process.stdout.isTTY) {
+  if (!process.stderr.isTTY) {
     return {
       start(n: number) {
         total = n;
@@ -300,7 +339,12 @@ async function makeProgress(enabled: boolean, harness: Harness) {
   }
   const { SingleBar, Presets } = (await import('cli-progress')).default;
   const bar = new SingleBar(
-    { format: ' {bar} {value}/{total} cases | {eta_formatted} left | {what}', hideCursor: true, clearOnComplete: true },
+    {
+      format: ' {bar} {value}/{total} cases | {eta_formatted} left | {what}',
+      hideCursor: true,
+      clearOnComplete: true,
+      stream: process.stderr, // the stream whose TTY was checked above (cli-progress's default too)
+    },
     Presets.shades_classic,
   );
   return {

@@ -1,10 +1,12 @@
 /**
  * `shmkit ls`: every shared memory object, semaphore, POSIX and SysV message
  * queue and shmkit FIFO, with who uses it and whether it is stale
- * (lib/tooling/inventory.ts; docs/cli.md).
+ * (lib/tooling/inventory.ts; docs/cli.md). Three formats: a table for people,
+ * plain lines for pipes (the default when stdout is not a terminal, like
+ * `docker ps` or `ipcs`), JSON for programs.
  */
 import Table from 'cli-table3';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { IPC_KINDS, type IpcKind, type IpcObject, scanInventory } from '../inventory.js';
 
 /** Parses a comma-separated list of kinds (commander argument parser). */
@@ -55,6 +57,50 @@ export function summary(objects: IpcObject[]): string {
   return `${objects.length} ${plural} (${counts.join(', ')})${tail}.`;
 }
 
+/** The columns of the plain format, in order. */
+export const PLAIN_COLUMNS = ['name', 'kind', 'size', 'messages', 'mode', 'owner', 'age', 'attached', 'stale'] as const;
+
+/**
+ * One whitespace-free field of the plain format: ASCII whitespace (space, tab, newline…)
+ * and backslash written as octal escapes (\040 \011 \012 \134), as /proc/mounts does, so
+ * a name can never split a line or a column.
+ */
+export function plainField(text: string): string {
+  return text.replace(/[\\ \t\n\r\v\f]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+function plainRow(object: IpcObject): string[] {
+  return [
+    object.name,
+    object.kind,
+    String(object.size),
+    object.messages === null ? '-' : String(object.messages),
+    formatMode(object.mode),
+    object.owner,
+    String(object.ageSeconds),
+    object.attached && object.attached.length > 0 ? object.attached.join(',') : '-',
+    object.stale ? 'yes' : 'no',
+  ].map(plainField);
+}
+
+/**
+ * The plain format: a header line, then one line per object, fields separated by
+ * spaces and padded into columns; no border and no summary. Sizes in bytes, age in
+ * whole seconds, attached pids comma-separated ('-': none, or a SysV queue).
+ */
+export function renderPlain(objects: IpcObject[]): string {
+  const rows = [[...PLAIN_COLUMNS] as string[], ...objects.map(plainRow)];
+  const widths = PLAIN_COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows
+    .map((row) =>
+      row
+        .map((field, i) => (i === row.length - 1 ? field : field.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
 export function renderTable(objects: IpcObject[]): string {
   const table = new Table({
     head: ['name', 'kind', 'size', 'mode', 'owner', 'age', 'attached', 'stale'],
@@ -75,14 +121,22 @@ export function renderTable(objects: IpcObject[]): string {
   return table.toString();
 }
 
+export const LS_FORMATS = ['plain', 'table', 'json'] as const;
+export type LsFormat = (typeof LS_FORMATS)[number];
+
 interface LsOptions {
   json?: boolean;
+  format?: LsFormat;
   kind?: IpcKind[];
   match?: string;
   stale?: boolean;
 }
 
-async function ls(options: LsOptions): Promise<void> {
+async function ls(options: LsOptions, command: Command): Promise<void> {
+  if (options.json && options.format && options.format !== 'json') {
+    command.error(`shmkit ls: --json and --format ${options.format} contradict each other`, { exitCode: 2 });
+  }
+  const format: LsFormat = options.json ? 'json' : (options.format ?? (process.stdout.isTTY ? 'table' : 'plain'));
   const { objects, notes } = await scanInventory({
     kinds: options.kind,
     match: options.match,
@@ -90,8 +144,12 @@ async function ls(options: LsOptions): Promise<void> {
   });
   const shown = options.stale ? objects.filter((object) => object.stale) : objects;
   for (const note of notes) process.stderr.write(`note: ${note}\n`);
-  if (options.json) {
+  if (format === 'json') {
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    return;
+  }
+  if (format === 'plain') {
+    process.stdout.write(`${renderPlain(shown)}\n`);
     return;
   }
   if (shown.length > 0) process.stdout.write(`${renderTable(shown)}\n`);
@@ -102,7 +160,13 @@ export function register(program: Command): void {
   program
     .command('ls')
     .description('list shared memory objects, semaphores, message queues and shmkit FIFOs, and who uses them')
-    .option('--json', 'print a JSON array of objects (shape: docs/cli.md)')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'table, plain (a header and one line per object) or json; default: table on a terminal, else plain',
+      ).choices(LS_FORMATS),
+    )
+    .option('--json', 'the same as --format json: a JSON array of objects (shape: docs/cli.md)')
     .option('--kind <kinds>', `only these kinds, comma-separated (${IPC_KINDS.join(', ')})`, parseKinds)
     .option('--match <text>', 'only objects whose name contains <text>')
     .option('--stale', 'only stale objects')

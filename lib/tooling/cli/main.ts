@@ -60,6 +60,13 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** A failure in one line: its message, and shmkit's own code (ERR_SHMKIT_…) so scripts and searches can match it. */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_SHMKIT_') ? `${error.message} (${code})` : error.message;
+}
+
 /** Runs the CLI on `argv` (as process.argv) and resolves with its exit code. */
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
@@ -73,7 +80,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   } catch (error) {
     // Commander has already printed its message (usage errors, --help, --version).
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
-    process.stderr.write(`shmkit: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`shmkit: ${describeFailure(error)}\n`);
     return 1;
   }
 }
