@@ -158,7 +158,7 @@ describe('labs', () => {
     expect(out).toMatch(/would remove ring \/lab10-\d+-ring \(no process maps it; its creator \d+ exited\)/);
     for (const kind of ['shm', 'ring', 'semaphore', 'posix-mq', 'sysv-mq'])
       expect(out).toMatch(new RegExp(`^removed ${kind} `, 'm'));
-    expect(out).toMatch(/shmkit ls --match lab10-\d+-\nNo objects\./);
+    expect(out).toMatch(/shmkit ls --match lab10-\d+- --format table\nNo objects\./);
     expect(out.trimEnd().endsWith('(nothing)')).toBe(true);
   });
 });

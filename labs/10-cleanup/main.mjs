@@ -33,9 +33,9 @@ await once(child, 'exit');
 log(`killed child ${child.pid} with SIGKILL`);
 
 // 2. Find the leftovers. "stale" = nobody has it mapped or open any more.
-shmkit('ls', '--match', prefix);
+shmkit('ls', '--match', prefix, '--format', 'table'); // the table a terminal shows (plain when piped)
 ipcs(); // System V queues have a key, not a name: ipcs shows them, and so does
-shmkit('ls', '--kind', 'sysv-mq', '--match', hexKey);
+shmkit('ls', '--kind', 'sysv-mq', '--match', hexKey, '--format', 'table');
 
 // 3. Look before you delete, then delete.
 shmkit('rm', '--stale', '--match', prefix, '--dry-run');
@@ -43,5 +43,5 @@ shmkit('rm', '--stale', '--match', prefix);
 shmkit('rm', `key:${hexKey}`); // the SysV queue's name is its key
 
 // 4. Nothing left.
-shmkit('ls', '--match', prefix);
+shmkit('ls', '--match', prefix, '--format', 'table');
 ipcs();
