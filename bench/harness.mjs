@@ -158,7 +158,14 @@ function stdioParentSender(stream) {
 // ------------------------------------------------------------ availability and limits
 
 /** The C tools (bench/native-tools.mjs) each native row runs. */
-const NATIVE_TOOLS = { 'c-ring': ['ring_producer', 'ring_consumer'], 'c-pipe': ['pipe_bench'] };
+const NATIVE_TOOLS = {
+  'c-ring': ['ring_producer', 'ring_consumer'],
+  'c-pipe': ['pipe_bench'],
+  'c-memcpy': ['memcpy_bench'],
+};
+
+/** RingBuffer's default spinUs (lib/structures/ring/ring-buffer.ts): the C ring spins as long before it parks. */
+const RING_SPIN_US = 20;
 
 /**
  * Finds or builds the C tools the native rows among `ids` need (bench/native-tools.mjs), once
@@ -213,6 +220,7 @@ export function skipReason(prim, size, limits, tools = { paths: {} }) {
         : `sigqueue with siginfo is not available on ${process.platform}`;
     case 'c-ring':
     case 'c-pipe':
+    case 'c-memcpy':
       return tools.error?.reason;
     default:
       return undefined;
@@ -344,24 +352,32 @@ function execTool(file, args, timeoutMs) {
 
 /** One run of a native row with the C tools at `tools` ({ name: path }); seconds from first to last message. */
 async function nativeRun(res, prim, tools, size, count, capacity, timeoutMs) {
-  if (prim.kind === 'c-pipe') {
-    const { error, stdout, stderr } = await execTool(tools.pipe_bench, [String(count), String(size)], timeoutMs);
+  if (prim.kind === 'c-pipe' || prim.kind === 'c-memcpy') {
+    const tool = prim.kind === 'c-pipe' ? 'pipe_bench' : 'memcpy_bench';
+    const { error, stdout, stderr } = await execTool(tools[tool], [String(count), String(size)], timeoutMs);
     const match = /^ok (\d+) (\d+) ([\d.]+)/m.exec(stdout);
     if (error || !match)
-      throw Object.assign(new Error(`pipe_bench: ${stderr.trim() || error?.message}`), {
-        verification: /byte|lost/.test(stderr),
+      throw Object.assign(new Error(`${tool}: ${stderr.trim() || error?.message}`), {
+        verification: /byte|lost|wrong/.test(stderr),
       });
     return Number(match[3]);
   }
+  // The JavaScript rows' work per message (a stamp, a sampled check) and
+  // their spin before parking: so that this row bounds them (ring_tool.h).
+  const same = ['--sampled', '--spin-us', String(RING_SPIN_US)];
   const name = res.name();
   res.track(() => shmkit.SharedMemory.unlink(name));
   const wallStart = performance.now();
   const consumerRun = execTool(
     tools.ring_consumer,
-    [name, String(count), '--create', String(capacity), '--stats'],
+    [name, String(count), '--create', String(capacity), '--stats', ...same],
     timeoutMs,
   );
-  const producerRun = execTool(tools.ring_producer, [name, String(count), String(size), '--wait', '5000'], timeoutMs);
+  const producerRun = execTool(
+    tools.ring_producer,
+    [name, String(count), String(size), '--wait', '5000', ...same],
+    timeoutMs,
+  );
   const [c, p] = await Promise.all([consumerRun, producerRun]);
   if (p.error) throw new Error(`ring_producer: ${p.stderr.trim() || p.error.message}`);
   const match = /in ([\d.]+) s/.exec(c.stderr);
@@ -686,7 +702,8 @@ function runItem(res, item, opts, tick) {
 /**
  * ratio: throughput msgs/s ÷ the baseline's at the same size; latency: the baseline's p50 ÷
  * this p50; wake-up: the bare futex's p50 ÷ this p50 at the same placement (higher is faster
- * everywhere). ofMemcpy: MB/s ÷ the memcpy row's at the same size.
+ * everywhere). ofMemcpy: MB/s ÷ the memcpy row's at the same size; ofFloor: MB/s ÷ the C
+ * ring's (the native floor) at the same size.
  */
 function addRatios({ throughput, latency, wakeup }, baseline) {
   const at = (id, size) => throughput.find((r) => r.primitive === id && r.size === size && r.msgsPerSec);
@@ -696,6 +713,8 @@ function addRatios({ throughput, latency, wakeup }, baseline) {
     if (base) row.ratio = row.msgsPerSec.median / base.msgsPerSec.median;
     const copy = at('memcpy', row.size);
     if (copy) row.ofMemcpy = row.MBps.median / copy.MBps.median;
+    const floor = at('c-ring', row.size);
+    if (floor && row.group === 'shmkit') row.ofFloor = row.MBps.median / floor.MBps.median;
   }
   const baseLatency = latency.find((r) => r.primitive === baseline && r.p50Us);
   for (const row of latency) if (row.p50Us && baseLatency) row.ratio = baseLatency.p50Us / row.p50Us;

@@ -34,18 +34,27 @@ function baselineLabel(result) {
   return result.primitives.find((p) => p.id === result.options.baseline)?.label ?? result.options.baseline;
 }
 
-/** The '% memcpy' column appears when a memcpy row ran. */
+/** The '% memcpy' and '% C floor' columns appear when a memcpy row or the C ring ran. */
 function hasMemcpy(result) {
   return result.throughput.some((r) => r.ofMemcpy !== undefined);
 }
 
+function hasFloor(result) {
+  return result.throughput.some((r) => r.ofFloor !== undefined);
+}
+
+const percent = (share) => (share === undefined ? '' : `${fixed(share * 100)}%`);
+
 export function throughputHead(result) {
   const head = ['primitive', 'size', 'msgs/s', 'MB/s', 'spread', '× baseline', 'msgs/run'];
-  return hasMemcpy(result) ? [...head, '% memcpy'] : head;
+  if (hasFloor(result)) head.push('% C floor');
+  if (hasMemcpy(result)) head.push('% memcpy');
+  return head;
 }
 
 export function throughputRows(result) {
   const memcpy = hasMemcpy(result);
+  const floor = hasFloor(result);
   return sortedThroughput(result).map((r) => {
     const row = r.msgsPerSec
       ? [
@@ -58,7 +67,9 @@ export function throughputRows(result) {
           `${r.count}${r.reduced ? '*' : ''}`,
         ]
       : [r.label, sizeLabel(r.size), statusText(r), '', '', '', ''];
-    return memcpy ? [...row, r.ofMemcpy === undefined ? '' : `${fixed(r.ofMemcpy * 100)}%`] : row;
+    if (floor) row.push(percent(r.ofFloor));
+    if (memcpy) row.push(percent(r.ofMemcpy));
+    return row;
   });
 }
 
@@ -232,6 +243,7 @@ export function renderCsv(result) {
     'placement',
     'of_memcpy',
     'pending',
+    'of_floor',
   ];
   const lines = [head.join(',')];
   for (const r of result.throughput) {
@@ -258,6 +270,7 @@ export function renderCsv(result) {
         '',
         r.ofMemcpy,
         '',
+        r.ofFloor,
       ]
         .map(csvCell)
         .join(','),
@@ -292,6 +305,7 @@ export function renderCsv(result) {
         r.placement,
         '',
         r.pending,
+        '',
       ]
         .map(csvCell)
         .join(','),

@@ -199,7 +199,7 @@ export const PRIMITIVES = [
     group: 'native',
     kind: 'c-ring',
     native: true,
-    api: 'native/tools ring_producer | ring_consumer, every byte checked',
+    api: 'native/tools ring_producer | ring_consumer --sampled: the same stamp and sampled check as the JS rows, spin 20 µs then park',
   },
   {
     id: 'c-pipe',
@@ -229,6 +229,15 @@ export const PRIMITIVES = [
     inProcess: true,
     throughputOnly: true,
     api: 'Uint8Array.set rotating through slots as large as a ring data area (ringCapacity bytes), every copy verified',
+  },
+  {
+    id: 'c-memcpy',
+    label: 'C memcpy (in-process reference)',
+    group: 'memcpy',
+    kind: 'c-memcpy',
+    native: true,
+    throughputOnly: true,
+    api: 'native/tools/memcpy_bench: memcpy(3) between two hot buffers in one C thread: NOT a transport',
   },
   {
     id: 'memcpy-slice',

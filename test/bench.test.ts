@@ -132,6 +132,7 @@ describe('shmkit bench', () => {
     expect(ids).toEqual(expect.arrayContaining(['posix-mq', 'fifo', 'semaphore', 'signals', 'futex', 'ipc-json']));
     expect(ids).toEqual(expect.arrayContaining(['ipc-advanced', 'uds', 'tcp', 'pipe', 'worker', 'c-ring', 'c-pipe']));
     expect(ids).toEqual(expect.arrayContaining(['ring-pop', 'ring-zc', 'memcpy', 'memcpy-ring', 'memcpy-slice']));
+    expect(ids).toEqual(expect.arrayContaining(['c-memcpy']));
     expect(ids).not.toContain('ring-spin'); // optional: only when --only names it
     for (const row of result.throughput) {
       expect(Object.keys(row)).toEqual(expect.arrayContaining(['primitive', 'label', 'group', 'size', 'status']));
@@ -147,6 +148,8 @@ describe('shmkit bench', () => {
         expect(row.MBps.median).toBeCloseTo((row.msgsPerSec.median * row.size) / 1e6, 3);
         expect(typeof row.ratio).toBe('number');
         expect(typeof row.ofMemcpy).toBe('number');
+        // Every shmkit row's share of the C ring (the native floor) at its size.
+        if (row.group === 'shmkit') expect(typeof row.ofFloor).toBe('number');
         if (/^(ring|tq)/.test(row.primitive)) expect(row.ringCapacity).toBeGreaterThanOrEqual(1 << 20);
         if (/^ring/.test(row.primitive)) expect(typeof row.runs[0].stats.consumerParks).toBe('number');
       }

@@ -83,6 +83,37 @@ describe('RingBuffer <-> C (ring.h)', () => {
     expect(ring.tryPop()).toBeUndefined();
   });
 
+  it("--sampled (the bench's floor): the C consumer checks stamps and sampled bytes, and a corrupt body fails it", async () => {
+    // The format of ring_tool.h's --sampled: body byte j = (j*7 + 3) & 255, i as a
+    // little-endian u64 in the first 8 bytes, ~i in the last 8.
+    const size = 4096;
+    const sampled = (i: number, corrupt: boolean) => {
+      const message = new Uint8Array(size);
+      for (let j = 0; j < size; j++) message[j] = corrupt ? 0 : (j * 7 + 3) & 255;
+      const view = new DataView(message.buffer);
+      view.setBigUint64(0, BigInt(i), true);
+      view.setBigUint64(size - 8, ~BigInt(i) & 0xffff_ffff_ffff_ffffn, true);
+      return message;
+    };
+    for (const corruptAt of [undefined, 5]) {
+      const ring = cring({ capacityBytes: 1 << 16 });
+      const consumer = runTool('ring_consumer', [ring.name, '10', '--sampled', '--timeout', '20000']);
+      for (let i = 0; i < 10; i++) {
+        const message = sampled(i, i === corruptAt);
+        if (!ring.tryPush(message)) await ring.push(message, { timeoutMs: 20_000 });
+      }
+      const result = await consumer;
+      if (corruptAt === undefined) {
+        expect(result.stderr).toBe('');
+        expect(result.stdout.trim()).toBe(`ok 10 ${10 * size}`);
+        expect(result.code).toBe(0);
+      } else {
+        expect(result.stderr).toMatch(/^message 5 \(4096 bytes\): byte \d+ is wrong \(sampled check\)/);
+        expect(result.code).toBe(1);
+      }
+    }
+  });
+
   it('C and Node producers share a multi-producer ring with a C consumer', async () => {
     const ring = cring({ capacityBytes: 1 << 16, producers: 'multi', consumers: 'multi' });
     const each = 20_000;

@@ -10,6 +10,9 @@
  * Options: --timeout MS  give up when one push waits longer (default: never)
  *          --wait MS     wait up to MS for the ring to be created
  *          --spin N      polls before parking (default 200)
+ *          --spin-us US   spin about US microseconds before parking (polls measured
+ *                         at start; the bench passes RingBuffer's default spinUs)
+ *          --sampled     the bench's per-message work: stamp / sampled check (ring_tool.h)
  *          --stats       timing and ring counters on stderr
  */
 #define _GNU_SOURCE 1 /* before any header: shm_open, syscall, kill, clock_gettime */
@@ -19,7 +22,7 @@
 static void usage(void) {
   fprintf(stderr,
           "usage: ring_producer NAME COUNT SIZE [--create CAPACITY [--mp] [--mc]] "
-          "[--timeout MS] [--wait MS] [--spin N] [--stats]\n");
+          "[--timeout MS] [--wait MS] [--spin N] [--spin-us US] [--sampled] [--stats]\n");
 }
 
 int main(int argc, char **argv) {
@@ -43,9 +46,14 @@ int main(int argc, char **argv) {
     goto out;
   }
 
+  if (a.sampled) tool_sampled_template(msg, size);
   double start = tool_now_s();
   for (uint64_t i = 0; i < count; i++) {
-    tool_fill(msg, size, i, table);
+    if (a.sampled) {
+      tool_sampled_stamp(msg, size, i);
+    } else {
+      tool_fill(msg, size, i, table);
+    }
     int rc = shmkit_ring_push(&ring, msg, size, a.timeout_ms);
     if (rc != 0) {
       fprintf(stderr, "push of message %llu failed: %s\n", (unsigned long long)i,

@@ -5,6 +5,12 @@
  * Message i of SIZE bytes: byte j < 8 is byte j of i as a little-endian u64
  * (only the first SIZE of them when SIZE < 8); byte j >= 8 is (i*31 + j) & 0xff,
  * with j the byte's index in the whole message.
+ *
+ * With --sampled, both tools do the work per message of `shmkit bench`'s
+ * JavaScript rows instead (bench/message.mjs), so that the C row bounds them:
+ * the body is one fixed pattern, (j*7 + 3) & 0xff, written once; the producer
+ * stamps i into the first 8 bytes and ~i into the last 8; the consumer checks
+ * both stamps and 8 body bytes at positions that move with i.
  */
 #ifndef SHMKIT_RING_TOOL_H
 #define SHMKIT_RING_TOOL_H
@@ -45,6 +51,42 @@ static inline long tool_check(const uint8_t *msg, size_t size, uint64_t i, const
   return -1;
 }
 
+/* --sampled: the fixed body byte at j, the template, the stamp and the check. */
+static inline uint8_t tool_sampled_byte(size_t j) { return (uint8_t)((j * 7 + 3) & 0xff); }
+
+static inline void tool_sampled_template(uint8_t *msg, size_t size) {
+  for (size_t j = 0; j < size; j++) msg[j] = tool_sampled_byte(j);
+}
+
+static inline void tool_sampled_stamp(uint8_t *msg, size_t size, uint64_t i) {
+  memcpy(msg, &i, size < 8 ? size : 8); /* little-endian host */
+  if (size >= 16) {
+    uint64_t not_i = ~i;
+    memcpy(msg + size - 8, &not_i, 8);
+  }
+}
+
+/* Returns the index of the first wrong byte found, or -1. */
+static inline long tool_sampled_check(const uint8_t *msg, size_t size, uint64_t i) {
+  uint64_t word = 0;
+  memcpy(&word, msg, size < 8 ? size : 8);
+  if (word != (size < 8 ? i & ((1ull << (8 * size)) - 1) : i)) return 0;
+  if (size < 16) return -1;
+  memcpy(&word, msg + size - 8, 8);
+  if (word != ~i) return (long)(size - 8);
+  size_t span = size - 16;
+  if (span == 0) return -1;
+  size_t at = (size_t)((uint32_t)(i * 0x2545f491u) % span);
+  size_t step = span / 8 > 0 ? span / 8 : 1;
+  for (int p = 0; p < 8; p++) {
+    size_t j = 8 + at;
+    if (msg[j] != tool_sampled_byte(j)) return (long)j;
+    at += step;
+    if (at >= span) at -= span;
+  }
+  return -1;
+}
+
 static inline uint8_t tool_expected_byte(uint64_t i, size_t j) {
   return j < 8 ? (uint8_t)(i >> (8 * j)) : (uint8_t)((i * 31 + j) & 0xff);
 }
@@ -66,6 +108,22 @@ static inline double tool_now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* How many empty/full polls (with the CPU's pause hint) take about `us`
+ * microseconds here: RingBuffer spins for a time (spinUs), ring.h for a
+ * number of polls, so --spin-us measures one to match the other. */
+static inline uint32_t tool_polls_for_us(uint64_t us) {
+  _Atomic uint32_t never = 0;
+  const uint32_t n = 200000;
+  double start = tool_now_s();
+  for (uint32_t k = 0; k < n; k++) {
+    if (atomic_load_explicit(&never, memory_order_relaxed) != 0) break;
+    shmkit_ring__cpu_relax();
+  }
+  double per_poll_us = (tool_now_s() - start) * 1e6 / n;
+  double polls = per_poll_us > 0 ? (double)us / per_poll_us : (double)UINT32_MAX;
+  return polls >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)polls;
+}
+
 /* Options both tools accept after (or between) their positional arguments. */
 typedef struct {
   const char *positional[3];
@@ -78,6 +136,8 @@ typedef struct {
   int any_order;            /* consumer: messages may come from several producers */
   uint64_t spin;            /* polls before parking */
   int spin_set;
+  uint64_t spin_us; /* --spin-us: spin about this long before parking instead */
+  int sampled;      /* --sampled: the bench's per-message work (see the top) */
 } tool_args;
 
 static inline int tool_parse_args(int argc, char **argv, tool_args *a, int max_positional) {
@@ -104,6 +164,10 @@ static inline int tool_parse_args(int argc, char **argv, tool_args *a, int max_p
     } else if (strcmp(s, "--spin") == 0 && k + 1 < argc) {
       if (tool_parse_u64(argv[++k], UINT32_MAX, &a->spin)) return -1;
       a->spin_set = 1;
+    } else if (strcmp(s, "--spin-us") == 0 && k + 1 < argc) {
+      if (tool_parse_u64(argv[++k], 1000000, &a->spin_us)) return -1;
+    } else if (strcmp(s, "--sampled") == 0) {
+      a->sampled = 1;
     } else if (strcmp(s, "--mp") == 0) {
       a->flags |= SHMKIT_RING_FLAG_MULTI_PRODUCER;
     } else if (strcmp(s, "--mc") == 0) {
@@ -138,6 +202,7 @@ static inline int tool_attach(const tool_args *a, const char *name, shmkit_ring 
     if (rc < 0) fprintf(stderr, "cannot open ring %s: %s\n", name, shmkit_ring_strerror(rc));
   }
   if (rc == 0 && a->spin_set) ring->spin = (uint32_t)a->spin;
+  if (rc == 0 && a->spin_us) ring->spin = tool_polls_for_us(a->spin_us);
   return rc < 0;
 }
 
