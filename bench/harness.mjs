@@ -159,7 +159,7 @@ function stdioParentSender(stream) {
 
 /** The C tools (bench/native-tools.mjs) each native row runs. */
 const NATIVE_TOOLS = {
-  'c-ring': ['ring_producer', 'ring_consumer'],
+  'c-ring': ['ring_producer', 'ring_consumer', 'ring_pingpong'],
   'c-pipe': ['pipe_bench'],
   'c-memcpy': ['memcpy_bench'],
 };
@@ -344,7 +344,7 @@ export { median };
 
 function execTool(file, args, timeoutMs) {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(file, args, { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
       resolve({ error, stdout, stderr });
     });
   });
@@ -487,6 +487,34 @@ async function throughputCase(res, prim, size, options, progress) {
 // ------------------------------------------------------------ one latency case
 
 /**
+ * The C ring's round trips (native/tools/ring_pingpong.c: the same message, stamp and check as
+ * the ring rows, the same spin before parking), `options.repeat` runs of `options.rounds`.
+ */
+async function nativeLatency(row, options) {
+  const reason = skipReason(byId.get('c-ring'), row.size, options.limits, options.nativeTools);
+  if (reason) return { ...row, status: 'skipped', reason };
+  const tool = options.nativeTools.paths.ring_pingpong;
+  const warm = Math.max(20, Math.round(options.rounds / 10));
+  const runs = [];
+  try {
+    for (let run = 0; run < options.repeat; run++) {
+      const args = [String(options.rounds), String(row.size), '--warm', String(run === 0 ? warm : 0)];
+      const { error, stdout, stderr } = await execTool(tool, [...args, '--spin-us', String(RING_SPIN_US)], 60_000);
+      const samples = /^ns((?: \d+)+)$/m.exec(stdout);
+      if (error || !samples) {
+        throw Object.assign(new Error(`ring_pingpong: ${stderr.trim() || error?.message}`), {
+          verification: /wrong/.test(stderr),
+        });
+      }
+      runs.push(samples[1].trim().split(' ').map(Number));
+    }
+    return Object.assign(row, percentilesUs(runs));
+  } catch (error) {
+    return Object.assign(row, failure(error));
+  }
+}
+
+/**
  * Round trips of one message between two processes. placement (the --wakeup rows): pin the
  * pinger and the echo with taskset to placement.cpus; otherwise the scheduler places them.
  */
@@ -494,7 +522,8 @@ async function latencyCase(res, prim, options, placement = UNPINNED) {
   const size = options.latencySize;
   const row = { primitive: prim.id, label: prim.label, group: prim.group, size, placement: placement.id, status: 'ok' };
   const pin = (i) => (placement.cpus ? { cpu: placement.cpus[i], tasksetPath: TASKSET } : {});
-  if (prim.native) return { ...row, status: 'skipped', reason: 'the C floors measure throughput only' };
+  if (prim.kind === 'c-ring') return nativeLatency(row, options);
+  if (prim.native) return { ...row, status: 'skipped', reason: 'the C pipe measures throughput only' };
   const reason = skipReason(prim, size, options.limits);
   if (reason) return { ...row, status: 'skipped', reason };
   const timeoutMs = Math.max(60_000, options.duration * options.repeat * 20_000);
@@ -673,7 +702,8 @@ function makePlan(prims, opts) {
       for (const size of opts.sizes)
         plan.push({ type: 'throughput', prim, size, text: `${prim.label} ${sizeLabel(size)}` });
     }
-    if (!prim.native && !prim.throughputOnly) plan.push({ type: 'latency', prim, text: `${prim.label} latency` });
+    if ((!prim.native || prim.kind === 'c-ring') && !prim.throughputOnly)
+      plan.push({ type: 'latency', prim, text: `${prim.label} latency` });
   }
   if (opts.wakeup) {
     for (const placement of wakeupPlacements()) {

@@ -35,6 +35,7 @@ export const TOOLS = {
   ring_consumer: { source: 'ring_consumer.c', libs: ['-lrt'] },
   pipe_bench: { source: 'pipe_bench.c', libs: [] },
   memcpy_bench: { source: 'memcpy_bench.c', libs: [] },
+  ring_pingpong: { source: 'ring_pingpong.c', libs: ['-lrt'] },
 };
 
 /** The same flags as CMakeLists.txt (C_STANDARD 11 without extensions, -O2 -Wall -Wextra). */

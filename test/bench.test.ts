@@ -157,6 +157,7 @@ describe('shmkit bench', () => {
     const latencyIds = result.latency.map((row: { primitive: string }) => row.primitive);
     expect(latencyIds).not.toContain('memcpy');
     expect(latencyIds).not.toContain('ring-zc');
+    expect(latencyIds).toContain('c-ring'); // the C ring's round trips: the latency floor
     for (const row of result.latency) {
       expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
       expect(row.placement).toBe('unpinned');
