@@ -22,6 +22,7 @@ export type {
   PosixSyncWaitOptions,
 } from './primitives/posix-mq.js';
 export { MQ_PRIO_MAX, PosixMessageQueue } from './primitives/posix-mq.js';
+export { type ProcessExitOptions, ProcessWatch, type ProcessWatchOptions } from './primitives/process-watch.js';
 export type { SemaphoreCreateOptions, SemaphoreWaitOptions } from './primitives/semaphore.js';
 export { SEM_VALUE_MAX, Semaphore } from './primitives/semaphore.js';
 export type {

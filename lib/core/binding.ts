@@ -223,8 +223,25 @@ export interface SignalsBinding {
   send(pid: number, signo: number, value: number | undefined): void;
 }
 
+/** One pidfd_open(2) descriptor (native/primitives/pidfd.cc). */
+export interface NativePidfd {
+  /** Whether the process has terminated (a zombie counts). */
+  exited(): boolean;
+  /** Resolves 'ok' once the process exits (on the shared poll thread). */
+  waitAsync(timeoutMs: number, ref: boolean, callback: WaitCallback): number;
+  close(): void;
+}
+
+/** native/primitives/pidfd.cc (Linux only). */
+export interface PidfdBinding {
+  /** pidfd_open(pid, 0): `ESRCH` no such process, `ENOSYS` before Linux 5.3. */
+  Handle: new (
+    pid: number,
+  ) => NativePidfd;
+}
+
 /**
- * The native addon. The Linux-only groups (futex, sysv, posixMq, signals)
+ * The native addon. The Linux-only groups (futex, sysv, posixMq, signals, pidfd)
  * are absent elsewhere: every caller checks {@link capabilities} first.
  */
 export interface Binding {
@@ -237,6 +254,7 @@ export interface Binding {
   readonly posixMq: PosixMqBinding;
   readonly fifo: FifoBinding;
   readonly signals: SignalsBinding;
+  readonly pidfd: PidfdBinding;
 }
 
 const SUPPORTED_PLATFORMS = ['linux', 'darwin'];

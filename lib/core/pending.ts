@@ -56,7 +56,8 @@ interface Pending {
   cancel(error: Error): void;
 }
 
-function abortError(signal: AbortSignal): AbortError {
+/** The AbortError of an aborted `signal` (its reason as the cause). */
+export function abortError(signal: AbortSignal): AbortError {
   return new AbortError(undefined, { cause: signal.reason });
 }
 

@@ -6,6 +6,7 @@
 
 #include "primitives/fifo.h"
 #include "primitives/futex.h"
+#include "primitives/pidfd.h"
 #include "primitives/posix-mq.h"
 #include "primitives/semaphore.h"
 #include "primitives/shm.h"
@@ -56,6 +57,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   shmkit::InitPosixMq(env, exports);
   shmkit::InitFifo(env, exports);
   shmkit::InitSignals(env, exports);
+  shmkit::InitPidfd(env, exports);
   exports.Set("capabilities", Capabilities(env));
   return exports;
 }
