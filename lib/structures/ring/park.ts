@@ -13,11 +13,10 @@
 import { remainingMs } from '../../core/deadline.js';
 import { timeoutError } from '../../core/errors.js';
 import type { WaitOptions } from '../../core/pending.js';
-import { runSleeps, runSleepsSync, type SleepSteps, wakeWord } from '../../primitives/futex.js';
+import { runSleeps, runSleepsSync, type SleepSteps } from '../../primitives/futex.js';
+import { raiseSleepBit, wakeSleepers } from '../wait-word.js';
 import { f64, HEADER_BYTES } from './format.js';
 import type { SideLock } from './side-lock.js';
-
-const INT32_MAX = 2147483647;
 
 /** One side's wait: what it waits for, and where it parks. */
 export interface WaitSide {
@@ -62,10 +61,7 @@ export class Parker {
    * saw the bit up, so the common case (nobody sleeps) makes no call at all.
    */
   wake(word: number, wakes: number): void {
-    if (this.#claimSleeper(word)) {
-      this.#stats[f64(wakes)] = (this.#stats[f64(wakes)] as number) + 1;
-      wakeWord(this.#words, word, INT32_MAX);
-    }
+    if (wakeSleepers(this.#words, word)) this.#stats[f64(wakes)] = (this.#stats[f64(wakes)] as number) + 1;
   }
 
   /**
@@ -79,7 +75,8 @@ export class Parker {
       return;
     }
     if (this.#spin(side.ready)) return;
-    const expected = this.#enterPark(side.word, side.parks);
+    this.#stats[f64(side.parks)] = (this.#stats[f64(side.parks)] as number) + 1;
+    const expected = raiseSleepBit(this.#words, side.word);
     if (side.ready()) return;
     // Any waker since we raised the bit has advanced the epoch: the kernel
     // then refuses the sleep instead of letting us miss that wake.
@@ -95,34 +92,6 @@ export class Parker {
     for (let i = 1; ; i++) {
       if (ready()) return true;
       if ((i & 63) === 0 && performance.now() >= until) return false;
-    }
-  }
-
-  /**
-   * Raises the "may sleep" bit of a wait word before the last check of the
-   * index, so a waker's "store index; load word" cannot miss us. Returns the
-   * word's value to sleep on. Only wakers lower the bit.
-   */
-  #enterPark(word: number, parks: number): number {
-    this.#stats[f64(parks)] = (this.#stats[f64(parks)] as number) + 1;
-    for (;;) {
-      const seen = Atomics.load(this.#words, word);
-      if ((seen & 1) !== 0) return seen; // raised already, by us earlier or another sleeper
-      if (Atomics.compareExchange(this.#words, word, seen, seen | 1) === seen) return seen | 1;
-    }
-  }
-
-  /**
-   * Whether this caller must wake the sleepers: the "may sleep" bit was up
-   * and we lowered it, advancing the epoch in the same step, so every
-   * sleeper's expected value is stale and none can fall asleep on it. The
-   * CAS lets one waker per sleep pay the wake system call.
-   */
-  #claimSleeper(word: number): boolean {
-    for (;;) {
-      const seen = Atomics.load(this.#words, word);
-      if ((seen & 1) === 0) return false;
-      if (Atomics.compareExchange(this.#words, word, seen, (seen + 1) | 0) === seen) return true;
     }
   }
 }
