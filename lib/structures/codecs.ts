@@ -54,9 +54,13 @@ export interface ResolvedCodec<T> {
    * `ERR_INVALID_ARG_TYPE` for what the codec does not take at all
    * (`undefined` into 'json', a non-Uint8Array into 'raw', a custom encode that returns no bytes).
    */
-  encode(value: T, queueName: string): Uint8Array;
-  /** Decodes a message of queue `queueName`. @throws `ERR_SHMKIT_DECODE` when the codec fails on it. */
-  decode(bytes: Uint8Array, queueName: string): T;
+  encode(value: T, queueName: string, owner?: string): Uint8Array;
+  /**
+   * Decodes a message of queue `queueName`. `owner` names the object in error
+   * messages (default "TypedQueue '<queueName>'"; a service passes its own).
+   * @throws `ERR_SHMKIT_DECODE` when the codec fails on it.
+   */
+  decode(bytes: Uint8Array, queueName: string, owner?: string): T;
   /**
    * Whether decode() may read a view into the ring that is released right
    * after (it copies what it keeps); otherwise it gets its own copy.
@@ -94,15 +98,26 @@ function codecError(
 }
 
 /** @internal `ERR_SHMKIT_ENCODE` for a value `codec` failed on. */
-function encodeError(queueName: string, codec: string, cause: unknown): CodecError {
-  const message = `TypedQueue '${queueName}': ${codecLabel(codec)} cannot encode this value: ${causeText(cause)}`;
+function encodeError(
+  queueName: string,
+  codec: string,
+  cause: unknown,
+  owner = `TypedQueue '${queueName}'`,
+): CodecError {
+  const message = `${owner}: ${codecLabel(codec)} cannot encode this value: ${causeText(cause)}`;
   return codecError('ERR_SHMKIT_ENCODE', message, TypeError, queueName, codec, cause);
 }
 
 /** @internal `ERR_SHMKIT_DECODE` for a message `codec` failed on (already taken off the queue). */
-function decodeError(queueName: string, codec: string, length: number, cause: unknown): CodecError {
+function decodeError(
+  queueName: string,
+  codec: string,
+  length: number,
+  cause: unknown,
+  owner = `TypedQueue '${queueName}'`,
+): CodecError {
   const message =
-    `TypedQueue '${queueName}': ${codecLabel(codec)} cannot decode a ${length}-byte message ` +
+    `${owner}: ${codecLabel(codec)} cannot decode a ${length}-byte message ` +
     `(it was taken off the queue; the messages behind it stay): ${causeText(cause)}`;
   return codecError('ERR_SHMKIT_DECODE', message, Error, queueName, codec, cause);
 }
@@ -125,20 +140,20 @@ function make<T>(
     kind,
     description,
     fingerprint: fingerprintOf(description),
-    encode(value, queueName) {
+    encode(value, queueName, owner) {
       let bytes: unknown;
       try {
         bytes = run(value);
       } catch (error) {
-        throw encodeError(queueName, codec, error);
+        throw encodeError(queueName, codec, error, owner);
       }
       return checkResult(bytes, value);
     },
-    decode(bytes, queueName) {
+    decode(bytes, queueName, owner) {
       try {
         return decode(bytes);
       } catch (error) {
-        throw decodeError(queueName, codec, bytes.length, error);
+        throw decodeError(queueName, codec, bytes.length, error, owner);
       }
     },
     decodesFromView,

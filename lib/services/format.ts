@@ -1,0 +1,168 @@
+/**
+ * The format of a service (docs/services.md, "Format"): one small shared
+ * memory header per service, and a pair of SPSC rings per connection whose
+ * messages are frames. Public and versioned, like the ring format.
+ *
+ * Header (little-endian), at offset 0 of the shm object named as the service:
+ *
+ *   0  u32  magic 'SVC1' (0x31435653)      4  u32  version (1)
+ *   8  i32  state: 0 starting, 1 listening, 2 draining, 3 closed (a futex word:
+ *           waiters for "listening" sleep on it)
+ *  12  i32  doorbell: the server's wait word (bit 0 "may sleep", bits 1..31 an
+ *           epoch; lib/structures/wait-word.ts): every client rings it after
+ *           publishing requests, so N idle clients cost the server one sleep
+ *  16  i32  server pid               20  u32  codec fingerprint (codecs.ts)
+ *  24  f64  server start time (clock ticks since boot, /proc/PID/stat field 22)
+ *  32  u32  maxClients  36 u32 maxInFlightPerClient
+ *  40  u32  requestCapacityBytes     44  u32  responseCapacityBytes
+ *  48  f64  createdAt (ms since the epoch)
+ * 128  f64 × 16  counters, written by the server only (COUNTER below)
+ * 256  slots: SLOT_BYTES each, maxClients of them
+ *
+ * Slot (a client's claim on a connection):
+ *   +0  i32 state: 0 free, 1 claimed (the client creates its rings),
+ *           2 ready (rings exist; HELLO sent), 3 connected (the server accepted)
+ *   +4  i32 generation: bumped by every claim; the rings' names carry it, so a
+ *           reused slot never meets an earlier connection's rings
+ *   +8  i32 client pid     +16 f64 client start time (clock ticks)
+ *
+ * Frames (ring messages): an 8-byte head, the method or event name (UTF-8),
+ * then the payload encoded by the service's codec:
+ *   u8 type, u8 flags, u16 name bytes, u32 id (the call it belongs to; 0 for none)
+ */
+
+export const MAGIC = 0x31435653; // 'SVC1' little-endian
+export const VERSION = 1;
+
+/** Int32 indices into the header. */
+export const I32 = {
+  magic: 0,
+  version: 1,
+  state: 2,
+  doorbell: 3,
+  serverPid: 4,
+  codec: 5,
+  maxClients: 8,
+  maxInFlightPerClient: 9,
+  requestCapacityBytes: 10,
+  responseCapacityBytes: 11,
+} as const;
+
+/** Float64 indices into the header. */
+export const F64 = { serverStartTicks: 3, createdAt: 6 } as const;
+
+export const STATE = { starting: 0, listening: 1, draining: 2, closed: 3 } as const;
+export type ServiceState = keyof typeof STATE;
+export const STATE_NAMES: readonly ServiceState[] = ['starting', 'listening', 'draining', 'closed'];
+
+/** The counters: Float64 indices (from byte 128). */
+export const COUNTER = {
+  callsStarted: 16,
+  callsCompleted: 17,
+  callsFailed: 18,
+  callsCancelled: 19,
+  inFlight: 20,
+  peakInFlight: 21,
+  bytesIn: 22,
+  bytesOut: 23,
+  connections: 24,
+  disconnections: 25,
+  evictions: 26,
+  notifications: 27,
+  streamChunks: 28,
+} as const;
+export type CounterName = keyof typeof COUNTER;
+
+export const SLOTS_OFFSET = 256;
+export const SLOT_BYTES = 64;
+export const SLOT = { state: 0, generation: 1, pid: 2 } as const; // Int32 indices within a slot
+export const SLOT_START_TICKS = 2; // Float64 index within a slot
+export const SLOT_STATE = { free: 0, claimed: 1, ready: 2, connected: 3 } as const;
+
+/** Bytes of a header for `maxClients` slots. */
+export function headerBytes(maxClients: number): number {
+  return SLOTS_OFFSET + SLOT_BYTES * maxClients;
+}
+
+/** Int32 index of field `field` of slot `slot`. */
+export function slotI32(slot: number, field: number): number {
+  return (SLOTS_OFFSET + slot * SLOT_BYTES) / 4 + field;
+}
+
+/** Float64 index of the start time of slot `slot`. */
+export function slotF64(slot: number): number {
+  return (SLOTS_OFFSET + slot * SLOT_BYTES) / 8 + SLOT_START_TICKS;
+}
+
+/** The request and response rings of a connection: '<service>.<slot>.<generation>.req' / '.res'. */
+export function ringNames(service: string, slot: number, generation: number): { req: string; res: string } {
+  const base = `${service}.${slot}.${generation >>> 0}`;
+  return { req: `${base}.req`, res: `${base}.res` };
+}
+
+/** Frame types: client → server. */
+export const REQ = { call: 1, stream: 2, notify: 3, cancel: 4, hello: 5, bye: 6 } as const;
+/** Frame types: server → client. */
+export const RES = {
+  result: 16,
+  error: 17,
+  chunk: 18,
+  end: 19,
+  event: 20,
+  goaway: 21,
+  welcome: 22,
+  refuse: 23,
+  closed: 24,
+} as const;
+
+export const FRAME_HEAD = 8;
+
+export interface Frame {
+  type: number;
+  id: number;
+  name: string;
+  /** The codec's bytes (a view: decode before the ring slot is released). */
+  payload: Uint8Array;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A frame: head, name, payload. */
+export function encodeFrame(type: number, id: number, name: string, payload: Uint8Array): Uint8Array {
+  const nameBytes = name === '' ? EMPTY : utf8.encode(name);
+  if (nameBytes.length > 0xffff)
+    throw new RangeError(`a method or event name is at most 65535 bytes (got ${nameBytes.length})`);
+  const frame = new Uint8Array(FRAME_HEAD + nameBytes.length + payload.length);
+  const view = new DataView(frame.buffer);
+  view.setUint8(0, type);
+  view.setUint16(2, nameBytes.length, true);
+  view.setUint32(4, id >>> 0, true);
+  frame.set(nameBytes, FRAME_HEAD);
+  frame.set(payload, FRAME_HEAD + nameBytes.length);
+  return frame;
+}
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads a frame's head and name; undefined when the bytes are not a frame
+ * (too short, a name past the end or not UTF-8): a peer wrote garbage.
+ */
+export function decodeFrame(bytes: Uint8Array): Frame | undefined {
+  if (bytes.length < FRAME_HEAD) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const nameLength = view.getUint16(2, true);
+  if (FRAME_HEAD + nameLength > bytes.length) return undefined;
+  let name = '';
+  try {
+    if (nameLength > 0) name = fromUtf8.decode(bytes.subarray(FRAME_HEAD, FRAME_HEAD + nameLength));
+  } catch {
+    return undefined;
+  }
+  return {
+    type: view.getUint8(0),
+    id: view.getUint32(4, true),
+    name,
+    payload: bytes.subarray(FRAME_HEAD + nameLength),
+  };
+}
