@@ -1,14 +1,30 @@
 #!/usr/bin/env node
-// Stands in for node-gyp when prebuildify calls it (`--node-gyp`): builds the
-// Node-API addon with cmake-js, offline (prebuildify has no cmake-js backend,
-// and its node-gyp call would download headers). node-gyp's --target/--devdir
-// mean something else to cmake-js, so only --debug/--release are passed on.
+// Stands in for node-gyp when prebuildify calls it (`--node-gyp`, see
+// scripts/prebuilds.js): builds the Node-API addon with cmake-js, offline
+// (prebuildify has no cmake-js backend, and its node-gyp call would download
+// headers). node-gyp's --target/--devdir/--arch mean something else to
+// cmake-js, so only --debug/--release are passed on.
+//
+// The project is the package root; the build goes to ./build of the directory
+// prebuildify runs in (a staging directory), where prebuildify looks for the
+// .node file and from where it moves it to prebuilds/. So packing never
+// touches the contributor's build/. Only the addon target is built: the C
+// tools of native/tools are not part of a prebuild.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
 const debug = process.argv.includes('--debug');
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-execFileSync(process.execPath, [cmakeJs, 'rebuild', '--prefer-make', ...(debug ? ['--debug'] : [])], {
-  cwd: path.join(__dirname, '..'),
-  stdio: 'inherit',
-});
+const args = [
+  cmakeJs,
+  'rebuild',
+  '--prefer-make',
+  '--directory',
+  path.join(__dirname, '..'),
+  '--out',
+  path.join(process.cwd(), 'build'),
+  '--target',
+  'shmkit',
+  ...(debug ? ['--debug'] : []),
+];
+execFileSync(process.execPath, args, { stdio: 'inherit' });
