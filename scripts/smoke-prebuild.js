@@ -17,15 +17,18 @@ const root = path.join(__dirname, '..');
 const { qemu, sysroot } = QEMU[arch] ?? {};
 if (!qemu) throw new Error(`shmkit: no qemu known for ${arch}`);
 
-/** This Node version for `arch`, from npm (cached in the temp dir between runs). */
+/** This Node version for `arch`, from npm, cached in ~/.cache/shmkit between runs. */
 function foreignNode() {
   const version = process.versions.node;
-  const dir = path.join(os.tmpdir(), `shmkit-node-linux-${arch}-${version}`);
+  const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  const dir = path.join(cache, 'shmkit', `node-linux-${arch}-${version}`);
   const node = path.join(dir, 'package', 'bin', 'node');
   if (!fs.existsSync(node)) {
     fs.mkdirSync(dir, { recursive: true });
     execFileSync('npm', ['pack', `node-linux-${arch}@${version}`, '--pack-destination', dir], { stdio: 'ignore' });
-    execFileSync('tar', ['-xzf', path.join(dir, `node-linux-${arch}-${version}.tgz`), '-C', dir]);
+    const tarball = path.join(dir, `node-linux-${arch}-${version}.tgz`);
+    execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+    fs.rmSync(tarball);
   }
   return node;
 }
