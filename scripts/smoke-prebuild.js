@@ -33,9 +33,10 @@ function foreignNode() {
   return node;
 }
 
-// Both sides import/require shmkit as a user would and report the addon file they mapped.
+// Both sides import/require shmkit as a user would and report shmkit's .node file they
+// mapped (other packages may map theirs, e.g. msgpackr's extractor).
 const MAPPED_ADDON = `(() => require('node:fs').readFileSync('/proc/self/maps', 'utf8').split('\\n')
-  .map((line) => line.split(/\\s+/)[5]).find((file) => file?.endsWith('.node')))()`;
+  .map((line) => line.split(/\\s+/)[5]).find((file) => /\\/node_modules\\/shmkit\\/.*\\.node$/.test(file ?? '')))()`;
 const CONSUMER = `const { RingBuffer } = require('shmkit');
 const ring = RingBuffer.open(process.argv[2]);
 console.log('ready');

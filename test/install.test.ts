@@ -109,7 +109,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as esm from 'shmkit';
 const cjs = createRequire(import.meta.url)('shmkit');
-const addon = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).find((f) => f?.endsWith('.node'));
+// shmkit's own .node file (other packages may map theirs, e.g. msgpackr's extractor)
+const addon = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).find((f) => /\\/node_modules\\/shmkit\\/.*\\.node$/.test(f ?? ''));
 const name = process.argv[2];
 const ring = esm.RingBuffer.create(name, { capacityBytes: 4096 });
 try {
@@ -129,7 +130,7 @@ const fs = require('node:fs');
 const { RingBuffer } = require('shmkit');
 const ring = RingBuffer.open(process.argv[2]);
 ring.pop({ timeoutMs: 20000 }).then((bytes) => {
-  const addon = fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).find((f) => f?.endsWith('.node'));
+  const addon = fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).find((f) => /\\/node_modules\\/shmkit\\/.*\\.node$/.test(f ?? ''));
   console.log(JSON.stringify({ message: new TextDecoder().decode(bytes), addon }));
   ring.close();
 });
