@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
-import { codedError, unsupportedError } from './errors.js';
+import { noBinaryError, unsupportedError } from './errors.js';
 
 /** Which kernel primitives this platform offers. */
 export interface Capabilities {
@@ -263,19 +263,29 @@ function load(): Binding {
   if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
     throw unsupportedError(`shmkit supports Linux and macOS only; this process runs on '${process.platform}'.`);
   }
-  const root = path.join(__dirname, '..', '..');
   // SHMKIT_ADDON_PATH: a .node file to load instead, e.g. the sanitized build
   // of scripts/test-sanitize.sh; children inherit it with the environment.
   const override = process.env.SHMKIT_ADDON_PATH;
+  let file: string;
   try {
-    return (override ? createRequire(__filename)(path.resolve(override)) : nodeGypBuild(root)) as Binding;
+    // A build in build/ first, then prebuilds/<platform>-<arch>/ (node-gyp-build's order).
+    file = override ? path.resolve(override) : nodeGypBuild.path(path.join(__dirname, '..', '..'));
   } catch (cause) {
-    const error = codedError(
-      'ERR_SHMKIT_ADDON_MISSING',
-      `shmkit's native addon is missing for ${process.platform}-${process.arch}: run \`npm rebuild shmkit\` (needs cmake and a C++ compiler).`,
-    );
-    throw Object.assign(error, { cause });
+    throw noBinaryError(nativeTarget(), undefined, { cause });
   }
+  try {
+    return createRequire(__filename)(file) as Binding;
+  } catch (cause) {
+    const reason = cause instanceof Error ? (cause.message.split('\n')[0] ?? '') : String(cause);
+    throw noBinaryError(nativeTarget(), reason.includes(file) ? reason : `${file}: ${reason}`, { cause });
+  }
+}
+
+/** 'linux-x64 (glibc 2.36)', as a prebuild's directory and libc tag would name it. */
+function nativeTarget(): string {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
+  return `${process.platform}-${process.arch} (${libc})`;
 }
 
 /** The native binding, loaded once. */

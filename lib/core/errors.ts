@@ -18,7 +18,8 @@
  *   `code: 'ERR_INVALID_ARG_TYPE'`/`'ERR_OUT_OF_RANGE'`/`'ERR_INVALID_ARG_VALUE'`
  *   before any system call, naming the argument, what was expected and what was given.
  * - A primitive the platform lacks throws `code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM'`.
- * - shmkit's own conditions carry an `ERR_SHMKIT_…` code ({@link codedError}).
+ * - shmkit's own conditions carry an `ERR_SHMKIT_…` code ({@link codedError}); loading
+ *   shmkit with no native binary that loads throws `ERR_SHMKIT_NO_BINARY` ({@link noBinaryError}).
  */
 import os from 'node:os';
 
@@ -134,6 +135,24 @@ export function codedError<E extends Error = Error>(
  */
 export function unsupportedError(message: string): Error & { code: string } {
   return codedError('ERR_FEATURE_UNAVAILABLE_ON_PLATFORM', message);
+}
+
+/** Where installing shmkit (prebuilds, building from source) is explained. */
+export const INSTALL_DOCS = 'https://github.com/shmkit/shmkit/blob/main/docs/install.md';
+
+/**
+ * No native binary loads: none fits `target` (e.g. 'linux-arm64 (glibc)') and none
+ * was built at install, or the one found (`failed`, the loader's first line) does
+ * not load. Code ERR_SHMKIT_NO_BINARY; the loader's error is the `cause`.
+ */
+export function noBinaryError(target: string, failed?: string, options?: ErrorOptions): Error & { code: string } {
+  const what = failed
+    ? `shmkit's native binary does not load on ${target} (${failed})`
+    : `shmkit has no native binary for ${target}: no prebuilt one fits and none was built at install`;
+  const todo =
+    'install cmake, make and a C++ compiler (apt-get install cmake g++ make) and run `npm rebuild shmkit --build-from-source`';
+  const error = new Error(`${what}; ${todo}. See ${INSTALL_DOCS}`, options);
+  return Object.assign(error, { code: 'ERR_SHMKIT_NO_BINARY' });
 }
 
 // Argument errors: thrown before any system call, Node-shaped.
