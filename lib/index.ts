@@ -56,6 +56,22 @@ export type {
   SysvMessageQueueStat,
 } from './primitives/sysv-mq.js';
 export { ftok, MessageQueue, MSG_TYPE_MAX, SysvMessageQueue } from './primitives/sysv-mq.js';
+export {
+  type CallOptions,
+  Client,
+  type ClientConnectOptions,
+  type ClientDisconnectReason,
+} from './services/client.js';
+export type { Connection, DisconnectReason } from './services/connection.js';
+export { RemoteError } from './services/errors.js';
+export {
+  type CallContext,
+  type Handler,
+  Service,
+  type ServiceCloseOptions,
+  type ServiceInfo,
+  type ServiceOptions,
+} from './services/service.js';
 export type { Codec, CodecKind, CodecSpec } from './structures/codecs.js';
 export type { LockSyncOptions, MutexCreateOptions, MutexGuard } from './structures/mutex.js';
 export { Mutex } from './structures/mutex.js';

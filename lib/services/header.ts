@@ -56,11 +56,18 @@ export class ServiceHeader {
     this.limits = limits;
   }
 
-  /** Creates the header (state 'starting'); the caller fills in the server and listens. */
-  static create(name: string, limits: ServiceLimits, codec: number, mode: number): ServiceHeader {
+  /** Creates the header (state 'starting') for `server` (pid, start time). */
+  static create(
+    name: string,
+    limits: ServiceLimits,
+    codec: number,
+    mode: number,
+    server: { pid: number; startTicks: number },
+  ): ServiceHeader {
     const shm = SharedMemory.create(name, { size: headerBytes(limits.maxClients), mode });
     const header = new ServiceHeader(name, shm, limits);
     const i32 = header.#i32;
+    header.setServer(server.pid, server.startTicks);
     i32[I32.version] = VERSION;
     i32[I32.codec] = codec;
     i32[I32.maxClients] = limits.maxClients;
@@ -226,5 +233,10 @@ export class ServiceHeader {
 
   close(): void {
     this.shm.close();
+  }
+
+  /** Removes the header's name (shm_unlink(3)). */
+  static unlink(name: string): void {
+    SharedMemory.unlink(name);
   }
 }

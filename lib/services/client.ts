@@ -1,0 +1,679 @@
+/**
+ * Client: calls a Service in another process (docs/services.md). Connecting
+ * claims a slot in the service's header and creates the connection's two
+ * rings; calls go out as frames on the request ring — every call made in
+ * one tick in one batch, with at most one doorbell wake — and answers come
+ * back on the response ring, read by one loop that parks on it when idle.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { codedError } from '../core/errors.js';
+import { abortError } from '../core/pending.js';
+import { processStartTicks } from '../core/processes.js';
+import {
+  typeError,
+  validateAbortSignal,
+  validateBoolean,
+  validateOptions,
+  validateTimeoutMs,
+} from '../core/validate.js';
+import { ProcessWatch } from '../primitives/process-watch.js';
+import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
+import { RingBuffer } from '../structures/ring/ring-buffer.js';
+import { type ErrorPayload, RemoteError, serviceError } from './errors.js';
+import { decodeFrame, encodeFrame, type Frame, REQ, RES, ringNames, SLOT_STATE, VERSION } from './format.js';
+import { jsonBytes, readJson } from './handshake.js';
+import { ServiceHeader, type ServiceLimits } from './header.js';
+import { serviceName } from './service.js';
+
+/** Options of {@link Client.connect}. */
+export interface ClientConnectOptions {
+  /** The service's codec (default 'msgpack'); another one fails with `ERR_SHMKIT_CODEC_MISMATCH`. */
+  codec?: CodecSpec<unknown>;
+  /** How long connecting may take in all, in ms (default: forever when waiting for the service, else 10 000). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Wait for the service to appear and listen (inotify on /dev/shm, then its state word) instead of failing with `ENOENT`. */
+  waitForService?: boolean;
+}
+
+/** Options of {@link Client.call} and {@link Client.stream}. */
+export interface CallOptions {
+  /** How long the call may take, in ms (default: no limit); then it rejects with `ETIMEDOUT` and the handler is cancelled. */
+  timeoutMs?: number;
+  /** Cancels the call: it rejects with an AbortError and the handler's `ctx.signal` aborts. */
+  signal?: AbortSignal;
+  /** Past maxInFlightPerClient: 'wait' for a call to end (default) or 'reject' with `ERR_SHMKIT_OVERLOADED`. */
+  whenBusy?: 'wait' | 'reject';
+}
+
+/** Why a client's connection ended: 'closed' (either side closed it) or 'died' (the server's process ended). */
+export type ClientDisconnectReason = 'closed' | 'died';
+
+interface PendingCall {
+  method: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  /** For a stream: a chunk arrived. */
+  chunk?(value: unknown): void;
+  /** For a stream: it ended. */
+  end?(): void;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * A connection to a {@link Service}.
+ * ```ts
+ * const client = await Client.connect('/calc', { waitForService: true });
+ * const sum = await client.call('add', { a: 1, b: 2 }, { timeoutMs: 1000 });
+ * for await (const line of client.stream('tail', { from: 0 })) console.log(line);
+ * await client.close();
+ * ```
+ * A connected client keeps the process alive, like a socket, until close()
+ * (or unref()). Events: 'notification' (event, value) for the service's
+ * broadcasts, 'goaway' (the service drains: finish up), 'disconnect' (reason).
+ * Errors of calls: {@link RemoteError} (the handler threw), `ETIMEDOUT`,
+ * AbortError, `ERR_SHMKIT_NO_SUCH_METHOD`, `ERR_SHMKIT_OVERLOADED`,
+ * `ERR_SHMKIT_SERVICE_DRAINING`, `ERR_SHMKIT_SERVICE_CLOSED`,
+ * `ERR_SHMKIT_PEER_DIED` (the server's process ended), `ERR_SHMKIT_CLOSED`
+ * (this client was closed).
+ */
+export class Client extends EventEmitter {
+  readonly service: string;
+  readonly #header: ServiceHeader;
+  readonly #codec: ResolvedCodec<unknown>;
+  readonly #req: RingBuffer;
+  readonly #res: RingBuffer;
+  readonly #limits: ServiceLimits;
+  readonly #pending = new Map<number, PendingCall>();
+  readonly #watch: ProcessWatch;
+  readonly #ended = new AbortController();
+  #nextId = 1;
+  #outbox: Uint8Array[] = [];
+  #flushing: Promise<void> | undefined;
+  #slotWaiters: Array<() => void> = [];
+  #draining = false;
+  #reader: AbortController | undefined;
+  #ref = true;
+  /** Responses that came after their call had given up (timed out, aborted). */
+  #late = 0;
+
+  private constructor(
+    service: string,
+    header: ServiceHeader,
+    codec: ResolvedCodec<unknown>,
+    rings: { req: RingBuffer; res: RingBuffer },
+    limits: ServiceLimits,
+    watch: ProcessWatch,
+  ) {
+    super();
+    this.service = service;
+    this.#header = header;
+    this.#codec = codec;
+    this.#req = rings.req;
+    this.#res = rings.res;
+    this.#limits = limits;
+    this.#watch = watch;
+  }
+
+  /**
+   * Connects to service `name`.
+   * @throws `ENOENT` (no such service; see `waitForService`), `ERR_SHMKIT_BAD_SERVICE`,
+   * `ERR_SHMKIT_SERVICE_FULL` (maxClients connected), `ERR_SHMKIT_SERVICE_DRAINING`/`_CLOSED`,
+   * `ERR_SHMKIT_PEER_DIED` (its server is dead), `ERR_SHMKIT_CODEC_MISMATCH`,
+   * `ERR_SHMKIT_PROTOCOL_MISMATCH`, `ETIMEDOUT`, AbortError.
+   */
+  static async connect(name: string, options?: ClientConnectOptions): Promise<Client> {
+    const service = serviceName(name);
+    const opts = validateOptions(options);
+    const codec = resolveCodec<unknown>(opts.codec ?? 'msgpack');
+    const signal = validateAbortSignal(opts.signal, 'options.signal');
+    const wait =
+      opts.waitForService === undefined ? false : validateBoolean(opts.waitForService, 'options.waitForService');
+    const timeoutMs = validateTimeoutMs(opts.timeoutMs ?? (wait ? undefined : 10_000), 'options.timeoutMs');
+    const deadline = timeoutMs >= 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    const left = () => Math.max(0, deadline - performance.now());
+    const header = await openHeader(service, wait, left, signal);
+    try {
+      if (header.state === 'starting') await header.whileState('starting', { timeoutMs: finite(left()), signal });
+      if (header.state === 'draining')
+        throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', service, 'it is draining: no new connections');
+      if (header.state === 'closed') throw serviceError('ERR_SHMKIT_SERVICE_CLOSED', service, 'it is closed');
+      if (header.codec !== codec.fingerprint) {
+        throw serviceError(
+          'ERR_SHMKIT_CODEC_MISMATCH',
+          service,
+          `this client's ${codec.description} is not the service's codec`,
+        );
+      }
+      const server = header.server;
+      const watch = ProcessWatch.open(server.pid, { startTicks: server.startTicks || undefined });
+      if (watch.exited) {
+        watch.close();
+        throw serviceError('ERR_SHMKIT_PEER_DIED', service, `its server (pid ${server.pid}) is dead`);
+      }
+      try {
+        return await Client.#handshake(service, header, codec, watch, left, signal);
+      } catch (error) {
+        watch.close();
+        throw error;
+      }
+    } catch (error) {
+      header.close();
+      throw error;
+    }
+  }
+
+  static async #handshake(
+    service: string,
+    header: ServiceHeader,
+    codec: ResolvedCodec<unknown>,
+    watch: ProcessWatch,
+    left: () => number,
+    signal: AbortSignal | undefined,
+  ): Promise<Client> {
+    const claim = header.claimSlot(process.pid, processStartTicks('self') ?? 0);
+    if (!claim) {
+      throw serviceError(
+        'ERR_SHMKIT_SERVICE_FULL',
+        service,
+        `all ${header.limits.maxClients} connections are taken (maxClients)`,
+      );
+    }
+    const names = ringNames(service, claim.slot, claim.generation);
+    const mode = header.shm.stat().mode & 0o777;
+    let req: RingBuffer | undefined;
+    let res: RingBuffer | undefined;
+    try {
+      req = RingBuffer.create(names.req, { capacityBytes: header.limits.requestCapacityBytes, mode });
+      res = RingBuffer.create(names.res, { capacityBytes: header.limits.responseCapacityBytes, mode });
+      req.tryPush(encodeFrame(REQ.hello, 0, '', jsonBytes({ version: VERSION, codec: codec.fingerprint })));
+      header.setSlotState(claim.slot, SLOT_STATE.ready);
+      header.wakeServer();
+      const answer = decodeFrame(await res.pop({ timeoutMs: finite(left()), signal }));
+      const payload = answer ? readJson(answer.payload) : undefined;
+      if (answer?.type === RES.refuse) {
+        const { code, message } = (payload ?? {}) as { code?: string; message?: string };
+        throw serviceError(
+          code ?? 'ERR_SHMKIT_PROTOCOL_MISMATCH',
+          service,
+          message ?? 'the service refused the connection',
+        );
+      }
+      if (answer?.type !== RES.welcome || !payload) {
+        throw serviceError(
+          'ERR_SHMKIT_PROTOCOL_MISMATCH',
+          service,
+          'the service answered the handshake with something else',
+        );
+      }
+      const client = new Client(service, header, codec, { req, res }, payload as ServiceLimits, watch);
+      client.#start();
+      return client;
+    } catch (error) {
+      for (const ring of [req, res]) ring?.close();
+      for (const ring of [names.req, names.res]) unlinkQuietly(ring);
+      if (header.slot(claim.slot).generation === claim.generation) header.freeSlot(claim.slot);
+      if ((error as { code?: string }).code === 'ETIMEDOUT') {
+        throw serviceError('ETIMEDOUT', service, 'no answer to the connection handshake in time');
+      }
+      throw error;
+    }
+  }
+
+  /** Calls in flight. */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /** Counters of this client: responses that came after their call had given up. */
+  stats(): { lateResponses: number; pendingCalls: number } {
+    return { lateResponses: this.#late, pendingCalls: this.#pending.size };
+  }
+
+  /**
+   * Calls `method` with `params`; resolves with the handler's result.
+   * @throws (rejects) see the class.
+   */
+  async call<R = unknown>(method: string, params?: unknown, options?: CallOptions): Promise<R> {
+    const { timeoutMs, signal, whenBusy } = callOptions(options);
+    requireMethod(method);
+    if (signal?.aborted) throw abortError(signal);
+    await this.#admit(whenBusy, signal);
+    const id = this.#takeId();
+    const frame = encodeFrame(REQ.call, id, method, this.#encode(params));
+    return new Promise<R>((resolve, reject) => {
+      const stop = this.#limit(id, method, timeoutMs, signal, reject);
+      this.#pending.set(id, {
+        method,
+        resolve: (value) => {
+          stop();
+          resolve(value as R);
+        },
+        reject: (error) => {
+          stop();
+          reject(error);
+        },
+      });
+      this.#send(frame);
+    });
+  }
+
+  /**
+   * Calls a streaming method: yields each chunk the handler yields, in
+   * order. Leaving the loop early (break, return, a throw) cancels the
+   * handler on the server.
+   */
+  async *stream<T = unknown>(
+    method: string,
+    params?: unknown,
+    options?: CallOptions,
+  ): AsyncGenerator<T, void, undefined> {
+    const { timeoutMs, signal, whenBusy } = callOptions(options);
+    requireMethod(method);
+    if (signal?.aborted) throw abortError(signal);
+    await this.#admit(whenBusy, signal);
+    const id = this.#takeId();
+    const chunks: T[] = [];
+    let finished = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    const poke = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const stop = this.#limit(id, method, timeoutMs, signal, (error) => {
+      failure = error;
+      poke();
+    });
+    this.#pending.set(id, {
+      method,
+      resolve: () => {},
+      reject: (error) => {
+        failure = error;
+        poke();
+      },
+      chunk: (value) => {
+        chunks.push(value as T);
+        poke();
+      },
+      end: () => {
+        finished = true;
+        poke();
+      },
+    });
+    this.#send(encodeFrame(REQ.stream, id, method, this.#encode(params)));
+    try {
+      for (;;) {
+        while (chunks.length > 0) yield chunks.shift() as T;
+        if (failure) throw failure;
+        if (finished) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    } finally {
+      stop();
+      if (this.#pending.delete(id)) {
+        if (!finished && !failure) this.#cancel(id); // left early: cancel the handler
+        this.#released();
+      }
+    }
+  }
+
+  /** Sends a notification: `method`'s handler runs on the server, nothing comes back. */
+  notify(method: string, value?: unknown): void {
+    requireMethod(method);
+    this.#live();
+    this.#send(encodeFrame(REQ.notify, 0, method, this.#encode(value)));
+  }
+
+  /** Lets the process exit while connected (like socket.unref()). */
+  unref(): this {
+    this.#setRef(false);
+    return this;
+  }
+
+  /** Keeps the process alive while connected (the default). */
+  ref(): this {
+    this.#setRef(true);
+    return this;
+  }
+
+  /**
+   * Closes the connection: says goodbye to the server (which frees the slot),
+   * removes the rings, and rejects calls still pending with `ERR_SHMKIT_CLOSED`.
+   * Safe twice.
+   */
+  async close(): Promise<void> {
+    if (this.#ended.signal.aborted) return;
+    try {
+      this.#outbox.push(encodeFrame(REQ.bye, 0, '', NO_BYTES));
+      await this.#flush();
+    } catch {
+      // the server is gone: nothing to tell
+    }
+    this.#end(
+      codedError('ERR_SHMKIT_CLOSED', `Client of '${this.service}' was closed while the call was pending`),
+      'closed',
+      false,
+    );
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #start(): void {
+    void this.#read();
+    this.#watch.exit({ signal: this.#ended.signal }).then(
+      () => this.#end(serviceError('ERR_SHMKIT_PEER_DIED', this.service, 'its server process died'), 'died'),
+      () => {},
+    );
+  }
+
+  /** The response loop: pops frames until the connection ends. */
+  async #read(): Promise<void> {
+    while (!this.#ended.signal.aborted) {
+      let bytes = this.#res.tryPop();
+      if (!bytes) {
+        this.#reader = new AbortController();
+        try {
+          bytes = await this.#res.pop({ signal: this.#reader.signal, ref: this.#ref });
+        } catch (error) {
+          if (this.#ended.signal.aborted) return;
+          if ((error as Error).name === 'AbortError') continue; // ref() / unref(): wait again
+          this.#end(
+            serviceError('ERR_SHMKIT_PEER_DIED', this.service, `its response ring failed: ${(error as Error).message}`),
+            'died',
+          );
+          return;
+        }
+      }
+      const frame = decodeFrame(bytes);
+      if (!frame) {
+        this.#end(
+          serviceError('ERR_SHMKIT_PROTOCOL_MISMATCH', this.service, 'a response that is not a frame'),
+          'closed',
+        );
+        return;
+      }
+      this.#onFrame(frame);
+    }
+  }
+
+  #onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case RES.result:
+      case RES.error:
+      case RES.chunk:
+      case RES.end:
+        this.#onAnswer(frame);
+        break;
+      case RES.event:
+        this.emit('notification', frame.name, this.#decode(frame));
+        break;
+      case RES.goaway:
+        this.#draining = true;
+        this.emit('goaway');
+        break;
+      case RES.closed:
+        this.#end(serviceError('ERR_SHMKIT_SERVICE_CLOSED', this.service, 'it closed'), 'closed');
+        break;
+      default:
+        break; // a newer server's frame: ignore
+    }
+  }
+
+  #onAnswer(frame: Frame): void {
+    const call = this.#pending.get(frame.id);
+    if (!call) {
+      this.#late++;
+      return;
+    }
+    let value: unknown;
+    try {
+      value = frame.payload.length > 0 ? this.#decode(frame) : undefined;
+    } catch (error) {
+      this.#settle(frame.id, call);
+      call.reject(error as Error);
+      return;
+    }
+    if (frame.type === RES.chunk) {
+      call.chunk?.(value);
+      return;
+    }
+    this.#settle(frame.id, call);
+    if (frame.type === RES.end) call.end?.();
+    else if (frame.type === RES.result) call.resolve(value);
+    else call.reject(callError(value as ErrorPayload, call.method, this.service));
+  }
+
+  /** A call is answered: it leaves the pending map (a stream's entry is removed by its generator's finally). */
+  #settle(id: number, call: PendingCall): void {
+    if (call.chunk || this.#pending.get(id) !== call) return;
+    this.#pending.delete(id);
+    this.#released();
+  }
+
+  /** Arms the timeout and the AbortSignal of call `id`; returns their disarm. */
+  #limit(
+    id: number,
+    method: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    fail: (error: Error) => void,
+  ): () => void {
+    const giveUp = (error: Error) => {
+      const call = this.#pending.get(id);
+      if (!call) return;
+      if (!call.chunk) {
+        this.#pending.delete(id);
+        this.#released();
+      }
+      this.#cancel(id);
+      fail(error);
+    };
+    const timer =
+      timeoutMs >= 0
+        ? setTimeout(
+            () => giveUp(serviceError('ETIMEDOUT', this.service, `'${method}' took longer than ${timeoutMs} ms`)),
+            timeoutMs,
+          )
+        : undefined;
+    const onAbort = () => giveUp(abortError(signal as AbortSignal));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+  }
+
+  /** Waits (or refuses) while maxInFlightPerClient calls are pending. */
+  async #admit(whenBusy: 'wait' | 'reject', signal: AbortSignal | undefined): Promise<void> {
+    this.#live();
+    if (this.#draining) throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.service, 'it is draining: no new calls');
+    while (this.#pending.size >= this.#limits.maxInFlightPerClient) {
+      if (whenBusy === 'reject') {
+        throw serviceError(
+          'ERR_SHMKIT_OVERLOADED',
+          this.service,
+          `${this.#limits.maxInFlightPerClient} calls in flight (maxInFlightPerClient)`,
+        );
+      }
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(abortError(signal as AbortSignal));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.#slotWaiters.push(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
+      this.#live();
+    }
+  }
+
+  /** A call left: the next waiting one may go. */
+  #released(): void {
+    this.#slotWaiters.shift()?.();
+  }
+
+  #takeId(): number {
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
+    return id;
+  }
+
+  #cancel(id: number): void {
+    if (!this.#ended.signal.aborted) this.#send(encodeFrame(REQ.cancel, id, '', NO_BYTES));
+  }
+
+  /** Queues a frame; the frames of one tick go out together, then one doorbell. */
+  #send(frame: Uint8Array): void {
+    this.#outbox.push(frame);
+    if (this.#outbox.length === 1 && !this.#flushing) queueMicrotask(() => void this.#flush().catch(() => {}));
+  }
+
+  #flush(): Promise<void> {
+    this.#flushing ??= this.#drainOutbox().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #drainOutbox(): Promise<void> {
+    while (this.#outbox.length > 0) {
+      const batch = this.#outbox;
+      this.#outbox = [];
+      let sent = this.#req.tryPushMany(batch);
+      if (sent > 0) this.#header.ringDoorbell();
+      // The ring is full: wait for room (a shared futex waiter thread sleeps, not the loop).
+      for (; sent < batch.length; sent++) {
+        await this.#req.push(batch[sent] as Uint8Array, { signal: this.#ended.signal, ref: false });
+        this.#header.ringDoorbell();
+      }
+    }
+  }
+
+  #setRef(ref: boolean): void {
+    if (this.#ref === ref) return;
+    this.#ref = ref;
+    this.#reader?.abort(); // the read loop waits again with the new ref
+  }
+
+  /** Ends the connection: pending calls reject with `error`. */
+  #end(error: Error, reason: ClientDisconnectReason, emit = true): void {
+    if (this.#ended.signal.aborted) return;
+    this.#ended.abort();
+    this.#reader?.abort();
+    for (const call of this.#pending.values()) call.reject(error);
+    this.#pending.clear();
+    for (const resolve of this.#slotWaiters.splice(0)) resolve();
+    this.#watch.close();
+    for (const ring of [this.#req, this.#res]) {
+      const name = ring.name;
+      ring.close();
+      unlinkQuietly(name);
+    }
+    this.#header.close();
+    if (emit) this.emit('disconnect', reason);
+  }
+
+  #live(): void {
+    if (this.#ended.signal.aborted) throw codedError('ERR_SHMKIT_CLOSED', `Client of '${this.service}' is closed`);
+  }
+
+  #encode(value: unknown): Uint8Array {
+    return this.#codec.encode(value, this.service, `Client of '${this.service}'`);
+  }
+
+  #decode(frame: Frame): unknown {
+    return this.#codec.decode(frame.payload, this.service, `Client of '${this.service}'`);
+  }
+}
+
+function callOptions(options: CallOptions | undefined): {
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  whenBusy: 'wait' | 'reject';
+} {
+  const opts = validateOptions(options);
+  const whenBusy = opts.whenBusy ?? 'wait';
+  if (whenBusy !== 'wait' && whenBusy !== 'reject') throw typeError('options.whenBusy', "'wait' or 'reject'", whenBusy);
+  return {
+    timeoutMs: validateTimeoutMs(opts.timeoutMs, 'options.timeoutMs'),
+    signal: validateAbortSignal(opts.signal, 'options.signal'),
+    whenBusy,
+  };
+}
+
+function requireMethod(method: unknown): void {
+  if (typeof method !== 'string') throw typeError('method', 'a string', method);
+}
+
+/** The error a call rejects with for an ERROR frame: a coded call-layer error, or the handler's RemoteError. */
+function callError(payload: ErrorPayload, method: string, service: string): Error {
+  const code = payload?.code;
+  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return serviceError(code, service, payload.message);
+  return new RemoteError(payload ?? { message: 'the handler failed' }, method);
+}
+const CALL_LAYER_CODES = new Set(['ERR_SHMKIT_NO_SUCH_METHOD', 'ERR_SHMKIT_OVERLOADED', 'ERR_SHMKIT_SERVICE_DRAINING']);
+
+function finite(ms: number): number | undefined {
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function unlinkQuietly(name: string): void {
+  try {
+    RingBuffer.unlink(name);
+  } catch {
+    // removed already (by the server, or never created)
+  }
+}
+
+/** Opens the header; with `wait`, waits for the name to appear (inotify on /dev/shm) and its magic to be written. */
+async function openHeader(
+  service: string,
+  wait: boolean,
+  left: () => number,
+  signal: AbortSignal | undefined,
+): Promise<ServiceHeader> {
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    try {
+      return ServiceHeader.open(service);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const notYet =
+        code === 'ENOENT' ||
+        (code === 'ERR_SHMKIT_BAD_SERVICE' && /still being created/.test((error as Error).message));
+      if (!wait || !notYet) throw error;
+      if (left() <= 0) throw serviceError('ETIMEDOUT', service, 'it did not appear in time');
+      await appearance(service, code === 'ENOENT' ? left() : Math.min(left(), 5), signal);
+    }
+  }
+}
+
+/** Resolves when something named `service` is created in /dev/shm, or after `ms`. */
+function appearance(service: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const file = service.slice(1);
+    let watcher: fs.FSWatcher | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      watcher?.close();
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Number.isFinite(ms) ? ms : 2 ** 31 - 1);
+    try {
+      watcher = fs.watch('/dev/shm', (_event, name) => {
+        if (name === file) done();
+      });
+    } catch {
+      // no inotify here: the timer (short when the name exists) decides
+    }
+    // Created between our open and the watch: look once more.
+    if (fs.existsSync(`/dev/shm/${file}`)) done();
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

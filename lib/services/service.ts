@@ -1,0 +1,715 @@
+/**
+ * Service: the server of request/response and streams over shared memory
+ * (docs/services.md). One header (./header.ts) announces it; each client
+ * connects through a pair of SPSC rings (./connection.ts). The serve loop
+ * drains every request ring, spins briefly, then sleeps on the header's one
+ * doorbell word, so N idle clients cost one futex sleep.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { codedError } from '../core/errors.js';
+import { NAME_MAX, posixName } from '../core/names.js';
+import { processLife, processStartTicks } from '../core/processes.js';
+import { typeError, validateFunction, validateInteger, validateMode, validateOptions } from '../core/validate.js';
+import { signals } from '../primitives/signals.js';
+import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
+import { RingBuffer } from '../structures/ring/ring-buffer.js';
+import { Connection, type DisconnectReason } from './connection.js';
+import { type ErrorPayload, errorPayload, serviceError } from './errors.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  headerBytes,
+  MAGIC,
+  REQ,
+  RES,
+  ringNames,
+  type ServiceState,
+  SLOT_STATE,
+  STATE_NAMES,
+  VERSION,
+} from './format.js';
+import { helloPayload, jsonBytes, readJson } from './handshake.js';
+import { MAX_CLIENTS, ServiceHeader } from './header.js';
+
+/** What a handler gets besides its params. */
+export interface CallContext {
+  /** Aborts when the caller cancels (timeout, AbortSignal, a broken stream loop), the client dies, or the service is forced closed. */
+  readonly signal: AbortSignal;
+  /** The caller's connection. */
+  readonly client: Connection;
+  /** The method called. */
+  readonly method: string;
+}
+
+/** A handler: returns the result (or a promise of it); for a stream, an (async) iterable of chunks. */
+// biome-ignore lint/suspicious/noExplicitAny: a handler takes whatever its callers send; it checks it
+export type Handler = (params: any, ctx: CallContext) => unknown;
+
+/** Options of {@link Service.create}. */
+export interface ServiceOptions {
+  /** The codec of params, results, chunks and events: 'msgpack' (default), 'json', 'v8' or a custom codec. */
+  codec?: CodecSpec<unknown>;
+  /** Connections at once (default 64, at most 4096); one more gets `ERR_SHMKIT_SERVICE_FULL`. */
+  maxClients?: number;
+  /** Bytes of each connection's request ring (a power of two, default 1 MiB). */
+  requestCapacityBytes?: number;
+  /** Bytes of each connection's response ring (a power of two, default 1 MiB). */
+  responseCapacityBytes?: number;
+  /** Calls one client may have in flight (default 256); beyond, its calls wait (or reject `ERR_SHMKIT_OVERLOADED`). */
+  maxInFlightPerClient?: number;
+  /** Response bytes queued for one client whose ring is full before it is evicted ('slow-consumer'); default 4 × responseCapacityBytes. */
+  maxQueuedBytesPerClient?: number;
+  /** How long the serve loop polls the rings before it sleeps, in µs (default 20). */
+  spinUs?: number;
+  /** Permission bits of the header and the rings (default 0o600). */
+  mode?: number;
+}
+
+/** Options of {@link Service.close}. */
+export interface ServiceCloseOptions {
+  /** How long in-flight calls may take to finish before they are aborted, in ms (default 5000). */
+  drainTimeoutMs?: number;
+}
+
+/** One service as {@link Service.list} finds it in /dev/shm. */
+export interface ServiceInfo {
+  name: string;
+  pid: number;
+  alive: boolean;
+  state: ServiceState;
+  clients: number;
+  maxClients: number;
+  createdAt: Date;
+}
+
+const DEFAULT_CAPACITY = 1 << 20;
+
+/**
+ * A service: named handlers that clients in other processes call
+ * (request/response) or stream from, over shared memory.
+ * ```ts
+ * const svc = Service.create('/calc', { codec: 'msgpack' });
+ * svc.handle('add', ({ a, b }) => a + b);
+ * await svc.listen();
+ * // ...
+ * await svc.close({ drainTimeoutMs: 5000 });
+ * ```
+ * Events: 'connection' (conn), 'disconnect' (conn, reason: 'closed' | 'died' |
+ * 'slow-consumer' | 'protocol'), 'error' (an error of the serve loop).
+ * Errors: `EEXIST` when a live server serves the name; `ERR_SHMKIT_CLOSED` after close().
+ */
+export class Service extends EventEmitter {
+  readonly name: string;
+  readonly #header: ServiceHeader;
+  readonly #codec: ResolvedCodec<unknown>;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #connections = new Map<number, Connection>(); // by slot
+  readonly #spinUs: number;
+  readonly #maxQueued: number;
+  readonly #stop = new AbortController();
+  #serving: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #forced = false;
+  #idleWaiters: Array<() => void> = [];
+
+  private constructor(
+    name: string,
+    header: ServiceHeader,
+    codec: ResolvedCodec<unknown>,
+    spinUs: number,
+    maxQueued: number,
+  ) {
+    super();
+    this.name = name;
+    this.#header = header;
+    this.#codec = codec;
+    this.#spinUs = spinUs;
+    this.#maxQueued = maxQueued;
+  }
+
+  /**
+   * Creates the service's header (shm_open(3) O_EXCL). A header left by a
+   * server that died is taken over: its connections' rings and the header
+   * are removed first.
+   * @throws `EEXIST` when a live server (pid and start time) serves `name`, or
+   * the name holds something that is not a service; RangeError/TypeError for bad options.
+   */
+  static create(name: string, options?: ServiceOptions): Service {
+    name = serviceName(name);
+    const opts = validateOptions(options);
+    const codec = resolveCodec<unknown>(opts.codec ?? 'msgpack');
+    const limits = {
+      maxClients:
+        opts.maxClients === undefined ? 64 : validateInteger(opts.maxClients, 'options.maxClients', 1, MAX_CLIENTS),
+      maxInFlightPerClient:
+        opts.maxInFlightPerClient === undefined
+          ? 256
+          : validateInteger(opts.maxInFlightPerClient, 'options.maxInFlightPerClient', 1, 1 << 20),
+      requestCapacityBytes: capacity(opts.requestCapacityBytes, 'options.requestCapacityBytes'),
+      responseCapacityBytes: capacity(opts.responseCapacityBytes, 'options.responseCapacityBytes'),
+    };
+    const spinUs = opts.spinUs === undefined ? 20 : validateInteger(opts.spinUs, 'options.spinUs', 0, 1_000_000);
+    const maxQueued =
+      opts.maxQueuedBytesPerClient === undefined
+        ? 4 * limits.responseCapacityBytes
+        : validateInteger(opts.maxQueuedBytesPerClient, 'options.maxQueuedBytesPerClient', 1, Number.MAX_SAFE_INTEGER);
+    const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
+    const server = { pid: process.pid, startTicks: processStartTicks('self') ?? 0 };
+    let header: ServiceHeader;
+    try {
+      header = ServiceHeader.create(name, limits, codec.fingerprint, mode, server);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      takeOver(name);
+      header = ServiceHeader.create(name, limits, codec.fingerprint, mode, server);
+    }
+    return new Service(name, header, codec, spinUs, maxQueued);
+  }
+
+  /**
+   * The services in /dev/shm (any user's this process can read), with their
+   * server's liveness.
+   */
+  static list(): ServiceInfo[] {
+    const out: ServiceInfo[] = [];
+    let entries: string[] = [];
+    try {
+      entries = fs.readdirSync('/dev/shm');
+    } catch {
+      return out;
+    }
+    for (const entry of entries) {
+      const info = readInfo(`/${entry}`);
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  /** Registers `handler` for `method` (replacing one registered before). Returns the service. */
+  handle(method: string, handler: Handler): this {
+    requireString(method, 'method');
+    validateFunction(handler, 'handler');
+    this.#handlers.set(method, handler);
+    return this;
+  }
+
+  /** The state in the header: 'starting', 'listening', 'draining' or 'closed'. */
+  get state(): ServiceState {
+    return this.#header.state;
+  }
+
+  /** The connections now. */
+  get connections(): Connection[] {
+    return [...this.#connections.values()];
+  }
+
+  /**
+   * Starts serving: the header says 'listening' (clients waiting for the
+   * service proceed) and the serve loop runs until close(). The service
+   * keeps the process alive while it listens.
+   */
+  async listen(): Promise<void> {
+    if (this.#serving) return;
+    this.#header.setState('listening');
+    this.#serving = this.#serve().catch((error) => {
+      this.emit('error', error);
+    });
+  }
+
+  /** Sends event `event` with `value` to every connected client ('notification' on the client). */
+  broadcast(event: string, value: unknown): void {
+    requireString(event, 'event');
+    const frame = encodeFrame(RES.event, 0, event, this.#encode(value));
+    for (const conn of this.#connections.values()) if (conn.welcomed) conn.send(frame);
+    this.#header.count('notifications');
+  }
+
+  /** The counters of the header: calls started/completed/failed/cancelled, in flight and peak, bytes, connections… */
+  stats(): Record<string, number> {
+    return this.#header.counters();
+  }
+
+  /**
+   * Closes gracefully: the header says 'draining', every client gets a
+   * GOAWAY, new calls are refused (`ERR_SHMKIT_SERVICE_DRAINING`), in-flight
+   * calls may finish for `drainTimeoutMs`; then (or on a second close()) the
+   * rest are aborted, clients get `ERR_SHMKIT_SERVICE_CLOSED`, and the header
+   * and every ring are removed.
+   */
+  close(options?: ServiceCloseOptions): Promise<void> {
+    const opts = validateOptions(options);
+    const drainTimeoutMs =
+      opts.drainTimeoutMs === undefined
+        ? 5000
+        : validateInteger(opts.drainTimeoutMs, 'options.drainTimeoutMs', 0, 2 ** 31 - 1);
+    if (this.#closing) {
+      this.#forced = true;
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      return this.#closing;
+    }
+    this.#closing = this.#drainAndClose(drainTimeoutMs);
+    return this.#closing;
+  }
+
+  /**
+   * Closes on the first of `names` received (gracefully), and forces the
+   * close on the second. Returns a function that stops listening for them.
+   */
+  closeOnSignals(names: readonly string[] = ['SIGTERM', 'SIGINT'], options?: ServiceCloseOptions): () => void {
+    const subscription = signals.listen(names, () => {
+      void this.close(options);
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  async #drainAndClose(drainTimeoutMs: number): Promise<void> {
+    if (this.#header.state === 'listening' || this.#header.state === 'starting') this.#header.setState('draining');
+    const goaway = encodeFrame(RES.goaway, 0, '', new Uint8Array(0));
+    for (const conn of this.#connections.values()) conn.send(goaway);
+    const timer = setTimeout(() => {
+      this.#forced = true;
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }, drainTimeoutMs);
+    while (!this.#forced && this.#inFlight() > 0) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+    clearTimeout(timer);
+    const closed = encodeFrame(RES.closed, 0, '', new Uint8Array(0));
+    for (const conn of this.#connections.values()) {
+      conn.send(closed);
+      this.#drop(conn, 'closed', false);
+    }
+    this.#header.setState('closed');
+    this.#stop.abort();
+    this.#header.wakeServer();
+    await this.#serving;
+    this.#header.close();
+    try {
+      ServiceHeader.unlink(this.name);
+    } catch {
+      // already gone
+    }
+  }
+
+  #inFlight(): number {
+    let count = 0;
+    for (const conn of this.#connections.values()) count += conn.inFlight.size;
+    return count;
+  }
+
+  // ---------------------------------------------------------------- the serve loop
+
+  async #serve(): Promise<void> {
+    let turns = 0;
+    while (!this.#stop.signal.aborted) {
+      if (this.#pollOnce()) {
+        // Let the handlers' promises and timers run between batches.
+        if ((++turns & 7) === 0) await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#spin()) continue;
+      const expected = this.#header.armDoorbell();
+      if (this.#pollOnce()) continue;
+      try {
+        await this.#header.sleepOnDoorbell(expected, { signal: this.#stop.signal, ref: true });
+      } catch {
+        // aborted by close()
+      }
+    }
+  }
+
+  /** Polls for up to spinUs; true if there is work. */
+  #spin(): boolean {
+    if (this.#spinUs === 0) return false;
+    const until = performance.now() + this.#spinUs / 1000;
+    do {
+      if (this.#pollOnce()) return true;
+    } while (performance.now() < until);
+    return false;
+  }
+
+  /** One pass: new connections, then up to 64 frames of each connection. True if anything happened. */
+  #pollOnce(): boolean {
+    let worked = this.#accept();
+    for (const conn of this.#connections.values()) {
+      for (let n = 0; n < 64; n++) {
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = conn.req.tryPop();
+        } catch {
+          this.#drop(conn, 'protocol'); // a corrupt ring: only this connection ends
+          break;
+        }
+        if (!bytes) break;
+        worked = true;
+        this.#header.count('bytesIn', bytes.length);
+        const frame = decodeFrame(bytes);
+        if (!frame) {
+          this.#drop(conn, 'protocol');
+          break;
+        }
+        this.#onFrame(conn, frame);
+        if (conn.ended.signal.aborted) break;
+      }
+    }
+    return worked;
+  }
+
+  /** Opens the rings of slots whose clients are ready (a new generation). */
+  #accept(): boolean {
+    let accepted = false;
+    for (let slot = 0; slot < this.#header.limits.maxClients; slot++) {
+      const at = this.#header.slot(slot);
+      if (at.state !== SLOT_STATE.ready) continue;
+      const known = this.#connections.get(slot);
+      if (known && known.generation === at.generation) continue;
+      if (known) this.#drop(known, 'closed');
+      const names = ringNames(this.name, slot, at.generation);
+      let conn: Connection;
+      try {
+        conn = new Connection(names, { slot, generation: at.generation, pid: at.pid }, this.#maxQueued, () =>
+          this.#drop(conn, 'slow-consumer'),
+        );
+      } catch {
+        this.#header.freeSlot(slot); // its rings are not there: a client that died mid-connect
+        continue;
+      }
+      this.#header.setSlotState(slot, SLOT_STATE.connected);
+      this.#connections.set(slot, conn);
+      conn.watch(at.startTicks, () => this.#drop(conn, 'died'));
+      accepted = true;
+    }
+    return accepted;
+  }
+
+  #onFrame(conn: Connection, frame: Frame): void {
+    switch (frame.type) {
+      case REQ.hello:
+        this.#onHello(conn, frame);
+        break;
+      case REQ.call:
+      case REQ.stream:
+        this.#onCall(conn, frame);
+        break;
+      case REQ.notify:
+        this.#onNotify(conn, frame);
+        break;
+      case REQ.cancel:
+        conn.inFlight.get(frame.id)?.abort();
+        break;
+      case REQ.bye:
+        this.#drop(conn, 'closed');
+        break;
+      default:
+        this.#drop(conn, 'protocol');
+    }
+  }
+
+  #onHello(conn: Connection, frame: Frame): void {
+    const hello = readJson(frame.payload) as { version?: unknown; codec?: unknown } | undefined;
+    const refuse = (code: string, message: string) => {
+      conn.send(encodeFrame(RES.refuse, 0, '', jsonBytes({ code, message })));
+      this.#drop(conn, 'protocol', false);
+    };
+    if (!hello || hello.version !== VERSION) {
+      refuse(
+        'ERR_SHMKIT_PROTOCOL_MISMATCH',
+        `protocol version ${String(hello?.version)}, the service speaks ${VERSION}`,
+      );
+      return;
+    }
+    if (hello.codec !== this.#codec.fingerprint) {
+      refuse('ERR_SHMKIT_CODEC_MISMATCH', `the client's codec differs from the service's (${this.#codec.description})`);
+      return;
+    }
+    conn.welcomed = true;
+    conn.send(encodeFrame(RES.welcome, 0, '', helloPayload(this.#header.limits)));
+    this.#header.count('connections');
+    this.emit('connection', conn);
+  }
+
+  #onNotify(conn: Connection, frame: Frame): void {
+    const handler = this.#handlers.get(frame.name);
+    if (!handler || !conn.welcomed) return;
+    const params = this.#decodeOr(frame, () => undefined);
+    const ctx = { signal: conn.ended.signal, client: conn, method: frame.name };
+    try {
+      const result = handler(params, ctx) as Promise<unknown> | undefined;
+      if (result && typeof result.then === 'function') result.then(undefined, (error) => this.emit('error', error));
+    } catch (error) {
+      this.emit('error', error);
+    }
+  }
+
+  #onCall(conn: Connection, frame: Frame): void {
+    const { id, name: method } = frame;
+    const fail = (payload: ErrorPayload) => conn.send(encodeFrame(RES.error, id, method, this.#encodeError(payload)));
+    if (!conn.welcomed) {
+      this.#drop(conn, 'protocol');
+      return;
+    }
+    if (this.#header.state !== 'listening') {
+      fail({ code: 'ERR_SHMKIT_SERVICE_DRAINING', message: `service '${this.name}' is draining: no new calls` });
+      return;
+    }
+    const handler = this.#handlers.get(method);
+    if (!handler) {
+      fail({ code: 'ERR_SHMKIT_NO_SUCH_METHOD', message: `service '${this.name}' has no method '${method}'` });
+      return;
+    }
+    if (conn.inFlight.size >= this.#header.limits.maxInFlightPerClient || conn.inFlight.has(id)) {
+      fail({
+        code: 'ERR_SHMKIT_OVERLOADED',
+        message: `more than ${this.#header.limits.maxInFlightPerClient} calls in flight`,
+      });
+      return;
+    }
+    let params: unknown;
+    try {
+      params = this.#codec.decode(frame.payload, this.name, `Service '${this.name}'`);
+    } catch (error) {
+      fail(errorPayload(error));
+      return;
+    }
+    const controller = new AbortController();
+    conn.inFlight.set(id, controller);
+    this.#started();
+    const ctx: CallContext = { signal: controller.signal, client: conn, method };
+    const done = (outcome: 'completed' | 'failed' | 'cancelled') => {
+      if (conn.inFlight.get(id) === controller) conn.inFlight.delete(id);
+      this.#finished(outcome);
+    };
+    if (frame.type === REQ.stream) {
+      void this.#runStream(conn, id, method, handler, params, ctx, controller, done);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = handler(params, ctx);
+    } catch (error) {
+      this.#reply(conn, id, method, controller, error, true, done);
+      return;
+    }
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      (result as Promise<unknown>).then(
+        (value) => this.#reply(conn, id, method, controller, value, false, done),
+        (error) => this.#reply(conn, id, method, controller, error, true, done),
+      );
+    } else {
+      this.#reply(conn, id, method, controller, result, false, done);
+    }
+  }
+
+  #reply(
+    conn: Connection,
+    id: number,
+    method: string,
+    controller: AbortController,
+    value: unknown,
+    failed: boolean,
+    done: (outcome: 'completed' | 'failed' | 'cancelled') => void,
+  ): void {
+    if (controller.signal.aborted) {
+      done('cancelled'); // the caller gave up: nobody waits for it
+      return;
+    }
+    let frame: Uint8Array;
+    if (failed) {
+      frame = encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(value)));
+    } else {
+      try {
+        frame = encodeFrame(RES.result, id, method, this.#encode(value));
+      } catch (error) {
+        frame = encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(error)));
+        failed = true;
+      }
+    }
+    this.#header.count('bytesOut', frame.length);
+    conn.send(frame);
+    done(failed ? 'failed' : 'completed');
+  }
+
+  async #runStream(
+    conn: Connection,
+    id: number,
+    method: string,
+    handler: Handler,
+    params: unknown,
+    ctx: CallContext,
+    controller: AbortController,
+    done: (outcome: 'completed' | 'failed' | 'cancelled') => void,
+  ): Promise<void> {
+    let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
+    try {
+      const source = (await handler(params, ctx)) as AsyncIterable<unknown> | Iterable<unknown>;
+      const make =
+        (source as AsyncIterable<unknown>)?.[Symbol.asyncIterator] ?? (source as Iterable<unknown>)?.[Symbol.iterator];
+      if (typeof make !== 'function') throw new TypeError(`the handler of stream '${method}' returned no iterable`);
+      iterator = make.call(source);
+      for (;;) {
+        if (controller.signal.aborted) break;
+        const step = await iterator.next();
+        if (step.done || controller.signal.aborted) break;
+        const frame = encodeFrame(RES.chunk, id, method, this.#encode(step.value));
+        this.#header.count('bytesOut', frame.length);
+        this.#header.count('streamChunks');
+        conn.send(frame);
+        await conn.drained(); // backpressure: the next chunk waits for room
+      }
+      if (controller.signal.aborted) {
+        await iterator.return?.();
+        return done('cancelled');
+      }
+      conn.send(encodeFrame(RES.end, id, method, new Uint8Array(0)));
+      done('completed');
+    } catch (error) {
+      if (controller.signal.aborted) return done('cancelled');
+      conn.send(encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(error))));
+      done('failed');
+    }
+  }
+
+  #started(): void {
+    this.#header.count('callsStarted');
+    const inFlight = this.#inFlight();
+    this.#header.setCounter('inFlight', inFlight);
+    if (inFlight > (this.#header.counters().peakInFlight ?? 0)) this.#header.setCounter('peakInFlight', inFlight);
+  }
+
+  #finished(outcome: 'completed' | 'failed' | 'cancelled'): void {
+    this.#header.count(
+      outcome === 'completed' ? 'callsCompleted' : outcome === 'failed' ? 'callsFailed' : 'callsCancelled',
+    );
+    const inFlight = this.#inFlight();
+    this.#header.setCounter('inFlight', inFlight);
+    if (inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  /** Ends a connection: aborts its handlers, removes its rings, frees its slot. */
+  #drop(conn: Connection, reason: DisconnectReason, emit = true): void {
+    if (this.#connections.get(conn.slot) !== conn) return;
+    this.#connections.delete(conn.slot);
+    const aborted = conn.inFlight.size;
+    conn.end();
+    if (aborted > 0) {
+      this.#header.count('callsCancelled', aborted);
+      this.#header.setCounter('inFlight', this.#inFlight());
+      if (this.#inFlight() === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+    if (this.#header.slot(conn.slot).generation === conn.generation) this.#header.freeSlot(conn.slot);
+    this.#header.count('disconnections');
+    if (reason === 'slow-consumer') this.#header.count('evictions');
+    if (emit && conn.welcomed) this.emit('disconnect', conn, reason);
+  }
+
+  #encode(value: unknown): Uint8Array {
+    return this.#codec.encode(value, this.name, `Service '${this.name}'`);
+  }
+
+  /** An ERROR payload, encoded; `data` the codec cannot carry is left out rather than lose the error. */
+  #encodeError(payload: ErrorPayload): Uint8Array {
+    try {
+      return this.#encode(payload);
+    } catch {
+      const { data: _dropped, ...rest } = payload;
+      return this.#encode(rest);
+    }
+  }
+
+  #decodeOr(frame: Frame, fallback: () => unknown): unknown {
+    try {
+      return this.#codec.decode(frame.payload, this.name, `Service '${this.name}'`);
+    } catch {
+      return fallback();
+    }
+  }
+}
+
+/** A service name: a POSIX shm name leaving room for its rings' suffixes ('.<slot>.<generation>.req'). */
+export function serviceName(value: unknown): string {
+  return posixName(value, 'name', NAME_MAX - 24);
+}
+
+function requireString(value: unknown, name: string): void {
+  if (typeof value !== 'string') throw typeError(name, 'a string', value);
+}
+
+function capacity(value: unknown, name: string): number {
+  if (value === undefined) return DEFAULT_CAPACITY;
+  const bytes = validateInteger(value, name, 64, 2 ** 30);
+  if ((bytes & (bytes - 1)) !== 0)
+    throw new RangeError(`The value of "${name}" must be a power of two. Received ${bytes}`);
+  return bytes;
+}
+
+/**
+ * The name exists: if it is the header of a service whose server is dead,
+ * removes it and its connections' rings; otherwise throws EEXIST.
+ */
+function takeOver(name: string): void {
+  let header: ServiceHeader;
+  try {
+    header = ServiceHeader.open(name);
+  } catch (error) {
+    throw codedError('EEXIST', `'${name}' exists and is not a usable service header (${(error as Error).message})`);
+  }
+  try {
+    const { pid, startTicks } = header.server;
+    const life = processLife(pid);
+    if (life.alive && (life.startTicks === undefined || startTicks === 0 || life.startTicks === startTicks)) {
+      throw serviceError('EEXIST', name, `already served by the live process ${pid}`);
+    }
+    for (let slot = 0; slot < header.limits.maxClients; slot++) {
+      const at = header.slot(slot);
+      if (at.state === SLOT_STATE.free && at.generation === 0) continue;
+      const names = ringNames(name, slot, at.generation);
+      for (const ring of [names.req, names.res]) {
+        try {
+          RingBuffer.unlink(ring);
+        } catch {
+          // never created, or removed
+        }
+      }
+    }
+  } finally {
+    header.close();
+  }
+  ServiceHeader.unlink(name);
+}
+
+/** The info of service `name`, read from /dev/shm without mapping it; undefined if it is no service. */
+function readInfo(name: string): ServiceInfo | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(`/dev/shm${name}`, 'r');
+    const head = Buffer.alloc(headerBytes(0));
+    if (fs.readSync(fd, head, 0, head.length, 0) < head.length || head.readUInt32LE(0) !== MAGIC) return undefined;
+    const maxClients = head.readInt32LE(32);
+    if (maxClients < 1 || maxClients > MAX_CLIENTS) return undefined;
+    const all = Buffer.alloc(headerBytes(maxClients));
+    if (fs.readSync(fd, all, 0, all.length, 0) < all.length) return undefined;
+    let clients = 0;
+    for (let slot = 0; slot < maxClients; slot++) {
+      if (all.readInt32LE(headerBytes(slot)) === SLOT_STATE.connected) clients++;
+    }
+    const pid = all.readInt32LE(16);
+    const startTicks = all.readDoubleLE(24);
+    const life = processLife(pid);
+    return {
+      name,
+      pid,
+      alive: life.alive && (life.startTicks === undefined || startTicks === 0 || life.startTicks === startTicks),
+      state: STATE_NAMES[all.readInt32LE(8)] ?? 'closed',
+      clients,
+      maxClients,
+      createdAt: new Date(all.readDoubleLE(48)),
+    };
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
