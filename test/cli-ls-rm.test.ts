@@ -361,6 +361,29 @@ describe('shmkit rm', () => {
     expect(await lsJson('--match', tag)).toEqual([]);
   });
 
+  it('lists a service and its connection rings as kinds of their own; when its server dies, --stale removes them all', async () => {
+    const name = `/${tag}-svc`;
+    const holder = runFixture('cli-service.mjs', [name]);
+    const { pid } = (await nextMessage(holder.child)) as { pid: number };
+    const live = await lsJson('--match', `${tag}-svc`);
+    const service = find(live, name);
+    expect(service).toMatchObject({ kind: 'service', creatorPid: pid, stale: false });
+    const rings = live.filter((o) => o.kind === 'service-ring');
+    expect(rings.map((o) => o.name.replace(name, '')).sort()).toEqual(['.0.1.req', '.0.1.res']);
+    holder.child.kill('SIGKILL');
+    await holder.done;
+    const dead = await lsJson('--match', `${tag}-svc`);
+    expect(dead.map((o) => [o.kind, o.stale])).toEqual([
+      ['service', true],
+      ['service-ring', true],
+      ['service-ring', true],
+    ]);
+    const removed = await cli('rm', '--stale', '--match', `${tag}-svc`);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toMatch(new RegExp(`^removed service ${name}$`, 'm'));
+    expect(await lsJson('--match', `${tag}-svc`)).toEqual([]);
+  });
+
   it('bad usage exits 2 with a message', async () => {
     for (const args of [
       ['rm'],

@@ -18,15 +18,38 @@ import path from 'node:path';
 import { isAlive } from '../core/processes.js';
 import { pruneFifoRegistry, readFifoRegistry } from '../primitives/fifo-registry.js';
 import { PosixMessageQueue } from '../primitives/posix-mq.js';
+import { I32 as SERVICE_I32, MAGIC as SERVICE_MAGIC } from '../services/format.js';
 import { HEADER_BYTES, OFFSET, RING_MAGIC } from '../structures/ring/format.js';
 import { fileKey, type ProcScan, scanMappers, scanOpenFiles } from './proc-scan.js';
 
 /** Every kind `listObjects` tells apart, in the order listings sort them. */
-export const IPC_KINDS = ['shm', 'ring', 'typed-queue', 'mutex', 'semaphore', 'posix-mq', 'sysv-mq', 'fifo'] as const;
+export const IPC_KINDS = [
+  'shm',
+  'ring',
+  'typed-queue',
+  'mutex',
+  'service',
+  'service-ring',
+  'semaphore',
+  'posix-mq',
+  'sysv-mq',
+  'fifo',
+] as const;
 export type IpcKind = (typeof IPC_KINDS)[number];
 
 /** Kinds that live in /dev/shm and are mapped by their users. */
-export const SHM_BACKED_KINDS: readonly IpcKind[] = ['shm', 'ring', 'typed-queue', 'mutex', 'semaphore'];
+export const SHM_BACKED_KINDS: readonly IpcKind[] = [
+  'shm',
+  'ring',
+  'typed-queue',
+  'mutex',
+  'service',
+  'service-ring',
+  'semaphore',
+];
+
+/** Kinds whose header names the process that made them (creatorPid): a ring's creator, a service's server. */
+const CREATED_KINDS: readonly IpcKind[] = ['ring', 'typed-queue', 'service', 'service-ring'];
 
 /** One kernel object. Every field is always present (null where it does not apply). */
 export interface IpcObject {
@@ -183,7 +206,7 @@ async function readHead(file: string): Promise<Buffer> {
 export function kindFromHeader(
   head: Uint8Array,
   size: number,
-): { kind: 'ring' | 'typed-queue' | 'mutex' | 'shm'; creatorPid: number | null } {
+): { kind: 'ring' | 'typed-queue' | 'mutex' | 'service' | 'shm'; creatorPid: number | null } {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (head.byteLength < 4) return { kind: 'shm', creatorPid: null };
   const magic = view.getUint32(0, true);
@@ -196,6 +219,11 @@ export function kindFromHeader(
     };
   }
   if (magic === MUTEX_MAGIC && size >= MUTEX_BYTES) return { kind: 'mutex', creatorPid: null };
+  const serverAt = SERVICE_I32.serverPid * 4;
+  if (magic === SERVICE_MAGIC && head.byteLength >= serverAt + 4 && size >= 256) {
+    const pid = view.getInt32(serverAt, true);
+    return { kind: 'service', creatorPid: pid > 0 && pid <= PID_MAX_LIMIT ? pid : null };
+  }
   return { kind: 'shm', creatorPid: null };
 }
 
@@ -254,7 +282,18 @@ async function shmObjects(now: number, notes: string[]): Promise<Draft[]> {
     object.creatorPid = creatorPid;
     drafts.push({ object, stats, changedMs });
   }
+  markServiceRings(drafts);
   return drafts;
+}
+
+/** A ring named '<service>.<slot>.<generation>.req|res' beside that service is one of its connections. */
+function markServiceRings(drafts: Draft[]): void {
+  const services = new Set(drafts.filter((d) => d.object.kind === 'service').map((d) => d.object.name));
+  if (services.size === 0) return;
+  for (const { object } of drafts) {
+    const match = /^(.*)\.\d+\.\d+\.(req|res)$/.exec(object.name);
+    if (object.kind === 'ring' && match && services.has(match[1] as string)) object.kind = 'service-ring';
+  }
 }
 
 async function mqueueMounted(): Promise<boolean> {
@@ -425,12 +464,12 @@ async function judge(item: Draft, mappers: ProcScan, openers: ProcScan): Promise
   }
   const scan = SHM_BACKED_KINDS.includes(object.kind) ? mappers : openers;
   object.attached = item.stats ? (scan.holders.get(fileKey(item.stats)) ?? []) : [];
-  if (object.kind === 'ring' || object.kind === 'typed-queue') {
+  if (CREATED_KINDS.includes(object.kind)) {
     if (object.creatorPid !== null) object.creatorAlive = await isAlive(object.creatorPid, item.changedMs);
   }
   if (object.attached.length > 0 || maybeHidden(scan, object)) return;
   const verb = SHM_BACKED_KINDS.includes(object.kind) ? 'maps it' : 'has it open';
-  if (object.kind === 'ring' || object.kind === 'typed-queue') {
+  if (CREATED_KINDS.includes(object.kind)) {
     if (object.creatorAlive === true) return;
     const creator = object.creatorPid === null ? 'its creator is unknown' : `its creator ${object.creatorPid} exited`;
     set(`no process ${verb}; ${creator}`);
