@@ -101,8 +101,8 @@ export function objectRows(result) {
 function objectsTitle(result) {
   const o = result.options;
   return (
-    `Objects: one ~${o.objectSize} B JS object per message ({ id, method, ts, symbol, qty, side, tags }, ` +
-    `${o.objectSize} B as JSON), every field checked; × baseline = to process.send json (objects/s; its p50 / p50):`
+    `Objects: one JS object per message ({ id, method, ts, symbol, qty, side, tags }, ~${o.objectSize} B as JSON), ` +
+    'every field of every one checked; × baseline = to process.send json (objects/s; its p50 / p50):'
   );
 }
 
@@ -180,7 +180,9 @@ export function header(result) {
   return [
     machineLine(result.machine),
     `shmkit bench: ${o.repeat} runs after a warm-up; median shown, spread = ±half the range of the runs; ` +
-      `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`,
+      (result.throughput.length + result.latency.length > 0
+        ? `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`
+        : 'objects only (--payload object); baseline process.send json'),
     `ring data area (ringCapacity): ${o.ringCapacity ? `${sizeLabel(o.ringCapacity)} for every ring and queue` : 'by size, at least 1 MiB and 4 messages; 64 KiB for round trips'}`,
   ];
 }
@@ -229,7 +231,8 @@ export function renderText(result) {
   if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
     const o = new Table({ head: OBJECTS_HEAD, style: { head: [], border: [], compact: true } });
     for (const row of objectRows(result)) o.push(row);
-    out.push('', objectsTitle(result), o.toString());
+    if (out.at(-1) !== '') out.push('');
+    out.push(objectsTitle(result), o.toString());
   }
   if (result.wakeup.length > 0) {
     const w = new Table({ head: WAKEUP_HEAD, style: { head: [], border: [], compact: true } });

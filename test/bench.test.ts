@@ -156,7 +156,7 @@ describe('shmkit bench', () => {
       expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
       expectLatency(row);
     }
-    expect(run.stdout).toMatch(/^Objects: one ~\d+ B JS object per message/m);
+    expect(run.stdout).toMatch(/^Objects: one JS object per message \(.+, ~\d+ B as JSON\)/m);
     const ids = result.primitives.map((p: { id: string }) => p.id);
     expect(ids).toEqual(expect.arrayContaining(['ring', 'ring-park', 'ring-mpmc', 'tq-records', 'tq-v8', 'sysv']));
     expect(ids).toEqual(expect.arrayContaining(['posix-mq', 'fifo', 'semaphore', 'signals', 'futex', 'ipc-json']));
