@@ -1,30 +1,44 @@
 // The echarts option of `shmkit bench --chart` (bench/report.mjs renderSvg
 // renders it; echarts itself is loaded there, lazily). One row per primitive,
 // in the catalog's order and with its own colour in every panel: one panel of
-// throughput per message size (MB/s) and one of round-trip latency (µs), each
-// on a log axis, where a dot is the median and a whisker the range of the
+// throughput per message size (MB/s) and one of round-trip latency (µs), then
+// the object rows' objects/s and round trip (µs), each on a log axis, where a dot is the median and a whisker the range of the
 // measured runs, so a reader sees how far to trust a dot. The baseline's row
-// is marked and its median drawn as a dashed line across its panel.
+// is marked and its median drawn as a dashed line across its panel (the object
+// panels: the object rows' baseline).
 import { sizeLabel } from './format.mjs';
 
 const ROW_PX = 22;
 const TOP_PX = 112;
 const BOTTOM_PX = 56;
-const LABELS_PX = 270;
+/** The row labels' column: about 6.5 pixels a character of the longest label (11 px sans-serif), at least 200. */
+function labelsWidth(labels) {
+  return Math.max(200, Math.ceil(Math.max(0, ...labels.map((l) => l.length)) * 6.5 + 16));
+}
 const GAP_PX = 40;
+const PANEL_PX = 210;
 /** The legend's whisker: a bar with end caps (an SVG path, filled). */
 const WHISKER_ICON = 'path://M0,4h20v2h-20z M0,0h2v10h-2z M18,0h2v10h-2z';
 
 /** A distinct colour for row i: hues a golden angle apart, two lightnesses. */
 export function rowColour(i) {
   const hue = Math.round((i * 137.508) % 360);
-  return `hsl(${hue}, 70%, ${i % 2 ? 34 : 46}%)`;
+  return `hsl(${hue}, 70%, ${i % 2 ? 32 : 42}%)`;
 }
 
-/** The byte rows that ran, in the catalog's order (result.primitives keeps it). */
+/**
+ * The rows that ran, in the catalog's order (result.primitives keeps it): the byte rows, then the
+ * object rows (labelled 'objects: ...'). Each: { id, label, objects }.
+ */
 function chartRows(result) {
-  const ran = new Set([...result.throughput, ...result.latency].map((r) => r.primitive));
-  return result.primitives.filter((p) => ran.has(p.id));
+  const bytes = new Set([...result.throughput, ...result.latency].map((r) => r.primitive));
+  const objects = new Set([...(result.objects ?? []), ...(result.objectLatency ?? [])].map((r) => r.primitive));
+  return [
+    ...result.primitives.filter((p) => bytes.has(p.id)).map((p) => ({ id: p.id, label: p.label, objects: false })),
+    ...result.primitives
+      .filter((p) => objects.has(p.id))
+      .map((p) => ({ id: p.id, label: `objects: ${p.label}`, objects: true })),
+  ];
 }
 
 /** An axis number, short: 1, 10, 100, 1k, 10k, 100k, 1M, ... (the panels sit close together). */
@@ -52,17 +66,18 @@ function whiskerItem(_params, api) {
   };
 }
 
-/** One panel's points: { row, median, min, max, extra? } per row that has a number. */
-function throughputPoints(result, rows, size) {
+/** A throughput panel's points from `table` (rows of one size): { row, median, min, max } per row that has a number. */
+function throughputPoints(rows, table, key) {
   return rows.flatMap((p, row) => {
-    const r = result.throughput.find((t) => t.primitive === p.id && t.size === size && t.MBps);
-    return r ? [{ row, median: r.MBps.median, min: r.MBps.min, max: r.MBps.max }] : [];
+    const r = table.find((t) => t.primitive === p.id && t[key]);
+    return r ? [{ row, median: r[key].median, min: r[key].min, max: r[key].max }] : [];
   });
 }
 
-function latencyPoints(result, rows) {
+/** A latency panel's points: the p50, the range of the runs' p50s, the p99. */
+function latencyPoints(rows, table) {
   return rows.flatMap((p, row) => {
-    const r = result.latency.find((t) => t.primitive === p.id && t.p50Us !== undefined);
+    const r = table.find((t) => t.primitive === p.id && t.p50Us !== undefined);
     if (!r) return [];
     const runs = r.p50RunsUs ?? { min: r.p50Us, max: r.p50Us };
     return [{ row, median: r.p50Us, min: Math.min(runs.min, r.p50Us), max: Math.max(runs.max, r.p50Us), p99: r.p99Us }];
@@ -136,42 +151,71 @@ function logBounds(points, keys) {
 }
 
 /**
+ * The panels, left to right: MB/s per size and the round trip of the byte rows, then objects/s
+ * and the round trip of the object rows (each only when it has rows). Each: { title, points,
+ * keys (what the axis must show besides the median), baselineRow }.
+ */
+function makePanels(result, rows, baselineRow, objectBaselineRow) {
+  const byteRows = rows.map((p) => (p.objects ? {} : p));
+  const objectRows = rows.map((p) => (p.objects ? p : {}));
+  const panels = result.options.sizes.map((size) => ({
+    title: `${sizeLabel(size)}: MB/s`,
+    points: throughputPoints(
+      byteRows,
+      result.throughput.filter((r) => r.size === size),
+      'MBps',
+    ),
+    keys: ['min', 'max'],
+    baselineRow,
+  }));
+  panels.push({
+    title: `round trip ${sizeLabel(result.options.latencySize)}: µs`,
+    points: latencyPoints(byteRows, result.latency),
+    keys: ['min', 'max', 'p99'],
+    baselineRow,
+  });
+  panels.push({
+    title: 'objects/s',
+    points: throughputPoints(objectRows, result.objects ?? [], 'msgsPerSec'),
+    keys: ['min', 'max'],
+    baselineRow: objectBaselineRow,
+  });
+  panels.push({
+    title: 'object round trip: µs',
+    points: latencyPoints(objectRows, result.objectLatency ?? []),
+    keys: ['min', 'max', 'p99'],
+    baselineRow: objectBaselineRow,
+  });
+  return panels.filter((panel) => panel.points.length > 0);
+}
+
+/**
  * The option for echarts: a title line (date, shmkit version, machine), a legend of the marks,
- * and one panel per throughput size plus one of latency, side by side, sharing the row labels.
+ * and the panels (makePanels) side by side, sharing the row labels. Width: `options.width` or 210 pixels a panel.
  * Returns { option, width, height } (pixels).
  */
-export function chartOption(result, { width = 1500 } = {}) {
+export function chartOption(result, options = {}) {
   const rows = chartRows(result);
   const labels = rows.map((p) => p.label);
-  const baselineRow = rows.findIndex((p) => p.id === result.options.baseline);
-  const sizes = result.options.sizes.filter((size) => result.throughput.some((r) => r.size === size));
-  const hasLatency = result.latency.some((r) => r.p50Us !== undefined);
-  const panels = [
-    ...sizes.map((size) => ({
-      title: `${sizeLabel(size)}: MB/s`,
-      points: throughputPoints(result, rows, size),
-      keys: ['min', 'max'],
-    })),
-    ...(hasLatency
-      ? [
-          {
-            title: `round trip ${sizeLabel(result.options.latencySize)}: µs`,
-            points: latencyPoints(result, rows),
-            keys: ['min', 'max', 'p99'],
-          },
-        ]
-      : []),
-  ];
+  const baselineRow = rows.findIndex((p) => p.id === result.options.baseline && !p.objects);
+  const objectBaselineRow = rows.findIndex((p) => p.id === result.options.objectBaseline && p.objects);
+  const panels = makePanels(result, rows, baselineRow, objectBaselineRow);
+  const labelsPx = labelsWidth(
+    labels.map((l, row) => (row === baselineRow || row === objectBaselineRow ? `${l} (baseline)` : l)),
+  );
+  const hasLatency = panels.some((panel) => panel.keys.includes('p99'));
+  // At least as wide as the subtitle, whatever few panels there are.
+  const width =
+    options.width ?? Math.max(1200, labelsPx + 20 + panels.length * PANEL_PX + (panels.length - 1) * GAP_PX);
   const height = TOP_PX + Math.max(1, rows.length) * ROW_PX + BOTTOM_PX;
-  const panelWidth = (width - LABELS_PX - 20 - GAP_PX * (panels.length - 1)) / Math.max(1, panels.length);
-  const left = (i) => LABELS_PX + i * (panelWidth + GAP_PX);
+  const panelWidth = (width - labelsPx - 20 - GAP_PX * (panels.length - 1)) / Math.max(1, panels.length);
+  const left = (i) => labelsPx + i * (panelWidth + GAP_PX);
   const m = result.machine;
   const date = String(result.date).slice(0, 16).replace('T', ' ');
   const title = `shmkit ${m.shmkit} bench, ${date} UTC: ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}`;
-  const baselineLabel = rows[baselineRow]?.label ?? result.options.baseline;
   const subtitle =
-    `log axes; MB/s: higher is better, µs: lower is better; dot: the median of ${result.options.repeat} runs, whisker: their range ` +
-    `(latency: of the runs' p50s); ◆ and dashed line: the baseline, ${baselineLabel}; load average at start ${m.loadAverage.join(' / ')}`;
+    `dot: median of ${result.options.repeat} runs; whisker: their range (round trips: of the runs' p50s); ◆, bold label, ` +
+    `dashed line: the baseline; log axes: MB/s, objects/s higher is better, µs lower; load average ${m.loadAverage.join(' / ')}`;
   const option = {
     animation: false,
     backgroundColor: '#fff',
@@ -217,12 +261,13 @@ export function chartOption(result, { width = 1500 } = {}) {
           ? {
               fontSize: 11,
               color: (_, row) => rowColour(row),
-              formatter: (label, row) => (row === baselineRow ? `{base|${label} (baseline)}` : label),
+              formatter: (label, row) =>
+                row === baselineRow || row === objectBaselineRow ? `{base|${label} (baseline)}` : label,
               rich: { base: { fontWeight: 'bold', fontSize: 11 } },
             }
           : { show: false },
     })),
-    series: panels.flatMap((panel, i) => panelSeries(i, panel.points, baselineRow)),
+    series: panels.flatMap((panel, i) => panelSeries(i, panel.points, panel.baselineRow)),
   };
   return { option, width, height };
 }

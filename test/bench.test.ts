@@ -654,5 +654,32 @@ describe('shmkit bench --chart', () => {
     }
     expect(coloured / (pixels.length / 4)).toBeGreaterThan(0.002);
     if (process.env.SHMKIT_CHART_PNG) fs.writeFileSync(process.env.SHMKIT_CHART_PNG, png);
+    // The object rows: two more panels (objects/s, their round trip) and a row each, after the byte rows.
+    const objectRows = PRIMITIVES.filter((p) => 'payload' in p && p.payload === 'object');
+    const withObjects = {
+      ...result,
+      options: { ...result.options, objectBaseline: 'obj-ipc-json' },
+      primitives: [...result.primitives, ...objectRows],
+      objects: objectRows.map((p: { id: string; label: string }, i: number) => ({
+        primitive: p.id,
+        label: p.label,
+        status: 'ok',
+        msgsPerSec: { median: 1e5 * (i + 1), min: 0.9e5 * (i + 1), max: 1.1e5 * (i + 1) },
+      })),
+      objectLatency: objectRows.map((p: { id: string; label: string }) => ({
+        primitive: p.id,
+        label: p.label,
+        status: 'ok',
+        p50Us: 50,
+        p99Us: 500,
+        p50RunsUs: { median: 50, min: 40, max: 60 },
+      })),
+    };
+    const both: string = await renderSvg(withObjects);
+    expect(both).toContain('>objects/s<');
+    expect(both).toContain('objects: process.send json (baseline)');
+    const tall = new Resvg(both, { background: '#fff', font: { loadSystemFonts: true } }).render();
+    expect(tall.height).toBe(image.height + objectRows.length * 22);
+    expect(tall.width).toBeGreaterThan(image.width); // two more panels
   });
 });
