@@ -45,7 +45,15 @@ interface BenchResult {
 }
 
 interface Harness {
-  DEFAULTS: { sizes: number[]; duration: number; repeat: number; rounds: number; baseline: string };
+  DEFAULTS: {
+    sizes: number[];
+    duration: number;
+    repeat: number;
+    rounds: number;
+    baseline: string;
+    /** What a run without --payload carries. */
+    payloads: Payload[];
+  };
   /** Pending waits of --crowd given without a number. */
   DEFAULT_CROWD: number;
   PRIMITIVES: {
@@ -264,7 +272,9 @@ export function register(program: Command): void {
       }
       let primitives: string[];
       try {
-        primitives = harness.selectPrimitives(options.only, options.payload).map((p) => p.id);
+        primitives = harness
+          .selectPrimitives(options.only, options.payload ?? harness.DEFAULTS.payloads)
+          .map((p) => p.id);
         // The baselines always run: every ratio needs them.
         primitives = harness.withBaselines(primitives, options.baseline);
       } catch (error) {
@@ -304,7 +314,7 @@ export function register(program: Command): void {
           count: options.count,
           rounds: options.rounds,
           baseline: options.baseline,
-          payloads: options.payload ?? ['bytes', 'object'],
+          payloads: options.payload ?? harness.DEFAULTS.payloads,
           ringCapacity: options.ringCapacity,
           wakeup: options.wakeup,
           crowd: options.crowd === true ? harness.DEFAULT_CROWD : options.crowd,
