@@ -67,6 +67,7 @@ async function consumerRole() {
     } else {
       const done = consume(message.count);
       await send({ ctl: 'armed', run: message.run });
+      receiver.go?.(message.count); // a producer in this process (the obj-worker row's thread)
       timing = await done;
     }
     await send({ ctl: 'result', run: message.run, ...timing, stats: receiver.stats?.() });

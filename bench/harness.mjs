@@ -20,6 +20,7 @@ import { idleCase } from './idle.mjs';
 import { describeMachine } from './machine.mjs';
 import { failure, MIN_SIZE } from './message.mjs';
 import { ensureTools } from './native-tools.mjs';
+import { createObjectQueue, OBJECT_SIZE } from './objects.mjs';
 import { TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
 import {
   byId,
@@ -45,7 +46,11 @@ export const DEFAULTS = {
   rounds: 2000,
   latencySize: 64,
   baseline: 'ipc-json',
+  payloads: ['bytes', 'object'],
 };
+
+/** The baseline of the object rows (--payload object): every object ratio is to it. */
+export const OBJECT_BASELINE = 'obj-ipc-json';
 
 /** Messages per run at `size`, the same for every primitive: 256 MiB worth, between 64 and 100 000. */
 export function defaultCount(size) {
@@ -56,20 +61,40 @@ export function defaultCount(size) {
 export const WAKEUP_ROWS = ['ring-park', 'ring', 'futex'];
 
 /**
- * Resolves `--only` tokens: an id, a prefix ('ring' → ring, ring-park, ring-mpmc, ...), or a
- * group. An optional primitive runs only when a token is its id.
+ * Resolves `--only` tokens: an id, a prefix ('ring' → ring, ring-park, ring-mpmc, ...; 'obj' →
+ * every object row), or a group, among the rows of `payloads` ('bytes', 'object'). An optional
+ * primitive runs only when a token is its id.
  */
-export function selectPrimitives(tokens) {
-  if (!tokens || tokens.length === 0) return PRIMITIVES.filter((p) => !p.optional);
+export function selectPrimitives(tokens, payloads = DEFAULTS.payloads) {
+  // --payload: the byte rows, the object rows (bench/objects.mjs), or both.
+  const catalog = PRIMITIVES.filter((p) => payloads.includes(p.payload ?? 'bytes'));
+  if (!tokens || tokens.length === 0) return catalog.filter((p) => !p.optional);
   const chosen = new Set();
   for (const token of tokens) {
-    const hits = PRIMITIVES.filter(
+    if (!PRIMITIVES.some((p) => p.id === token || p.id.startsWith(`${token}-`) || p.group === token)) {
+      throw new RangeError(`unknown primitive '${token}'`);
+    }
+    const hits = catalog.filter(
       (p) => p.id === token || (!p.optional && (p.id.startsWith(`${token}-`) || p.group === token)),
     );
-    if (hits.length === 0) throw new RangeError(`unknown primitive '${token}'`);
     for (const hit of hits) chosen.add(hit.id);
   }
+  if (chosen.size === 0) {
+    throw new RangeError(`no row of --payload ${payloads.join(',')} matches --only ${tokens.join(',')}`);
+  }
   return PRIMITIVES.filter((p) => chosen.has(p.id));
+}
+
+/**
+ * `ids` with the baselines their ratios need: `baseline` (a byte row) when a byte row is among
+ * them, OBJECT_BASELINE when an object row is.
+ */
+export function withBaselines(ids, baseline) {
+  const rows = PRIMITIVES.filter((p) => ids.includes(p.id));
+  const need = new Set(ids);
+  if (rows.some((p) => p.payload !== 'object')) need.add(baseline);
+  if (rows.some((p) => p.payload === 'object')) need.add(OBJECT_BASELINE);
+  return PRIMITIVES.filter((p) => need.has(p.id)).map((p) => p.id);
 }
 
 // ------------------------------------------------------------ resources, always cleaned up
@@ -240,6 +265,7 @@ function tryCreate(res, what, create) {
 
 /** The ring or TypedQueue of one channel, `capacityBytes` of data area (the --ring-capacity option, in bytes). */
 function createQueue(prim, name, size, capacityBytes) {
+  if (prim.payload === 'object') return createObjectQueue(shmkit, prim, name, capacityBytes);
   if (prim.kind === 'ring') return shmkit.RingBuffer.create(name, { capacityBytes, ...prim.sides });
   if (prim.format === 'v8') return shmkit.TypedQueue.create(name, { codec: 'v8', capacityBytes });
   // A record queue counts records: as many as fit in about `capacityBytes`.
@@ -624,7 +650,7 @@ export { sizeLabel };
 export async function runBench(options, progress = {}) {
   const opts = { ...DEFAULTS, ...options };
   opts.limits = kernelLimits();
-  const prims = selectPrimitives(opts.primitives);
+  const prims = selectPrimitives(opts.primitives, opts.payloads);
   // The C tools of the native rows are built here, before the first case, not at install.
   if (!opts.nativeTools) {
     opts.nativeTools = await prepareNativeTools(prims.map((p) => p.id));
@@ -646,7 +672,7 @@ export async function runBench(options, progress = {}) {
   const started = performance.now();
   const machine = describeMachine();
   progress.start?.(plan.length, machine);
-  const out = { throughput: [], latency: [], wakeup: [], crowd: [], idle: null };
+  const out = { throughput: [], latency: [], objects: [], objectLatency: [], wakeup: [], crowd: [], idle: null };
   try {
     for (const item of plan) {
       tick.step(item.text);
@@ -666,7 +692,15 @@ export async function runBench(options, progress = {}) {
     progress.stop?.();
   }
   addRatios(out, opts.baseline);
-  const rows = [...out.throughput, ...out.latency, ...out.wakeup, ...out.crowd, ...(out.idle ? [out.idle] : [])];
+  const rows = [
+    ...out.throughput,
+    ...out.latency,
+    ...out.objects,
+    ...out.objectLatency,
+    ...out.wakeup,
+    ...out.crowd,
+    ...(out.idle ? [out.idle] : []),
+  ];
   const failed = rows.filter((r) => r.status.startsWith('failed'));
   return {
     schema: 'shmkit-bench/2',
@@ -682,6 +716,9 @@ export async function runBench(options, progress = {}) {
       rounds: opts.rounds,
       latencySize: opts.latencySize,
       baseline: opts.baseline,
+      payloads: opts.payloads,
+      objectSize: OBJECT_SIZE,
+      objectBaseline: OBJECT_BASELINE,
       ringCapacity: opts.ringCapacity ?? null,
       wakeup: Boolean(opts.wakeup),
       crowd: opts.crowd ?? null,
@@ -698,6 +735,12 @@ export async function runBench(options, progress = {}) {
 function makePlan(prims, opts) {
   const plan = [];
   for (const prim of prims) {
+    if (prim.payload === 'object') {
+      // One object size: its throughput and its round trip, in their own table.
+      plan.push({ type: 'objects', prim, text: `${prim.label} objects` });
+      plan.push({ type: 'objectLatency', prim, text: `${prim.label} objects latency` });
+      continue;
+    }
     if (!prim.latencyOnly) {
       for (const size of opts.sizes)
         plan.push({ type: 'throughput', prim, size, text: `${prim.label} ${sizeLabel(size)}` });
@@ -724,9 +767,19 @@ function makePlan(prims, opts) {
 function runItem(res, item, opts, tick) {
   if (item.type === 'throughput') return throughputCase(res, item.prim, item.size, opts, tick);
   if (item.type === 'latency') return latencyCase(res, item.prim, opts);
+  if (item.type === 'objects') return throughputCase(res, item.prim, OBJECT_SIZE, opts, tick);
+  if (item.type === 'objectLatency') return latencyCase(res, item.prim, { ...opts, latencySize: OBJECT_SIZE });
   if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
   if (item.type === 'crowd') return crowdCase(res, startChild, opts, item.placement);
   return idleCase(res, startChild);
+}
+
+/** The object rows' ratios, to OBJECT_BASELINE: objects/s ÷ its objects/s, its p50 ÷ the p50 (higher is faster). */
+function addObjectRatios(objects, objectLatency) {
+  const base = objects.find((r) => r.primitive === OBJECT_BASELINE && r.msgsPerSec);
+  for (const row of objects) if (row.msgsPerSec && base) row.ratio = row.msgsPerSec.median / base.msgsPerSec.median;
+  const baseLatency = objectLatency.find((r) => r.primitive === OBJECT_BASELINE && r.p50Us);
+  for (const row of objectLatency) if (row.p50Us && baseLatency) row.ratio = baseLatency.p50Us / row.p50Us;
 }
 
 /**
@@ -735,7 +788,8 @@ function runItem(res, item, opts, tick) {
  * everywhere). ofMemcpy: MB/s ÷ the memcpy row's at the same size; ofFloor: MB/s ÷ the C
  * ring's (the native floor) at the same size.
  */
-function addRatios({ throughput, latency, wakeup }, baseline) {
+function addRatios({ throughput, latency, objects, objectLatency, wakeup }, baseline) {
+  addObjectRatios(objects, objectLatency);
   const at = (id, size) => throughput.find((r) => r.primitive === id && r.size === size && r.msgsPerSec);
   for (const row of throughput) {
     if (!row.msgsPerSec) continue;

@@ -4,6 +4,7 @@
 // imported on demand, and `shmkit bench --chart` checks for it before measuring.
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
+import { chartOption } from './chart.mjs';
 import { fixed, rate, ratio, sizeLabel } from './format.mjs';
 import { machineLine } from './machine.mjs';
 
@@ -71,6 +72,49 @@ export function throughputRows(result) {
     if (memcpy) row.push(percent(r.ofMemcpy));
     return row;
   });
+}
+
+export const OBJECTS_HEAD = [
+  'primitive',
+  'objects/s',
+  'spread',
+  '× baseline',
+  'objects/run',
+  'p50 µs',
+  'p99 µs',
+  'p50 spread',
+  'p50 × baseline',
+];
+
+/** The objects table: one row per object transport, its throughput and its round trip, fastest first. */
+export function objectRows(result) {
+  const objects = result.objects ?? [];
+  const latency = result.objectLatency ?? [];
+  const ids = [...new Set([...objects, ...latency].map((r) => r.primitive))];
+  const perSec = (id) => objects.find((r) => r.primitive === id)?.msgsPerSec?.median ?? -1;
+  return ids
+    .sort((a, b) => perSec(b) - perSec(a))
+    .map((id) => {
+      const t = objects.find((r) => r.primitive === id);
+      const l = latency.find((r) => r.primitive === id);
+      const label = (t ?? l).label;
+      const tp = t?.msgsPerSec
+        ? [rate(t.msgsPerSec.median), spreadPct(t.msgsPerSec), ratio(t.ratio), `${t.count}${t.reduced ? '*' : ''}`]
+        : [t ? statusText(t) : '', '', '', ''];
+      const lat =
+        l?.p50Us !== undefined
+          ? [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio)]
+          : [l ? statusText(l) : '', '', '', ''];
+      return [label, ...tp, ...lat];
+    });
+}
+
+function objectsTitle(result) {
+  const o = result.options;
+  return (
+    `Objects: one JS object per message ({ id, method, ts, symbol, qty, side, tags }, ~${o.objectSize} B as JSON), ` +
+    'every field of every one checked; × baseline = to process.send json (objects/s; its p50 / p50):'
+  );
 }
 
 /** One latency table row; `label` adds the placement for the wake-up rows. */
@@ -147,7 +191,9 @@ export function header(result) {
   return [
     machineLine(result.machine),
     `shmkit bench: ${o.repeat} runs after a warm-up; median shown, spread = ±half the range of the runs; ` +
-      `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`,
+      (result.throughput.length + result.latency.length > 0
+        ? `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`
+        : 'objects only (--payload object); baseline process.send json'),
     `ring data area (ringCapacity): ${o.ringCapacity ? `${sizeLabel(o.ringCapacity)} for every ring and queue` : 'by size, at least 1 MiB and 4 messages; 64 KiB for round trips'}`,
   ];
 }
@@ -157,6 +203,8 @@ function skippedLines(result) {
   const cases = [
     ...result.throughput.map((r) => [r, sizeLabel(r.size)]),
     ...result.latency.map((r) => [r, 'latency']),
+    ...(result.objects ?? []).map((r) => [r, 'objects']),
+    ...(result.objectLatency ?? []).map((r) => [r, 'objects latency']),
     ...result.wakeup.map((r) => [r, `wake-up ${PLACEMENTS[r.placement] ?? r.placement}`]),
     ...result.crowd.map((r) => [r, `${PLACEMENTS[r.placement] ?? r.placement}, ${r.pending} pending`]),
   ];
@@ -190,6 +238,12 @@ export function renderText(result) {
       `Round-trip latency at ${sizeLabel(result.options.latencySize)} (HDR histogram of every round trip; × baseline = baseline p50 / p50):`,
       l.toString(),
     );
+  }
+  if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
+    const o = new Table({ head: OBJECTS_HEAD, style: { head: [], border: [], compact: true } });
+    for (const row of objectRows(result)) o.push(row);
+    if (out.at(-1) !== '') out.push('');
+    out.push(objectsTitle(result), o.toString());
   }
   if (result.wakeup.length > 0) {
     const w = new Table({ head: WAKEUP_HEAD, style: { head: [], border: [], compact: true } });
@@ -246,10 +300,14 @@ export function renderCsv(result) {
     'of_floor',
   ];
   const lines = [head.join(',')];
-  for (const r of result.throughput) {
+  const throughputLike = [
+    ...result.throughput.map((r) => ['throughput', r]),
+    ...(result.objects ?? []).map((r) => ['objects', r]),
+  ];
+  for (const [test, r] of throughputLike) {
     lines.push(
       [
-        'throughput',
+        test,
         r.primitive,
         r.label,
         r.size,
@@ -278,6 +336,7 @@ export function renderCsv(result) {
   }
   const latencyLike = [
     ...result.latency.map((r) => ['latency', r]),
+    ...(result.objectLatency ?? []).map((r) => ['object-latency', r]),
     ...result.wakeup.map((r) => ['wakeup', r]),
     ...result.crowd.map((r) => ['crowd', r]),
   ];
@@ -332,6 +391,9 @@ export function renderMarkdown(result) {
     '',
     mdTable(LATENCY_HEAD, latencyRows(result)),
   );
+  if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
+    out.push('', '### Objects', '', objectsTitle(result), '', mdTable(OBJECTS_HEAD, objectRows(result)));
+  }
   if (result.wakeup.length > 0) {
     out.push('', '### Wake-up latency, pinned (× futex)', '', mdTable(WAKEUP_HEAD, wakeupRows(result)));
   }
@@ -372,80 +434,19 @@ async function requireEcharts() {
   return echarts;
 }
 
-/** The chart: throughput (MB/s, log) by size, one bar per primitive; latency percentiles (µs, log). */
-export async function renderSvg(result, { width = 1200, height = 1100 } = {}) {
+/**
+ * The chart (SVG text): one row per primitive, a panel of throughput per size (MB/s) and one of
+ * round-trip latency (µs), dots (medians) with whiskers (the runs' range) on log axes, the
+ * baseline marked (bench/chart.mjs). Height grows with the rows; `width` in pixels.
+ * @throws ERR_SHMKIT_NO_ECHARTS when the optional peer dependency echarts is not installed.
+ */
+export async function renderSvg(result, { width } = {}) {
   const echarts = await requireEcharts();
-  const sizes = result.options.sizes;
-  const tpPrims = result.primitives.filter((p) => result.throughput.some((r) => r.primitive === p.id));
-  const lat = sortedLatency(result).filter((r) => r.p50Us !== undefined);
-  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
-  const title = `shmkit bench — ${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}`;
-  const pct = [
-    ['p50', 'p50Us'],
-    ['p90', 'p90Us'],
-    ['p99', 'p99Us'],
-    ['p99.9', 'p999Us'],
-  ];
-  chart.setOption({
-    animation: false,
-    backgroundColor: '#fff',
-    title: [
-      { text: title, left: 'center', top: 4, textStyle: { fontSize: 15 } },
-      { text: 'Throughput, MB/s (log scale; higher is better)', left: 60, top: 44, textStyle: { fontSize: 13 } },
-      {
-        text: `Round-trip latency at ${sizeLabel(result.options.latencySize)}, µs (log scale; lower is better)`,
-        left: 60,
-        top: 600,
-        textStyle: { fontSize: 13 },
-      },
-    ],
-    legend: [
-      {
-        data: tpPrims.map((p) => p.label),
-        top: 66,
-        left: 60,
-        right: 20,
-        textStyle: { fontSize: 10 },
-        itemWidth: 12,
-        itemHeight: 8,
-      },
-      { data: pct.map(([l]) => l), top: 622, left: 60, textStyle: { fontSize: 10 } },
-    ],
-    grid: [
-      { left: 70, right: 20, top: 140, height: 400 },
-      { left: 250, right: 20, top: 650, bottom: 30 },
-    ],
-    xAxis: [
-      { gridIndex: 0, type: 'category', data: sizes.map(sizeLabel) },
-      { gridIndex: 1, type: 'log', name: 'µs', axisLabel: { fontSize: 10 } },
-    ],
-    yAxis: [
-      { gridIndex: 0, type: 'log', name: 'MB/s', min: 1 },
-      { gridIndex: 1, type: 'category', data: lat.map((r) => r.label), inverse: true, axisLabel: { fontSize: 10 } },
-    ],
-    series: [
-      ...tpPrims.map((p) => ({
-        name: p.label,
-        type: 'bar',
-        xAxisIndex: 0,
-        yAxisIndex: 0,
-        barGap: '5%',
-        data: sizes.map((size) => {
-          const row = result.throughput.find((r) => r.primitive === p.id && r.size === size);
-          return row?.MBps ? Number(row.MBps.median.toFixed(2)) : null;
-        }),
-      })),
-      ...pct.map(([label, key]) => ({
-        name: label,
-        type: 'bar',
-        xAxisIndex: 1,
-        yAxisIndex: 1,
-        data: lat.map((r) => Number(r[key].toFixed(2))),
-      })),
-    ],
-  });
-  const svg = chart.renderToSVGString();
-  chart.dispose();
+  const chart = chartOption(result, { width });
+  const instance = echarts.init(null, null, { renderer: 'svg', ssr: true, width: chart.width, height: chart.height });
+  instance.setOption(chart.option);
+  const svg = instance.renderToSVGString();
+  instance.dispose();
   return svg;
 }
 

@@ -18,6 +18,16 @@ import {
   verifyPayload,
   verifyString,
 } from './message.mjs';
+import {
+  ndjsonReceiver,
+  ndjsonSender,
+  OBJECT_PRIMITIVES,
+  objectMaker,
+  objectQueueOptions,
+  objectVerifier,
+  objectWorkerReceiver,
+  objectWorkerSender,
+} from './objects.mjs';
 
 // ------------------------------------------------------------ catalog
 
@@ -249,6 +259,8 @@ export const PRIMITIVES = [
     throughputOnly: true,
     api: 'Uint8Array.slice: a fresh buffer per copy, as popSync returns, every copy verified',
   },
+  // The object rows (--payload object): bench/objects.mjs.
+  ...OBJECT_PRIMITIVES,
 ];
 
 export const byId = new Map(PRIMITIVES.map((p) => [p.id, p]));
@@ -290,6 +302,7 @@ export function ringCapacity(size, chosen) {
 
 /** make(seq) → the message to send; fresh: a new buffer every time (for senders that keep it queued). */
 export function messageMaker(prim, size, fresh) {
+  if (prim.payload === 'object') return objectMaker(prim);
   const template = makeTemplate(size);
   if (prim.format === 'string') {
     const middle = 'x'.repeat(size - 16);
@@ -325,6 +338,7 @@ export function messageMaker(prim, size, fresh) {
 }
 
 export function messageVerifier(prim, size) {
+  if (prim.payload === 'object') return objectVerifier(prim);
   if (prim.format === 'string') return (message, seq) => verifyString(message, size, seq);
   if (prim.format === 'record') return (record, seq) => verifyPayload(record?.seq, record?.payload, -4, size, seq);
   if (prim.format === 'v8') return (message, seq) => verifyPayload(message?.seq, message?.payload, 0, size, seq);
@@ -502,6 +516,7 @@ export async function openReceiver(shmkit, prim, cfg, ch) {
       };
     }
     case 'net': {
+      if (prim.wire === 'ndjson') return ndjsonReceiver(res);
       const server = net.createServer();
       const ready = { stream: null };
       let handler = () => {};
@@ -544,6 +559,8 @@ export async function openReceiver(shmkit, prim, cfg, ch) {
     }
     case 'stdio':
       return streamReceiver(process.stdin, size);
+    case 'object-worker':
+      return objectWorkerReceiver(prim, ch);
     default:
       throw new Error(`no receiver for ${prim.id}`);
   }
@@ -578,6 +595,7 @@ export async function openSender(shmkit, prim, cfg, ch, peer) {
       };
     }
     case 'net': {
+      if (prim.wire === 'ndjson') return ndjsonSender(res);
       const socket = prim.net === 'unix' ? net.connect(res) : net.connect(peer.port, '127.0.0.1');
       await once(socket, 'connect');
       socket.setNoDelay(true);
@@ -592,12 +610,15 @@ export async function openSender(shmkit, prim, cfg, ch, peer) {
       };
     case 'stdio':
       return streamSender(process.stdout);
+    case 'object-worker':
+      return objectWorkerSender();
     default:
       throw new Error(`no sender for ${prim.id}`);
   }
 }
 
 export function tqOptions(prim, size) {
+  if (prim.payload === 'object') return objectQueueOptions(prim);
   return prim.format === 'record' ? { schema: tqSchema(size) } : { codec: 'v8' };
 }
 

@@ -42,6 +42,18 @@ function bench(args: string[], env: Record<string, string> = {}, cli = CLI): Pro
 
 const TINY = ['--count', '200', '--rounds', '50', '--repeat', '1', '--sizes', '64,4k'];
 
+/** The object rows (bench/objects.mjs), in catalog order. */
+const OBJECT_IDS = [
+  'obj-ipc-json',
+  'obj-ipc-advanced',
+  'obj-uds',
+  'obj-worker',
+  'obj-tq-json',
+  'obj-tq-v8',
+  'obj-tq-msgpack',
+  'obj-tq-records',
+];
+
 /** A latency row's percentiles (µs, the field names say so). */
 function expectLatency(row: { p50Us: number; p99Us: number; [key: string]: unknown }): void {
   for (const key of ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs', 'rounds', 'ratio'])
@@ -108,6 +120,8 @@ describe('shmkit bench', () => {
         'latency',
         'limits',
         'machine',
+        'objectLatency',
+        'objects',
         'ok',
         'options',
         'primitives',
@@ -127,6 +141,22 @@ describe('shmkit bench', () => {
     );
     expect(result.options).toMatchObject({ sizes: [64, 4096], repeat: 1, count: 200, baseline: 'ipc-json' });
     expect(result.options).toMatchObject({ ringCapacity: null, wakeup: false, crowd: null, idle: false });
+    // The default run carries objects as well as bytes, in a table of their own.
+    expect(result.options).toMatchObject({ payloads: ['bytes', 'object'], objectBaseline: 'obj-ipc-json' });
+    expect(result.objects.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
+    expect(result.objectLatency.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
+    for (const row of result.objects) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+      expect(row).toMatchObject({ count: 200, size: result.options.objectSize });
+      expect(row.msgsPerSec.median).toBeGreaterThan(0);
+      expect(typeof row.ratio).toBe('number');
+      if (row.primitive === 'obj-ipc-json') expect(row.ratio).toBe(1);
+    }
+    for (const row of result.objectLatency) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+      expectLatency(row);
+    }
+    expect(run.stdout).toMatch(/^Objects: one JS object per message \(.+, ~\d+ B as JSON\)/m);
     const ids = result.primitives.map((p: { id: string }) => p.id);
     expect(ids).toEqual(expect.arrayContaining(['ring', 'ring-park', 'ring-mpmc', 'tq-records', 'tq-v8', 'sysv']));
     expect(ids).toEqual(expect.arrayContaining(['posix-mq', 'fifo', 'semaphore', 'signals', 'futex', 'ipc-json']));
@@ -462,5 +492,198 @@ describe('shmkit bench for scripts and lean installs', () => {
       expect(fs.statSync(tool).mtimeMs).toBe(built.mtimeMs);
       expect(fs.statSync(tool).ino).toBe(built.ino);
     }, 120_000);
+  });
+});
+
+describe('shmkit bench objects', () => {
+  it('checks every field of every object: a wrong field, a lost object or a record that does not turn back fails', async () => {
+    const { makeObject, verifyObject, objectMaker, objectVerifier, OBJECT_PRIMITIVES } = await import(
+      '../bench/objects.mjs'
+    );
+    for (const id of [0, 1, 2, 41, 2 ** 32 - 1]) verifyObject(structuredClone(makeObject(id)), id);
+    const corrupt: [string, (o: Record<string, unknown>) => void][] = [
+      ['method', (o) => (o.method = 'order.nope')],
+      ['ts', (o) => (o.ts = (o.ts as number) + 0.25)],
+      ['symbol', (o) => (o.symbol = 'IBM')],
+      ['qty', (o) => (o.qty = 0)],
+      ['side', (o) => (o.side = o.side === 'buy' ? 'sell' : 'buy')],
+      ['tags', (o) => (o.tags as string[]).pop()],
+      ['tags\\[1\\]', (o) => ((o.tags as string[])[1] = 'x')],
+    ];
+    for (const [field, spoil] of corrupt) {
+      const o = makeObject(5);
+      spoil(o);
+      expect(() => verifyObject(o, 5), field).toThrow(new RegExp(`^verification failed: object 5: ${field} is`));
+    }
+    expect(() => verifyObject(makeObject(6), 5)).toThrow(/expected message 5, got sequence number 6/);
+    expect(() => verifyObject(null, 5)).toThrow(/object 5: got null/);
+    // The records row: the sender's record (tags joined) turns back into the same object.
+    const records = OBJECT_PRIMITIVES.find((p: { id: string }) => p.id === 'obj-tq-records');
+    const record = objectMaker(records)(5);
+    expect(typeof record.tags).toBe('string');
+    objectVerifier(records)({ ...record }, 5);
+    expect(() => objectVerifier(records)({ ...record, tags: 'dark' }, 5)).toThrow(/tags is/);
+  });
+
+  it('--payload object runs only the object rows, and fails every one whose sender drops an object', async () => {
+    const json = path.join(dir, 'objects-drop.json');
+    const run = await bench(['--payload', 'object', ...TINY, '--json', json], {
+      SHMKIT_BENCH_DROP: OBJECT_IDS.join(','),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('SOME TRANSPORTS FAILED');
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.options.payloads).toEqual(['object']);
+    expect(result.throughput).toEqual([]);
+    expect(result.latency).toEqual([]);
+    for (const row of [...result.objects, ...result.objectLatency]) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('failed-verification');
+      expect(row.reason).toMatch(/verification failed: expected message 2, got sequence number 3/);
+    }
+    expect(result.objects.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
+    expect(result.objectLatency.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
+  }, 120_000);
+
+  it('--only picks object rows by id or prefix and adds their baseline; --payload rules out the rest', async () => {
+    const json = path.join(dir, 'objects-only.json');
+    const run = await bench(['--only', 'obj-tq-msgpack', ...TINY, '--json', json]);
+    expect(run.code, run.stdout).toBe(0);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.primitives.map((p: { id: string }) => p.id)).toEqual(['obj-ipc-json', 'obj-tq-msgpack']);
+    expect(result.objects.find((r: { primitive: string }) => r.primitive === 'obj-tq-msgpack').ratio).toBeCloseTo(
+      result.objects[1].msgsPerSec.median / result.objects[0].msgsPerSec.median,
+      9,
+    );
+    const none = await bench(['--only', 'ring', '--payload', 'object']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no row of --payload object matches --only ring');
+    const bad = await bench(['--payload', 'strings']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--payload strings');
+  }, 120_000);
+});
+
+/** A result as runBench returns it, of every byte row, with made-up numbers (no measuring). */
+function syntheticResult(
+  primitives: { id: string; label: string; group: string; api: string; [k: string]: unknown }[],
+) {
+  const rows = primitives.filter((p) => !p.payload && !p.optional);
+  const sizes = [64, 4096, 65536, 1048576];
+  const throughput = rows
+    .filter((p) => !p.latencyOnly)
+    .flatMap((p, i) =>
+      sizes.map((size) => {
+        const median = (1 + i) * 10 * (size / 64) ** 0.7;
+        return i === 3 && size === 1048576
+          ? { primitive: p.id, label: p.label, group: p.group, size, status: 'skipped', reason: 'too big' }
+          : {
+              primitive: p.id,
+              label: p.label,
+              group: p.group,
+              size,
+              status: 'ok',
+              MBps: { median, min: median * 0.7, max: median * 1.2 },
+            };
+      }),
+    );
+  const latency = rows
+    .filter((p) => !p.throughputOnly && p.group !== 'native')
+    .map((p, i) => {
+      const p50Us = 2 + i * 7;
+      return {
+        primitive: p.id,
+        label: p.label,
+        group: p.group,
+        size: 64,
+        status: 'ok',
+        p50Us,
+        p90Us: p50Us * 2,
+        p99Us: p50Us * 9,
+        p999Us: p50Us * 20,
+        maxUs: p50Us * 40,
+        p50RunsUs: { median: p50Us, min: p50Us * 0.8, max: p50Us * 1.6 },
+      };
+    });
+  return {
+    date: '2026-12-02T03:00:00.000Z',
+    machine: {
+      cpuModel: 'AMD EPYC',
+      cores: 2,
+      kernel: 'Linux 6.18',
+      node: 'v20.20.2',
+      shmkit: '0.1.0',
+      loadAverage: [1, 2, 3],
+    },
+    options: { sizes, repeat: 3, latencySize: 64, baseline: 'ipc-json' },
+    primitives: rows.map(({ id, label, group, api }) => ({ id, label, group, api })),
+    throughput,
+    latency,
+    objects: [],
+    objectLatency: [],
+    wakeup: [],
+    crowd: [],
+  };
+}
+
+describe('shmkit bench --chart', () => {
+  it('draws dots with whiskers per primitive on log axes, the baseline marked, and renders to a PNG of its size', async () => {
+    const { renderSvg } = await import('../bench/report.mjs');
+    const { PRIMITIVES } = await import('../bench/transports.mjs');
+    const result = syntheticResult(PRIMITIVES);
+    const svg: string = await renderSvg(result);
+    const rows = result.primitives.length;
+    expect(svg).toMatch(/^<svg[^>]*width="1500" height="(\d+)"/);
+    expect(svg).toContain('shmkit 0.1.0 bench, 2026-12-02 03:00 UTC: AMD EPYC, 2 cores, Linux 6.18, Node v20.20.2');
+    expect(svg).toContain('process.send json (baseline)');
+    // Every row's label once (on the first panel's axis, not in a legend beside the others).
+    for (const p of result.primitives.filter((p: { id: string }) => p.id !== 'ipc-json')) {
+      const text = p.label.replaceAll('&', '&amp;').replaceAll("'", '&#39;');
+      expect(svg.split(`>${text}<`).length - 1, p.label).toBe(1);
+    }
+    const { Resvg } = await import('@resvg/resvg-js');
+    const image = new Resvg(svg, {
+      background: '#fff',
+      font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
+    }).render();
+    expect(image.width).toBe(1500);
+    expect(image.height).toBe(112 + rows * 22 + 56); // bench/chart.mjs: a 22-pixel row per primitive
+    const png = image.asPng();
+    expect(png.length).toBeGreaterThan(40_000);
+    // Drawn, not blank: a share of the pixels is neither white nor grey (the rows' colours).
+    const pixels = image.pixels;
+    let coloured = 0;
+    for (let i = 0; i < pixels.length; i += 4) {
+      const [r, g, b] = [pixels[i] ?? 0, pixels[i + 1] ?? 0, pixels[i + 2] ?? 0];
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 60) coloured++;
+    }
+    expect(coloured / (pixels.length / 4)).toBeGreaterThan(0.002);
+    if (process.env.SHMKIT_CHART_PNG) fs.writeFileSync(process.env.SHMKIT_CHART_PNG, png);
+    // The object rows: two more panels (objects/s, their round trip) and a row each, after the byte rows.
+    const objectRows = PRIMITIVES.filter((p) => 'payload' in p && p.payload === 'object');
+    const withObjects = {
+      ...result,
+      options: { ...result.options, objectBaseline: 'obj-ipc-json' },
+      primitives: [...result.primitives, ...objectRows],
+      objects: objectRows.map((p: { id: string; label: string }, i: number) => ({
+        primitive: p.id,
+        label: p.label,
+        status: 'ok',
+        msgsPerSec: { median: 1e5 * (i + 1), min: 0.9e5 * (i + 1), max: 1.1e5 * (i + 1) },
+      })),
+      objectLatency: objectRows.map((p: { id: string; label: string }) => ({
+        primitive: p.id,
+        label: p.label,
+        status: 'ok',
+        p50Us: 50,
+        p99Us: 500,
+        p50RunsUs: { median: 50, min: 40, max: 60 },
+      })),
+    };
+    const both: string = await renderSvg(withObjects);
+    expect(both).toContain('>objects/s<');
+    expect(both).toContain('objects: process.send json (baseline)');
+    const tall = new Resvg(both, { background: '#fff', font: { loadSystemFonts: true } }).render();
+    expect(tall.height).toBe(image.height + objectRows.length * 22);
+    expect(tall.width).toBeGreaterThan(image.width); // two more panels
   });
 });

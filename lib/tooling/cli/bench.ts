@@ -36,13 +36,24 @@ interface BenchResult {
   ok: boolean;
   throughput: BenchRow[];
   latency: BenchRow[];
+  /** The object rows (--payload object): throughput, and round trips. */
+  objects: BenchRow[];
+  objectLatency: BenchRow[];
   wakeup: BenchRow[];
   crowd: BenchRow[];
   idle: BenchRow | null;
 }
 
 interface Harness {
-  DEFAULTS: { sizes: number[]; duration: number; repeat: number; rounds: number; baseline: string };
+  DEFAULTS: {
+    sizes: number[];
+    duration: number;
+    repeat: number;
+    rounds: number;
+    baseline: string;
+    /** What a run without --payload carries. */
+    payloads: Payload[];
+  };
   /** Pending waits of --crowd given without a number. */
   DEFAULT_CROWD: number;
   PRIMITIVES: {
@@ -54,8 +65,12 @@ interface Harness {
     throughputOnly?: boolean;
     optional?: boolean;
     native?: boolean;
+    /** 'object' for the object rows (--payload object); absent for the byte rows. */
+    payload?: string;
   }[];
-  selectPrimitives(tokens?: string[]): { id: string }[];
+  selectPrimitives(tokens?: string[], payloads?: Payload[]): { id: string }[];
+  /** The ids with the baselines their ratios need (the byte rows' and the object rows'). */
+  withBaselines(ids: string[], baseline: string): string[];
   sizeLabel(size: number): string;
   prepareNativeTools(ids: string[]): Promise<NativeTools>;
   runBench(
@@ -138,6 +153,24 @@ export function parseCrowd(text: string): number {
   return value;
 }
 
+/** What the rows carry: 'bytes' (the byte rows), 'object' (the object rows, bench/objects.mjs). */
+type Payload = 'bytes' | 'object';
+
+/** --payload bytes|object|bytes,object ('objects' and 'all' accepted). */
+export function parsePayload(text: string): Payload[] {
+  const out = new Set<Payload>();
+  for (const word of parseList(text)) {
+    if (word === 'bytes') out.add('bytes');
+    else if (word === 'object' || word === 'objects') out.add('object');
+    else if (word === 'all') {
+      out.add('bytes');
+      out.add('object');
+    } else throw new InvalidArgumentError(`--payload ${text}: say bytes, object or bytes,object.`);
+  }
+  if (out.size === 0) throw new InvalidArgumentError(`--payload ${text}: say bytes, object or bytes,object.`);
+  return (['bytes', 'object'] as const).filter((p) => out.has(p));
+}
+
 function parseList(value: string): string[] {
   return value
     .split(',')
@@ -147,6 +180,7 @@ function parseList(value: string): string[] {
 
 interface BenchOptions {
   only?: string[];
+  payload?: Payload[];
   sizes?: number[];
   duration: number;
   repeat: number;
@@ -174,6 +208,11 @@ export function register(program: Command): void {
       'only these primitives, comma-separated: ids, prefixes (ring, tq, ipc, c, memcpy) or groups (shmkit, node, native, memcpy); optional rows only by id; --list shows them',
       parseList,
     )
+    .option(
+      '--payload <kinds>',
+      'bytes (the byte rows), object (the object rows: a ~100-byte JS object per message) or bytes,object (default: both, the objects in a table of their own)',
+      parsePayload,
+    )
     .option('--sizes <sizes>', 'message sizes for throughput (default 64,4k,64k,1m)', parseSizes)
     .addOption(
       new Option('--duration <seconds>', 'the longest one run may take: slower primitives send fewer messages')
@@ -193,7 +232,11 @@ export function register(program: Command): void {
     .addOption(
       new Option('--rounds <n>', 'round trips per latency run').default(2000).argParser(positive('--rounds', true)),
     )
-    .option('--baseline <id>', 'the primitive every ratio is computed against', 'ipc-json')
+    .option(
+      '--baseline <id>',
+      'the byte row every ratio of the byte rows is computed against (the object rows: always obj-ipc-json)',
+      'ipc-json',
+    )
     .option(
       '--ring-capacity <bytes>',
       'data area of every ring and TypedQueue, bytes (e.g. 64k, 8m; default by size: at least 1 MiB and 4 messages)',
@@ -220,24 +263,25 @@ export function register(program: Command): void {
             p.latencyOnly && 'latency only',
             p.throughputOnly && 'throughput only',
             p.optional && 'only with --only',
+            p.payload === 'object' && 'objects',
           ].filter(Boolean);
           const note = notes.length > 0 ? ` (${notes.join(', ')})` : '';
-          process.stdout.write(`${p.id.padEnd(14)} ${p.group.padEnd(7)} ${p.label}${note}\n`);
+          process.stdout.write(`${p.id.padEnd(16)} ${p.group.padEnd(7)} ${p.label}${note}\n`);
         }
         return;
       }
       let primitives: string[];
       try {
-        primitives = harness.selectPrimitives(options.only).map((p) => p.id);
-        // The baseline always runs: every ratio needs it.
-        if (options.only && !primitives.includes(options.baseline)) {
-          primitives = harness.selectPrimitives([...options.only, options.baseline]).map((p) => p.id);
-        }
+        primitives = harness
+          .selectPrimitives(options.only, options.payload ?? harness.DEFAULTS.payloads)
+          .map((p) => p.id);
+        // The baselines always run: every ratio needs them.
+        primitives = harness.withBaselines(primitives, options.baseline);
       } catch (error) {
         command.error(`shmkit bench: ${(error as Error).message} (shmkit bench --list shows the ids)`, { exitCode: 2 });
         return;
       }
-      if (!harness.PRIMITIVES.some((p) => p.id === options.baseline && !p.latencyOnly)) {
+      if (!harness.PRIMITIVES.some((p) => p.id === options.baseline && !p.latencyOnly && !p.payload)) {
         command.error(`shmkit bench: unknown --baseline '${options.baseline}' (shmkit bench --list shows the ids)`, {
           exitCode: 2,
         });
@@ -270,6 +314,7 @@ export function register(program: Command): void {
           count: options.count,
           rounds: options.rounds,
           baseline: options.baseline,
+          payloads: options.payload ?? harness.DEFAULTS.payloads,
           ringCapacity: options.ringCapacity,
           wakeup: options.wakeup,
           crowd: options.crowd === true ? harness.DEFAULT_CROWD : options.crowd,
@@ -315,12 +360,15 @@ async function makeProgress(enabled: boolean, harness: Harness) {
     const what = {
       throughput: harness.sizeLabel(row.size),
       latency: 'latency',
+      objects: 'objects',
+      objectLatency: 'objects latency',
       wakeup: `wake-up ${row.placement}`,
       crowd: `${row.placement}, among ${row.pending} pending`,
       idle: 'idle',
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
-    if (type === 'throughput') return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
+    if (type === 'throughput' || type === 'objects')
+      return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
     if (type === 'idle') return `${row.label}: ${row.cpuMsPerSecond?.toFixed(2)} ms CPU/s`;
     if (type === 'crowd')
       return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs, ${row.ratio?.toFixed(2)}× alone`;
