@@ -14,7 +14,7 @@ export const STEADY = {
   /** Seconds of warm-up at most; then the case is measured anyway and marked not stable. */
   maxWarmSeconds: 5,
   /** Seconds one measured run may take at most (× --duration if that is longer): beyond it, fewer messages (marked *). */
-  maxRunSeconds: 5,
+  maxRunSeconds: 3,
   /** Warm-up seconds of a latency case (after its first warm-up rounds). */
   latencyWarmSeconds: 0.3,
 };
@@ -68,6 +68,7 @@ export function isStable(windows, rules = STEADY) {
  * than `common`, unless `common` alone would take longer than maxRunSeconds (then that long,
  * reduced). Quick: `common`, reduced to `rate × duration` when it would take more than 1.5 ×
  * duration (the old rule). fixed (--count): exactly that. Returns { count, reduced }.
+ * @param {{ common: number, rate: number, duration: number, quick?: boolean, fixed?: number }} sizing
  */
 export function runCount({ common, rate, duration, quick, fixed }, rules = STEADY) {
   if (fixed !== undefined) return { count: fixed, reduced: false };
