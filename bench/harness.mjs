@@ -574,7 +574,8 @@ async function latencyCase(res, prim, options, placement = options.placement) {
   const warmMs = options.quick ? 0 : STEADY.latencyWarmSeconds * 1000;
   // A blocking echo stops after `total` messages; a warm-up by time has no count, so it runs until killed.
   const total = options.quick ? warm + options.rounds * options.repeat : Number.MAX_SAFE_INTEGER;
-  const maxMs = options.duration * 1000;
+  // A latency run stops after this once it has 100 round trips: --duration, at least 1 s (the old default).
+  const maxMs = Math.max(1, options.duration) * 1000;
   let unpin = () => {};
   try {
     unpin = pinParent(prim, placement);
