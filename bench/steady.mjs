@@ -40,17 +40,20 @@ export async function warmUp(runWindow, firstCount, rules = STEADY) {
     const msgsPerSec = rateOf(count, last.seconds);
     windows.push({ count, seconds: last.seconds, msgsPerSec });
     stable = isStable(windows, rules);
-    if (stable || !Number.isFinite(msgsPerSec)) break;
+    if (stable) break;
     if ((performance.now() - started) / 1000 >= rules.maxWarmSeconds) break;
-    // The next window: windowSeconds at the rate just seen, growing at most 100× a step.
-    count = Math.max(2, Math.min(count * 100, Math.ceil(msgsPerSec * rules.windowSeconds)));
+    // The next window: windowSeconds at the rate just seen, growing at most 100× a step (10×
+    // when the window was too short for the clock to see).
+    const next = Number.isFinite(msgsPerSec) ? Math.ceil(msgsPerSec * rules.windowSeconds) : count * 10;
+    count = Math.max(2, Math.min(count * 100, next));
   }
   return {
     windows,
     seconds: (performance.now() - started) / 1000,
     messages: windows.reduce((sum, w) => sum + w.count, 0),
     stable,
-    msgsPerSec: windows.at(-1).msgsPerSec,
+    // The last rate the clock could see (sizing a run on Infinity would size it on nothing).
+    msgsPerSec: windows.findLast((w) => Number.isFinite(w.msgsPerSec))?.msgsPerSec ?? Number.NaN,
     last,
   };
 }

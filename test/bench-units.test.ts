@@ -54,6 +54,23 @@ describe('steady state (bench/steady.mjs)', () => {
     expect(warm.windows).toHaveLength(1);
   });
 
+  it('grows a window the clock could not time, and sizes runs on the last rate it could', async () => {
+    const rules = { ...STEADY, maxWarmSeconds: 60 };
+    let calls = 0;
+    const warm = await warmUp(
+      async (count: number) => {
+        calls++;
+        return { seconds: calls === 1 ? 0 : (count - 1) / 1000 };
+      },
+      10,
+      rules,
+    );
+    expect(warm.windows[0]).toMatchObject({ count: 10, msgsPerSec: Number.POSITIVE_INFINITY });
+    expect(warm.windows[1]?.count).toBe(100);
+    expect(warm.stable).toBe(true);
+    expect(warm.msgsPerSec).toBeCloseTo(1000, 6);
+  });
+
   it('sizes a run by time, never below the common count, and caps a slow one', () => {
     expect(runCount({ common: 100_000, rate: 5e6, duration: 0.5 })).toEqual({ count: 2_500_000, reduced: false });
     expect(runCount({ common: 100_000, rate: 1e5, duration: 0.5 })).toEqual({ count: 100_000, reduced: false });
