@@ -125,6 +125,7 @@ export function compareResults(before, after) {
 }
 
 function notOk(before, after) {
+  if (before.status === after.status && before.reason === after.reason) return `${before.status} in both runs`;
   const what = (r) => (r.status === 'ok' ? 'ok' : `${r.status}${r.reason ? `: ${r.reason}` : ''}`);
   return `before ${what(before)}; now ${what(after)}`;
 }

@@ -218,7 +218,14 @@ describe('shmkit bench --compare (bench/compare.mjs)', () => {
     expect(byKey.get('throughput uds 64')).toMatchObject({ verdict: 'noise' });
     expect(byKey.get('throughput tcp 64')).toMatchObject({ verdict: 'only-before' });
     expect(byKey.get('throughput pipe 64')).toMatchObject({ verdict: 'only-after' });
-    expect(byKey.get('throughput sysv 64')).toMatchObject({ verdict: 'not-ok' });
+    expect(byKey.get('throughput sysv 64')).toMatchObject({
+      verdict: 'not-ok',
+      why: 'before ok; now skipped: no queues here',
+    });
+    // Skipped in both runs for the same reason: said once.
+    const skipped = { ...tp('sysv', 0, 0, 0), status: 'skipped', reason: 'no queues here' };
+    const both = compareResults(result([skipped], []), result([skipped], []));
+    expect(both).toMatchObject([{ verdict: 'not-ok', why: 'skipped in both runs' }]);
     // Latency: lower is faster.
     expect(byKey.get('latency ring')).toMatchObject({ verdict: 'slower', changePct: 100 });
     expect(byKey.get('latency uds')).toMatchObject({ verdict: 'noise' });
