@@ -41,18 +41,26 @@ const PLACEMENTS = { cross: 'across vCPUs', same: 'one vCPU', unpinned: 'unpinne
  */
 function comparableRows(result) {
   const out = [];
-  for (const r of result.throughput) {
-    out.push({
-      key: `throughput ${r.primitive} ${r.size}`,
-      section: 'throughput',
-      label: `${r.label}, ${sizeLabel(r.size)}`,
-      better: 'higher',
-      row: r,
-      value: r.status === 'ok' ? r.msgsPerSec : undefined,
-    });
+  // objects / objectLatency: the object rows (--payload object), where a result has them.
+  const throughputLike = [
+    ['throughput', result.throughput, (r) => `${r.primitive} ${r.size}`, (r) => `${r.label}, ${sizeLabel(r.size)}`],
+    ['objects', result.objects ?? [], (r) => r.primitive, (r) => r.label],
+  ];
+  for (const [section, rows, key, label] of throughputLike) {
+    for (const r of rows) {
+      out.push({
+        key: `${section} ${key(r)}`,
+        section,
+        label: label(r),
+        better: 'higher',
+        row: r,
+        value: r.status === 'ok' ? r.msgsPerSec : undefined,
+      });
+    }
   }
   const latencyLike = [
     ['latency', result.latency, (r) => r.primitive, (r) => r.label],
+    ['objectLatency', result.objectLatency ?? [], (r) => r.primitive, (r) => r.label],
     [
       'wakeup',
       result.wakeup ?? [],
@@ -132,7 +140,7 @@ function notOk(before, after) {
 
 function valueText(value, better) {
   if (!value) return '–';
-  return better === 'higher' ? `${rate(value.median)} msgs/s` : `${fixed(value.median)} µs`;
+  return better === 'higher' ? rate(value.median) : `${fixed(value.median)} µs`; // the section title says /s
 }
 
 function rangeText(value, better) {
@@ -158,6 +166,8 @@ function signed(pct) {
 const TITLES = {
   throughput: 'Throughput (msgs/s, median of the runs [min–max]; higher is faster)',
   latency: 'Round-trip latency (p50 µs, median of the runs [min–max]; lower is faster)',
+  objects: 'Objects (objects/s, median of the runs [min–max]; higher is faster)',
+  objectLatency: 'Object round trips (p50 µs)',
   wakeup: 'Wake-up latency, pinned (p50 µs)',
   crowd: 'Wake latency among pending waits (p50 µs)',
 };

@@ -222,6 +222,11 @@ describe('shmkit bench --compare (bench/compare.mjs)', () => {
       verdict: 'not-ok',
       why: 'before ok; now skipped: no queues here',
     });
+    // The object rows (--payload object) are compared too, where both results have them.
+    const objects = (median: number) => ({ objects: [tp('obj-ipc-json', median, median, median)], objectLatency: [] });
+    expect(compareResults(result([], [], objects(100)), result([], [], objects(50)))).toMatchObject([
+      { section: 'objects', key: 'objects obj-ipc-json', verdict: 'slower', changePct: -50 },
+    ]);
     // Skipped in both runs for the same reason: said once.
     const skipped = { ...tp('sysv', 0, 0, 0), status: 'skipped', reason: 'no queues here' };
     const both = compareResults(result([skipped], []), result([skipped], []));
@@ -242,7 +247,7 @@ describe('shmkit bench --compare (bench/compare.mjs)', () => {
     expect(run.stdout).toContain('Compared with 2026-12-01T00:00:00.000Z (shmkit-bench/3');
     expect(run.stdout).toContain('--pin: before unpinned, now same');
     expect(run.stdout).toMatch(
-      /^ {2}ring, 64 B +1\.00 M msgs\/s \[900\.0 k–1\.10 M\] → 2\.00 M msgs\/s .+: \+100\.0 % \(faster\)$/m,
+      /^ {2}ring, 64 B +1\.00 M \[900\.0 k–1\.10 M\] → 2\.00 M \[1\.80 M–2\.20 M\]: \+100\.0 % \(faster\)$/m,
     );
     expect(run.stdout).toMatch(/^ {2}uds, 64 B .+: within noise \(\+5\.0 %, ranges overlap\)$/m);
     expect(run.stdout).toMatch(/^ {2}tcp, 64 B .+: only in the previous run$/m);
