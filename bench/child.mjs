@@ -2,7 +2,7 @@
 // transport, driven by control messages ({ ctl }) over the IPC channel.
 //   consumer  'ready' {info}; 'arm' {run, count} → 'armed', receives and verifies → 'result' {t0, t1, stats?}
 //   producer  'ready'; 'go' {run, count} → sends → 'sent'
-//   ping      'ready' {info}; 'go' {peer, runs, rounds, warm, maxMs} → 'samples' {runs: [ns...]}
+//   ping      'ready' {info}; 'go' {peer, runs, rounds, warm, warmMs, maxMs} → 'samples' {runs: [ns...], parked?}
 //   echo      'ready' {info}; then echoes until killed (or `total` messages for blocking kinds)
 //   idle      'ready'; blocks on an empty ring until the parent pushes `count` messages → 'result' {stats}
 //   crowd-ping, crowd-echo  the --crowd round trips (bench/crowd-ping.mjs)
@@ -188,12 +188,17 @@ async function pingRole() {
     const sender = await openSender(shmkit, prim, cfg, 'a', go.peer);
     measure = (rounds, warm, maxMs) => pingLoop(prim, cfg.size, sender, receiver, rounds, warm, maxMs);
   }
+  // warmMs (bench/harness.mjs): more warm-up rounds until that much time has passed.
+  await measure(0, go.warm, go.maxMs);
+  for (const t = performance.now(); performance.now() - t < (go.warmMs ?? 0); ) await measure(0, go.warm, go.maxMs);
   const runs = [];
+  const parked = [];
   for (let run = 0; run < go.runs; run++) {
-    const samples = await measure(go.rounds, run === 0 ? go.warm : 0, go.maxMs);
+    const samples = await measure(go.rounds, 0, go.maxMs);
     runs.push(Array.from(samples));
+    if (samples.parked) parked.push(Array.from(samples.parked));
   }
-  await send({ ctl: 'samples', runs });
+  await send({ ctl: 'samples', runs, parked: parked.length > 0 ? parked : undefined });
 }
 
 async function echoRole() {

@@ -21,7 +21,8 @@ import { describeMachine } from './machine.mjs';
 import { failure, MIN_SIZE } from './message.mjs';
 import { ensureTools } from './native-tools.mjs';
 import { createObjectQueue, OBJECT_SIZE } from './objects.mjs';
-import { TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
+import { bothEnds, pinPlacement, pinSelf, TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
+import { runCount, STEADY, warmUp } from './steady.mjs';
 import {
   byId,
   frameParser,
@@ -33,6 +34,7 @@ import {
   ringCapacity,
   tqSchema,
 } from './transports.mjs';
+import { parkSplit } from './waits.mjs';
 
 export { DEFAULT_CROWD, PRIMITIVES };
 
@@ -41,7 +43,7 @@ const CHILD = join(HERE, 'child.mjs');
 
 export const DEFAULTS = {
   sizes: [64, 4096, 65536, 1048576],
-  duration: 1,
+  duration: 0.5,
   repeat: 3,
   rounds: 2000,
   latencySize: 64,
@@ -52,7 +54,10 @@ export const DEFAULTS = {
 /** The baseline of the object rows (--payload object): every object ratio is to it. */
 export const OBJECT_BASELINE = 'obj-ipc-json';
 
-/** Messages per run at `size`, the same for every primitive: 256 MiB worth, between 64 and 100 000. */
+/**
+ * The common count at `size`, the same for every primitive: 256 MiB worth, between 64 and
+ * 100 000 messages. --quick runs exactly that; the default runs never fewer (bench/steady.mjs).
+ */
 export function defaultCount(size) {
   return Math.max(64, Math.min(100_000, Math.round((256 << 20) / size)));
 }
@@ -377,10 +382,15 @@ function execTool(file, args, timeoutMs) {
 }
 
 /** One run of a native row with the C tools at `tools` ({ name: path }); seconds from first to last message. */
-async function nativeRun(res, prim, tools, size, count, capacity, timeoutMs) {
+async function nativeRun(res, prim, tools, size, count, capacity, timeoutMs, placement = UNPINNED) {
+  // --pin: the C processes run under taskset as the Node ones do (pipe_bench's fork inherits it).
+  const pinned = (cpus, file, args) =>
+    cpus === undefined ? [file, args] : [TASKSET, ['-c', String(cpus), file, ...args]];
+  const run = (cpus, file, args) => execTool(...pinned(cpus, file, args), timeoutMs);
   if (prim.kind === 'c-pipe' || prim.kind === 'c-memcpy') {
     const tool = prim.kind === 'c-pipe' ? 'pipe_bench' : 'memcpy_bench';
-    const { error, stdout, stderr } = await execTool(tools[tool], [String(count), String(size)], timeoutMs);
+    const cpus = prim.kind === 'c-pipe' ? bothEnds(placement) : placement.cpus?.[0];
+    const { error, stdout, stderr } = await run(cpus, tools[tool], [String(count), String(size)]);
     const match = /^ok (\d+) (\d+) ([\d.]+)/m.exec(stdout);
     if (error || !match)
       throw Object.assign(new Error(`${tool}: ${stderr.trim() || error?.message}`), {
@@ -394,16 +404,22 @@ async function nativeRun(res, prim, tools, size, count, capacity, timeoutMs) {
   const name = res.name();
   res.track(() => shmkit.SharedMemory.unlink(name));
   const wallStart = performance.now();
-  const consumerRun = execTool(
-    tools.ring_consumer,
-    [name, String(count), '--create', String(capacity), '--stats', ...same],
-    timeoutMs,
-  );
-  const producerRun = execTool(
-    tools.ring_producer,
-    [name, String(count), String(size), '--wait', '5000', ...same],
-    timeoutMs,
-  );
+  const consumerRun = run(placement.cpus?.[1], tools.ring_consumer, [
+    name,
+    String(count),
+    '--create',
+    String(capacity),
+    '--stats',
+    ...same,
+  ]);
+  const producerRun = run(placement.cpus?.[0], tools.ring_producer, [
+    name,
+    String(count),
+    String(size),
+    '--wait',
+    '5000',
+    ...same,
+  ]);
   const [c, p] = await Promise.all([consumerRun, producerRun]);
   if (p.error) throw new Error(`ring_producer: ${p.stderr.trim() || p.error.message}`);
   const match = /in ([\d.]+) s/.exec(c.stderr);
@@ -426,85 +442,153 @@ function statsDelta(stats, before) {
   return Object.fromEntries(RING_COUNTERS.map((key) => [key, stats[key] - (before?.[key] ?? 0)]));
 }
 
+/** Where the children of one case run: taskset options for forkChild (i: 0 producer / pinger, 1 consumer / echo). */
+function pinner(placement) {
+  return (i) => (placement.cpus ? { cpu: placement.cpus[i], tasksetPath: TASKSET } : {});
+}
+
+/** One process holding both ends (in-process rows): on the placement's CPUs. */
+function pinBoth(placement) {
+  return placement.cpus ? { cpu: bothEnds(placement), tasksetPath: TASKSET } : {};
+}
+
+/** --pin for the rows whose producer or pinger is this process: pin it, and return the undo. */
+function pinParent(prim, placement) {
+  return prim.parentSends && placement.cpus ? pinSelf(placement.cpus[0]) : () => {};
+}
+
+/**
+ * Makes the two ends of a throughput case; resolves with runOnce(run, count) → { seconds from
+ * first to last message, stats? (a ring's cumulative counters) }, or { skip }.
+ */
+async function throughputEnds(res, prim, size, options, row, children, timeoutMs) {
+  const placement = options.placement;
+  if (prim.native) {
+    const capacity = ringCapacity(size, options.ringCapacity);
+    if (prim.kind === 'c-ring') row.ringCapacity = capacity;
+    const tools = options.nativeTools.paths;
+    return async (_run, n) => ({
+      seconds: await nativeRun(res, prim, tools, size, n, capacity, timeoutMs, placement),
+    });
+  }
+  const setup = setupResources(res, prim, size, ['a'], options, false);
+  if (setup.skip) return setup;
+  if (setup.ringCapacity !== undefined) row.ringCapacity = setup.ringCapacity;
+  const cfg = { primitive: prim.id, size, resources: setup.resources, ringCapacity: options.ringCapacity };
+  const stdio = prim.kind === 'stdio' ? ['pipe', 'ignore', 'inherit', 'ipc'] : undefined;
+  const pin = prim.inProcess ? () => pinBoth(placement) : pinner(placement);
+  const consumerChild = startChild(
+    res,
+    { ...cfg, role: 'consumer' },
+    { serialization: prim.serialization, stdio, ...pin(1) },
+  );
+  children.push(consumerChild);
+  const ready = await consumerChild.expect('ready', 30_000);
+  let produce;
+  let producerChild;
+  if (prim.parentSends) {
+    const sender =
+      prim.kind === 'ipc' ? ipcParentSender(consumerChild.child, size) : stdioParentSender(consumerChild.child.stdin);
+    produce = producer(prim, size, sender);
+  } else if (!prim.inProcess) {
+    producerChild = startChild(res, { ...cfg, role: 'producer', peer: ready.info }, pin(0));
+    children.push(producerChild);
+    await producerChild.expect('ready', 30_000);
+  }
+  return async (run, n) => {
+    consumerChild.send({ ctl: 'arm', run, count: n });
+    await consumerChild.expect('armed', timeoutMs);
+    let sent;
+    if (producerChild) {
+      producerChild.send({ ctl: 'go', run, count: n });
+      sent = producerChild.expect('sent', timeoutMs);
+    } else if (produce) {
+      sent = produce(n);
+    }
+    const result = consumerChild.expect('result', timeoutMs);
+    const [timing] = await Promise.all([result, sent]);
+    return { seconds: (timing.t1 - timing.t0) / 1000, stats: timing.stats };
+  };
+}
+
+/**
+ * The warm-up: --quick, one run of a tenth of the count; else windows until the rate is
+ * stable (bench/steady.mjs). Records it in row.warmup; resolves with { rate, stats }.
+ */
+async function warmCase(runOnce, row, common, options, progress) {
+  const label = `${row.label} ${sizeLabel(row.size)}`;
+  const first = Math.max(2, Math.round((options.count ?? common) / 10));
+  if (options.quick) {
+    progress.step(`${label} warm-up`);
+    const warm = await runOnce(0, first);
+    const msgsPerSec = (first - 1) / warm.seconds;
+    row.warmup = {
+      messages: first,
+      seconds: warm.seconds,
+      windows: [{ count: first, seconds: warm.seconds, msgsPerSec }],
+    };
+    return { rate: msgsPerSec, stats: warm.stats };
+  }
+  let window = 0;
+  const warm = await warmUp((n) => {
+    progress.step(`${label} warm-up ${++window}`);
+    return runOnce(0, n);
+  }, first);
+  row.warmup = { messages: warm.messages, seconds: warm.seconds, windows: warm.windows };
+  row.stable = warm.stable;
+  return { rate: warm.msgsPerSec, stats: warm.last.stats };
+}
+
 async function throughputCase(res, prim, size, options, progress) {
-  const row = { primitive: prim.id, label: prim.label, group: prim.group, size, status: 'ok', runs: [] };
+  const placement = options.placement;
+  const row = {
+    primitive: prim.id,
+    label: prim.label,
+    group: prim.group,
+    size,
+    placement: placement.id,
+    status: 'ok',
+    runs: [],
+  };
   const limits = options.limits;
   const reason =
     skipReason(prim, size, limits, options.nativeTools) ?? capacityReason(prim, size, options.ringCapacity);
   if (reason) return { ...row, status: 'skipped', reason };
-  const count = options.count ?? defaultCount(size);
-  const warmCount = Math.max(2, Math.round(count / 10));
-  const timeoutMs = Math.max(30_000, options.duration * 20_000);
+  const common = defaultCount(size);
+  const timeoutMs = Math.max(30_000, options.duration * 20_000, STEADY.maxRunSeconds * 1000 * 6);
   const children = [];
+  let unpin = () => {};
   try {
-    let runOnce; // (run, count) → { seconds from first to last message, stats? (a ring's cumulative counters) }
-    if (prim.native) {
-      const capacity = ringCapacity(size, options.ringCapacity);
-      if (prim.kind === 'c-ring') row.ringCapacity = capacity;
-      const tools = options.nativeTools.paths;
-      runOnce = async (_run, n) => ({ seconds: await nativeRun(res, prim, tools, size, n, capacity, timeoutMs) });
-    } else {
-      const setup = setupResources(res, prim, size, ['a'], options, false);
-      if (setup.skip) return { ...row, status: 'skipped', reason: setup.skip };
-      if (setup.ringCapacity !== undefined) row.ringCapacity = setup.ringCapacity;
-      const cfg = { primitive: prim.id, size, resources: setup.resources, ringCapacity: options.ringCapacity };
-      const stdio = prim.kind === 'stdio' ? ['pipe', 'ignore', 'inherit', 'ipc'] : undefined;
-      const consumerChild = startChild(res, { ...cfg, role: 'consumer' }, { serialization: prim.serialization, stdio });
-      children.push(consumerChild);
-      const ready = await consumerChild.expect('ready', 30_000);
-      let produce;
-      let producerChild;
-      if (prim.parentSends) {
-        const sender =
-          prim.kind === 'ipc'
-            ? ipcParentSender(consumerChild.child, size)
-            : stdioParentSender(consumerChild.child.stdin);
-        produce = producer(prim, size, sender);
-      } else if (!prim.inProcess) {
-        producerChild = startChild(res, { ...cfg, role: 'producer', peer: ready.info });
-        children.push(producerChild);
-        await producerChild.expect('ready', 30_000);
-      }
-      runOnce = async (run, n) => {
-        consumerChild.send({ ctl: 'arm', run, count: n });
-        await consumerChild.expect('armed', timeoutMs);
-        let sent;
-        if (producerChild) {
-          producerChild.send({ ctl: 'go', run, count: n });
-          sent = producerChild.expect('sent', timeoutMs);
-        } else if (produce) {
-          sent = produce(n);
-        }
-        const result = consumerChild.expect('result', timeoutMs);
-        const [timing] = await Promise.all([result, sent]);
-        return { seconds: (timing.t1 - timing.t0) / 1000, stats: timing.stats };
-      };
-    }
-    // Warm-up (also calibrates: a primitive too slow for `count` within --duration sends fewer).
-    const warm = await runOnce(0, warmCount);
-    const warmRate = (warmCount - 1) / warm.seconds;
+    unpin = pinParent(prim, placement);
+    const runOnce = await throughputEnds(res, prim, size, options, row, children, timeoutMs);
+    if (runOnce.skip) return { ...row, status: 'skipped', reason: runOnce.skip };
+    const warm = await warmCase(runOnce, row, common, options, progress);
     let previousStats = warm.stats;
-    row.warmup = { count: warmCount, msgsPerSec: warmRate };
-    let runCount = count;
-    if (options.count === undefined && Number.isFinite(warmRate) && count / warmRate > 1.5 * options.duration) {
-      runCount = Math.max(Math.min(count, 20), Math.floor(warmRate * options.duration));
-      row.reduced = true;
-    }
-    row.count = runCount;
+    const sized = runCount({
+      common,
+      rate: warm.rate,
+      duration: options.duration,
+      quick: options.quick,
+      fixed: options.count,
+    });
+    if (sized.reduced) row.reduced = true;
+    row.count = sized.count;
     for (let run = 1; run <= options.repeat; run++) {
       progress.step(`${prim.label} ${sizeLabel(size)} run ${run}/${options.repeat}`);
-      const { seconds, stats } = await runOnce(run, runCount);
-      const msgsPerSec = (runCount - 1) / seconds;
-      const measured = { count: runCount, seconds, msgsPerSec, MBps: (msgsPerSec * size) / 1e6 };
+      const { seconds, stats } = await runOnce(run, sized.count);
+      const msgsPerSec = (sized.count - 1) / seconds;
+      const measured = { count: sized.count, seconds, msgsPerSec, MBps: (msgsPerSec * size) / 1e6 };
       if (stats) measured.stats = statsDelta(stats, previousStats);
       previousStats = stats;
       row.runs.push(measured);
     }
+    row.moved = { messages: sized.count * options.repeat, bytes: sized.count * options.repeat * size };
     row.msgsPerSec = spread(row.runs.map((r) => r.msgsPerSec));
     row.MBps = spread(row.runs.map((r) => r.MBps));
   } catch (error) {
     Object.assign(row, failure(error));
   } finally {
+    unpin();
     await Promise.all(children.map((c) => c.stop()));
   }
   return row;
@@ -525,7 +609,13 @@ async function nativeLatency(row, options) {
   try {
     for (let run = 0; run < options.repeat; run++) {
       const args = [String(options.rounds), String(row.size), '--warm', String(run === 0 ? warm : 0)];
-      const { error, stdout, stderr } = await execTool(tool, [...args, '--spin-us', String(RING_SPIN_US)], 60_000);
+      const pinned = [...args, '--spin-us', String(RING_SPIN_US)];
+      // --pin: both processes of the fork under one taskset (same: one CPU; split: the pair).
+      const cpus = bothEnds(options.placement ?? UNPINNED);
+      const { error, stdout, stderr } =
+        cpus === undefined
+          ? await execTool(tool, pinned, 60_000)
+          : await execTool(TASKSET, ['-c', String(cpus), tool, ...pinned], 60_000);
       const samples = /^ns((?: \d+)+)$/m.exec(stdout);
       if (error || !samples) {
         throw Object.assign(new Error(`ring_pingpong: ${stderr.trim() || error?.message}`), {
@@ -541,23 +631,30 @@ async function nativeLatency(row, options) {
 }
 
 /**
- * Round trips of one message between two processes. placement (the --wakeup rows): pin the
- * pinger and the echo with taskset to placement.cpus; otherwise the scheduler places them.
+ * Round trips of one message between two processes. placement (the --wakeup rows, or --pin
+ * for every row): pin the pinger and the echo with taskset to placement.cpus (the parent
+ * itself when it is the pinger); unpinned, the scheduler places them. The warm-up: a tenth
+ * of the rounds, then (unless --quick) more until STEADY.latencyWarmSeconds have passed.
  */
-async function latencyCase(res, prim, options, placement = UNPINNED) {
+async function latencyCase(res, prim, options, placement = options.placement) {
   const size = options.latencySize;
   const row = { primitive: prim.id, label: prim.label, group: prim.group, size, placement: placement.id, status: 'ok' };
-  const pin = (i) => (placement.cpus ? { cpu: placement.cpus[i], tasksetPath: TASKSET } : {});
-  if (prim.kind === 'c-ring') return nativeLatency(row, options);
+  const pin = prim.inProcess ? () => pinBoth(placement) : pinner(placement);
+  if (prim.kind === 'c-ring') return nativeLatency(row, { ...options, placement });
   if (prim.native) return { ...row, status: 'skipped', reason: 'the C pipe measures throughput only' };
   const reason = skipReason(prim, size, options.limits);
   if (reason) return { ...row, status: 'skipped', reason };
   const timeoutMs = Math.max(60_000, options.duration * options.repeat * 20_000);
   const children = [];
   const warm = Math.max(20, Math.round(options.rounds / 10));
-  const total = warm + options.rounds * options.repeat;
-  const maxMs = options.duration * 1000;
+  const warmMs = options.quick ? 0 : STEADY.latencyWarmSeconds * 1000;
+  // A blocking echo stops after `total` messages; a warm-up by time has no count, so it runs until killed.
+  const total = options.quick ? warm + options.rounds * options.repeat : Number.MAX_SAFE_INTEGER;
+  // A latency run stops after this once it has 100 round trips: --duration, at least 1 s (the old default).
+  const maxMs = Math.max(1, options.duration) * 1000;
+  let unpin = () => {};
   try {
+    unpin = pinParent(prim, placement);
     const setup = setupResources(res, prim, size, ['a', 'b'], options, true);
     if (setup.skip) return { ...row, status: 'skipped', reason: setup.skip };
     const cfg = { primitive: prim.id, size, resources: setup.resources };
@@ -572,6 +669,7 @@ async function latencyCase(res, prim, options, placement = UNPINNED) {
           serialization: prim.serialization,
           stdio,
           onData: (m) => deliver(m),
+          ...pin(1),
         },
       );
       children.push(echo);
@@ -593,14 +691,12 @@ async function latencyCase(res, prim, options, placement = UNPINNED) {
           },
         };
       }
+      const loop = (rounds, warmRounds) =>
+        Promise.race([pingLoop(prim, size, sender, receiver, rounds, warmRounds, maxMs), echo.dead]);
+      await loop(0, warm);
+      for (const t = performance.now(); performance.now() - t < warmMs; ) await loop(0, warm);
       runs = [];
-      for (let run = 0; run < options.repeat; run++) {
-        const samples = await Promise.race([
-          pingLoop(prim, size, sender, receiver, options.rounds, run === 0 ? warm : 0, maxMs),
-          echo.dead,
-        ]);
-        runs.push(Array.from(samples));
-      }
+      for (let run = 0; run < options.repeat; run++) runs.push(Array.from(await loop(options.rounds, 0)));
     } else {
       const ping = startChild(res, { ...cfg, role: 'ping' }, pin(0));
       children.push(ping);
@@ -618,6 +714,7 @@ async function latencyCase(res, prim, options, placement = UNPINNED) {
         runs: options.repeat,
         rounds: options.rounds,
         warm,
+        warmMs,
         maxMs,
         total,
       });
@@ -627,12 +724,16 @@ async function latencyCase(res, prim, options, placement = UNPINNED) {
       const echoDead = echo
         ? echo.dead.catch((error) => (/exited \(code 0/.test(error.message) ? samples : Promise.reject(error)))
         : samples;
-      runs = (await Promise.race([samples, echoDead])).runs;
+      const answer = await Promise.race([samples, echoDead]);
+      runs = answer.runs;
+      const waits = parkSplit(runs, answer.parked);
+      if (waits) row.waits = waits;
     }
     Object.assign(row, percentilesUs(runs));
   } catch (error) {
     Object.assign(row, failure(error));
   } finally {
+    unpin();
     await Promise.all(children.map((c) => c.stop()));
   }
   return row;
@@ -642,13 +743,25 @@ async function latencyCase(res, prim, options, placement = UNPINNED) {
 
 export { sizeLabel };
 
+/** The JSON schema of runBench's result (docs/benchmarks.md, `--json` shape). */
+export const SCHEMA = 'shmkit-bench/3';
+
 /**
- * Runs the benchmark. options: { primitives (ids), sizes, duration (s), repeat, count?, rounds,
- * baseline, prefix?, nativeTools? (what prepareNativeTools resolved with; made here when absent) };
- * progress: { start(total), step(text), caseDone(text), stop() } (all optional).
+ * Runs the benchmark. options: { primitives (ids), sizes, duration (s: each measured run's
+ * time; with quick, the longest one may take), repeat, count?, rounds, baseline, quick?, pin?
+ * ('same' | 'split': every row pinned with taskset), prefix?, nativeTools? (what
+ * prepareNativeTools resolved with; made here when absent) }; progress: { start(total),
+ * step(text), caseDone(text), stop() } (all optional). Throws a RangeError when --pin cannot
+ * be honoured here.
  */
 export async function runBench(options, progress = {}) {
   const opts = { ...DEFAULTS, ...options };
+  opts.placement = UNPINNED;
+  if (opts.pin) {
+    const pinned = pinPlacement(opts.pin);
+    if (pinned.error) throw new RangeError(pinned.error);
+    opts.placement = pinned.placement;
+  }
   opts.limits = kernelLimits();
   const prims = selectPrimitives(opts.primitives, opts.payloads);
   // The C tools of the native rows are built here, before the first case, not at install.
@@ -703,7 +816,7 @@ export async function runBench(options, progress = {}) {
   ];
   const failed = rows.filter((r) => r.status.startsWith('failed'));
   return {
-    schema: 'shmkit-bench/2',
+    schema: SCHEMA,
     date: new Date().toISOString(),
     machine,
     limits: opts.limits,
@@ -713,6 +826,9 @@ export async function runBench(options, progress = {}) {
       duration: opts.duration,
       repeat: opts.repeat,
       count: opts.count ?? null,
+      quick: Boolean(opts.quick),
+      pin: opts.pin ?? null,
+      steady: opts.quick ? null : { ...STEADY },
       rounds: opts.rounds,
       latencySize: opts.latencySize,
       baseline: opts.baseline,

@@ -47,10 +47,17 @@ function hasFloor(result) {
 const percent = (share) => (share === undefined ? '' : `${fixed(share * 100)}%`);
 
 export function throughputHead(result) {
-  const head = ['primitive', 'size', 'msgs/s', 'MB/s', 'spread', '× baseline', 'msgs/run'];
+  const head = ['primitive', 'size', 'msgs/s', 'MB/s', 'spread', '× baseline', 'msgs/run', 'warm-up'];
   if (hasFloor(result)) head.push('% C floor');
   if (hasMemcpy(result)) head.push('% memcpy');
   return head;
+}
+
+/** The warm-up cell: its seconds, and 'not stable' when no two windows agreed in time (bench/steady.mjs). */
+function warmupText(r) {
+  if (!r.warmup) return '';
+  const seconds = `${fixed(r.warmup.seconds)} s`;
+  return r.stable === false ? `${seconds}, not stable` : seconds;
 }
 
 export function throughputRows(result) {
@@ -66,8 +73,9 @@ export function throughputRows(result) {
           spreadPct(r.msgsPerSec),
           ratio(r.ratio),
           `${r.count}${r.reduced ? '*' : ''}`,
+          warmupText(r),
         ]
-      : [r.label, sizeLabel(r.size), statusText(r), '', '', '', ''];
+      : [r.label, sizeLabel(r.size), statusText(r), '', '', '', '', ''];
     if (floor) row.push(percent(r.ofFloor));
     if (memcpy) row.push(percent(r.ofMemcpy));
     return row;
@@ -117,30 +125,54 @@ function objectsTitle(result) {
   );
 }
 
-/** One latency table row; `label` adds the placement for the wake-up rows. */
-function latencyRow(r, label = r.label) {
-  return r.p50Us !== undefined
-    ? [
-        label,
-        fixed(r.p50Us),
-        fixed(r.p90Us),
-        fixed(r.p99Us),
-        fixed(r.p999Us),
-        fixed(r.maxUs),
-        spreadPct(r.p50RunsUs),
-        ratio(r.ratio),
-        String(r.rounds),
-      ]
-    : [label, statusText(r), '', '', '', '', '', '', ''];
+/** One latency table row; `label` adds the placement for the wake-up rows; `spun` adds the spun % column. */
+function latencyRow(r, label = r.label, spun = false) {
+  const row =
+    r.p50Us !== undefined
+      ? [
+          label,
+          fixed(r.p50Us),
+          fixed(r.p90Us),
+          fixed(r.p99Us),
+          fixed(r.p999Us),
+          fixed(r.maxUs),
+          spreadPct(r.p50RunsUs),
+          ratio(r.ratio),
+          String(r.rounds),
+        ]
+      : [label, statusText(r), '', '', '', '', '', '', ''];
+  return spun ? [...row, r.waits ? `${fixed(r.waits.spunPct, 0)}%` : ''] : row;
 }
 
 export function latencyRows(result) {
-  return sortedLatency(result).map((r) => latencyRow(r));
+  return sortedLatency(result).map((r) => latencyRow(r, r.label, true));
 }
 
 export function wakeupRows(result) {
-  return result.wakeup.map((r) => latencyRow(r, `${r.label}, ${PLACEMENTS[r.placement] ?? r.placement}`));
+  return result.wakeup.map((r) => latencyRow(r, `${r.label}, ${PLACEMENTS[r.placement] ?? r.placement}`, true));
 }
+
+/**
+ * How the ring rows' round trips were served, one line each: spun (neither side parked) or
+ * after a park, with the p50 of each kind (bench/waits.mjs).
+ */
+export function waitsLines(result) {
+  const place = (r) => (r.placement === 'unpinned' ? '' : `, ${PLACEMENTS[r.placement] ?? r.placement}`);
+  return [...sortedLatency(result), ...result.wakeup]
+    .filter((r) => r.waits)
+    .map((r) => {
+      const w = r.waits;
+      const pct = (n) => `${fixed((n / w.rounds) * 100, 0)}%`;
+      const p50 = (us) => (us === undefined ? '' : `, p50 ${fixed(us)} µs`);
+      return (
+        `${r.label}${place(r)}: ${pct(w.spun)} spun${p50(w.spunP50Us)}; ${pct(w.rounds - w.spun)} after a park` +
+        `${p50(w.parkedP50Us)} (the pinger parked in ${pct(w.pingerParked)}, the echo in ${pct(w.echoParked)})`
+      );
+    });
+}
+
+const SPUN_NOTE =
+  'spun % (ring and TypedQueue rows): round trips in which neither side parked on the futex (the reply caught while spinning, or already there)';
 
 /** The --crowd rows: alone, then among `pending` others, per placement; × alone = p50 ÷ alone's p50 (1.00: no slower). */
 export function crowdRows(result) {
@@ -168,8 +200,8 @@ export function crowdLines(result) {
 
 const PLACEMENTS = { cross: 'across vCPUs', same: 'one vCPU', unpinned: 'unpinned' };
 const PERCENTILES_HEAD = ['p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'p50 spread'];
-const LATENCY_HEAD = ['primitive', ...PERCENTILES_HEAD, '× baseline', 'round trips'];
-const WAKEUP_HEAD = ['primitive, placement', ...PERCENTILES_HEAD, '× futex', 'round trips'];
+const LATENCY_HEAD = ['primitive', ...PERCENTILES_HEAD, '× baseline', 'round trips', 'spun %'];
+const WAKEUP_HEAD = ['primitive, placement', ...PERCENTILES_HEAD, '× futex', 'round trips', 'spun %'];
 const CROWD_HEAD = ['placement, pending', ...PERCENTILES_HEAD, '× alone', 'round trips'];
 const CROWD_TITLE =
   'one async futex.wait round trip, alone and among other pending async waits (--crowd; × alone = p50 / p50 alone, 1.00 = no slower)';
@@ -186,16 +218,45 @@ export function idleLine(idle) {
   );
 }
 
+/** How the runs were sized: steady (warm-up until stable, runs by time) or --quick / --count. */
+function runsText(o) {
+  const count = o.count ? `${o.count} messages` : 'the common count';
+  if (o.quick) return `--quick: ${o.repeat} runs of ${count} after one short warm-up`;
+  const s = o.steady;
+  const warm = s
+    ? `warm-up until two ${s.windowSeconds} s windows agree within ${s.tolerance * 100} % (at most ${s.maxWarmSeconds} s)`
+    : 'a warm-up';
+  const runs = o.count
+    ? `${o.repeat} runs of ${count}`
+    : `${o.repeat} runs of ${o.duration} s each (never fewer than the common count)`;
+  return `${warm}, then ${runs}`;
+}
+
+function placementText(o) {
+  if (o.pin === 'same') return 'every row pinned to one vCPU (--pin same)';
+  if (o.pin === 'split') return 'every row pinned across two vCPUs (--pin split)';
+  return 'unpinned';
+}
+
 export function header(result) {
   const o = result.options;
   return [
     machineLine(result.machine),
-    `shmkit bench: ${o.repeat} runs after a warm-up; median shown, spread = ±half the range of the runs; ` +
+    `shmkit bench: ${runsText(o)}; median shown, spread = ±half the range of the runs; ${placementText(o)}; ` +
       (result.throughput.length + result.latency.length > 0
         ? `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`
         : 'objects only (--payload object); baseline process.send json'),
     `ring data area (ringCapacity): ${o.ringCapacity ? `${sizeLabel(o.ringCapacity)} for every ring and queue` : 'by size, at least 1 MiB and 4 messages; 64 KiB for round trips'}`,
   ];
+}
+
+/** The note of the rows marked * (fewer messages than the common count), or undefined. */
+function reducedNote(result) {
+  if (!result.throughput.some((r) => r.reduced)) return undefined;
+  const o = result.options;
+  const limit =
+    o.quick || !o.steady ? `1.5 × --duration ${o.duration} s` : `${Math.max(o.steady.maxRunSeconds, o.duration)} s`;
+  return `* fewer messages than the common count: at that count one run would take longer than ${limit}`;
 }
 
 function skippedLines(result) {
@@ -225,11 +286,8 @@ export function renderText(result) {
     t.push(row);
   }
   if (result.throughput.length > 0) out.push('Throughput (one way, per process pair):', t.toString());
-  if (result.throughput.some((r) => r.reduced)) {
-    out.push(
-      `* fewer messages than the common count: at that count one run would take longer than --duration ${result.options.duration} s`,
-    );
-  }
+  const reduced = reducedNote(result);
+  if (reduced) out.push(reduced);
   if (result.latency.length > 0) {
     const l = new Table({ head: LATENCY_HEAD, style: { head: [], border: [], compact: true } });
     for (const row of latencyRows(result)) l.push(row);
@@ -239,6 +297,8 @@ export function renderText(result) {
       l.toString(),
     );
   }
+  const waits = waitsLines(result);
+  if (waits.length > 0) out.push(`${SPUN_NOTE}:`, ...waits.map((line) => `  ${line}`));
   if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
     const o = new Table({ head: OBJECTS_HEAD, style: { head: [], border: [], compact: true } });
     for (const row of objectRows(result)) o.push(row);
@@ -298,6 +358,11 @@ export function renderCsv(result) {
     'of_memcpy',
     'pending',
     'of_floor',
+    'stable',
+    'warmup_s',
+    'messages_moved',
+    'bytes_moved',
+    'spun_pct',
   ];
   const lines = [head.join(',')];
   const throughputLike = [
@@ -325,10 +390,15 @@ export function renderCsv(result) {
         '',
         '',
         r.reason,
-        '',
+        r.placement,
         r.ofMemcpy,
         '',
         r.ofFloor,
+        r.stable,
+        r.warmup?.seconds,
+        r.moved?.messages,
+        r.moved?.bytes,
+        '',
       ]
         .map(csvCell)
         .join(','),
@@ -365,6 +435,11 @@ export function renderCsv(result) {
         '',
         r.pending,
         '',
+        '',
+        '',
+        '',
+        '',
+        r.waits?.spunPct,
       ]
         .map(csvCell)
         .join(','),
@@ -385,12 +460,16 @@ function mdTable(head, rows) {
 export function renderMarkdown(result) {
   const out = header(result).map((l) => `${l}  `);
   out.push('', '### Throughput', '', mdTable(throughputHead(result), throughputRows(result)));
+  const reduced = reducedNote(result);
+  if (reduced) out.push('', reduced);
   out.push(
     '',
     `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
     '',
     mdTable(LATENCY_HEAD, latencyRows(result)),
   );
+  const waits = waitsLines(result);
+  if (waits.length > 0) out.push('', `${SPUN_NOTE}:`, '', ...waits.map((line) => `- ${line}`));
   if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
     out.push('', '### Objects', '', objectsTitle(result), '', mdTable(OBJECTS_HEAD, objectRows(result)));
   }

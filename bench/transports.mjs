@@ -469,7 +469,7 @@ function ringSender(ring, prim) {
           ring.commit();
         }
       : (m) => ring.pushSync(m);
-  return { sync: true, send, close: () => ring.close() };
+  return { sync: true, send, stats: () => ring.stats(), close: () => ring.close() };
 }
 
 // ------------------------------------------------------------ endpoints in a child process (or worker)
@@ -489,9 +489,9 @@ export async function openReceiver(shmkit, prim, cfg, ch) {
       const queue = shmkit.TypedQueue.open(res, tqOptions(prim, size));
       if (prim.format === 'record' && typeof queue.popIntoSync === 'function') {
         const target = { seq: 0, payload: new Uint8Array(size - 4) };
-        return { recvSync: () => queue.popIntoSync(target), close: () => queue.close() };
+        return { recvSync: () => queue.popIntoSync(target), stats: () => queue.stats(), close: () => queue.close() };
       }
-      return { recvSync: () => queue.popSync(), close: () => queue.close() };
+      return { recvSync: () => queue.popSync(), stats: () => queue.stats(), close: () => queue.close() };
     }
     case 'sysv': {
       const queue = shmkit.SysvMessageQueue.fromId(res);
@@ -574,7 +574,7 @@ export async function openSender(shmkit, prim, cfg, ch, peer) {
       return ringSender(openRing(shmkit, prim, res), prim);
     case 'tq': {
       const queue = shmkit.TypedQueue.open(res, tqOptions(prim, cfg.size));
-      return { sync: true, send: (m) => queue.pushSync(m), close: () => queue.close() };
+      return { sync: true, send: (m) => queue.pushSync(m), stats: () => queue.stats(), close: () => queue.close() };
     }
     case 'sysv': {
       const queue = shmkit.SysvMessageQueue.fromId(res);
@@ -760,7 +760,11 @@ function receiveOne(receiver) {
 /**
  * Round trips at `size`: send message i on `sender`, wait for it back on `receiver`, verify
  * (SHMKIT_BENCH_DROP sends message 3 in place of 2: the check must fail).
- * Returns Float64Array of nanoseconds per round trip for rounds [warm, warm + rounds).
+ * Returns Float64Array of nanoseconds per round trip for rounds [warm, warm + rounds). When
+ * both ends are rings (they have stats()), it also carries `parked`: per round trip, which
+ * side's wait entered the futex park path (PARKED_PINGER: this side, waiting for the reply;
+ * PARKED_ECHO: the echo, waiting for the message), 0 when the round trip was served while
+ * spinning. The counters are read after each round trip, outside its timing.
  */
 export async function pingLoop(prim, size, sender, receiver, rounds, warm, maxMs = Number.POSITIVE_INFINITY) {
   const make = messageMaker(prim, size, sender.fresh !== false && !sender.sync && prim.kind !== 'ipc');
@@ -768,6 +772,8 @@ export async function pingLoop(prim, size, sender, receiver, rounds, warm, maxMs
   const rx = receiveOne(receiver);
   const drop = dropHook(prim.id);
   const samples = new Float64Array(rounds);
+  const parks = receiver.stats && sender.stats ? parkCounter(receiver, sender) : undefined;
+  const parked = parks ? new Uint8Array(rounds) : undefined;
   const start = performance.now();
   let n = 0;
   for (let i = 0; i < warm + rounds; i++) {
@@ -778,10 +784,34 @@ export async function pingLoop(prim, size, sender, receiver, rounds, warm, maxMs
     if (!rx.sync) reply = await reply;
     const t1 = process.hrtime.bigint();
     verify(reply, i);
-    if (i >= warm) samples[n++] = Number(t1 - t0);
+    const how = parks?.();
+    if (i >= warm) {
+      if (parked) parked[n] = how;
+      samples[n++] = Number(t1 - t0);
+    }
     if (n >= 100 && performance.now() - start > maxMs) break; // a slow transport: enough samples
   }
-  return samples.subarray(0, n);
+  const out = samples.subarray(0, n);
+  if (parked) out.parked = parked.subarray(0, n);
+  return out;
+}
+
+/** Bits of pingLoop's `parked`: which side's wait parked during a round trip. */
+export const PARKED_PINGER = 1;
+export const PARKED_ECHO = 2;
+
+/** () → the PARKED_* bits of the consumer park counters that moved since the last call. */
+function parkCounter(receiver, sender) {
+  let mine = receiver.stats().consumerParks;
+  let echo = sender.stats().consumerParks;
+  return () => {
+    const nowMine = receiver.stats().consumerParks;
+    const nowEcho = sender.stats().consumerParks;
+    const bits = (nowMine !== mine ? PARKED_PINGER : 0) | (nowEcho !== echo ? PARKED_ECHO : 0);
+    mine = nowMine;
+    echo = nowEcho;
+    return bits;
+  };
 }
 
 /** The echo side: sends back every message it receives, `total` of them (sync kinds) or until closed. */

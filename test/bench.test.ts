@@ -40,7 +40,8 @@ function bench(args: string[], env: Record<string, string> = {}, cli = CLI): Pro
   });
 }
 
-const TINY = ['--count', '200', '--rounds', '50', '--repeat', '1', '--sizes', '64,4k'];
+/** The short smoke-test run: --quick (fixed counts, one short warm-up), tiny counts. */
+const TINY = ['--quick', '--count', '200', '--rounds', '50', '--repeat', '1', '--sizes', '64,4k'];
 
 /** The object rows (bench/objects.mjs), in catalog order. */
 const OBJECT_IDS = [
@@ -59,6 +60,25 @@ function expectLatency(row: { p50Us: number; p99Us: number; [key: string]: unkno
   for (const key of ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs', 'rounds', 'ratio'])
     expect(typeof row[key]).toBe('number');
   expect(row.p50Us).toBeLessThanOrEqual(row.p99Us);
+}
+
+/** A ring row's split of its round trips into spun and parked (bench/waits.mjs). */
+interface Waits {
+  rounds: number;
+  spun: number;
+  pingerParked: number;
+  echoParked: number;
+  spunPct: number;
+}
+
+function expectWaits(row: { rounds: number; waits: Waits }): void {
+  const w = row.waits;
+  expect(w.rounds).toBe(row.rounds);
+  expect(w.spun).toBeGreaterThanOrEqual(0);
+  expect(w.spunPct).toBeCloseTo((w.spun / w.rounds) * 100, 9);
+  // A round trip that is not spun had at least one side park; each side parks at most once a round trip.
+  expect(w.pingerParked + w.echoParked).toBeGreaterThanOrEqual(w.rounds - w.spun);
+  expect(Math.max(w.pingerParked, w.echoParked)).toBeLessThanOrEqual(w.rounds - w.spun);
 }
 
 /**
@@ -131,7 +151,7 @@ describe('shmkit bench', () => {
         'wakeup',
       ].sort(),
     );
-    expect(result.schema).toBe('shmkit-bench/2');
+    expect(result.schema).toBe('shmkit-bench/3');
     expect(result.wakeup).toEqual([]);
     expect(result.crowd).toEqual([]);
     expect(result.idle).toBeNull();
@@ -157,6 +177,7 @@ describe('shmkit bench', () => {
       expectLatency(row);
     }
     expect(run.stdout).toMatch(/^Objects: one JS object per message \(.+, ~\d+ B as JSON\)/m);
+    expect(result.options).toMatchObject({ quick: true, pin: null, steady: null });
     const ids = result.primitives.map((p: { id: string }) => p.id);
     expect(ids).toEqual(expect.arrayContaining(['ring', 'ring-park', 'ring-mpmc', 'tq-records', 'tq-v8', 'sysv']));
     expect(ids).toEqual(expect.arrayContaining(['posix-mq', 'fifo', 'semaphore', 'signals', 'futex', 'ipc-json']));
@@ -182,6 +203,11 @@ describe('shmkit bench', () => {
         if (row.group === 'shmkit') expect(typeof row.ofFloor).toBe('number');
         if (/^(ring|tq)/.test(row.primitive)) expect(row.ringCapacity).toBeGreaterThanOrEqual(1 << 20);
         if (/^ring/.test(row.primitive)) expect(typeof row.runs[0].stats.consumerParks).toBe('number');
+        expect(row.placement).toBe('unpinned');
+        expect(row.moved).toEqual({ messages: 200, bytes: 200 * row.size });
+        expect(row.warmup.windows).toHaveLength(1); // --quick: one warm-up run of a tenth of the count
+        expect(row.warmup.messages).toBe(20);
+        expect(row.stable).toBeUndefined();
       }
     }
     const latencyIds = result.latency.map((row: { primitive: string }) => row.primitive);
@@ -192,6 +218,9 @@ describe('shmkit bench', () => {
       expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
       expect(row.placement).toBe('unpinned');
       expectLatency(row);
+      // Ring and TypedQueue rows say how their round trips were served; the others cannot.
+      if (/^(ring|tq)/.test(row.primitive)) expectWaits(row);
+      else expect(row.waits).toBeUndefined();
     }
     expect(fs.readFileSync(csv, 'utf8').split('\n')[0]).toMatch(/^test,primitive,label,size,status,/);
     expect(fs.readFileSync(md, 'utf8')).toContain('| primitive | size | msgs/s |');
@@ -311,7 +340,11 @@ describe('shmkit bench', () => {
       // The crowd sleeps on shared waiter threads: at most 1 + ⌈500/127⌉ more (docs/api.md).
       expect(row.crowd.threadsCrowded - row.crowd.threadsAlone).toBeLessThanOrEqual(1 + Math.ceil(500 / 127));
     }
-    expect(fs.readFileSync(csv, 'utf8')).toMatch(/^crowd,futex-wait,.+,500,$/m);
+    // The crowded rows' CSV lines carry the pending count in the 'pending' column.
+    const [head, ...lines] = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    const pending = (head as string).split(',').indexOf('pending');
+    const crowded = lines.filter((line) => line.startsWith('crowd,futex-wait,') && line.split(',')[pending] === '500');
+    expect(crowded).toHaveLength(placements.length);
     expect(fs.readFileSync(md, 'utf8')).toContain('| placement, pending | p50 µs |');
   }, 120_000);
 
@@ -356,6 +389,7 @@ describe('shmkit bench', () => {
     const run = await bench([
       '--only',
       'sysv',
+      '--quick',
       '--count',
       '50',
       '--rounds',
@@ -376,6 +410,94 @@ describe('shmkit bench', () => {
     expect(row).toMatchObject({ status: 'skipped', reason: expect.stringContaining('kernel.msgmax') });
   });
 
+  it('by default warms each case up until its rate is stable and sizes its runs by time', async () => {
+    const json = path.join(dir, 'steady.json');
+    const run = await bench([
+      '--only',
+      'ring-park',
+      '--sizes',
+      '64',
+      '--duration',
+      '0.2',
+      '--repeat',
+      '2',
+      '--rounds',
+      '50',
+      '--json',
+      json,
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(
+      /warm-up until two 0\.2 s windows agree within 10 % \(at most 5 s\), then 2 runs of 0\.2 s each/,
+    );
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.options).toMatchObject({ quick: false, duration: 0.2, count: null });
+    expect(result.options.steady).toMatchObject({ windowSeconds: 0.2, tolerance: 0.1, maxWarmSeconds: 5 });
+    expect(result.throughput.map((r: { primitive: string }) => r.primitive).sort()).toEqual(['ipc-json', 'ring-park']);
+    for (const row of result.throughput) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+      const windows = row.warmup.windows;
+      const last = windows.at(-1);
+      expect(typeof row.stable).toBe('boolean');
+      if (row.stable) {
+        // The last two windows lasted half a window or more and agree within 10 %.
+        const before = windows.at(-2);
+        expect(Math.min(before.seconds, last.seconds)).toBeGreaterThanOrEqual(0.1);
+        expect(Math.abs(before.msgsPerSec - last.msgsPerSec)).toBeLessThanOrEqual(
+          0.1 * Math.max(before.msgsPerSec, last.msgsPerSec),
+        );
+      } else {
+        expect(run.stdout).toMatch(new RegExp(`${row.label} .+ not stable`));
+      }
+      // Never fewer than the common count (100,000 at 64 B), and at least 0.2 s at the warm rate.
+      if (!row.reduced) {
+        expect(row.count).toBeGreaterThanOrEqual(100_000);
+        expect(row.count).toBeGreaterThanOrEqual(Math.ceil(last.msgsPerSec * 0.2));
+      }
+      expect(row.runs.map((r: { count: number }) => r.count)).toEqual([row.count, row.count]);
+      expect(row.moved).toEqual({ messages: 2 * row.count, bytes: 2 * row.count * 64 });
+      expect(row.warmup.messages).toBe(windows.reduce((sum: number, w: { count: number }) => sum + w.count, 0));
+    }
+    const ring = result.latency.find((r: { primitive: string }) => r.primitive === 'ring-park');
+    expect(ring.status, ring.reason).toBe('ok');
+    expectWaits(ring);
+    expect(run.stdout).toMatch(/^ {2}ring SPSC park-only: \d+% spun/m);
+  }, 120_000);
+
+  it('pins every row with --pin same|split (taskset), the parent too when it is one end', async (ctx) => {
+    const taskset = ['/usr/bin/taskset', '/bin/taskset'].some((p) => fs.existsSync(p));
+    requireOrSkip(ctx, taskset && os.availableParallelism() >= 2, 'taskset(1) and two CPUs');
+    for (const [pin, placement] of [
+      ['same', 'same'],
+      ['split', 'cross'],
+    ]) {
+      const json = path.join(dir, `pin-${pin}.json`);
+      const run = await bench([
+        '--only',
+        'ring,c-pipe,worker',
+        ...TINY,
+        '--sizes',
+        '64',
+        '--pin',
+        pin as string,
+        '--json',
+        json,
+      ]);
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+      expect(result.options.pin).toBe(pin);
+      for (const row of [...result.throughput, ...result.latency]) {
+        if (row.status === 'skipped' && /^c-/.test(row.primitive)) continue; // no C compiler
+        expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+        expect(row.placement).toBe(placement);
+      }
+    }
+    const bad = await bench(['--pin', 'diagonal']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("argument 'diagonal' is invalid");
+  }, 120_000);
+
   it('rejects an unknown primitive with a usage error (exit 2)', async () => {
     const run = await bench(['--only', 'carrier-pigeon']);
     expect(run.code).toBe(2);
@@ -388,7 +510,7 @@ describe('shmkit bench for scripts and lean installs', () => {
     const run = await bench(['--progress', '--only', 'memcpy', ...TINY, '--sizes', '64', '--json', '-']);
     expect(run.code, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout);
-    expect(result).toMatchObject({ schema: 'shmkit-bench/2', ok: true });
+    expect(result).toMatchObject({ schema: 'shmkit-bench/3', ok: true });
     expect(result.throughput.map((r: { primitive: string }) => r.primitive).sort()).toEqual(
       ['c-memcpy', 'ipc-json', 'memcpy', 'memcpy-ring', 'memcpy-slice'].sort(),
     );

@@ -15,11 +15,13 @@ const json = path.join(os.tmpdir(), `lab09-${process.pid}.json`);
 // The chart stays beside this file for you to open in a browser (git ignores it).
 const chart = path.join(path.dirname(new URL(import.meta.url).pathname), 'chart.svg');
 
-// Four primitives, two sizes, one short run each: a few seconds on 2 vCPUs.
-// Drop --only/--sizes/--repeat/--duration for the full suite (about 2 minutes).
+// Four primitives, two sizes, one short run each (--quick: no steady-state warm-up): a few
+// seconds on 2 vCPUs. Drop --quick/--only/--sizes/--repeat/--duration for the full suite, which
+// warms each case up until its rate is stable (a few minutes).
 const args = [
   path.join(root, 'dist/tooling/cli/main.js'),
   'bench',
+  '--quick',
   '--only',
   'ring,ring-park,uds,ipc-json,futex',
   '--sizes',

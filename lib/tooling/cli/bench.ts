@@ -4,7 +4,10 @@
  * (µs), the memcpy ceilings, and on request pinned wake-up latency against a
  * bare futex (--wakeup), the wake latency of one async futex wait among many
  * pending (--crowd) and the idle cost of a parked consumer (--idle)
- * (docs/benchmarks.md). The harness is plain ESM under bench/ in the package
+ * (docs/benchmarks.md). By default each case warms up until its rate is
+ * stable and its runs are sized by time (--duration); --quick is the short
+ * fixed-count run; --pin places every row; --compare checks a run against an
+ * earlier one's JSON. The harness is plain ESM under bench/ in the package
  * (bench/harness.mjs, its child processes and report.mjs): its child
  * processes must be real files that `import 'shmkit'` like a user's program
  * would, so it is shipped as-is rather than compiled. This module parses the
@@ -27,6 +30,8 @@ interface BenchRow {
   /** --crowd: p50 ÷ the p50 alone. */
   ratio?: number;
   msgsPerSec?: { median: number };
+  /** Throughput: false when the warm-up found no stable rate within its time limit. */
+  stable?: boolean;
   /** Round-trip latency, µs. */
   p50Us?: number;
   cpuMsPerSecond?: number;
@@ -54,6 +59,7 @@ interface Harness {
     /** What a run without --payload carries. */
     payloads: Payload[];
   };
+  SCHEMA: string;
   /** Pending waits of --crowd given without a number. */
   DEFAULT_CROWD: number;
   PRIMITIVES: {
@@ -88,6 +94,18 @@ interface Harness {
 interface NativeTools {
   paths?: Record<string, string>;
   error?: Error & { code: string; reason: string };
+}
+
+/** bench/compare.mjs: --compare and --from. */
+interface Compare {
+  loadResult(path: string): BenchResult;
+  compareResults(before: BenchResult, after: BenchResult): unknown[];
+  renderComparison(comparison: unknown[], before: BenchResult, after: BenchResult): string;
+}
+
+/** bench/placement.mjs: whether --pin can be honoured here. */
+interface Placement {
+  pinPlacement(mode: string): { error?: string };
 }
 
 interface Report {
@@ -182,9 +200,13 @@ interface BenchOptions {
   only?: string[];
   payload?: Payload[];
   sizes?: number[];
-  duration: number;
+  duration?: number;
   repeat: number;
   count?: number;
+  quick?: boolean;
+  pin?: 'same' | 'split';
+  compare?: string;
+  from?: string;
   rounds: number;
   baseline: string;
   ringCapacity?: number;
@@ -215,9 +237,25 @@ export function register(program: Command): void {
     )
     .option('--sizes <sizes>', 'message sizes for throughput (default 64,4k,64k,1m)', parseSizes)
     .addOption(
-      new Option('--duration <seconds>', 'the longest one run may take: slower primitives send fewer messages')
-        .default(1)
-        .argParser(positive('--duration', false)),
+      new Option(
+        '--duration <seconds>',
+        'seconds of each measured run, after a warm-up until the rate is stable (never fewer messages than the common count); with --quick: the longest one run may take (default 0.5)',
+      ).argParser(positive('--duration', false)),
+    )
+    .option('--quick', 'the short run for smoke tests: one short warm-up, then the common count (or --count) per run')
+    .addOption(
+      new Option(
+        '--pin <placement>',
+        'run every row pinned with taskset: same = both ends on one vCPU, split = one on each (the parent too when it is an end)',
+      ).choices(['same', 'split']),
+    )
+    .option(
+      '--compare <file>',
+      "print each row's change against an earlier run's --json file (within noise when the runs' ranges overlap)",
+    )
+    .option(
+      '--from <file>',
+      'measure nothing: take the result from a --json file (to print, --compare or re-render it)',
     )
     .addOption(
       new Option('--repeat <n>', 'measured runs per case, after a warm-up run')
@@ -226,7 +264,7 @@ export function register(program: Command): void {
     )
     .option(
       '--count <n>',
-      'messages per run for every primitive and size (default: 256 MiB worth, 64 to 100000; no --duration cap)',
+      'messages per run for every primitive and size, instead of sizing runs by --duration (the common count: 256 MiB worth, 64 to 100000)',
       positive('--count', true),
     )
     .addOption(
@@ -292,8 +330,30 @@ export function register(program: Command): void {
         return;
       }
       const report = await load<Report>('report.mjs');
-      // Both checks come before the first measurement, not after minutes of it.
+      const compare = await load<Compare>('compare.mjs');
+      // Every check comes before the first measurement, not after minutes of it.
       if (options.chart && !(await report.loadEcharts())) throw chartUnavailable();
+      let before: BenchResult | undefined;
+      let saved: BenchResult | undefined;
+      try {
+        if (options.compare) before = compare.loadResult(options.compare);
+        if (options.from) saved = compare.loadResult(options.from);
+      } catch (error) {
+        command.error(`shmkit bench: ${(error as Error).message}`, { exitCode: 2 });
+        return;
+      }
+      if (saved) {
+        await printResult(saved, options, report, compare, before);
+        return;
+      }
+      if (options.pin) {
+        const placement = await load<Placement>('placement.mjs');
+        const problem = placement.pinPlacement(options.pin).error;
+        if (problem) {
+          command.error(`shmkit bench: ${problem}`, { exitCode: 2 });
+          return;
+        }
+      }
       const nativeTools = await harness.prepareNativeTools(primitives);
       if (nativeTools.error) {
         // A native row named by its id in --only was asked for: that is an error. Chosen by
@@ -309,9 +369,11 @@ export function register(program: Command): void {
         {
           primitives,
           sizes: options.sizes ?? harness.DEFAULTS.sizes,
-          duration: options.duration,
+          duration: options.duration ?? harness.DEFAULTS.duration,
           repeat: options.repeat,
           count: options.count,
+          quick: options.quick,
+          pin: options.pin,
           rounds: options.rounds,
           baseline: options.baseline,
           payloads: options.payload ?? harness.DEFAULTS.payloads,
@@ -323,20 +385,35 @@ export function register(program: Command): void {
         },
         progress,
       );
-      // --json -: stdout carries the JSON and nothing else; the report goes to stderr.
-      const toStdout = options.json === '-';
-      const text = toStdout ? process.stderr : process.stdout;
-      text.write(`${report.renderText(result)}\n`);
-      const written = await report.writeOutputs(result, {
-        json: options.json,
-        csv: options.csv,
-        md: options.md,
-        chart: options.chart,
-      });
-      for (const file of written) text.write(`wrote ${file}\n`);
-      if (toStdout) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      if (!result.ok) process.exitCode = 1;
+      await printResult(result, options, report, compare, before);
     });
+}
+
+/** Prints the report (and the comparison with `before`), writes the files asked for; exit code 1 if a row failed. */
+async function printResult(
+  result: BenchResult,
+  options: BenchOptions,
+  report: Report,
+  compare: Compare,
+  before: BenchResult | undefined,
+): Promise<void> {
+  // --json -: stdout carries the JSON and nothing else; the report goes to stderr.
+  const toStdout = options.json === '-';
+  const text = toStdout ? process.stderr : process.stdout;
+  text.write(`${report.renderText(result)}\n`);
+  if (before) {
+    const comparison = compare.compareResults(before, result);
+    text.write(`\n${compare.renderComparison(comparison, before, result)}\n`);
+  }
+  const written = await report.writeOutputs(result, {
+    json: options.json,
+    csv: options.csv,
+    md: options.md,
+    chart: options.chart,
+  });
+  for (const file of written) text.write(`wrote ${file}\n`);
+  if (toStdout) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (!result.ok) process.exitCode = 1;
 }
 
 /** ERR_SHMKIT_NO_ECHARTS: --chart without the optional peer dependency echarts. */
@@ -367,8 +444,10 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       idle: 'idle',
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
-    if (type === 'throughput' || type === 'objects')
-      return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s`;
+    if (type === 'throughput' || type === 'objects') {
+      const note = row.stable === false ? ' (not stable)' : '';
+      return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s${note}`;
+    }
     if (type === 'idle') return `${row.label}: ${row.cpuMsPerSecond?.toFixed(2)} ms CPU/s`;
     if (type === 'crowd')
       return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs, ${row.ratio?.toFixed(2)}× alone`;
