@@ -609,13 +609,14 @@ async function nativeLatency(row, options) {
   try {
     for (let run = 0; run < options.repeat; run++) {
       const args = [String(options.rounds), String(row.size), '--warm', String(run === 0 ? warm : 0)];
-      const pinned = [...args, '--spin-us', String(RING_SPIN_US)];
-      // --pin: both processes of the fork under one taskset (same: one CPU; split: the pair).
-      const cpus = bothEnds(options.placement ?? UNPINNED);
-      const { error, stdout, stderr } =
-        cpus === undefined
-          ? await execTool(tool, pinned, 60_000)
-          : await execTool(TASKSET, ['-c', String(cpus), tool, ...pinned], 60_000);
+      // --pin: the pinger and the echo on the placement's CPUs, as the Node ends are.
+      const cpus = (options.placement ?? UNPINNED).cpus;
+      const pinned = cpus ? ['--cpus', `${cpus[0]},${cpus[1]}`] : [];
+      const { error, stdout, stderr } = await execTool(
+        tool,
+        [...args, '--spin-us', String(RING_SPIN_US), ...pinned],
+        60_000,
+      );
       const samples = /^ns((?: \d+)+)$/m.exec(stdout);
       if (error || !samples) {
         throw Object.assign(new Error(`ring_pingpong: ${stderr.trim() || error?.message}`), {

@@ -1,5 +1,5 @@
 /*
- * ring_pingpong ROUNDS SIZE [--warm N] [--spin-us US]
+ * ring_pingpong ROUNDS SIZE [--warm N] [--spin-us US] [--cpus PING,ECHO]
  *
  * The native floor of `shmkit bench`'s round-trip latency over a ring: forks;
  * the parent pushes message i (SIZE bytes, the --sampled stamp of
@@ -11,9 +11,12 @@
  * round trip ("ns 1234 1187 ..."); exits 1 on a wrong message or a ring
  * error, 2 for a usage error. The two rings are unlinked at once (they live
  * while mapped), so nothing is left behind even if a side is killed.
+ * --cpus pins the pinger to CPU PING and the echo to CPU ECHO
+ * (sched_setaffinity(2)), as `shmkit bench --pin` pins the two Node ends.
  */
 #define _GNU_SOURCE 1 /* before any header: clock_gettime, shm_open */
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,6 +28,17 @@ static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Pins the calling process to `cpu` (< 0: leaves it); 0 or 1 (printed). */
+static int pin(long cpu, const char *who) {
+  if (cpu < 0) return 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET((int)cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) == 0) return 0;
+  fprintf(stderr, "%s: cannot pin to CPU %ld: %s\n", who, cpu, strerror(errno));
+  return 1;
 }
 
 /* Pops one message into buf and checks it is message i. 0 or 1 (printed). */
@@ -53,6 +67,7 @@ static int push(shmkit_ring *r, const uint8_t *msg, size_t size, const char *who
 
 int main(int argc, char **argv) {
   uint64_t rounds = 0, size = 0, warm = UINT64_MAX, spin_us = 20;
+  long cpus[2] = {-1, -1};
   int bad = argc < 3 || tool_parse_u64(argv[1], 100000000, &rounds) ||
             tool_parse_u64(argv[2], 1 << 20, &size) || size == 0;
   for (int k = 3; !bad && k < argc; k++) {
@@ -60,12 +75,19 @@ int main(int argc, char **argv) {
       bad = tool_parse_u64(argv[++k], 100000000, &warm);
     } else if (strcmp(argv[k], "--spin-us") == 0 && k + 1 < argc) {
       bad = tool_parse_u64(argv[++k], 1000000, &spin_us);
+    } else if (strcmp(argv[k], "--cpus") == 0 && k + 1 < argc) {
+      char *end;
+      cpus[0] = strtol(argv[++k], &end, 10);
+      bad = *end != ',' || cpus[0] < 0;
+      if (!bad) cpus[1] = strtol(end + 1, &end, 10);
+      bad = bad || *end != '\0' || cpus[1] < 0;
     } else {
       bad = 1;
     }
   }
   if (bad) {
-    fprintf(stderr, "usage: ring_pingpong ROUNDS SIZE [--warm N] [--spin-us US]\n");
+    fprintf(stderr,
+            "usage: ring_pingpong ROUNDS SIZE [--warm N] [--spin-us US] [--cpus PING,ECHO]\n");
     return 2;
   }
   if (warm == UINT64_MAX) warm = rounds / 10;
@@ -99,13 +121,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (child == 0) { /* the echo: A -> B */
+    if (pin(cpus[1], "echo")) _exit(1);
     for (uint64_t i = 0; i < total; i++) {
       if (pop_checked(&rings[0], buf, size, i, "echo") || push(&rings[1], buf, size, "echo"))
         _exit(1);
     }
     _exit(0);
   }
-  int status = 0;
+  int status = pin(cpus[0], "ping");
   for (uint64_t i = 0; i < total && status == 0; i++) {
     int64_t t0 = now_ns();
     tool_sampled_stamp(msg, size, i);

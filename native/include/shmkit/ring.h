@@ -143,6 +143,12 @@ typedef struct shmkit_ring {
   uint32_t fingerprint; /* 0 for a plain byte ring; typed queues put a schema hash here */
   uint32_t spin;        /* empty/full polls before parking (default 200; 0 parks at once) */
   uint64_t owner_died;  /* how often this handle took a lock over from a dead owner */
+  /* The other side's index as last loaded: a producer's view of head, a
+   * consumer's of tail. Each is a bound that only errs on the safe side
+   * (less room, fewer messages), so it is reloaded only when it says "no":
+   * the other side's cache line then stays out of most pushes and pops. */
+  uint32_t head_seen;
+  uint32_t tail_seen;
 } shmkit_ring;
 
 /* ---- Small helpers ---- */
@@ -279,6 +285,8 @@ static inline void shmkit_ring__init_handle(shmkit_ring *out, void *base, size_t
   out->fingerprint = fingerprint;
   out->spin = 200;
   out->owner_died = 0;
+  out->head_seen = 0;
+  out->tail_seen = 0;
 }
 
 /* Maps `fd`, whose header must be complete, after checking everything a
@@ -649,14 +657,22 @@ static inline int shmkit_ring__push_owned(shmkit_ring *r, const void *src, uint3
   const uint32_t need = shmkit_ring_frame_bytes(len);
   _Atomic uint32_t *tail_w = shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL);
   uint32_t tail = atomic_load_explicit(tail_w, memory_order_acquire);
-  /* acquire: the consumer finished copying a frame out before it stored head,
-   * and we are about to overwrite those bytes. */
-  uint32_t head =
-      atomic_load_explicit(shmkit_ring__u32(r, SHMKIT_RING_OFF_HEAD), memory_order_acquire);
-  uint32_t used = tail - head;
-  if (used > cap || (tail & (SHMKIT_RING_FRAME_ALIGN - 1))) return SHMKIT_RING_ECORRUPT;
   uint32_t off = tail & r->mask;
   uint32_t to_end = cap - off;
+  /* The head last seen bounds the real one from below (it only moves
+   * forward): room it shows is really there. Reload it (acquire: the
+   * consumer finished copying a frame out before it stored head, and we are
+   * about to overwrite those bytes) only when it shows too little room, or
+   * makes no sense (another producer moved tail a lap past it). */
+  uint32_t head = r->head_seen;
+  uint32_t used = tail - head;
+  uint32_t want = need > to_end ? to_end + need : need;
+  if (used > cap || cap - used < want) {
+    head = atomic_load_explicit(shmkit_ring__u32(r, SHMKIT_RING_OFF_HEAD), memory_order_acquire);
+    r->head_seen = head;
+    used = tail - head;
+  }
+  if (used > cap || (tail & (SHMKIT_RING_FRAME_ALIGN - 1))) return SHMKIT_RING_ECORRUPT;
   if (need > to_end) {
     /* Frames never wrap. Fill the rest of the area with a wrap marker once
      * all of it is free, publish that, and place the frame at offset 0. */
@@ -792,8 +808,16 @@ static inline int shmkit_ring__pop_owned(shmkit_ring *r, void *buf, size_t cap_b
   _Atomic uint32_t *head_w = shmkit_ring__u32(r, SHMKIT_RING_OFF_HEAD);
   uint32_t head = atomic_load_explicit(head_w, memory_order_acquire);
   for (;;) {
-    /* acquire (seq_cst): everything the producer wrote before storing tail. */
-    uint32_t tail = atomic_load(shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL));
+    /* The tail last seen bounds the real one from below: frames before it
+     * are complete, and were made visible by the load that saw it. Reload it
+     * (acquire, seq_cst: everything the producer wrote before storing tail)
+     * only when it shows nothing, or makes no sense (another consumer moved
+     * head past it). */
+    uint32_t tail = r->tail_seen;
+    if (head == tail || tail - head > cap) {
+      tail = atomic_load(shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL));
+      r->tail_seen = tail;
+    }
     if (head == tail) {
       *seen_tail = tail;
       return -EAGAIN;
