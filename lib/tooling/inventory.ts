@@ -38,15 +38,9 @@ export const IPC_KINDS = [
 export type IpcKind = (typeof IPC_KINDS)[number];
 
 /** Kinds that live in /dev/shm and are mapped by their users. */
-export const SHM_BACKED_KINDS: readonly IpcKind[] = [
-  'shm',
-  'ring',
-  'typed-queue',
-  'mutex',
-  'service',
-  'service-ring',
-  'semaphore',
-];
+export const SHM_BACKED_KINDS: readonly IpcKind[] = IPC_KINDS.filter(
+  (kind) => kind !== 'posix-mq' && kind !== 'sysv-mq' && kind !== 'fifo',
+);
 
 /** Kinds whose header names the process that made them (creatorPid): a ring's creator, a service's server. */
 const CREATED_KINDS: readonly IpcKind[] = ['ring', 'typed-queue', 'service', 'service-ring'];
