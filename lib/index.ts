@@ -71,6 +71,7 @@ export {
   type ServiceCloseOptions,
   type ServiceInfo,
   type ServiceOptions,
+  type ServiceStats,
 } from './services/service.js';
 export type { Codec, CodecKind, CodecSpec } from './structures/codecs.js';
 export type { LockSyncOptions, MutexCreateOptions, MutexGuard } from './structures/mutex.js';

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { codedError } from '../core/errors.js';
 import { abortError } from '../core/pending.js';
-import { processStartTicks } from '../core/processes.js';
+import { processLife, processStartTicks } from '../core/processes.js';
 import {
   typeError,
   validateAbortSignal,
@@ -47,8 +47,13 @@ export interface CallOptions {
   whenBusy?: 'wait' | 'reject';
 }
 
-/** Why a client's connection ended: 'closed' (either side closed it) or 'died' (the server's process ended). */
-export type ClientDisconnectReason = 'closed' | 'died';
+/**
+ * Why a client's connection ended: 'closed' (either side closed it), 'died'
+ * (the server's process ended), 'slow-consumer' (the service evicted this
+ * client: it left too many responses unread) or 'protocol' (the service
+ * dropped it for frames it could not read).
+ */
+export type ClientDisconnectReason = 'closed' | 'died' | 'slow-consumer' | 'protocol';
 
 interface PendingCall {
   method: string;
@@ -88,6 +93,8 @@ export class Client extends EventEmitter {
   readonly #limits: ServiceLimits;
   readonly #pending = new Map<number, PendingCall>();
   readonly #watch: ProcessWatch;
+  readonly #slot: number;
+  readonly #generation: number;
   readonly #ended = new AbortController();
   #nextId = 1;
   #outbox: Uint8Array[] = [];
@@ -106,8 +113,11 @@ export class Client extends EventEmitter {
     rings: { req: RingBuffer; res: RingBuffer },
     limits: ServiceLimits,
     watch: ProcessWatch,
+    claim: { slot: number; generation: number },
   ) {
     super();
+    this.#slot = claim.slot;
+    this.#generation = claim.generation;
     this.service = service;
     this.#header = header;
     this.#codec = codec;
@@ -173,7 +183,10 @@ export class Client extends EventEmitter {
     left: () => number,
     signal: AbortSignal | undefined,
   ): Promise<Client> {
-    const claim = header.claimSlot(process.pid, processStartTicks('self') ?? 0);
+    const self = processStartTicks('self') ?? 0;
+    const claim =
+      header.claimSlot(process.pid, self) ??
+      (reclaimAbandoned(service, header) ? header.claimSlot(process.pid, self) : undefined);
     if (!claim) {
       throw serviceError(
         'ERR_SHMKIT_SERVICE_FULL',
@@ -208,7 +221,7 @@ export class Client extends EventEmitter {
           'the service answered the handshake with something else',
         );
       }
-      const client = new Client(service, header, codec, { req, res }, payload as ServiceLimits, watch);
+      const client = new Client(service, header, codec, { req, res }, payload as ServiceLimits, watch, claim);
       client.#start();
       return client;
     } catch (error) {
@@ -348,11 +361,20 @@ export class Client extends EventEmitter {
    */
   async close(): Promise<void> {
     if (this.#ended.signal.aborted) return;
+    // Calls not sent yet are rejected below: only the goodbye needs to go out.
+    this.#outbox = [];
+    const bye = encodeFrame(REQ.bye, 0, '', NO_BYTES);
     try {
-      this.#outbox.push(encodeFrame(REQ.bye, 0, '', NO_BYTES));
-      await this.#flush();
+      if (!this.#flushing) {
+        if (this.#req.tryPush(bye)) this.#header.ringDoorbell();
+      } else {
+        // A push waits for room in the request ring: the goodbye goes after it
+        // (until the server reads, or dies and ends this client).
+        this.#outbox.push(bye);
+        await this.#flush();
+      }
     } catch {
-      // the server is gone: nothing to tell
+      // the server is gone, or the ring is broken: nothing to tell
     }
     this.#end(
       codedError('ERR_SHMKIT_CLOSED', `Client of '${this.service}' was closed while the call was pending`),
@@ -374,8 +396,26 @@ export class Client extends EventEmitter {
   /** The response loop: pops frames until the connection ends. */
   async #read(): Promise<void> {
     while (!this.#ended.signal.aborted) {
-      let bytes = this.#res.tryPop();
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = this.#res.tryPop();
+      } catch (error) {
+        // The response ring is corrupt (its other side wrote garbage): this connection is over.
+        this.#end(
+          serviceError(
+            'ERR_SHMKIT_PROTOCOL_MISMATCH',
+            this.service,
+            `its response ring failed: ${(error as Error).message}`,
+          ),
+          'protocol',
+        );
+        return;
+      }
       if (!bytes) {
+        // Nothing to read: before parking, make sure the service still holds
+        // this connection (it frees the slot before its last frame, which may
+        // not have fit in the ring).
+        if (this.#dropped()) return;
         this.#reader = new AbortController();
         try {
           bytes = await this.#res.pop({ signal: this.#reader.signal, ref: this.#ref });
@@ -393,7 +433,7 @@ export class Client extends EventEmitter {
       if (!frame) {
         this.#end(
           serviceError('ERR_SHMKIT_PROTOCOL_MISMATCH', this.service, 'a response that is not a frame'),
-          'closed',
+          'protocol',
         );
         return;
       }
@@ -409,19 +449,53 @@ export class Client extends EventEmitter {
       case RES.end:
         this.#onAnswer(frame);
         break;
-      case RES.event:
-        this.emit('notification', frame.name, this.#decode(frame));
+      case RES.event: {
+        let value: unknown;
+        try {
+          value = this.#decode(frame);
+        } catch {
+          break; // an event this codec cannot read: nobody to reject, skip it
+        }
+        this.emit('notification', frame.name, value);
         break;
+      }
       case RES.goaway:
         this.#draining = true;
         this.emit('goaway');
         break;
       case RES.closed:
-        this.#end(serviceError('ERR_SHMKIT_SERVICE_CLOSED', this.service, 'it closed'), 'closed');
+        this.#onClosed(frame.name);
         break;
       default:
         break; // a newer server's frame: ignore
     }
+  }
+
+  /** The service ended this connection, for `reason` (a DisconnectReason, or '' from an older server). */
+  #onClosed(reason: string): void {
+    if (reason === 'slow-consumer' || reason === 'protocol') {
+      const why =
+        reason === 'slow-consumer'
+          ? 'it evicted this client (too many unread responses)'
+          : 'it dropped this client (a frame it could not read)';
+      this.#end(serviceError('ERR_SHMKIT_DISCONNECTED', this.service, why), reason);
+      return;
+    }
+    this.#end(serviceError('ERR_SHMKIT_SERVICE_CLOSED', this.service, 'it closed'), 'closed');
+  }
+
+  /** True (and the client ended) when the service no longer holds this connection's slot. */
+  #dropped(): boolean {
+    const header = this.#header;
+    if (header.slotGeneration(this.#slot) === this.#generation && header.slotState(this.#slot) === SLOT_STATE.connected)
+      return false;
+    // The slot says why, unless another client has claimed it since.
+    const reason = header.slotGeneration(this.#slot) === this.#generation ? header.slotReason(this.#slot) : '';
+    const state = header.state;
+    if (reason === 'slow-consumer' || reason === 'protocol') this.#onClosed(reason);
+    else if (state === 'closed' || state === 'draining') this.#onClosed('closed');
+    else this.#end(serviceError('ERR_SHMKIT_DISCONNECTED', this.service, 'it ended this connection'), 'closed');
+    return true;
   }
 
   #onAnswer(frame: Frame): void {
@@ -445,7 +519,7 @@ export class Client extends EventEmitter {
     this.#settle(frame.id, call);
     if (frame.type === RES.end) call.end?.();
     else if (frame.type === RES.result) call.resolve(value);
-    else call.reject(callError(value as ErrorPayload, call.method, this.service));
+    else call.reject(callError(value as ErrorPayload, call.method));
   }
 
   /** A call is answered: it leaves the pending map (a stream's entry is removed by its generator's finally). */
@@ -611,12 +685,35 @@ function requireMethod(method: unknown): void {
 }
 
 /** The error a call rejects with for an ERROR frame: a coded call-layer error, or the handler's RemoteError. */
-function callError(payload: ErrorPayload, method: string, service: string): Error {
+function callError(payload: ErrorPayload, method: string): Error {
   const code = payload?.code;
-  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return serviceError(code, service, payload.message);
+  // The server's message names the service already.
+  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return codedError(code, String(payload.message));
   return new RemoteError(payload ?? { message: 'the handler failed' }, method);
 }
 const CALL_LAYER_CODES = new Set(['ERR_SHMKIT_NO_SUCH_METHOD', 'ERR_SHMKIT_OVERLOADED', 'ERR_SHMKIT_SERVICE_DRAINING']);
+
+/**
+ * Frees the slots of clients that died between claiming a slot and
+ * announcing their rings (the server only looks at slots announced ready),
+ * with the rings they may have left. Runs when no slot is free. True if one was freed.
+ */
+function reclaimAbandoned(service: string, header: ServiceHeader): boolean {
+  let freed = false;
+  for (let slot = 0; slot < header.limits.maxClients; slot++) {
+    if (header.slotState(slot) !== SLOT_STATE.claimed) continue;
+    const at = header.slot(slot);
+    const life = processLife(at.pid);
+    if (life.alive && (life.startTicks === undefined || at.startTicks === 0 || life.startTicks === at.startTicks))
+      continue;
+    if (!header.releaseClaim(slot, at.generation)) continue; // it moved on meanwhile
+    const names = ringNames(service, slot, at.generation);
+    unlinkQuietly(names.req);
+    unlinkQuietly(names.res);
+    freed = true;
+  }
+  return freed;
+}
 
 function finite(ms: number): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;

@@ -32,21 +32,21 @@ export class Connection {
   #queuedBytes = 0;
   #flushing = false;
   readonly #maxQueuedBytes: number;
-  readonly #onEvict: () => void;
+  readonly #onFail: (reason: 'slow-consumer' | 'protocol') => void;
 
   /** @internal */
   constructor(
     names: { req: string; res: string },
     at: { slot: number; generation: number; pid: number },
     maxQueuedBytes: number,
-    onEvict: () => void,
+    onFail: (reason: 'slow-consumer' | 'protocol') => void,
   ) {
     this.slot = at.slot;
     this.generation = at.generation;
     this.pid = at.pid;
     this.id = `${at.slot}.${at.generation}`;
     this.#maxQueuedBytes = maxQueuedBytes;
-    this.#onEvict = onEvict;
+    this.#onFail = onFail;
     this.req = RingBuffer.open(names.req);
     try {
       this.res = RingBuffer.open(names.res);
@@ -70,14 +70,32 @@ export class Connection {
   /** @internal Sends a frame: now if the ring has room and nothing waits before it, else queued. */
   send(frame: Uint8Array): void {
     if (this.ended.signal.aborted) return;
-    if (this.#queue.length === 0 && this.res.tryPush(frame)) return;
+    try {
+      if (this.#queue.length === 0 && this.res.tryPush(frame)) return;
+    } catch {
+      this.#onFail('protocol'); // the client corrupted its response ring: only this connection ends
+      return;
+    }
     this.#queue.push(frame);
     this.#queuedBytes += frame.length;
     if (this.#queuedBytes > this.#maxQueuedBytes) {
-      this.#onEvict();
+      this.#onFail('slow-consumer');
       return;
     }
     if (!this.#flushing) void this.#flush();
+  }
+
+  /**
+   * @internal Pushes a last frame only if it fits now and nothing is queued
+   * before it (a CLOSED on the way out): never waits, never throws.
+   */
+  tell(frame: Uint8Array): void {
+    if (this.ended.signal.aborted || this.#queue.length > 0) return;
+    try {
+      this.res.tryPush(frame);
+    } catch {
+      // a ring the client corrupted: it learns from its slot
+    }
   }
 
   /** @internal Resolves once nothing is queued (a stream waits here before its next chunk). */
@@ -100,7 +118,10 @@ export class Connection {
         this.#queuedBytes -= frame.length;
       }
     } catch {
-      // ended (aborted or closed): the connection is going away
+      // Ended (aborted or closed): the connection is going away. Otherwise
+      // the ring itself failed (a client that corrupted it): end it here, or
+      // drained() would wait forever.
+      if (!this.ended.signal.aborted) this.#onFail('protocol');
     } finally {
       this.#flushing = false;
       this.#resolveIdle();

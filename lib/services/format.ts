@@ -24,7 +24,12 @@
  *           2 ready (rings exist; HELLO sent), 3 connected (the server accepted)
  *   +4  i32 generation: bumped by every claim; the rings' names carry it, so a
  *           reused slot never meets an earlier connection's rings
- *   +8  i32 client pid     +16 f64 client start time (clock ticks)
+ *   +8  i32 client pid
+ *  +12  i32 why the server ended the connection, written as it frees the slot
+ *           (DROP_REASON: 1 closed, 2 died, 3 slow-consumer, 4 protocol; 0
+ *           while connected): a client whose last frame did not fit in its
+ *           ring reads it here
+ *  +16  f64 client start time (clock ticks)
  *
  * Frames (ring messages): an 8-byte head, the method or event name (UTF-8),
  * then the payload encoded by the service's codec:
@@ -75,9 +80,11 @@ export type CounterName = keyof typeof COUNTER;
 
 export const SLOTS_OFFSET = 256;
 export const SLOT_BYTES = 64;
-export const SLOT = { state: 0, generation: 1, pid: 2 } as const; // Int32 indices within a slot
+export const SLOT = { state: 0, generation: 1, pid: 2, reason: 3 } as const; // Int32 indices within a slot
 export const SLOT_START_TICKS = 2; // Float64 index within a slot
 export const SLOT_STATE = { free: 0, claimed: 1, ready: 2, connected: 3 } as const;
+/** The slot's reason word: why the server ended the connection (the 'disconnect' reasons). */
+export const DROP_REASONS = ['', 'closed', 'died', 'slow-consumer', 'protocol'] as const;
 
 /** Bytes of a header for `maxClients` slots. */
 export function headerBytes(maxClients: number): number {
