@@ -37,6 +37,7 @@ function rings(name: string): string[] {
 interface Seen {
   aborted: string[];
   finallyRan: number;
+  produced: number;
   pongs: number[];
   notes: unknown[];
   gates: Array<() => void>;
@@ -46,7 +47,7 @@ interface Seen {
 async function serve(options: ServiceOptions = {}): Promise<{ svc: Service; name: string; seen: Seen }> {
   const name = uniqueName('svc');
   const svc = Service.create(name, options);
-  const seen: Seen = { aborted: [], finallyRan: 0, pongs: [], notes: [], gates: [] };
+  const seen: Seen = { aborted: [], finallyRan: 0, produced: 0, pongs: [], notes: [], gates: [] };
   const untilAbort = (ctx: { signal: AbortSignal; method: string }) =>
     new Promise<string>((resolve) =>
       ctx.signal.addEventListener('abort', () => {
@@ -76,6 +77,12 @@ async function serve(options: ServiceOptions = {}): Promise<{ svc: Service; name
       for (let i = 0; i < n; i++) yield i;
     } finally {
       seen.finallyRan++;
+    }
+  });
+  svc.handle('counted', function* (n: number) {
+    for (let i = 0; i < n; i++) {
+      seen.produced++;
+      yield i;
     }
   });
   // Never awaits: without the serve loop's turns it would starve every other call.
@@ -279,6 +286,24 @@ describe('Service and Client: streams', () => {
     expect(await client.call('add', { a: 1, b: 2 })).toBe(3);
     await client.close();
     await other.close();
+    await closeAndCheck(svc, name);
+  });
+
+  it('a slow loop paces the generator: the server runs at most 64 chunks (the window) ahead of what the loop took', async () => {
+    const { svc, name, seen } = await serve();
+    const client = await connect(name);
+    let taken = 0;
+    let furthestAhead = 0;
+    for await (const chunk of client.stream<number>('counted', 500)) {
+      expect(chunk).toBe(taken++);
+      furthestAhead = Math.max(furthestAhead, seen.produced - taken);
+      expect(seen.produced - taken).toBeLessThanOrEqual(64);
+      // A slow loop: several turns of the event loop per chunk, in which the server could run ahead.
+      for (let k = 0; k < 4; k++) await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(taken).toBe(500);
+    expect(furthestAhead).toBeGreaterThan(1); // it did run ahead, within the window
+    await client.close();
     await closeAndCheck(svc, name);
   });
 

@@ -21,7 +21,18 @@ import { ProcessWatch } from '../primitives/process-watch.js';
 import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
 import { RingBuffer } from '../structures/ring/ring-buffer.js';
 import { type ErrorPayload, RemoteError, serviceError } from './errors.js';
-import { decodeFrame, encodeFrame, type Frame, REQ, RES, ringNames, SLOT_STATE, VERSION } from './format.js';
+import {
+  creditPayload,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  REQ,
+  RES,
+  ringNames,
+  SLOT_STATE,
+  STREAM_WINDOW,
+  VERSION,
+} from './format.js';
 import { jsonBytes, readJson } from './handshake.js';
 import { ServiceHeader, type ServiceLimits } from './header.js';
 import { serviceName } from './service.js';
@@ -317,9 +328,17 @@ export class Client extends EventEmitter {
       },
     });
     this.#send(encodeFrame(REQ.stream, id, method, this.#encode(params)));
+    let taken = 0;
     try {
       for (;;) {
-        while (chunks.length > 0) yield chunks.shift() as T;
+        while (chunks.length > 0) {
+          yield chunks.shift() as T;
+          // The loop took it: return credit by halves of the window.
+          if (++taken >= STREAM_WINDOW / 2 && this.#pending.has(id)) {
+            this.#send(encodeFrame(REQ.credit, id, '', creditPayload(taken)));
+            taken = 0;
+          }
+        }
         if (failure) throw failure;
         if (finished) return;
         await new Promise<void>((resolve) => {

@@ -23,6 +23,8 @@ export class Connection {
   /** @internal */ readonly res: RingBuffer;
   /** @internal The calls in flight: id → the controller whose signal the handler sees. */
   readonly inFlight = new Map<number, AbortController>();
+  /** @internal The streams running: id → their credit (chunks they may still send) and the wake of a stream waiting for more. */
+  readonly streams = new Map<number, { credit: number; wake: (() => void) | undefined }>();
   /** @internal Set once the HELLO was answered. */
   welcomed = false;
   /** @internal Ends the connection's async pushes and its watch. */
@@ -134,6 +136,8 @@ export class Connection {
     this.ended.abort();
     for (const controller of this.inFlight.values()) controller.abort();
     this.inFlight.clear();
+    for (const stream of this.streams.values()) stream.wake?.();
+    this.streams.clear();
     this.#watch?.close();
     this.#queue.length = 0;
     this.#queuedBytes = 0;

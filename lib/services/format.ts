@@ -34,6 +34,7 @@
  * Frames (ring messages): an 8-byte head, the method or event name (UTF-8),
  * then the payload encoded by the service's codec:
  *   u8 type, u8 flags, u16 name bytes, u32 id (the call it belongs to; 0 for none)
+ * A stream's chunks are paced by credit (STREAM_WINDOW below).
  */
 
 export const MAGIC = 0x31435653; // 'SVC1' little-endian
@@ -108,7 +109,28 @@ export function ringNames(service: string, slot: number, generation: number): { 
 }
 
 /** Frame types: client → server. */
-export const REQ = { call: 1, stream: 2, notify: 3, cancel: 4, hello: 5, bye: 6 } as const;
+export const REQ = { call: 1, stream: 2, notify: 3, cancel: 4, hello: 5, bye: 6, credit: 7 } as const;
+
+/**
+ * Stream flow control: the server sends at most this many chunks of a
+ * stream ahead of what the caller's loop has taken; the client returns
+ * credit (a CREDIT frame: the stream's id, the count as a u32 payload) each
+ * time its loop has taken half of it. So a slow loop pauses the server's
+ * generator instead of piling chunks up in the client's memory.
+ */
+export const STREAM_WINDOW = 64;
+
+/** A CREDIT frame's payload: `count` chunks taken. */
+export function creditPayload(count: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, count, true);
+  return bytes;
+}
+
+/** The count of a CREDIT payload (0 if it is not 4 bytes). */
+export function readCredit(payload: Uint8Array): number {
+  return payload.length === 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : 0;
+}
 /** Frame types: server → client. */
 export const RES = {
   result: 16,

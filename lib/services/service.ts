@@ -25,10 +25,12 @@ import {
   MAGIC,
   REQ,
   RES,
+  readCredit,
   ringNames,
   type ServiceState,
   SLOT_STATE,
   STATE_NAMES,
+  STREAM_WINDOW,
   VERSION,
 } from './format.js';
 import { helloPayload, jsonBytes, readJson } from './handshake.js';
@@ -413,6 +415,13 @@ export class Service extends EventEmitter {
       case REQ.cancel:
         conn.inFlight.get(frame.id)?.abort();
         break;
+      case REQ.credit: {
+        const stream = conn.streams.get(frame.id);
+        if (!stream) break; // ended meanwhile
+        stream.credit = Math.min(stream.credit + readCredit(frame.payload), 2 ** 31);
+        stream.wake?.();
+        break;
+      }
       case REQ.bye:
         this.#drop(conn, 'closed');
         break;
@@ -562,6 +571,10 @@ export class Service extends EventEmitter {
     done: (outcome: 'completed' | 'failed' | 'cancelled') => void,
   ): Promise<void> {
     let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
+    const pace = { credit: STREAM_WINDOW, wake: undefined as (() => void) | undefined };
+    conn.streams.set(id, pace);
+    const onAbort = () => pace.wake?.();
+    controller.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const source = (await handler(params, ctx)) as AsyncIterable<unknown> | Iterable<unknown>;
       const make =
@@ -572,12 +585,20 @@ export class Service extends EventEmitter {
         // A generator that never awaits would keep this loop in microtasks and
         // starve the serve loop, which reads the caller's cancel: yield to it.
         if ((chunks & 31) === 0) await new Promise((resolve) => setImmediate(resolve));
+        // Flow control: no credit, no chunk (the caller's loop is behind).
+        while (pace.credit <= 0 && !controller.signal.aborted) {
+          await new Promise<void>((resolve) => {
+            pace.wake = resolve;
+          });
+          pace.wake = undefined;
+        }
         if (controller.signal.aborted) break;
         const step = await iterator.next();
         if (step.done || controller.signal.aborted) break;
         const frame = encodeFrame(RES.chunk, id, method, this.#encode(step.value));
         this.#header.count('bytesOut', frame.length);
         this.#header.count('streamChunks');
+        pace.credit--;
         conn.send(frame);
         await conn.drained(); // backpressure: the next chunk waits for room
       }
@@ -591,6 +612,9 @@ export class Service extends EventEmitter {
       if (controller.signal.aborted) return done('cancelled');
       conn.send(encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(error))));
       done('failed');
+    } finally {
+      controller.signal.removeEventListener('abort', onAbort);
+      if (conn.streams.get(id) === pace) conn.streams.delete(id);
     }
   }
 
