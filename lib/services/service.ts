@@ -294,6 +294,9 @@ export class Service extends EventEmitter {
     const forced = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     if (!this.#forced) await Promise.race([Promise.all(this.connections.map((conn) => conn.drained())), forced]);
     clearTimeout(timer);
+    // Read what clients published before the end: notifications run, goodbyes
+    // are taken, late calls are refused (draining) rather than lost unanswered.
+    this.#pollOnce();
     for (const conn of this.#connections.values()) this.#drop(conn, 'closed', false);
     this.#header.setState('closed');
     this.#stop.abort();
