@@ -37,6 +37,35 @@ import { jsonBytes, readJson } from './handshake.js';
 import { ServiceHeader, type ServiceLimits } from './header.js';
 import { serviceName } from './service.js';
 
+/**
+ * A service's methods as its clients see them: an interface (or type) whose
+ * members are the handlers' signatures, e.g.
+ * `interface Calc { add(p: { a: number; b: number }): number; tail(q: string): AsyncIterable<string> }`,
+ * passed as `Client.connect<Calc>(...)`: call() then takes the method's
+ * params and resolves with its (awaited) result, stream() yields its chunks.
+ * Without one, any method name goes and values are `unknown`.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: params of an untyped service are whatever the caller sends
+export type ServiceMethods = Record<string, (params?: any) => unknown>;
+
+/** The method names of `M`. */
+export type MethodName<M> = keyof M & string;
+/** The params of a method: its first parameter. */
+// biome-ignore lint/suspicious/noExplicitAny: matching any function
+export type ParamsOf<F> = F extends (params: infer P, ...rest: any[]) => unknown ? P : unknown;
+/** What call() resolves with: the method's awaited result. */
+// biome-ignore lint/suspicious/noExplicitAny: matching any function
+export type ResultOf<F> = F extends (...args: any[]) => infer R ? Awaited<R> : unknown;
+/** What stream() yields: the chunks of the (async) iterable the method returns. */
+// biome-ignore lint/suspicious/noExplicitAny: matching any function
+export type ChunkOf<F> = F extends (...args: any[]) => infer R
+  ? Awaited<R> extends AsyncIterable<infer T>
+    ? T
+    : Awaited<R> extends Iterable<infer T>
+      ? T
+      : unknown
+  : unknown;
+
 /** Options of {@link Client.connect}. */
 export interface ClientConnectOptions {
   /** The service's codec (default 'msgpack'); another one fails with `ERR_SHMKIT_CODEC_MISMATCH`. */
@@ -95,7 +124,7 @@ const NO_BYTES = new Uint8Array(0);
  * `ERR_SHMKIT_PEER_DIED` (the server's process ended), `ERR_SHMKIT_CLOSED`
  * (this client was closed).
  */
-export class Client extends EventEmitter {
+export class Client<M extends object = ServiceMethods> extends EventEmitter {
   readonly service: string;
   readonly #header: ServiceHeader;
   readonly #codec: ResolvedCodec<unknown>;
@@ -145,7 +174,10 @@ export class Client extends EventEmitter {
    * `ERR_SHMKIT_PEER_DIED` (its server is dead), `ERR_SHMKIT_CODEC_MISMATCH`,
    * `ERR_SHMKIT_PROTOCOL_MISMATCH`, `ETIMEDOUT`, AbortError.
    */
-  static async connect(name: string, options?: ClientConnectOptions): Promise<Client> {
+  static async connect<M extends object = ServiceMethods>(
+    name: string,
+    options?: ClientConnectOptions,
+  ): Promise<Client<M>> {
     const service = serviceName(name);
     const opts = validateOptions(options);
     const codec = resolveCodec<unknown>(opts.codec ?? 'msgpack');
@@ -175,7 +207,7 @@ export class Client extends EventEmitter {
         throw serviceError('ERR_SHMKIT_PEER_DIED', service, `its server (pid ${server.pid}) is dead`);
       }
       try {
-        return await Client.#handshake(service, header, codec, watch, left, signal);
+        return (await Client.#handshake(service, header, codec, watch, left, signal)) as Client<M>;
       } catch (error) {
         watch.close();
         throw error;
@@ -209,6 +241,7 @@ export class Client extends EventEmitter {
     const mode = header.shm.stat().mode & 0o777;
     let req: RingBuffer | undefined;
     let res: RingBuffer | undefined;
+    let limits: ServiceLimits;
     try {
       req = RingBuffer.create(names.req, { capacityBytes: header.limits.requestCapacityBytes, mode });
       res = RingBuffer.create(names.res, { capacityBytes: header.limits.responseCapacityBytes, mode });
@@ -232,9 +265,7 @@ export class Client extends EventEmitter {
           'the service answered the handshake with something else',
         );
       }
-      const client = new Client(service, header, codec, { req, res }, payload as ServiceLimits, watch, claim);
-      client.#start();
-      return client;
+      limits = payload as ServiceLimits;
     } catch (error) {
       for (const ring of [req, res]) ring?.close();
       for (const ring of [names.req, names.res]) unlinkQuietly(ring);
@@ -244,6 +275,10 @@ export class Client extends EventEmitter {
       }
       throw error;
     }
+    // Outside the try: from here on the client owns the rings, the slot and the header.
+    const client = new Client(service, header, codec, { req, res }, limits, watch, claim);
+    client.#start();
+    return client;
   }
 
   /** Calls in flight. */
@@ -260,7 +295,12 @@ export class Client extends EventEmitter {
    * Calls `method` with `params`; resolves with the handler's result.
    * @throws (rejects) see the class.
    */
-  async call<R = unknown>(method: string, params?: unknown, options?: CallOptions): Promise<R> {
+  async call<K extends MethodName<M>>(
+    method: K,
+    params?: ParamsOf<M[K]>,
+    options?: CallOptions,
+  ): Promise<ResultOf<M[K]>> {
+    type R = ResultOf<M[K]>;
     const { timeoutMs, signal, whenBusy } = callOptions(options);
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
@@ -289,11 +329,12 @@ export class Client extends EventEmitter {
    * order. Leaving the loop early (break, return, a throw) cancels the
    * handler on the server.
    */
-  async *stream<T = unknown>(
-    method: string,
-    params?: unknown,
+  async *stream<K extends MethodName<M>>(
+    method: K,
+    params?: ParamsOf<M[K]>,
     options?: CallOptions,
-  ): AsyncGenerator<T, void, undefined> {
+  ): AsyncGenerator<ChunkOf<M[K]>, void, undefined> {
+    type T = ChunkOf<M[K]>;
     const { timeoutMs, signal, whenBusy } = callOptions(options);
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
@@ -355,7 +396,7 @@ export class Client extends EventEmitter {
   }
 
   /** Sends a notification: `method`'s handler runs on the server, nothing comes back. */
-  notify(method: string, value?: unknown): void {
+  notify<K extends MethodName<M>>(method: K, value?: ParamsOf<M[K]>): void {
     requireMethod(method);
     this.#live();
     this.#send(encodeFrame(REQ.notify, 0, method, this.#encode(value)));
@@ -404,12 +445,14 @@ export class Client extends EventEmitter {
 
   // ---------------------------------------------------------------- internals
 
+  /** Starts watching the server and reading; never throws (the read loop may end the client at once). */
   #start(): void {
-    void this.#read();
+    // The watch first: the read loop may end the client (and close the watch) before its first await.
     this.#watch.exit({ signal: this.#ended.signal }).then(
       () => this.#end(serviceError('ERR_SHMKIT_PEER_DIED', this.service, 'its server process died'), 'died'),
       () => {},
     );
+    void this.#read();
   }
 
   /** The response loop: pops frames until the connection ends. */

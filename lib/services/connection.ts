@@ -88,11 +88,14 @@ export class Connection {
   }
 
   /**
-   * @internal Pushes a last frame only if it fits now and nothing is queued
-   * before it (a CLOSED on the way out): never waits, never throws.
+   * @internal Pushes a last frame (a CLOSED on the way out) if it fits now,
+   * ahead of anything queued (which the end discards): never waits, never
+   * throws. It must not wait behind the queue: a client that has read its
+   * ring empty, found its slot still connected and parked just before the
+   * slot was freed, learns of its end only from this frame.
    */
   tell(frame: Uint8Array): void {
-    if (this.ended.signal.aborted || this.#queue.length > 0) return;
+    if (this.ended.signal.aborted) return;
     try {
       this.res.tryPush(frame);
     } catch {
