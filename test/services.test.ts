@@ -379,9 +379,25 @@ describe('Service and Client: notifications, discovery, limits', () => {
     const a = await connect(name);
     await connect(name);
     await expect(Client.connect(name)).rejects.toMatchObject({ code: 'ERR_SHMKIT_SERVICE_FULL' });
+    await expect(Client.connect(name, { waitForSlot: true, timeoutMs: 30 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+    });
+    let waited = false;
+    const waiting = Client.connect(name, { waitForSlot: true, timeoutMs: 20_000 }).then((client) => {
+      waited = true;
+      return client;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(waited).toBe(false);
     const gone = nextDisconnect(svc); // the server frees the slot when it reads the goodbye
     await a.close();
     await gone;
+    const b = await waiting; // woken by the freed slot
+    onTestFinished(() => b.close());
+    expect(await b.call('add', { a: 2, b: 2 })).toBe(4);
+    const gone2 = nextDisconnect(svc);
+    await b.close();
+    await gone2;
     const c = await connect(name);
     expect(await c.call('add', { a: 1, b: 2 })).toBe(3);
     expect(rings(name)).toHaveLength(4); // two connections, two rings each: the refused one left none
@@ -451,6 +467,7 @@ describe('Service and Client: notifications, discovery, limits', () => {
       /waitForService/,
     );
     await expect(Client.connect(name, { timeoutMs: -5 })).rejects.toThrow(/timeoutMs/);
+    await expect(Client.connect(name, { waitForSlot: 1 as unknown as boolean })).rejects.toThrow(/waitForSlot/);
     await expect(Client.connect('/a/b')).rejects.toThrow(/name/);
     await expect(Client.connect(`/${'x'.repeat(300)}`)).rejects.toThrow(RangeError);
     const client = await connect(name);

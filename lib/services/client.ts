@@ -75,6 +75,8 @@ export interface ClientConnectOptions {
   signal?: AbortSignal;
   /** Wait for the service to appear and listen (inotify on /dev/shm, then its state word) instead of failing with `ENOENT`. */
   waitForService?: boolean;
+  /** With maxClients connected, wait (until timeoutMs) for a slot to be freed instead of failing with `ERR_SHMKIT_SERVICE_FULL`. */
+  waitForSlot?: boolean;
 }
 
 /** Options of {@link Client.call} and {@link Client.stream}. */
@@ -184,6 +186,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     const wait =
       opts.waitForService === undefined ? false : validateBoolean(opts.waitForService, 'options.waitForService');
+    const waitForSlot =
+      opts.waitForSlot === undefined ? false : validateBoolean(opts.waitForSlot, 'options.waitForSlot');
     const timeoutMs = validateTimeoutMs(opts.timeoutMs ?? (wait ? undefined : 10_000), 'options.timeoutMs');
     const deadline = timeoutMs >= 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
     const left = () => Math.max(0, deadline - performance.now());
@@ -207,7 +211,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         throw serviceError('ERR_SHMKIT_PEER_DIED', service, `its server (pid ${server.pid}) is dead`);
       }
       try {
-        return (await Client.#handshake(service, header, codec, watch, left, signal)) as Client<M>;
+        return (await Client.#handshake(service, header, codec, watch, left, signal, waitForSlot)) as Client<M>;
       } catch (error) {
         watch.close();
         throw error;
@@ -225,11 +229,29 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     watch: ProcessWatch,
     left: () => number,
     signal: AbortSignal | undefined,
+    waitForSlot: boolean,
   ): Promise<Client> {
     const self = processStartTicks('self') ?? 0;
-    const claim =
+    const tryClaim = () =>
       header.claimSlot(process.pid, self) ??
       (reclaimAbandoned(service, header) ? header.claimSlot(process.pid, self) : undefined);
+    let claim = tryClaim();
+    while (!claim && waitForSlot) {
+      const seen = header.slotsFreed;
+      claim = tryClaim();
+      if (claim) break;
+      const result = await header.waitForFreedSlot(seen, { timeoutMs: finite(left()), signal });
+      if (result === 'timed-out') {
+        throw serviceError(
+          'ETIMEDOUT',
+          service,
+          `no connection slot was freed in time (maxClients ${header.limits.maxClients})`,
+        );
+      }
+      if (header.state !== 'listening')
+        throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', service, 'it is closing: no new connections');
+      claim = tryClaim();
+    }
     if (!claim) {
       throw serviceError(
         'ERR_SHMKIT_SERVICE_FULL',

@@ -16,6 +16,8 @@
  *  32  u32  maxClients  36 u32 maxInFlightPerClient
  *  40  u32  requestCapacityBytes     44  u32  responseCapacityBytes
  *  48  f64  createdAt (ms since the epoch)
+ *  56  i32  slots freed: bumped (and futex-woken) whenever a slot is freed, so
+ *           clients waiting for a slot (waitForSlot) sleep on it
  * 128  f64 × 16  counters, written by the server only (COUNTER below)
  * 256  slots: SLOT_BYTES each, maxClients of them
  *
@@ -52,6 +54,7 @@ export const I32 = {
   maxInFlightPerClient: 9,
   requestCapacityBytes: 10,
   responseCapacityBytes: 11,
+  slotsFreed: 14,
 } as const;
 
 /** Float64 indices into the header. */

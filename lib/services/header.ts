@@ -232,7 +232,10 @@ export class ServiceHeader {
   releaseClaim(slot: number, generation: number): boolean {
     if (this.slotGeneration(slot) !== generation) return false;
     const at = slotI32(slot, SLOT.state);
-    return Atomics.compareExchange(this.#i32, at, SLOT_STATE.claimed, SLOT_STATE.free) === SLOT_STATE.claimed;
+    if (Atomics.compareExchange(this.#i32, at, SLOT_STATE.claimed, SLOT_STATE.free) !== SLOT_STATE.claimed)
+      return false;
+    this.#slotFreed();
+    return true;
   }
 
   /**
@@ -243,6 +246,23 @@ export class ServiceHeader {
     Atomics.store(this.#i32, slotI32(slot, SLOT.reason), reason ? DROP_REASONS.indexOf(reason) : 0);
     Atomics.store(this.#i32, slotI32(slot, SLOT.pid), 0);
     Atomics.store(this.#i32, slotI32(slot, SLOT.state), SLOT_STATE.free);
+    this.#slotFreed();
+  }
+
+  /** Tells clients waiting for a slot that one is free. */
+  #slotFreed(): void {
+    Atomics.add(this.#i32, I32.slotsFreed, 1);
+    futex.wake(this.#i32, I32.slotsFreed);
+  }
+
+  /** The slots-freed counter, to wait on with {@link waitForFreedSlot}. */
+  get slotsFreed(): number {
+    return Atomics.load(this.#i32, I32.slotsFreed);
+  }
+
+  /** Sleeps until a slot is freed after `seen` was read from slotsFreed; 'timed-out' past timeoutMs. */
+  waitForFreedSlot(seen: number, options: { timeoutMs?: number; signal?: AbortSignal }): Promise<unknown> {
+    return futex.wait(this.#i32, I32.slotsFreed, seen, options);
   }
 
   /** The server only (one writer): adds to a counter. */
