@@ -134,7 +134,12 @@ export function creditPayload(count: number): Uint8Array {
 export function readCredit(payload: Uint8Array): number {
   return payload.length === 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : 0;
 }
-/** Frame types: server → client. */
+/**
+ * Frame types: server → client. CLOSED carries the reason in its name
+ * ('closed', 'slow-consumer', 'protocol'); ERROR's payload is
+ * { message, code?, name?, data? }; HELLO, WELCOME and REFUSE are JSON
+ * (./handshake.ts); CANCEL, BYE, END and GOAWAY have no payload.
+ */
 export const RES = {
   result: 16,
   error: 17,
