@@ -58,9 +58,14 @@ export type {
 export { ftok, MessageQueue, MSG_TYPE_MAX, SysvMessageQueue } from './primitives/sysv-mq.js';
 export {
   type CallOptions,
+  type ChunkOf,
   Client,
   type ClientConnectOptions,
   type ClientDisconnectReason,
+  type MethodName,
+  type ParamsOf,
+  type ResultOf,
+  type ServiceMethods,
 } from './services/client.js';
 export type { Connection, DisconnectReason } from './services/connection.js';
 export { RemoteError } from './services/errors.js';
@@ -71,6 +76,7 @@ export {
   type ServiceCloseOptions,
   type ServiceInfo,
   type ServiceOptions,
+  type ServiceStats,
 } from './services/service.js';
 export type { Codec, CodecKind, CodecSpec } from './structures/codecs.js';
 export type { LockSyncOptions, MutexCreateOptions, MutexGuard } from './structures/mutex.js';

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { codedError } from '../core/errors.js';
 import { abortError } from '../core/pending.js';
-import { processStartTicks } from '../core/processes.js';
+import { processLife, processStartTicks } from '../core/processes.js';
 import {
   typeError,
   validateAbortSignal,
@@ -21,10 +21,50 @@ import { ProcessWatch } from '../primitives/process-watch.js';
 import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
 import { RingBuffer } from '../structures/ring/ring-buffer.js';
 import { type ErrorPayload, RemoteError, serviceError } from './errors.js';
-import { decodeFrame, encodeFrame, type Frame, REQ, RES, ringNames, SLOT_STATE, VERSION } from './format.js';
+import {
+  creditPayload,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  REQ,
+  RES,
+  ringNames,
+  SLOT_STATE,
+  STREAM_WINDOW,
+  VERSION,
+} from './format.js';
 import { jsonBytes, readJson } from './handshake.js';
 import { ServiceHeader, type ServiceLimits } from './header.js';
 import { serviceName } from './service.js';
+
+/**
+ * A service's methods as its clients see them: an interface (or type) whose
+ * members are the handlers' signatures, e.g.
+ * `interface Calc { add(p: { a: number; b: number }): number; tail(q: string): AsyncIterable<string> }`,
+ * passed as `Client.connect<Calc>(...)`: call() then takes the method's
+ * params and resolves with its (awaited) result, stream() yields its chunks.
+ * Without one, any method name goes and values are `unknown`.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: params of an untyped service are whatever the caller sends
+export type ServiceMethods = Record<string, (params?: any) => unknown>;
+
+/** The method names of `M`. */
+export type MethodName<M> = keyof M & string;
+/** The params of a method: its first parameter. */
+// biome-ignore lint/suspicious/noExplicitAny: matching any function
+export type ParamsOf<F> = F extends (params: infer P, ...rest: any[]) => unknown ? P : unknown;
+/** What call() resolves with: the method's awaited result. */
+// biome-ignore lint/suspicious/noExplicitAny: matching any function
+export type ResultOf<F> = F extends (...args: any[]) => infer R ? Awaited<R> : unknown;
+/** What stream() yields: the chunks of the (async) iterable the method returns. */
+// biome-ignore lint/suspicious/noExplicitAny: matching any function
+export type ChunkOf<F> = F extends (...args: any[]) => infer R
+  ? Awaited<R> extends AsyncIterable<infer T>
+    ? T
+    : Awaited<R> extends Iterable<infer T>
+      ? T
+      : unknown
+  : unknown;
 
 /** Options of {@link Client.connect}. */
 export interface ClientConnectOptions {
@@ -35,6 +75,8 @@ export interface ClientConnectOptions {
   signal?: AbortSignal;
   /** Wait for the service to appear and listen (inotify on /dev/shm, then its state word) instead of failing with `ENOENT`. */
   waitForService?: boolean;
+  /** With maxClients connected, wait (until timeoutMs) for a slot to be freed instead of failing with `ERR_SHMKIT_SERVICE_FULL`. */
+  waitForSlot?: boolean;
 }
 
 /** Options of {@link Client.call} and {@link Client.stream}. */
@@ -47,8 +89,13 @@ export interface CallOptions {
   whenBusy?: 'wait' | 'reject';
 }
 
-/** Why a client's connection ended: 'closed' (either side closed it) or 'died' (the server's process ended). */
-export type ClientDisconnectReason = 'closed' | 'died';
+/**
+ * Why a client's connection ended: 'closed' (either side closed it), 'died'
+ * (the server's process ended), 'slow-consumer' (the service evicted this
+ * client: it left too many responses unread) or 'protocol' (the service
+ * dropped it for frames it could not read).
+ */
+export type ClientDisconnectReason = 'closed' | 'died' | 'slow-consumer' | 'protocol';
 
 interface PendingCall {
   method: string;
@@ -79,7 +126,7 @@ const NO_BYTES = new Uint8Array(0);
  * `ERR_SHMKIT_PEER_DIED` (the server's process ended), `ERR_SHMKIT_CLOSED`
  * (this client was closed).
  */
-export class Client extends EventEmitter {
+export class Client<M extends object = ServiceMethods> extends EventEmitter {
   readonly service: string;
   readonly #header: ServiceHeader;
   readonly #codec: ResolvedCodec<unknown>;
@@ -88,6 +135,8 @@ export class Client extends EventEmitter {
   readonly #limits: ServiceLimits;
   readonly #pending = new Map<number, PendingCall>();
   readonly #watch: ProcessWatch;
+  readonly #slot: number;
+  readonly #generation: number;
   readonly #ended = new AbortController();
   #nextId = 1;
   #outbox: Uint8Array[] = [];
@@ -106,8 +155,11 @@ export class Client extends EventEmitter {
     rings: { req: RingBuffer; res: RingBuffer },
     limits: ServiceLimits,
     watch: ProcessWatch,
+    claim: { slot: number; generation: number },
   ) {
     super();
+    this.#slot = claim.slot;
+    this.#generation = claim.generation;
     this.service = service;
     this.#header = header;
     this.#codec = codec;
@@ -124,13 +176,18 @@ export class Client extends EventEmitter {
    * `ERR_SHMKIT_PEER_DIED` (its server is dead), `ERR_SHMKIT_CODEC_MISMATCH`,
    * `ERR_SHMKIT_PROTOCOL_MISMATCH`, `ETIMEDOUT`, AbortError.
    */
-  static async connect(name: string, options?: ClientConnectOptions): Promise<Client> {
+  static async connect<M extends object = ServiceMethods>(
+    name: string,
+    options?: ClientConnectOptions,
+  ): Promise<Client<M>> {
     const service = serviceName(name);
     const opts = validateOptions(options);
     const codec = resolveCodec<unknown>(opts.codec ?? 'msgpack');
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     const wait =
       opts.waitForService === undefined ? false : validateBoolean(opts.waitForService, 'options.waitForService');
+    const waitForSlot =
+      opts.waitForSlot === undefined ? false : validateBoolean(opts.waitForSlot, 'options.waitForSlot');
     const timeoutMs = validateTimeoutMs(opts.timeoutMs ?? (wait ? undefined : 10_000), 'options.timeoutMs');
     const deadline = timeoutMs >= 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
     const left = () => Math.max(0, deadline - performance.now());
@@ -154,7 +211,7 @@ export class Client extends EventEmitter {
         throw serviceError('ERR_SHMKIT_PEER_DIED', service, `its server (pid ${server.pid}) is dead`);
       }
       try {
-        return await Client.#handshake(service, header, codec, watch, left, signal);
+        return (await Client.#handshake(service, header, codec, watch, left, signal, waitForSlot)) as Client<M>;
       } catch (error) {
         watch.close();
         throw error;
@@ -172,8 +229,29 @@ export class Client extends EventEmitter {
     watch: ProcessWatch,
     left: () => number,
     signal: AbortSignal | undefined,
+    waitForSlot: boolean,
   ): Promise<Client> {
-    const claim = header.claimSlot(process.pid, processStartTicks('self') ?? 0);
+    const self = processStartTicks('self') ?? 0;
+    const tryClaim = () =>
+      header.claimSlot(process.pid, self) ??
+      (reclaimAbandoned(service, header) ? header.claimSlot(process.pid, self) : undefined);
+    let claim = tryClaim();
+    while (!claim && waitForSlot) {
+      const seen = header.slotsFreed;
+      claim = tryClaim();
+      if (claim) break;
+      const result = await header.waitForFreedSlot(seen, { timeoutMs: finite(left()), signal });
+      if (result === 'timed-out') {
+        throw serviceError(
+          'ETIMEDOUT',
+          service,
+          `no connection slot was freed in time (maxClients ${header.limits.maxClients})`,
+        );
+      }
+      if (header.state !== 'listening')
+        throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', service, 'it is closing: no new connections');
+      claim = tryClaim();
+    }
     if (!claim) {
       throw serviceError(
         'ERR_SHMKIT_SERVICE_FULL',
@@ -185,6 +263,7 @@ export class Client extends EventEmitter {
     const mode = header.shm.stat().mode & 0o777;
     let req: RingBuffer | undefined;
     let res: RingBuffer | undefined;
+    let limits: ServiceLimits;
     try {
       req = RingBuffer.create(names.req, { capacityBytes: header.limits.requestCapacityBytes, mode });
       res = RingBuffer.create(names.res, { capacityBytes: header.limits.responseCapacityBytes, mode });
@@ -208,9 +287,7 @@ export class Client extends EventEmitter {
           'the service answered the handshake with something else',
         );
       }
-      const client = new Client(service, header, codec, { req, res }, payload as ServiceLimits, watch);
-      client.#start();
-      return client;
+      limits = payload as ServiceLimits;
     } catch (error) {
       for (const ring of [req, res]) ring?.close();
       for (const ring of [names.req, names.res]) unlinkQuietly(ring);
@@ -220,6 +297,10 @@ export class Client extends EventEmitter {
       }
       throw error;
     }
+    // Outside the try: from here on the client owns the rings, the slot and the header.
+    const client = new Client(service, header, codec, { req, res }, limits, watch, claim);
+    client.#start();
+    return client;
   }
 
   /** Calls in flight. */
@@ -236,7 +317,12 @@ export class Client extends EventEmitter {
    * Calls `method` with `params`; resolves with the handler's result.
    * @throws (rejects) see the class.
    */
-  async call<R = unknown>(method: string, params?: unknown, options?: CallOptions): Promise<R> {
+  async call<K extends MethodName<M>>(
+    method: K,
+    params?: ParamsOf<M[K]>,
+    options?: CallOptions,
+  ): Promise<ResultOf<M[K]>> {
+    type R = ResultOf<M[K]>;
     const { timeoutMs, signal, whenBusy } = callOptions(options);
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
@@ -265,11 +351,12 @@ export class Client extends EventEmitter {
    * order. Leaving the loop early (break, return, a throw) cancels the
    * handler on the server.
    */
-  async *stream<T = unknown>(
-    method: string,
-    params?: unknown,
+  async *stream<K extends MethodName<M>>(
+    method: K,
+    params?: ParamsOf<M[K]>,
     options?: CallOptions,
-  ): AsyncGenerator<T, void, undefined> {
+  ): AsyncGenerator<ChunkOf<M[K]>, void, undefined> {
+    type T = ChunkOf<M[K]>;
     const { timeoutMs, signal, whenBusy } = callOptions(options);
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
@@ -304,9 +391,17 @@ export class Client extends EventEmitter {
       },
     });
     this.#send(encodeFrame(REQ.stream, id, method, this.#encode(params)));
+    let taken = 0;
     try {
       for (;;) {
-        while (chunks.length > 0) yield chunks.shift() as T;
+        while (chunks.length > 0) {
+          yield chunks.shift() as T;
+          // The loop took it: return credit by halves of the window.
+          if (++taken >= STREAM_WINDOW / 2 && this.#pending.has(id)) {
+            this.#send(encodeFrame(REQ.credit, id, '', creditPayload(taken)));
+            taken = 0;
+          }
+        }
         if (failure) throw failure;
         if (finished) return;
         await new Promise<void>((resolve) => {
@@ -323,7 +418,7 @@ export class Client extends EventEmitter {
   }
 
   /** Sends a notification: `method`'s handler runs on the server, nothing comes back. */
-  notify(method: string, value?: unknown): void {
+  notify<K extends MethodName<M>>(method: K, value?: ParamsOf<M[K]>): void {
     requireMethod(method);
     this.#live();
     this.#send(encodeFrame(REQ.notify, 0, method, this.#encode(value)));
@@ -348,11 +443,20 @@ export class Client extends EventEmitter {
    */
   async close(): Promise<void> {
     if (this.#ended.signal.aborted) return;
+    // Calls not sent yet are rejected below: only the goodbye needs to go out.
+    this.#outbox = [];
+    const bye = encodeFrame(REQ.bye, 0, '', NO_BYTES);
     try {
-      this.#outbox.push(encodeFrame(REQ.bye, 0, '', NO_BYTES));
-      await this.#flush();
+      if (!this.#flushing) {
+        if (this.#req.tryPush(bye)) this.#header.ringDoorbell();
+      } else {
+        // A push waits for room in the request ring: the goodbye goes after it
+        // (until the server reads, or dies and ends this client).
+        this.#outbox.push(bye);
+        await this.#flush();
+      }
     } catch {
-      // the server is gone: nothing to tell
+      // the server is gone, or the ring is broken: nothing to tell
     }
     this.#end(
       codedError('ERR_SHMKIT_CLOSED', `Client of '${this.service}' was closed while the call was pending`),
@@ -363,19 +467,39 @@ export class Client extends EventEmitter {
 
   // ---------------------------------------------------------------- internals
 
+  /** Starts watching the server and reading; never throws (the read loop may end the client at once). */
   #start(): void {
-    void this.#read();
+    // The watch first: the read loop may end the client (and close the watch) before its first await.
     this.#watch.exit({ signal: this.#ended.signal }).then(
       () => this.#end(serviceError('ERR_SHMKIT_PEER_DIED', this.service, 'its server process died'), 'died'),
       () => {},
     );
+    void this.#read();
   }
 
   /** The response loop: pops frames until the connection ends. */
   async #read(): Promise<void> {
     while (!this.#ended.signal.aborted) {
-      let bytes = this.#res.tryPop();
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = this.#res.tryPop();
+      } catch (error) {
+        // The response ring is corrupt (its other side wrote garbage): this connection is over.
+        this.#end(
+          serviceError(
+            'ERR_SHMKIT_PROTOCOL_MISMATCH',
+            this.service,
+            `its response ring failed: ${(error as Error).message}`,
+          ),
+          'protocol',
+        );
+        return;
+      }
       if (!bytes) {
+        // Nothing to read: before parking, make sure the service still holds
+        // this connection (it frees the slot before its last frame, which may
+        // not have fit in the ring).
+        if (this.#dropped()) return;
         this.#reader = new AbortController();
         try {
           bytes = await this.#res.pop({ signal: this.#reader.signal, ref: this.#ref });
@@ -393,7 +517,7 @@ export class Client extends EventEmitter {
       if (!frame) {
         this.#end(
           serviceError('ERR_SHMKIT_PROTOCOL_MISMATCH', this.service, 'a response that is not a frame'),
-          'closed',
+          'protocol',
         );
         return;
       }
@@ -409,19 +533,53 @@ export class Client extends EventEmitter {
       case RES.end:
         this.#onAnswer(frame);
         break;
-      case RES.event:
-        this.emit('notification', frame.name, this.#decode(frame));
+      case RES.event: {
+        let value: unknown;
+        try {
+          value = this.#decode(frame);
+        } catch {
+          break; // an event this codec cannot read: nobody to reject, skip it
+        }
+        this.emit('notification', frame.name, value);
         break;
+      }
       case RES.goaway:
         this.#draining = true;
         this.emit('goaway');
         break;
       case RES.closed:
-        this.#end(serviceError('ERR_SHMKIT_SERVICE_CLOSED', this.service, 'it closed'), 'closed');
+        this.#onClosed(frame.name);
         break;
       default:
         break; // a newer server's frame: ignore
     }
+  }
+
+  /** The service ended this connection, for `reason` (a DisconnectReason, or '' from an older server). */
+  #onClosed(reason: string): void {
+    if (reason === 'slow-consumer' || reason === 'protocol') {
+      const why =
+        reason === 'slow-consumer'
+          ? 'it evicted this client (too many unread responses)'
+          : 'it dropped this client (a frame it could not read)';
+      this.#end(serviceError('ERR_SHMKIT_DISCONNECTED', this.service, why), reason);
+      return;
+    }
+    this.#end(serviceError('ERR_SHMKIT_SERVICE_CLOSED', this.service, 'it closed'), 'closed');
+  }
+
+  /** True (and the client ended) when the service no longer holds this connection's slot. */
+  #dropped(): boolean {
+    const header = this.#header;
+    if (header.slotGeneration(this.#slot) === this.#generation && header.slotState(this.#slot) === SLOT_STATE.connected)
+      return false;
+    // The slot says why, unless another client has claimed it since.
+    const reason = header.slotGeneration(this.#slot) === this.#generation ? header.slotReason(this.#slot) : '';
+    const state = header.state;
+    if (reason === 'slow-consumer' || reason === 'protocol') this.#onClosed(reason);
+    else if (state === 'closed' || state === 'draining') this.#onClosed('closed');
+    else this.#end(serviceError('ERR_SHMKIT_DISCONNECTED', this.service, 'it ended this connection'), 'closed');
+    return true;
   }
 
   #onAnswer(frame: Frame): void {
@@ -445,7 +603,7 @@ export class Client extends EventEmitter {
     this.#settle(frame.id, call);
     if (frame.type === RES.end) call.end?.();
     else if (frame.type === RES.result) call.resolve(value);
-    else call.reject(callError(value as ErrorPayload, call.method, this.service));
+    else call.reject(callError(value as ErrorPayload, call.method));
   }
 
   /** A call is answered: it leaves the pending map (a stream's entry is removed by its generator's finally). */
@@ -611,12 +769,35 @@ function requireMethod(method: unknown): void {
 }
 
 /** The error a call rejects with for an ERROR frame: a coded call-layer error, or the handler's RemoteError. */
-function callError(payload: ErrorPayload, method: string, service: string): Error {
+function callError(payload: ErrorPayload, method: string): Error {
   const code = payload?.code;
-  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return serviceError(code, service, payload.message);
+  // The server's message names the service already.
+  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return codedError(code, String(payload.message));
   return new RemoteError(payload ?? { message: 'the handler failed' }, method);
 }
 const CALL_LAYER_CODES = new Set(['ERR_SHMKIT_NO_SUCH_METHOD', 'ERR_SHMKIT_OVERLOADED', 'ERR_SHMKIT_SERVICE_DRAINING']);
+
+/**
+ * Frees the slots of clients that died between claiming a slot and
+ * announcing their rings (the server only looks at slots announced ready),
+ * with the rings they may have left. Runs when no slot is free. True if one was freed.
+ */
+function reclaimAbandoned(service: string, header: ServiceHeader): boolean {
+  let freed = false;
+  for (let slot = 0; slot < header.limits.maxClients; slot++) {
+    if (header.slotState(slot) !== SLOT_STATE.claimed) continue;
+    const at = header.slot(slot);
+    const life = processLife(at.pid);
+    if (life.alive && (life.startTicks === undefined || at.startTicks === 0 || life.startTicks === at.startTicks))
+      continue;
+    if (!header.releaseClaim(slot, at.generation)) continue; // it moved on meanwhile
+    const names = ringNames(service, slot, at.generation);
+    unlinkQuietly(names.req);
+    unlinkQuietly(names.res);
+    freed = true;
+  }
+  return freed;
+}
 
 function finite(ms: number): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;

@@ -23,6 +23,8 @@ export class Connection {
   /** @internal */ readonly res: RingBuffer;
   /** @internal The calls in flight: id → the controller whose signal the handler sees. */
   readonly inFlight = new Map<number, AbortController>();
+  /** @internal The streams running: id → their credit (chunks they may still send) and the wake of a stream waiting for more. */
+  readonly streams = new Map<number, { credit: number; wake: (() => void) | undefined }>();
   /** @internal Set once the HELLO was answered. */
   welcomed = false;
   /** @internal Ends the connection's async pushes and its watch. */
@@ -32,21 +34,21 @@ export class Connection {
   #queuedBytes = 0;
   #flushing = false;
   readonly #maxQueuedBytes: number;
-  readonly #onEvict: () => void;
+  readonly #onFail: (reason: 'slow-consumer' | 'protocol') => void;
 
   /** @internal */
   constructor(
     names: { req: string; res: string },
     at: { slot: number; generation: number; pid: number },
     maxQueuedBytes: number,
-    onEvict: () => void,
+    onFail: (reason: 'slow-consumer' | 'protocol') => void,
   ) {
     this.slot = at.slot;
     this.generation = at.generation;
     this.pid = at.pid;
     this.id = `${at.slot}.${at.generation}`;
     this.#maxQueuedBytes = maxQueuedBytes;
-    this.#onEvict = onEvict;
+    this.#onFail = onFail;
     this.req = RingBuffer.open(names.req);
     try {
       this.res = RingBuffer.open(names.res);
@@ -70,14 +72,35 @@ export class Connection {
   /** @internal Sends a frame: now if the ring has room and nothing waits before it, else queued. */
   send(frame: Uint8Array): void {
     if (this.ended.signal.aborted) return;
-    if (this.#queue.length === 0 && this.res.tryPush(frame)) return;
+    try {
+      if (this.#queue.length === 0 && this.res.tryPush(frame)) return;
+    } catch {
+      this.#onFail('protocol'); // the client corrupted its response ring: only this connection ends
+      return;
+    }
     this.#queue.push(frame);
     this.#queuedBytes += frame.length;
     if (this.#queuedBytes > this.#maxQueuedBytes) {
-      this.#onEvict();
+      this.#onFail('slow-consumer');
       return;
     }
     if (!this.#flushing) void this.#flush();
+  }
+
+  /**
+   * @internal Pushes a last frame (a CLOSED on the way out) if it fits now,
+   * ahead of anything queued (which the end discards): never waits, never
+   * throws. It must not wait behind the queue: a client that has read its
+   * ring empty, found its slot still connected and parked just before the
+   * slot was freed, learns of its end only from this frame.
+   */
+  tell(frame: Uint8Array): void {
+    if (this.ended.signal.aborted) return;
+    try {
+      this.res.tryPush(frame);
+    } catch {
+      // a ring the client corrupted: it learns from its slot
+    }
   }
 
   /** @internal Resolves once nothing is queued (a stream waits here before its next chunk). */
@@ -100,7 +123,10 @@ export class Connection {
         this.#queuedBytes -= frame.length;
       }
     } catch {
-      // ended (aborted or closed): the connection is going away
+      // Ended (aborted or closed): the connection is going away. Otherwise
+      // the ring itself failed (a client that corrupted it): end it here, or
+      // drained() would wait forever.
+      if (!this.ended.signal.aborted) this.#onFail('protocol');
     } finally {
       this.#flushing = false;
       this.#resolveIdle();
@@ -113,6 +139,8 @@ export class Connection {
     this.ended.abort();
     for (const controller of this.inFlight.values()) controller.abort();
     this.inFlight.clear();
+    for (const stream of this.streams.values()) stream.wake?.();
+    this.streams.clear();
     this.#watch?.close();
     this.#queue.length = 0;
     this.#queuedBytes = 0;

@@ -16,6 +16,8 @@
  *  32  u32  maxClients  36 u32 maxInFlightPerClient
  *  40  u32  requestCapacityBytes     44  u32  responseCapacityBytes
  *  48  f64  createdAt (ms since the epoch)
+ *  56  i32  slots freed: bumped (and futex-woken) whenever a slot is freed, so
+ *           clients waiting for a slot (waitForSlot) sleep on it
  * 128  f64 × 16  counters, written by the server only (COUNTER below)
  * 256  slots: SLOT_BYTES each, maxClients of them
  *
@@ -24,11 +26,17 @@
  *           2 ready (rings exist; HELLO sent), 3 connected (the server accepted)
  *   +4  i32 generation: bumped by every claim; the rings' names carry it, so a
  *           reused slot never meets an earlier connection's rings
- *   +8  i32 client pid     +16 f64 client start time (clock ticks)
+ *   +8  i32 client pid
+ *  +12  i32 why the server ended the connection, written as it frees the slot
+ *           (DROP_REASON: 1 closed, 2 died, 3 slow-consumer, 4 protocol; 0
+ *           while connected): a client whose last frame did not fit in its
+ *           ring reads it here
+ *  +16  f64 client start time (clock ticks)
  *
  * Frames (ring messages): an 8-byte head, the method or event name (UTF-8),
  * then the payload encoded by the service's codec:
  *   u8 type, u8 flags, u16 name bytes, u32 id (the call it belongs to; 0 for none)
+ * A stream's chunks are paced by credit (STREAM_WINDOW below).
  */
 
 export const MAGIC = 0x31435653; // 'SVC1' little-endian
@@ -46,6 +54,7 @@ export const I32 = {
   maxInFlightPerClient: 9,
   requestCapacityBytes: 10,
   responseCapacityBytes: 11,
+  slotsFreed: 14,
 } as const;
 
 /** Float64 indices into the header. */
@@ -75,9 +84,11 @@ export type CounterName = keyof typeof COUNTER;
 
 export const SLOTS_OFFSET = 256;
 export const SLOT_BYTES = 64;
-export const SLOT = { state: 0, generation: 1, pid: 2 } as const; // Int32 indices within a slot
+export const SLOT = { state: 0, generation: 1, pid: 2, reason: 3 } as const; // Int32 indices within a slot
 export const SLOT_START_TICKS = 2; // Float64 index within a slot
 export const SLOT_STATE = { free: 0, claimed: 1, ready: 2, connected: 3 } as const;
+/** The slot's reason word: why the server ended the connection (the 'disconnect' reasons). */
+export const DROP_REASONS = ['', 'closed', 'died', 'slow-consumer', 'protocol'] as const;
 
 /** Bytes of a header for `maxClients` slots. */
 export function headerBytes(maxClients: number): number {
@@ -101,8 +112,34 @@ export function ringNames(service: string, slot: number, generation: number): { 
 }
 
 /** Frame types: client → server. */
-export const REQ = { call: 1, stream: 2, notify: 3, cancel: 4, hello: 5, bye: 6 } as const;
-/** Frame types: server → client. */
+export const REQ = { call: 1, stream: 2, notify: 3, cancel: 4, hello: 5, bye: 6, credit: 7 } as const;
+
+/**
+ * Stream flow control: the server sends at most this many chunks of a
+ * stream ahead of what the caller's loop has taken; the client returns
+ * credit (a CREDIT frame: the stream's id, the count as a u32 payload) each
+ * time its loop has taken half of it. So a slow loop pauses the server's
+ * generator instead of piling chunks up in the client's memory.
+ */
+export const STREAM_WINDOW = 64;
+
+/** A CREDIT frame's payload: `count` chunks taken. */
+export function creditPayload(count: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, count, true);
+  return bytes;
+}
+
+/** The count of a CREDIT payload (0 if it is not 4 bytes). */
+export function readCredit(payload: Uint8Array): number {
+  return payload.length === 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : 0;
+}
+/**
+ * Frame types: server → client. CLOSED carries the reason in its name
+ * ('closed', 'slow-consumer', 'protocol'); ERROR's payload is
+ * { message, code?, name?, data? }; HELLO, WELCOME and REFUSE are JSON
+ * (./handshake.ts); CANCEL, BYE, END and GOAWAY have no payload.
+ */
 export const RES = {
   result: 16,
   error: 17,

@@ -11,6 +11,7 @@ import { raiseSleepBit, wakeSleepers } from '../structures/wait-word.js';
 import {
   COUNTER,
   type CounterName,
+  DROP_REASONS,
   F64,
   headerBytes,
   I32,
@@ -187,6 +188,7 @@ export class ServiceHeader {
       const at = slotI32(slot, SLOT.state);
       if (Atomics.compareExchange(this.#i32, at, SLOT_STATE.free, SLOT_STATE.claimed) !== SLOT_STATE.free) continue;
       const generation = Atomics.add(this.#i32, slotI32(slot, SLOT.generation), 1) + 1;
+      Atomics.store(this.#i32, slotI32(slot, SLOT.reason), 0);
       this.#f64[slotF64(slot)] = startTicks;
       Atomics.store(this.#i32, slotI32(slot, SLOT.pid), pid);
       return { slot, generation };
@@ -204,14 +206,63 @@ export class ServiceHeader {
     };
   }
 
+  /** The state word of slot `slot` (one atomic load: the serve loop scans these on every pass). */
+  slotState(slot: number): number {
+    return Atomics.load(this.#i32, slotI32(slot, SLOT.state));
+  }
+
+  /** Why the server ended the connection of slot `slot` ('' if it did not say). */
+  slotReason(slot: number): string {
+    return DROP_REASONS[Atomics.load(this.#i32, slotI32(slot, SLOT.reason))] ?? '';
+  }
+
+  /** The generation of slot `slot`. */
+  slotGeneration(slot: number): number {
+    return Atomics.load(this.#i32, slotI32(slot, SLOT.generation));
+  }
+
   setSlotState(slot: number, state: number): void {
     Atomics.store(this.#i32, slotI32(slot, SLOT.state), state);
   }
 
-  /** Frees a slot for the next client (its generation stays, and the next claim bumps it). */
-  freeSlot(slot: number): void {
+  /**
+   * Frees slot `slot` if it is still claimed at `generation` (the claim of a
+   * client that died before announcing its rings). True if freed.
+   */
+  releaseClaim(slot: number, generation: number): boolean {
+    if (this.slotGeneration(slot) !== generation) return false;
+    const at = slotI32(slot, SLOT.state);
+    if (Atomics.compareExchange(this.#i32, at, SLOT_STATE.claimed, SLOT_STATE.free) !== SLOT_STATE.claimed)
+      return false;
+    this.#slotFreed();
+    return true;
+  }
+
+  /**
+   * Frees a slot for the next client (its generation stays, and the next
+   * claim bumps it), noting why the connection ended for its client.
+   */
+  freeSlot(slot: number, reason?: (typeof DROP_REASONS)[number]): void {
+    Atomics.store(this.#i32, slotI32(slot, SLOT.reason), reason ? DROP_REASONS.indexOf(reason) : 0);
     Atomics.store(this.#i32, slotI32(slot, SLOT.pid), 0);
     Atomics.store(this.#i32, slotI32(slot, SLOT.state), SLOT_STATE.free);
+    this.#slotFreed();
+  }
+
+  /** Tells clients waiting for a slot that one is free. */
+  #slotFreed(): void {
+    Atomics.add(this.#i32, I32.slotsFreed, 1);
+    futex.wake(this.#i32, I32.slotsFreed);
+  }
+
+  /** The slots-freed counter, to wait on with {@link waitForFreedSlot}. */
+  get slotsFreed(): number {
+    return Atomics.load(this.#i32, I32.slotsFreed);
+  }
+
+  /** Sleeps until a slot is freed after `seen` was read from slotsFreed; 'timed-out' past timeoutMs. */
+  waitForFreedSlot(seen: number, options: { timeoutMs?: number; signal?: AbortSignal }): Promise<unknown> {
+    return futex.wait(this.#i32, I32.slotsFreed, seen, options);
   }
 
   /** The server only (one writer): adds to a counter. */

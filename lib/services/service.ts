@@ -17,6 +17,7 @@ import { RingBuffer } from '../structures/ring/ring-buffer.js';
 import { Connection, type DisconnectReason } from './connection.js';
 import { type ErrorPayload, errorPayload, serviceError } from './errors.js';
 import {
+  type CounterName,
   decodeFrame,
   encodeFrame,
   type Frame,
@@ -24,10 +25,12 @@ import {
   MAGIC,
   REQ,
   RES,
+  readCredit,
   ringNames,
   type ServiceState,
   SLOT_STATE,
   STATE_NAMES,
+  STREAM_WINDOW,
   VERSION,
 } from './format.js';
 import { helloPayload, jsonBytes, readJson } from './handshake.js';
@@ -84,6 +87,15 @@ export interface ServiceInfo {
   createdAt: Date;
 }
 
+/**
+ * The service's counters (also in its shared header, for other processes):
+ * calls started, completed, failed (the handler threw), cancelled (the
+ * caller gave up, or its connection ended), in flight now and at the peak;
+ * bytes in and out (frames); connections and disconnections, evictions,
+ * notifications (broadcasts sent), stream chunks sent.
+ */
+export type ServiceStats = Record<CounterName, number>;
+
 const DEFAULT_CAPACITY = 1 << 20;
 
 /**
@@ -113,6 +125,9 @@ export class Service extends EventEmitter {
   #closing: Promise<void> | undefined;
   #forced = false;
   #idleWaiters: Array<() => void> = [];
+  /** Calls in flight over every connection, and the peak (kept here: the header's copies are for other processes). */
+  #inFlightCount = 0;
+  #peakInFlight = 0;
 
   private constructor(
     name: string,
@@ -227,7 +242,7 @@ export class Service extends EventEmitter {
   }
 
   /** The counters of the header: calls started/completed/failed/cancelled, in flight and peak, bytes, connections… */
-  stats(): Record<string, number> {
+  stats(): ServiceStats {
     return this.#header.counters();
   }
 
@@ -272,15 +287,17 @@ export class Service extends EventEmitter {
       this.#forced = true;
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }, drainTimeoutMs);
-    while (!this.#forced && this.#inFlight() > 0) {
+    while (!this.#forced && this.#inFlightCount > 0) {
       await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     }
+    // The answers of the last calls may still sit in a queue (a full ring): let them go out too.
+    const forced = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    if (!this.#forced) await Promise.race([Promise.all(this.connections.map((conn) => conn.drained())), forced]);
     clearTimeout(timer);
-    const closed = encodeFrame(RES.closed, 0, '', new Uint8Array(0));
-    for (const conn of this.#connections.values()) {
-      conn.send(closed);
-      this.#drop(conn, 'closed', false);
-    }
+    // Read what clients published before the end: notifications run, goodbyes
+    // are taken, late calls are refused (draining) rather than lost unanswered.
+    this.#pollOnce();
+    for (const conn of this.#connections.values()) this.#drop(conn, 'closed', false);
     this.#header.setState('closed');
     this.#stop.abort();
     this.#header.wakeServer();
@@ -291,12 +308,6 @@ export class Service extends EventEmitter {
     } catch {
       // already gone
     }
-  }
-
-  #inFlight(): number {
-    let count = 0;
-    for (const conn of this.#connections.values()) count += conn.inFlight.size;
-    return count;
   }
 
   // ---------------------------------------------------------------- the serve loop
@@ -361,8 +372,11 @@ export class Service extends EventEmitter {
   /** Opens the rings of slots whose clients are ready (a new generation). */
   #accept(): boolean {
     let accepted = false;
-    for (let slot = 0; slot < this.#header.limits.maxClients; slot++) {
-      const at = this.#header.slot(slot);
+    const header = this.#header;
+    for (let slot = 0; slot < header.limits.maxClients; slot++) {
+      // One atomic load per slot and no allocation: this runs on every pass of the serve loop.
+      if (header.slotState(slot) !== SLOT_STATE.ready) continue;
+      const at = header.slot(slot);
       if (at.state !== SLOT_STATE.ready) continue;
       const known = this.#connections.get(slot);
       if (known && known.generation === at.generation) continue;
@@ -370,8 +384,8 @@ export class Service extends EventEmitter {
       const names = ringNames(this.name, slot, at.generation);
       let conn: Connection;
       try {
-        conn = new Connection(names, { slot, generation: at.generation, pid: at.pid }, this.#maxQueued, () =>
-          this.#drop(conn, 'slow-consumer'),
+        conn = new Connection(names, { slot, generation: at.generation, pid: at.pid }, this.#maxQueued, (reason) =>
+          this.#drop(conn, reason),
         );
       } catch {
         this.#header.freeSlot(slot); // its rings are not there: a client that died mid-connect
@@ -379,7 +393,11 @@ export class Service extends EventEmitter {
       }
       this.#header.setSlotState(slot, SLOT_STATE.connected);
       this.#connections.set(slot, conn);
-      conn.watch(at.startTicks, () => this.#drop(conn, 'died'));
+      try {
+        conn.watch(at.startTicks, () => this.#drop(conn, 'died'));
+      } catch {
+        this.#drop(conn, 'protocol'); // a pid or start time no process can have: the slot was written over
+      }
       accepted = true;
     }
     return accepted;
@@ -400,6 +418,13 @@ export class Service extends EventEmitter {
       case REQ.cancel:
         conn.inFlight.get(frame.id)?.abort();
         break;
+      case REQ.credit: {
+        const stream = conn.streams.get(frame.id);
+        if (!stream) break; // ended meanwhile
+        stream.credit = Math.min(stream.credit + readCredit(frame.payload), 2 ** 31);
+        stream.wake?.();
+        break;
+      }
       case REQ.bye:
         this.#drop(conn, 'closed');
         break;
@@ -409,6 +434,10 @@ export class Service extends EventEmitter {
   }
 
   #onHello(conn: Connection, frame: Frame): void {
+    if (conn.welcomed) {
+      this.#drop(conn, 'protocol'); // a second HELLO: not a client of this protocol
+      return;
+    }
     const hello = readJson(frame.payload) as { version?: unknown; codec?: unknown } | undefined;
     const refuse = (code: string, message: string) => {
       conn.send(encodeFrame(RES.refuse, 0, '', jsonBytes({ code, message })));
@@ -463,7 +492,7 @@ export class Service extends EventEmitter {
     if (conn.inFlight.size >= this.#header.limits.maxInFlightPerClient || conn.inFlight.has(id)) {
       fail({
         code: 'ERR_SHMKIT_OVERLOADED',
-        message: `more than ${this.#header.limits.maxInFlightPerClient} calls in flight`,
+        message: `service '${this.name}': more than ${this.#header.limits.maxInFlightPerClient} calls in flight from this client`,
       });
       return;
     }
@@ -478,8 +507,10 @@ export class Service extends EventEmitter {
     conn.inFlight.set(id, controller);
     this.#started();
     const ctx: CallContext = { signal: controller.signal, client: conn, method };
+    // A call of a dropped connection was counted (cancelled) by #drop already.
     const done = (outcome: 'completed' | 'failed' | 'cancelled') => {
-      if (conn.inFlight.get(id) === controller) conn.inFlight.delete(id);
+      if (conn.inFlight.get(id) !== controller) return;
+      conn.inFlight.delete(id);
       this.#finished(outcome);
     };
     if (frame.type === REQ.stream) {
@@ -543,19 +574,34 @@ export class Service extends EventEmitter {
     done: (outcome: 'completed' | 'failed' | 'cancelled') => void,
   ): Promise<void> {
     let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
+    const pace = { credit: STREAM_WINDOW, wake: undefined as (() => void) | undefined };
+    conn.streams.set(id, pace);
+    const onAbort = () => pace.wake?.();
+    controller.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const source = (await handler(params, ctx)) as AsyncIterable<unknown> | Iterable<unknown>;
       const make =
         (source as AsyncIterable<unknown>)?.[Symbol.asyncIterator] ?? (source as Iterable<unknown>)?.[Symbol.iterator];
       if (typeof make !== 'function') throw new TypeError(`the handler of stream '${method}' returned no iterable`);
       iterator = make.call(source);
-      for (;;) {
+      for (let chunks = 1; ; chunks++) {
+        // A generator that never awaits would keep this loop in microtasks and
+        // starve the serve loop, which reads the caller's cancel: yield to it.
+        if ((chunks & 31) === 0) await new Promise((resolve) => setImmediate(resolve));
+        // Flow control: no credit, no chunk (the caller's loop is behind).
+        while (pace.credit <= 0 && !controller.signal.aborted) {
+          await new Promise<void>((resolve) => {
+            pace.wake = resolve;
+          });
+          pace.wake = undefined;
+        }
         if (controller.signal.aborted) break;
         const step = await iterator.next();
         if (step.done || controller.signal.aborted) break;
         const frame = encodeFrame(RES.chunk, id, method, this.#encode(step.value));
         this.#header.count('bytesOut', frame.length);
         this.#header.count('streamChunks');
+        pace.credit--;
         conn.send(frame);
         await conn.drained(); // backpressure: the next chunk waits for room
       }
@@ -569,37 +615,50 @@ export class Service extends EventEmitter {
       if (controller.signal.aborted) return done('cancelled');
       conn.send(encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(error))));
       done('failed');
+    } finally {
+      controller.signal.removeEventListener('abort', onAbort);
+      if (conn.streams.get(id) === pace) conn.streams.delete(id);
     }
   }
 
   #started(): void {
     this.#header.count('callsStarted');
-    const inFlight = this.#inFlight();
-    this.#header.setCounter('inFlight', inFlight);
-    if (inFlight > (this.#header.counters().peakInFlight ?? 0)) this.#header.setCounter('peakInFlight', inFlight);
+    this.#header.setCounter('inFlight', ++this.#inFlightCount);
+    if (this.#inFlightCount > this.#peakInFlight) {
+      this.#peakInFlight = this.#inFlightCount;
+      this.#header.setCounter('peakInFlight', this.#peakInFlight);
+    }
   }
 
   #finished(outcome: 'completed' | 'failed' | 'cancelled'): void {
     this.#header.count(
       outcome === 'completed' ? 'callsCompleted' : outcome === 'failed' ? 'callsFailed' : 'callsCancelled',
     );
-    const inFlight = this.#inFlight();
-    this.#header.setCounter('inFlight', inFlight);
-    if (inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#header.setCounter('inFlight', --this.#inFlightCount);
+    if (this.#inFlightCount === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
-  /** Ends a connection: aborts its handlers, removes its rings, frees its slot. */
+  /**
+   * Ends a connection: frees its slot, tells the client why (a CLOSED frame
+   * naming the reason, when its ring has room; otherwise the client finds its
+   * slot freed once it has read what is there), aborts its handlers, removes
+   * its rings.
+   */
   #drop(conn: Connection, reason: DisconnectReason, emit = true): void {
     if (this.#connections.get(conn.slot) !== conn) return;
     this.#connections.delete(conn.slot);
+    // Free the slot before the last frame: a client that finds its ring empty
+    // checks its slot before it parks, so it cannot sleep through its end.
+    if (this.#header.slotGeneration(conn.slot) === conn.generation) this.#header.freeSlot(conn.slot, reason);
+    if (reason !== 'died') conn.tell(encodeFrame(RES.closed, 0, reason, new Uint8Array(0)));
     const aborted = conn.inFlight.size;
     conn.end();
     if (aborted > 0) {
       this.#header.count('callsCancelled', aborted);
-      this.#header.setCounter('inFlight', this.#inFlight());
-      if (this.#inFlight() === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      this.#inFlightCount -= aborted;
+      this.#header.setCounter('inFlight', this.#inFlightCount);
+      if (this.#inFlightCount === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
-    if (this.#header.slot(conn.slot).generation === conn.generation) this.#header.freeSlot(conn.slot);
     this.#header.count('disconnections');
     if (reason === 'slow-consumer') this.#header.count('evictions');
     if (emit && conn.welcomed) this.emit('disconnect', conn, reason);
