@@ -686,9 +686,15 @@ async function latencyCase(res, prim, options, placement = options.placement) {
         };
       } else {
         sender = stdioParentSender(echo.child.stdin);
+        // One parser at a time: each ping loop (warm-up windows, runs) listens
+        // anew, and a parser left behind would parse every later frame again.
+        // Between loops no frame is in flight, so none is cut in two.
+        let parser;
         receiver = {
           listen(fn, fail) {
-            echo.child.stdout.on('data', frameParser(fn, fail, size));
+            if (parser) echo.child.stdout.off('data', parser);
+            parser = frameParser(fn, fail, size);
+            echo.child.stdout.on('data', parser);
           },
         };
       }
