@@ -69,6 +69,7 @@ export {
 } from './services/client.js';
 export type { Connection, DisconnectReason } from './services/connection.js';
 export { RemoteError } from './services/errors.js';
+export type { MethodStats } from './services/metrics.js';
 export {
   type CallContext,
   type Handler,

@@ -4,9 +4,10 @@
  * header and the rings — with real processes. Every test checks at its end
  * that nothing named after its service is left in /dev/shm.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   Client,
@@ -749,5 +750,77 @@ describe('Service and Client: hostile bytes', () => {
     await good.close();
     shm.close();
     await closeAndCheck(svc, name);
+  });
+});
+
+/** Runs the built `shmkit` command in another process. */
+function shmkitCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const main = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, ...args], { timeout: 15_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('Service metrics', () => {
+  it('per-method durations, a timed-out counter, the Prometheus text, and shmkit stat from another process', async () => {
+    const { svc, name } = await serve();
+    const client = await connect(name);
+    for (let i = 0; i < 50; i++) expect(await client.call('add', { a: i, b: 1 })).toBe(i + 1);
+    await expect(client.call('fail')).rejects.toMatchObject({ code: 'E_NO_GOOD' });
+    await expect(client.call('hang', null, { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const aborted = new AbortController();
+    const gone = client.call('hang', null, { signal: aborted.signal });
+    await waitFor(() => svc.stats().inFlight === 1, 'the second hang under way');
+    aborted.abort();
+    await expect(gone).rejects.toMatchObject({ name: 'AbortError' });
+    // Both cancels reach the server; only the first says its caller timed out.
+    await waitFor(() => svc.stats().callsCancelled === 2, 'both cancellations counted');
+    expect(svc.stats()).toMatchObject({ callsTimedOut: 1, callsCompleted: 50, callsFailed: 1 });
+
+    const methods = svc.methodStats();
+    expect(Object.keys(methods).sort()).toEqual(['add', 'fail']); // cancelled calls were not answered
+    expect(methods.add?.calls).toBe(50);
+    expect(methods.fail?.calls).toBe(1);
+    const add = methods.add as NonNullable<typeof methods.add>;
+    expect(add.p50Us).toBeLessThanOrEqual(add.p99Us);
+    expect(add.p99Us).toBeLessThanOrEqual(add.maxUs);
+
+    const text = svc.metricsText();
+    const label = `service="${name}"`;
+    expect(text).toContain(`shmkit_service_calls_completed_total{${label}} 50\n`);
+    expect(text).toContain(`shmkit_service_calls_timed_out_total{${label}} 1\n`);
+    expect(text).toContain('# TYPE shmkit_service_in_flight gauge\n');
+    expect(text).toContain(`shmkit_service_call_duration_seconds_count{${label},method="add"} 50\n`);
+    expect(text).toMatch(
+      new RegExp(`shmkit_service_call_duration_seconds\\{${label},method="add",quantile="0\\.5"\\} [0-9.e-]+\\n`),
+    );
+
+    const result = await shmkitCli('stat', name, '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const stat = JSON.parse(result.stdout);
+    expect(stat).toMatchObject({ name, pid: process.pid, alive: true, state: 'listening', clients: 1 });
+    expect(stat.counters).toMatchObject({ callsCompleted: 50, callsFailed: 1, callsTimedOut: 1 });
+
+    const none = await shmkitCli('stat', `${name}-none`);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/is not a shmkit service/);
+  });
+
+  it('a call aborted while it waits for a free in-flight place is never sent', async () => {
+    const { svc, name } = await serve({ maxInFlightPerClient: 1 });
+    const client = await connect(name);
+    const first = new AbortController();
+    const busy = client.call('hang', null, { signal: first.signal });
+    await waitFor(() => svc.stats().inFlight === 1, 'the first call under way');
+    const second = new AbortController();
+    const waiting = client.call('add', { a: 1, b: 2 }, { signal: second.signal });
+    second.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    first.abort();
+    await expect(busy).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await client.call('add', { a: 2, b: 2 })).toBe(4);
+    expect(svc.stats()).toMatchObject({ callsStarted: 2, callsCompleted: 1 });
   });
 });

@@ -327,6 +327,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
     await this.#admit(whenBusy, signal);
+    // Aborted while it waited to be admitted: nothing was sent yet.
+    if (signal?.aborted) throw abortError(signal);
     const id = this.#takeId();
     const frame = encodeFrame(REQ.call, id, method, this.#encode(params));
     return new Promise<R>((resolve, reject) => {
@@ -361,6 +363,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
     await this.#admit(whenBusy, signal);
+    // Aborted while it waited to be admitted: nothing was sent yet.
+    if (signal?.aborted) throw abortError(signal);
     const id = this.#takeId();
     const chunks: T[] = [];
     let finished = false;
@@ -628,7 +632,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         this.#pending.delete(id);
         this.#released();
       }
-      this.#cancel(id);
+      this.#cancel(id, (error as { code?: string }).code === 'ETIMEDOUT');
       fail(error);
     };
     const timer =
@@ -681,8 +685,9 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     return id;
   }
 
-  #cancel(id: number): void {
-    if (!this.#ended.signal.aborted) this.#send(encodeFrame(REQ.cancel, id, '', NO_BYTES));
+  /** Cancels call `id` on the server; the frame's name says 'timed-out' when its timeoutMs ran out. */
+  #cancel(id: number, timedOut = false): void {
+    if (!this.#ended.signal.aborted) this.#send(encodeFrame(REQ.cancel, id, timedOut ? 'timed-out' : '', NO_BYTES));
   }
 
   /** Queues a frame; the frames of one tick go out together, then one doorbell. */

@@ -79,6 +79,8 @@ export const COUNTER = {
   evictions: 26,
   notifications: 27,
   streamChunks: 28,
+  /** Cancellations the caller sent because its timeoutMs ran out (counted in callsCancelled too). */
+  callsTimedOut: 29,
 } as const;
 export type CounterName = keyof typeof COUNTER;
 
@@ -111,7 +113,10 @@ export function ringNames(service: string, slot: number, generation: number): { 
   return { req: `${base}.req`, res: `${base}.res` };
 }
 
-/** Frame types: client → server. */
+/**
+ * Frame types: client → server. CANCEL's name says why: 'timed-out' (the
+ * caller's timeoutMs ran out) or '' (aborted, or a stream left early).
+ */
 export const REQ = { call: 1, stream: 2, notify: 3, cancel: 4, hello: 5, bye: 6, credit: 7 } as const;
 
 /**

@@ -17,6 +17,7 @@ import { RingBuffer } from '../structures/ring/ring-buffer.js';
 import { Connection, type DisconnectReason } from './connection.js';
 import { type ErrorPayload, errorPayload, serviceError } from './errors.js';
 import {
+  COUNTER,
   type CounterName,
   decodeFrame,
   encodeFrame,
@@ -35,6 +36,7 @@ import {
 } from './format.js';
 import { helloPayload, jsonBytes, readJson } from './handshake.js';
 import { MAX_CLIENTS, ServiceHeader } from './header.js';
+import { MethodMetrics, type MethodStats, metricsText } from './metrics.js';
 
 /** What a handler gets besides its params. */
 export interface CallContext {
@@ -115,6 +117,7 @@ const DEFAULT_CAPACITY = 1 << 20;
 export class Service extends EventEmitter {
   readonly name: string;
   readonly #header: ServiceHeader;
+  readonly #methods = new MethodMetrics();
   readonly #codec: ResolvedCodec<unknown>;
   readonly #handlers = new Map<string, Handler>();
   readonly #connections = new Map<number, Connection>(); // by slot
@@ -197,9 +200,22 @@ export class Service extends EventEmitter {
     }
     for (const entry of entries) {
       const info = readInfo(`/${entry}`);
-      if (info) out.push(info);
+      if (!info) continue;
+      const { counters: _counters, ...rest } = info;
+      out.push(rest);
     }
     return out;
+  }
+
+  /**
+   * One service's info and the counters of its shared header, read from
+   * /dev/shm without mapping it (what `shmkit stat` prints); undefined when
+   * `name` is no service (or not readable by this user).
+   */
+  static stat(name: string): (ServiceInfo & { counters: ServiceStats }) | undefined {
+    const info = readInfo(serviceName(name));
+    if (!info) return undefined;
+    return info;
   }
 
   /** Registers `handler` for `method` (replacing one registered before). Returns the service. */
@@ -242,6 +258,26 @@ export class Service extends EventEmitter {
   }
 
   /** The counters of the header: calls started/completed/failed/cancelled, in flight and peak, bytes, connections… */
+  /**
+   * Per-method durations of the calls this server answered (result, error or
+   * a stream's end), from a call's arrival to its answer, in µs: `{ [method]:
+   * { calls, p50Us, p90Us, p99Us, maxUs, meanUs } }`. Kept in this process
+   * only (the counters of {@link stats} are in the shared header).
+   */
+  methodStats(): Record<string, MethodStats> {
+    return this.#methods.snapshot();
+  }
+
+  /**
+   * The counters and per-method durations in the Prometheus text exposition
+   * format (version 0.0.4), for a /metrics endpoint:
+   * `shmkit_service_calls_started_total{service="/calc"} 42`, …, and the
+   * summary `shmkit_service_call_duration_seconds{service,method,quantile}`.
+   */
+  metricsText(): string {
+    return metricsText(this.name, this.#header.counters(), this.#methods.snapshot());
+  }
+
   stats(): ServiceStats {
     return this.#header.counters();
   }
@@ -415,9 +451,12 @@ export class Service extends EventEmitter {
       case REQ.notify:
         this.#onNotify(conn, frame);
         break;
-      case REQ.cancel:
-        conn.inFlight.get(frame.id)?.abort();
+      case REQ.cancel: {
+        const controller = conn.inFlight.get(frame.id);
+        if (controller && frame.name === 'timed-out') this.#header.count('callsTimedOut');
+        controller?.abort();
         break;
+      }
       case REQ.credit: {
         const stream = conn.streams.get(frame.id);
         if (!stream) break; // ended meanwhile
@@ -489,7 +528,10 @@ export class Service extends EventEmitter {
       fail({ code: 'ERR_SHMKIT_NO_SUCH_METHOD', message: `service '${this.name}' has no method '${method}'` });
       return;
     }
-    if (conn.inFlight.size >= this.#header.limits.maxInFlightPerClient || conn.inFlight.has(id)) {
+    if (
+      liveCalls(conn, this.#header.limits.maxInFlightPerClient) >= this.#header.limits.maxInFlightPerClient ||
+      conn.inFlight.has(id)
+    ) {
       fail({
         code: 'ERR_SHMKIT_OVERLOADED',
         message: `service '${this.name}': more than ${this.#header.limits.maxInFlightPerClient} calls in flight from this client`,
@@ -506,12 +548,14 @@ export class Service extends EventEmitter {
     const controller = new AbortController();
     conn.inFlight.set(id, controller);
     this.#started();
+    const arrived = performance.now();
     const ctx: CallContext = { signal: controller.signal, client: conn, method };
     // A call of a dropped connection was counted (cancelled) by #drop already.
     const done = (outcome: 'completed' | 'failed' | 'cancelled') => {
       if (conn.inFlight.get(id) !== controller) return;
       conn.inFlight.delete(id);
       this.#finished(outcome);
+      if (outcome !== 'cancelled') this.#methods.record(method, performance.now() - arrived);
     };
     if (frame.type === REQ.stream) {
       void this.#runStream(conn, id, method, handler, params, ctx, controller, done);
@@ -687,6 +731,19 @@ export class Service extends EventEmitter {
   }
 }
 
+/**
+ * The calls of `conn` in flight that its client still waits for, counted
+ * only once there are `max` in all: a call the client cancelled freed its
+ * place on the client's side at once, while its handler may still be
+ * finishing here.
+ */
+function liveCalls(conn: Connection, max: number): number {
+  if (conn.inFlight.size < max) return conn.inFlight.size;
+  let live = 0;
+  for (const controller of conn.inFlight.values()) if (!controller.signal.aborted) live++;
+  return live;
+}
+
 /** A service name: a POSIX shm name leaving room for its rings' suffixes ('.<slot>.<generation>.req'). */
 export function serviceName(value: unknown): string {
   return posixName(value, 'name', NAME_MAX - 24);
@@ -740,7 +797,7 @@ function takeOver(name: string): void {
 }
 
 /** The info of service `name`, read from /dev/shm without mapping it; undefined if it is no service. */
-function readInfo(name: string): ServiceInfo | undefined {
+function readInfo(name: string): (ServiceInfo & { counters: Record<CounterName, number> }) | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(`/dev/shm${name}`, 'r');
@@ -757,7 +814,10 @@ function readInfo(name: string): ServiceInfo | undefined {
     const pid = all.readInt32LE(16);
     const startTicks = all.readDoubleLE(24);
     const life = processLife(pid);
+    const counters = {} as Record<CounterName, number>;
+    for (const [key, at] of Object.entries(COUNTER)) counters[key as CounterName] = all.readDoubleLE(at * 8);
     return {
+      counters,
       name,
       pid,
       alive: life.alive && (life.startTicks === undefined || startTicks === 0 || life.startTicks === startTicks),
