@@ -161,4 +161,21 @@ describe('labs', () => {
     expect(out).toMatch(/shmkit ls --match lab10-\d+- --format table\nNo objects\./);
     expect(out.trimEnd().endsWith('(nothing)')).toBe(true);
   });
+
+  it('11-services: calls, 100 in flight, a timeout, a killed client cleaned up, a drain', () => {
+    const out = runLab('11-services');
+    expect(out).toMatch(/add\(2, 3\) = 5/);
+    expect(out).toMatch(/100 calls in flight at once: the last answer is 198/);
+    expect(out).toMatch(/slow\(1000\) with timeoutMs 50: ETIMEDOUT/);
+    expect(out).toMatch(/nope\(\): ERR_SHMKIT_NO_SUCH_METHOD/);
+    expect(out).toMatch(
+      /in flight: 3; in \/dev\/shm: lab11-\d+-calc, lab11-\d+-calc\.0\.2\.req, lab11-\d+-calc\.0\.2\.res/,
+    );
+    expect(out).toMatch(/disconnect 0\.2: died/);
+    expect(out).toMatch(/in flight after its death: 0; in \/dev\/shm: lab11-\d+-calc\n/);
+    expect(out).toMatch(/a new call during the drain: ERR_SHMKIT_SERVICE_DRAINING/);
+    expect(out).toMatch(/the call in flight during the drain: slept 300 ms/);
+    expect(out).toMatch(/calls started 106, completed 102, failed 0, cancelled 4/);
+    expect(out).toMatch(/left in \/dev\/shm: \(nothing\)/);
+  });
 });

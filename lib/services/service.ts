@@ -118,6 +118,8 @@ export class Service extends EventEmitter {
   readonly name: string;
   readonly #header: ServiceHeader;
   readonly #methods = new MethodMetrics();
+  /** The counters as they were when close() removed the header. */
+  #finalStats: ServiceStats | undefined;
   readonly #codec: ResolvedCodec<unknown>;
   readonly #handlers = new Map<string, Handler>();
   readonly #connections = new Map<number, Connection>(); // by slot
@@ -275,11 +277,11 @@ export class Service extends EventEmitter {
    * summary `shmkit_service_call_duration_seconds{service,method,quantile}`.
    */
   metricsText(): string {
-    return metricsText(this.name, this.#header.counters(), this.#methods.snapshot());
+    return metricsText(this.name, this.stats(), this.#methods.snapshot());
   }
 
   stats(): ServiceStats {
-    return this.#header.counters();
+    return this.#finalStats ?? this.#header.counters();
   }
 
   /**
@@ -338,6 +340,7 @@ export class Service extends EventEmitter {
     this.#stop.abort();
     this.#header.wakeServer();
     await this.#serving;
+    this.#finalStats = this.#header.counters(); // stats() still answers once the header is gone
     this.#header.close();
     try {
       ServiceHeader.unlink(this.name);
