@@ -519,15 +519,19 @@ function mdTable(head, rows) {
 
 export function renderMarkdown(result) {
   const out = header(result).map((l) => `${l}  `);
-  out.push('', '### Throughput', '', mdTable(throughputHead(result), throughputRows(result)));
+  // --payload object / call alone: no byte tables.
+  if (result.throughput.length > 0)
+    out.push('', '### Throughput', '', mdTable(throughputHead(result), throughputRows(result)));
   const reduced = reducedNote(result);
   if (reduced) out.push('', reduced);
-  out.push(
-    '',
-    `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
-    '',
-    mdTable(LATENCY_HEAD, latencyRows(result)),
-  );
+  if (result.latency.length > 0) {
+    out.push(
+      '',
+      `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
+      '',
+      mdTable(LATENCY_HEAD, latencyRows(result)),
+    );
+  }
   const waits = waitsLines(result);
   if (waits.length > 0) out.push('', `${SPUN_NOTE}:`, '', ...waits.map((line) => `- ${line}`));
   if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
