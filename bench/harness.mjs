@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as shmkit from 'shmkit';
+import { addCallRatios, CALL_BASELINE, CALL_WINDOW, callLatencyCase, callThroughputCase } from './calls.mjs';
 import { crowdCase, DEFAULT_CROWD } from './crowd.mjs';
 import { forkChild } from './fork.mjs';
 import { median, sizeLabel, spread } from './format.mjs';
@@ -48,7 +49,7 @@ export const DEFAULTS = {
   rounds: 2000,
   latencySize: 64,
   baseline: 'ipc-json',
-  payloads: ['bytes', 'object'],
+  payloads: ['bytes', 'object', 'call'],
 };
 
 /** The baseline of the object rows (--payload object): every object ratio is to it. */
@@ -97,8 +98,9 @@ export function selectPrimitives(tokens, payloads = DEFAULTS.payloads) {
 export function withBaselines(ids, baseline) {
   const rows = PRIMITIVES.filter((p) => ids.includes(p.id));
   const need = new Set(ids);
-  if (rows.some((p) => p.payload !== 'object')) need.add(baseline);
+  if (rows.some((p) => (p.payload ?? 'bytes') === 'bytes')) need.add(baseline);
   if (rows.some((p) => p.payload === 'object')) need.add(OBJECT_BASELINE);
+  if (rows.some((p) => p.payload === 'call')) need.add(CALL_BASELINE);
   return PRIMITIVES.filter((p) => need.has(p.id)).map((p) => p.id);
 }
 
@@ -792,7 +794,17 @@ export async function runBench(options, progress = {}) {
   const started = performance.now();
   const machine = describeMachine();
   progress.start?.(plan.length, machine);
-  const out = { throughput: [], latency: [], objects: [], objectLatency: [], wakeup: [], crowd: [], idle: null };
+  const out = {
+    throughput: [],
+    latency: [],
+    objects: [],
+    objectLatency: [],
+    calls: [],
+    callLatency: [],
+    wakeup: [],
+    crowd: [],
+    idle: null,
+  };
   try {
     for (const item of plan) {
       tick.step(item.text);
@@ -812,11 +824,14 @@ export async function runBench(options, progress = {}) {
     progress.stop?.();
   }
   addRatios(out, opts.baseline);
+  addCallRatios(out.calls, out.callLatency);
   const rows = [
     ...out.throughput,
     ...out.latency,
     ...out.objects,
     ...out.objectLatency,
+    ...out.calls,
+    ...out.callLatency,
     ...out.wakeup,
     ...out.crowd,
     ...(out.idle ? [out.idle] : []),
@@ -842,6 +857,8 @@ export async function runBench(options, progress = {}) {
       payloads: opts.payloads,
       objectSize: OBJECT_SIZE,
       objectBaseline: OBJECT_BASELINE,
+      callBaseline: CALL_BASELINE,
+      callWindow: CALL_WINDOW,
       ringCapacity: opts.ringCapacity ?? null,
       wakeup: Boolean(opts.wakeup),
       crowd: opts.crowd ?? null,
@@ -862,6 +879,12 @@ function makePlan(prims, opts) {
       // One object size: its throughput and its round trip, in their own table.
       plan.push({ type: 'objects', prim, text: `${prim.label} objects` });
       plan.push({ type: 'objectLatency', prim, text: `${prim.label} objects latency` });
+      continue;
+    }
+    if (prim.payload === 'call') {
+      // Calls (bench/calls.mjs): pipelined calls/s and sequential round trips, in their own table.
+      plan.push({ type: 'calls', prim, text: `${prim.label} pipelined calls` });
+      plan.push({ type: 'callLatency', prim, text: `${prim.label} sequential calls` });
       continue;
     }
     if (!prim.latencyOnly) {
@@ -892,6 +915,8 @@ function runItem(res, item, opts, tick) {
   if (item.type === 'latency') return latencyCase(res, item.prim, opts);
   if (item.type === 'objects') return throughputCase(res, item.prim, OBJECT_SIZE, opts, tick);
   if (item.type === 'objectLatency') return latencyCase(res, item.prim, { ...opts, latencySize: OBJECT_SIZE });
+  if (item.type === 'calls') return callThroughputCase(res, item.prim, opts, tick);
+  if (item.type === 'callLatency') return callLatencyCase(res, item.prim, opts, tick);
   if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
   if (item.type === 'crowd') return crowdCase(res, startChild, opts, item.placement);
   return idleCase(res, startChild);

@@ -125,6 +125,56 @@ function objectsTitle(result) {
   );
 }
 
+export const CALLS_HEAD = [
+  'primitive',
+  'calls/s',
+  'spread',
+  '× baseline',
+  '× UDS',
+  'calls/run',
+  'p50 µs',
+  'p99 µs',
+  'p50 spread',
+  'p50 × baseline',
+  'p50 × UDS',
+];
+
+/** The calls table: one row per call transport, pipelined calls/s and the sequential round trip, fastest first. */
+export function callRows(result) {
+  const calls = result.calls ?? [];
+  const latency = result.callLatency ?? [];
+  const ids = [...new Set([...calls, ...latency].map((r) => r.primitive))];
+  const perSec = (id) => calls.find((r) => r.primitive === id)?.callsPerSec?.median ?? -1;
+  return ids
+    .sort((a, b) => perSec(b) - perSec(a))
+    .map((id) => {
+      const t = calls.find((r) => r.primitive === id);
+      const l = latency.find((r) => r.primitive === id);
+      const tp = t?.callsPerSec
+        ? [
+            rate(t.callsPerSec.median),
+            spreadPct(t.callsPerSec),
+            ratio(t.ratio),
+            ratio(t.ofUds),
+            `${t.count}${t.reduced ? '*' : ''}`,
+          ]
+        : [t ? statusText(t) : '', '', '', '', ''];
+      const lat =
+        l?.p50Us !== undefined
+          ? [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio), ratio(l.ofUds)]
+          : [l ? statusText(l) : '', '', '', '', ''];
+      return [(t ?? l).label, ...tp, ...lat];
+    });
+}
+
+function callsTitle(result) {
+  const o = result.options;
+  return (
+    `Calls: add({ a, b }) → a + b, server in a child process, every answer checked; calls/s with ${o.callWindow ?? 64} in flight, ` +
+    'p50/p99: one call at a time; × baseline = to process.send RPC, × UDS = to Unix socket JSON-RPC (calls/s; their p50 / p50):'
+  );
+}
+
 /** One latency table row; `label` adds the placement for the wake-up rows; `spun` adds the spun % column. */
 function latencyRow(r, label = r.label, spun = false) {
   const row =
@@ -245,7 +295,7 @@ export function header(result) {
     `shmkit bench: ${runsText(o)}; median shown, spread = ±half the range of the runs; ${placementText(o)}; ` +
       (result.throughput.length + result.latency.length > 0
         ? `sizes ${o.sizes.map(sizeLabel).join(', ')}; latency at ${sizeLabel(o.latencySize)}; baseline ${baselineLabel(result)}; MB = 10^6 B`
-        : 'objects only (--payload object); baseline process.send json'),
+        : `no byte rows (--payload ${(o.payloads ?? ['object']).join(',')})`),
     `ring data area (ringCapacity): ${o.ringCapacity ? `${sizeLabel(o.ringCapacity)} for every ring and queue` : 'by size, at least 1 MiB and 4 messages; 64 KiB for round trips'}`,
   ];
 }
@@ -266,6 +316,8 @@ function skippedLines(result) {
     ...result.latency.map((r) => [r, 'latency']),
     ...(result.objects ?? []).map((r) => [r, 'objects']),
     ...(result.objectLatency ?? []).map((r) => [r, 'objects latency']),
+    ...(result.calls ?? []).map((r) => [r, 'pipelined calls']),
+    ...(result.callLatency ?? []).map((r) => [r, 'sequential calls']),
     ...result.wakeup.map((r) => [r, `wake-up ${PLACEMENTS[r.placement] ?? r.placement}`]),
     ...result.crowd.map((r) => [r, `${PLACEMENTS[r.placement] ?? r.placement}, ${r.pending} pending`]),
   ];
@@ -304,6 +356,12 @@ export function renderText(result) {
     for (const row of objectRows(result)) o.push(row);
     if (out.at(-1) !== '') out.push('');
     out.push(objectsTitle(result), o.toString());
+  }
+  if (result.calls?.length > 0 || result.callLatency?.length > 0) {
+    const c = new Table({ head: CALLS_HEAD, style: { head: [], border: [], compact: true } });
+    for (const row of callRows(result)) c.push(row);
+    if (out.at(-1) !== '') out.push('');
+    out.push(callsTitle(result), c.toString());
   }
   if (result.wakeup.length > 0) {
     const w = new Table({ head: WAKEUP_HEAD, style: { head: [], border: [], compact: true } });
@@ -368,6 +426,7 @@ export function renderCsv(result) {
   const throughputLike = [
     ...result.throughput.map((r) => ['throughput', r]),
     ...(result.objects ?? []).map((r) => ['objects', r]),
+    ...(result.calls ?? []).map((r) => ['calls', { ...r, msgsPerSec: r.callsPerSec }]),
   ];
   for (const [test, r] of throughputLike) {
     lines.push(
@@ -407,6 +466,7 @@ export function renderCsv(result) {
   const latencyLike = [
     ...result.latency.map((r) => ['latency', r]),
     ...(result.objectLatency ?? []).map((r) => ['object-latency', r]),
+    ...(result.callLatency ?? []).map((r) => ['call-latency', r]),
     ...result.wakeup.map((r) => ['wakeup', r]),
     ...result.crowd.map((r) => ['crowd', r]),
   ];
@@ -459,19 +519,26 @@ function mdTable(head, rows) {
 
 export function renderMarkdown(result) {
   const out = header(result).map((l) => `${l}  `);
-  out.push('', '### Throughput', '', mdTable(throughputHead(result), throughputRows(result)));
+  // --payload object / call alone: no byte tables.
+  if (result.throughput.length > 0)
+    out.push('', '### Throughput', '', mdTable(throughputHead(result), throughputRows(result)));
   const reduced = reducedNote(result);
   if (reduced) out.push('', reduced);
-  out.push(
-    '',
-    `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
-    '',
-    mdTable(LATENCY_HEAD, latencyRows(result)),
-  );
+  if (result.latency.length > 0) {
+    out.push(
+      '',
+      `### Round-trip latency at ${sizeLabel(result.options.latencySize)}`,
+      '',
+      mdTable(LATENCY_HEAD, latencyRows(result)),
+    );
+  }
   const waits = waitsLines(result);
   if (waits.length > 0) out.push('', `${SPUN_NOTE}:`, '', ...waits.map((line) => `- ${line}`));
   if (result.objects?.length > 0 || result.objectLatency?.length > 0) {
     out.push('', '### Objects', '', objectsTitle(result), '', mdTable(OBJECTS_HEAD, objectRows(result)));
+  }
+  if (result.calls?.length > 0 || result.callLatency?.length > 0) {
+    out.push('', '### Calls', '', callsTitle(result), '', mdTable(CALLS_HEAD, callRows(result)));
   }
   if (result.wakeup.length > 0) {
     out.push('', '### Wake-up latency, pinned (× futex)', '', mdTable(WAKEUP_HEAD, wakeupRows(result)));

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { CALL_PRIMITIVES } from './calls.mjs';
 import {
   dropHook,
   makeTemplate,
@@ -261,6 +262,8 @@ export const PRIMITIVES = [
   },
   // The object rows (--payload object): bench/objects.mjs.
   ...OBJECT_PRIMITIVES,
+  // The call rows (--payload call): bench/calls.mjs.
+  ...CALL_PRIMITIVES,
 ];
 
 export const byId = new Map(PRIMITIVES.map((p) => [p.id, p]));

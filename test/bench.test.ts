@@ -55,6 +55,32 @@ const OBJECT_IDS = [
   'obj-tq-records',
 ];
 
+/** The call rows (bench/calls.mjs), in catalog order; ipc-rpc is their baseline. */
+const CALL_IDS = ['ipc-rpc', 'uds-rpc', 'svc'];
+
+/** Every call row ran, checked every answer, and has its numbers and ratios (count: pipelined calls per run). */
+// biome-ignore lint/suspicious/noExplicitAny: rows of the JSON result
+type JsonRow = Record<string, any>;
+
+function expectCalls(result: { calls: JsonRow[]; callLatency: JsonRow[] }, count: number) {
+  expect(result.calls.map((r) => r.primitive)).toEqual(CALL_IDS);
+  expect(result.callLatency.map((r) => r.primitive)).toEqual(CALL_IDS);
+  for (const row of result.calls) {
+    expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+    expect(row).toMatchObject({ count, window: 64 });
+    expect(row.runs).toHaveLength(1);
+    expect(row.callsPerSec.median).toBeGreaterThan(0);
+    for (const key of ['ratio', 'ofUds']) expect(typeof row[key]).toBe('number');
+    if (row.primitive === 'ipc-rpc') expect(row.ratio).toBe(1);
+    if (row.primitive === 'uds-rpc') expect(row.ofUds).toBe(1);
+  }
+  for (const row of result.callLatency) {
+    expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+    expectLatency(row as { p50Us: number; p99Us: number });
+    expect(typeof row.ofUds).toBe('number');
+  }
+}
+
 /** A latency row's percentiles (µs, the field names say so). */
 function expectLatency(row: { p50Us: number; p99Us: number; [key: string]: unknown }): void {
   for (const key of ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs', 'rounds', 'ratio'])
@@ -143,6 +169,8 @@ describe('shmkit bench', () => {
         'objectLatency',
         'objects',
         'ok',
+        'calls',
+        'callLatency',
         'options',
         'primitives',
         'schema',
@@ -162,7 +190,11 @@ describe('shmkit bench', () => {
     expect(result.options).toMatchObject({ sizes: [64, 4096], repeat: 1, count: 200, baseline: 'ipc-json' });
     expect(result.options).toMatchObject({ ringCapacity: null, wakeup: false, crowd: null, idle: false });
     // The default run carries objects as well as bytes, in a table of their own.
-    expect(result.options).toMatchObject({ payloads: ['bytes', 'object'], objectBaseline: 'obj-ipc-json' });
+    expect(result.options).toMatchObject({ payloads: ['bytes', 'object', 'call'], objectBaseline: 'obj-ipc-json' });
+    // ... and calls (bench/calls.mjs), in a table of their own too.
+    expect(result.options).toMatchObject({ callBaseline: 'ipc-rpc', callWindow: 64 });
+    expectCalls(result, 200);
+    expect(run.stdout).toMatch(/^Calls: add\(\{ a, b \}\) → a \+ b, server in a child process/m);
     expect(result.objects.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
     expect(result.objectLatency.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
     for (const row of result.objects) {
@@ -683,6 +715,76 @@ describe('shmkit bench objects', () => {
     const bad = await bench(['--payload', 'strings']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--payload strings');
+  }, 120_000);
+});
+
+describe('shmkit bench calls', () => {
+  it('checks every answer: a wrong one names the call; the test hook drops or spoils call 2 only, once', async () => {
+    const { verifyAnswer, operandB, answerHook } = await import('../bench/calls.mjs');
+    for (const a of [0, 1, 2, 999, 2 ** 32 - 1]) verifyAnswer(a + operandB(a), a);
+    expect(() => verifyAnswer(3 + operandB(3) + 1, 3)).toThrow(
+      /^verification failed: call 3: add\(3, 24\) answered 28/,
+    );
+    expect(() => verifyAnswer(undefined, 3)).toThrow(/call 3: .+ answered undefined, expected 27/);
+    expect(() => verifyAnswer('27', 3)).toThrow(/answered "27"/);
+    const saved = process.env.SHMKIT_BENCH_DROP;
+    try {
+      process.env.SHMKIT_BENCH_DROP = 'svc,uds-rpc:wrong';
+      const drop = answerHook('svc');
+      const wrong = answerHook('uds-rpc');
+      const none = answerHook('ipc-rpc');
+      expect([0, 1, 2, 2, 3].map(drop)).toEqual([undefined, undefined, 'drop', undefined, undefined]);
+      expect([2, 2].map(wrong)).toEqual(['wrong', undefined]);
+      expect([2].map(none)).toEqual([undefined]);
+    } finally {
+      if (saved === undefined) delete process.env.SHMKIT_BENCH_DROP;
+      else process.env.SHMKIT_BENCH_DROP = saved;
+    }
+  });
+
+  it('--payload call runs only the call rows, with every answer checked; --only svc adds its baseline', async () => {
+    const json = path.join(dir, 'calls.json');
+    const md = path.join(dir, 'calls.md');
+    const csv = path.join(dir, 'calls.csv');
+    const run = await bench(['--payload', 'call', ...TINY, '--json', json, '--md', md, '--csv', csv]);
+    expect(run.stderr).toBe('');
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('all transports verified');
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.options.payloads).toEqual(['call']);
+    for (const key of ['throughput', 'latency', 'objects', 'objectLatency']) expect(result[key]).toEqual([]);
+    expectCalls(result, 200);
+    const svc = result.calls.find((r: { primitive: string }) => r.primitive === 'svc');
+    expect(svc.ratio).toBeCloseTo(svc.callsPerSec.median / result.calls[0].callsPerSec.median, 9);
+    const svcLatency = result.callLatency.find((r: { primitive: string }) => r.primitive === 'svc');
+    expect(svcLatency.ratio).toBeCloseTo(result.callLatency[0].p50Us / svcLatency.p50Us, 9);
+    expect(svcLatency.rounds).toBe(50);
+    expect(fs.readFileSync(md, 'utf8')).toContain('| primitive | calls/s |');
+    const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('calls,'))).toHaveLength(3);
+    expect(lines.filter((l) => l.startsWith('call-latency,'))).toHaveLength(3);
+    const only = await bench(['--only', 'svc', ...TINY, '--json', '-']);
+    expect(only.code, only.stderr).toBe(0);
+    expect(JSON.parse(only.stdout).primitives.map((p: { id: string }) => p.id)).toEqual(['ipc-rpc', 'svc']);
+  }, 120_000);
+
+  it('fails every call row whose server loses or spoils an answer (SHMKIT_BENCH_DROP=<id>[:wrong])', async () => {
+    const json = path.join(dir, 'calls-drop.json');
+    const run = await bench(['--payload', 'call', ...TINY, '--json', json], {
+      SHMKIT_BENCH_DROP: 'svc,uds-rpc:wrong,ipc-rpc',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('SOME TRANSPORTS FAILED');
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    for (const row of [...result.calls, ...result.callLatency]) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('failed-verification');
+      expect(row.reason).toMatch(
+        row.primitive === 'uds-rpc'
+          ? /verification failed: call 2: add\(2, 17\) answered 20, expected 19/
+          : /verification failed: call 2( \(of \d+ pending\))?: no answer within \d+ ms \(lost\)/,
+      );
+    }
+    expect(result.calls.map((r: { primitive: string }) => r.primitive)).toEqual(CALL_IDS);
   }, 120_000);
 });
 

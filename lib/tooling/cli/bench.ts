@@ -30,6 +30,8 @@ interface BenchRow {
   /** --crowd: p50 ÷ the p50 alone. */
   ratio?: number;
   msgsPerSec?: { median: number };
+  /** The call rows' pipelined calls (--payload call). */
+  callsPerSec?: { median: number };
   /** Throughput: false when the warm-up found no stable rate within its time limit. */
   stable?: boolean;
   /** Round-trip latency, µs. */
@@ -44,6 +46,9 @@ interface BenchResult {
   /** The object rows (--payload object): throughput, and round trips. */
   objects: BenchRow[];
   objectLatency: BenchRow[];
+  /** The call rows (--payload call): pipelined calls, and sequential round trips. */
+  calls: BenchRow[];
+  callLatency: BenchRow[];
   wakeup: BenchRow[];
   crowd: BenchRow[];
   idle: BenchRow | null;
@@ -71,7 +76,7 @@ interface Harness {
     throughputOnly?: boolean;
     optional?: boolean;
     native?: boolean;
-    /** 'object' for the object rows (--payload object); absent for the byte rows. */
+    /** 'object' for the object rows, 'call' for the call rows (--payload); absent for the byte rows. */
     payload?: string;
   }[];
   selectPrimitives(tokens?: string[], payloads?: Payload[]): { id: string }[];
@@ -171,22 +176,26 @@ export function parseCrowd(text: string): number {
   return value;
 }
 
-/** What the rows carry: 'bytes' (the byte rows), 'object' (the object rows, bench/objects.mjs). */
-type Payload = 'bytes' | 'object';
+/** What the rows carry: 'bytes' (the byte rows), 'object' (the object rows, bench/objects.mjs), 'call' (the call rows, bench/calls.mjs). */
+type Payload = 'bytes' | 'object' | 'call';
 
-/** --payload bytes|object|bytes,object ('objects' and 'all' accepted). */
+const USAGE = 'say bytes, object, call or a list of them (bytes,object)';
+
+/** --payload bytes|object|call, or a list of them ('objects', 'calls' and 'all' accepted). */
 export function parsePayload(text: string): Payload[] {
   const out = new Set<Payload>();
   for (const word of parseList(text)) {
     if (word === 'bytes') out.add('bytes');
     else if (word === 'object' || word === 'objects') out.add('object');
+    else if (word === 'call' || word === 'calls') out.add('call');
     else if (word === 'all') {
       out.add('bytes');
       out.add('object');
-    } else throw new InvalidArgumentError(`--payload ${text}: say bytes, object or bytes,object.`);
+      out.add('call');
+    } else throw new InvalidArgumentError(`--payload ${text}: ${USAGE}.`);
   }
-  if (out.size === 0) throw new InvalidArgumentError(`--payload ${text}: say bytes, object or bytes,object.`);
-  return (['bytes', 'object'] as const).filter((p) => out.has(p));
+  if (out.size === 0) throw new InvalidArgumentError(`--payload ${text}: ${USAGE}.`);
+  return (['bytes', 'object', 'call'] as const).filter((p) => out.has(p));
 }
 
 function parseList(value: string): string[] {
@@ -232,7 +241,7 @@ export function register(program: Command): void {
     )
     .option(
       '--payload <kinds>',
-      'bytes (the byte rows), object (the object rows: a ~100-byte JS object per message) or bytes,object (default: both, the objects in a table of their own)',
+      'bytes (the byte rows), object (the object rows: a ~100-byte JS object per message), call (the call rows: a Service against JSON-RPC over a Unix socket and process.send RPC), or a list (default: all three, objects and calls in tables of their own)',
       parsePayload,
     )
     .option('--sizes <sizes>', 'message sizes for throughput (default 64,4k,64k,1m)', parseSizes)
@@ -302,6 +311,7 @@ export function register(program: Command): void {
             p.throughputOnly && 'throughput only',
             p.optional && 'only with --only',
             p.payload === 'object' && 'objects',
+            p.payload === 'call' && 'calls',
           ].filter(Boolean);
           const note = notes.length > 0 ? ` (${notes.join(', ')})` : '';
           process.stdout.write(`${p.id.padEnd(16)} ${p.group.padEnd(7)} ${p.label}${note}\n`);
@@ -439,11 +449,14 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       latency: 'latency',
       objects: 'objects',
       objectLatency: 'objects latency',
+      calls: 'pipelined calls',
+      callLatency: 'sequential calls',
       wakeup: `wake-up ${row.placement}`,
       crowd: `${row.placement}, among ${row.pending} pending`,
       idle: 'idle',
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
+    if (type === 'calls') return `${row.label} ${what}: ${Math.round(row.callsPerSec?.median ?? 0)} calls/s`;
     if (type === 'throughput' || type === 'objects') {
       const note = row.stable === false ? ' (not stable)' : '';
       return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s${note}`;
