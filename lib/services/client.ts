@@ -505,6 +505,11 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         // not have fit in the ring).
         if (this.#dropped()) return;
         this.#reader = new AbortController();
+        // Let the callers' continuations run first: an answer just handed out
+        // is usually followed by the next call, and the ring's wait spins
+        // synchronously before it parks — spinning before that call went out
+        // could only delay it.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         try {
           bytes = await this.#res.pop({ signal: this.#reader.signal, ref: this.#ref });
         } catch (error) {
@@ -699,6 +704,9 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   #flush(): Promise<void> {
     this.#flushing ??= this.#drainOutbox().finally(() => {
       this.#flushing = undefined;
+      // A call made in the microtask between the outbox running dry and this
+      // line found a flush still "running" and scheduled none: send it now.
+      if (this.#outbox.length > 0) void this.#flush().catch(() => {});
     });
     return this.#flushing;
   }
