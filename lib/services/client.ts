@@ -323,13 +323,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     options?: CallOptions,
   ): Promise<ResultOf<M[K]>> {
     type R = ResultOf<M[K]>;
-    const { timeoutMs, signal, whenBusy } = callOptions(options);
-    requireMethod(method);
-    if (signal?.aborted) throw abortError(signal);
-    await this.#admit(whenBusy, signal);
-    // Aborted while it waited to be admitted: nothing was sent yet.
-    if (signal?.aborted) throw abortError(signal);
-    const id = this.#takeId();
+    const { id, timeoutMs, signal } = await this.#begin(method, options);
     const frame = encodeFrame(REQ.call, id, method, this.#encode(params));
     return new Promise<R>((resolve, reject) => {
       const stop = this.#limit(id, method, timeoutMs, signal, reject);
@@ -359,13 +353,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     options?: CallOptions,
   ): AsyncGenerator<ChunkOf<M[K]>, void, undefined> {
     type T = ChunkOf<M[K]>;
-    const { timeoutMs, signal, whenBusy } = callOptions(options);
-    requireMethod(method);
-    if (signal?.aborted) throw abortError(signal);
-    await this.#admit(whenBusy, signal);
-    // Aborted while it waited to be admitted: nothing was sent yet.
-    if (signal?.aborted) throw abortError(signal);
-    const id = this.#takeId();
+    const { id, timeoutMs, signal } = await this.#begin(method, options);
     const chunks: T[] = [];
     let finished = false;
     let failure: Error | undefined;
@@ -649,10 +637,31 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         : undefined;
     const onAbort = () => giveUp(abortError(signal as AbortSignal));
     signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted before the listener was there (between #begin's last look and
+    // now): give up as soon as the call is registered, which the caller does
+    // right after this returns.
+    if (signal?.aborted) queueMicrotask(onAbort);
     return () => {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
+  }
+
+  /**
+   * What call() and stream() do first: check the arguments, wait for an
+   * in-flight place, take an id. An abort while it waits rejects here and
+   * nothing is sent; one after it returns is #limit's.
+   */
+  async #begin(
+    method: unknown,
+    options: CallOptions | undefined,
+  ): Promise<{ id: number; timeoutMs: number; signal: AbortSignal | undefined }> {
+    const { timeoutMs, signal, whenBusy } = callOptions(options);
+    requireMethod(method);
+    if (signal?.aborted) throw abortError(signal);
+    await this.#admit(whenBusy, signal);
+    if (signal?.aborted) throw abortError(signal);
+    return { id: this.#takeId(), timeoutMs, signal };
   }
 
   /** Waits (or refuses) while maxInFlightPerClient calls are pending. */
