@@ -94,27 +94,38 @@ export const OBJECTS_HEAD = [
   'p50 × baseline',
 ];
 
-/** The objects table: one row per object transport, its throughput and its round trip, fastest first. */
-export function objectRows(result) {
-  const objects = result.objects ?? [];
-  const latency = result.objectLatency ?? [];
-  const ids = [...new Set([...objects, ...latency].map((r) => r.primitive))];
-  const perSec = (id) => objects.find((r) => r.primitive === id)?.msgsPerSec?.median ?? -1;
+/**
+ * A table that pairs each transport's throughput row with its round-trip row, fastest
+ * first: `rateOf` reads a row's rate, `cells(t)` / `latencyCells(l)` its columns; a missing or
+ * failed half shows its status and blanks.
+ */
+function pairedRows(throughput, latency, rateOf, cells, latencyCells) {
+  const ids = [...new Set([...throughput, ...latency].map((r) => r.primitive))];
+  const perSec = (id) => rateOf(throughput.find((r) => r.primitive === id)) ?? -1;
   return ids
     .sort((a, b) => perSec(b) - perSec(a))
     .map((id) => {
-      const t = objects.find((r) => r.primitive === id);
+      const t = throughput.find((r) => r.primitive === id);
       const l = latency.find((r) => r.primitive === id);
-      const label = (t ?? l).label;
-      const tp = t?.msgsPerSec
-        ? [rate(t.msgsPerSec.median), spreadPct(t.msgsPerSec), ratio(t.ratio), `${t.count}${t.reduced ? '*' : ''}`]
-        : [t ? statusText(t) : '', '', '', ''];
-      const lat =
-        l?.p50Us !== undefined
-          ? [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio)]
-          : [l ? statusText(l) : '', '', '', ''];
-      return [label, ...tp, ...lat];
+      const tp = t && rateOf(t) !== undefined ? cells(t) : [t ? statusText(t) : '', ...cells.blank];
+      const lat = l?.p50Us !== undefined ? latencyCells(l) : [l ? statusText(l) : '', ...latencyCells.blank];
+      return [(t ?? l).label, ...tp, ...lat];
     });
+}
+
+/** `fn` with the blanks a failed row gets in its place (one fewer than its cells: the status takes the first). */
+const withBlanks = (fn, cells) => Object.assign(fn, { blank: Array(cells - 1).fill('') });
+const runCount = (r) => `${r.count}${r.reduced ? '*' : ''}`;
+
+/** The objects table: one row per object transport, its throughput and its round trip, fastest first. */
+export function objectRows(result) {
+  return pairedRows(
+    result.objects ?? [],
+    result.objectLatency ?? [],
+    (t) => t?.msgsPerSec?.median,
+    withBlanks((t) => [rate(t.msgsPerSec.median), spreadPct(t.msgsPerSec), ratio(t.ratio), runCount(t)], 4),
+    withBlanks((l) => [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio)], 4),
+  );
 }
 
 function objectsTitle(result) {
@@ -141,30 +152,16 @@ export const CALLS_HEAD = [
 
 /** The calls table: one row per call transport, pipelined calls/s and the sequential round trip, fastest first. */
 export function callRows(result) {
-  const calls = result.calls ?? [];
-  const latency = result.callLatency ?? [];
-  const ids = [...new Set([...calls, ...latency].map((r) => r.primitive))];
-  const perSec = (id) => calls.find((r) => r.primitive === id)?.callsPerSec?.median ?? -1;
-  return ids
-    .sort((a, b) => perSec(b) - perSec(a))
-    .map((id) => {
-      const t = calls.find((r) => r.primitive === id);
-      const l = latency.find((r) => r.primitive === id);
-      const tp = t?.callsPerSec
-        ? [
-            rate(t.callsPerSec.median),
-            spreadPct(t.callsPerSec),
-            ratio(t.ratio),
-            ratio(t.ofUds),
-            `${t.count}${t.reduced ? '*' : ''}`,
-          ]
-        : [t ? statusText(t) : '', '', '', '', ''];
-      const lat =
-        l?.p50Us !== undefined
-          ? [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio), ratio(l.ofUds)]
-          : [l ? statusText(l) : '', '', '', '', ''];
-      return [(t ?? l).label, ...tp, ...lat];
-    });
+  return pairedRows(
+    result.calls ?? [],
+    result.callLatency ?? [],
+    (t) => t?.callsPerSec?.median,
+    withBlanks(
+      (t) => [rate(t.callsPerSec.median), spreadPct(t.callsPerSec), ratio(t.ratio), ratio(t.ofUds), runCount(t)],
+      5,
+    ),
+    withBlanks((l) => [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio), ratio(l.ofUds)], 5),
+  );
 }
 
 function callsTitle(result) {
