@@ -341,21 +341,36 @@ function failureRef() {
 }
 
 /**
- * The pipelined case of one call row: a warm-up (--quick: one run of a tenth of the count;
- * else windows until the rate is stable, bench/steady.mjs), then options.repeat runs sized
- * like the throughput rows' (CALL_COMMON calls at least, --duration seconds). Row: runs,
- * count, callsPerSec (spread, as msgsPerSec).
+ * Runs `measure(ends, guard)` against a fresh pair of ends for `prim` (this process pinned
+ * to the placement's first CPU, if any), and returns `row`, marked failed if anything threw;
+ * the ends are hung up and the pin undone either way. `guard` rejects when an end fails.
  */
-export async function callThroughputCase(res, prim, options, progress = {}) {
-  const placement = options.placement;
-  const row = { ...baseRow(prim, placement), runs: [] };
+async function withCallEnds(res, prim, placement, row, measure) {
   const ref = failureRef();
   let unpin = () => {};
   let ends;
   try {
     if (placement.cpus) unpin = pinSelf(placement.cpus[0]);
     ends = await connect(res, prim, placement, ref);
-    const guard = Promise.race([ends.guard, ref.failed]);
+    await measure(ends, Promise.race([ends.guard, ref.failed]));
+  } catch (error) {
+    Object.assign(row, failure(error));
+  } finally {
+    unpin();
+    await hangUp(ends);
+  }
+  return row;
+}
+
+/**
+ * The pipelined case of one call row: a warm-up (--quick: one run of a tenth of the count;
+ * else windows until the rate is stable, bench/steady.mjs), then options.repeat runs sized
+ * like the throughput rows' (CALL_COMMON calls at least, --duration seconds). Row: runs,
+ * count, callsPerSec (spread, as msgsPerSec).
+ */
+export async function callThroughputCase(res, prim, options, progress = {}) {
+  const row = { ...baseRow(prim, options.placement), runs: [] };
+  return withCallEnds(res, prim, options.placement, row, async (ends, guard) => {
     let a = 0;
     const runOnce = async (n) => {
       const seconds = await pipelined(ends.client, a, n, guard);
@@ -395,13 +410,7 @@ export async function callThroughputCase(res, prim, options, progress = {}) {
       row.runs.push({ count: sized.count, seconds, callsPerSec: sized.count / seconds });
     }
     row.callsPerSec = spread(row.runs.map((r) => r.callsPerSec));
-  } catch (error) {
-    Object.assign(row, failure(error));
-  } finally {
-    unpin();
-    await hangUp(ends);
-  }
-  return row;
+  });
 }
 
 /**
@@ -410,16 +419,9 @@ export async function callThroughputCase(res, prim, options, progress = {}) {
  * 100), after a warm-up of a tenth of the rounds (and STEADY.latencyWarmSeconds unless --quick).
  */
 export async function callLatencyCase(res, prim, options, progress = {}) {
-  const placement = options.placement;
-  const row = baseRow(prim, placement);
+  const row = baseRow(prim, options.placement);
   delete row.window;
-  const ref = failureRef();
-  let unpin = () => {};
-  let ends;
-  try {
-    if (placement.cpus) unpin = pinSelf(placement.cpus[0]);
-    ends = await connect(res, prim, placement, ref);
-    const guard = Promise.race([ends.guard, ref.failed]);
+  return withCallEnds(res, prim, options.placement, row, async (ends, guard) => {
     const maxMs = Math.max(1, options.duration) * 1000;
     const warm = Math.max(20, Math.round(options.rounds / 10));
     let a = 0;
@@ -438,13 +440,7 @@ export async function callLatencyCase(res, prim, options, progress = {}) {
       runs.push(await loop(options.rounds));
     }
     Object.assign(row, percentilesUs(runs));
-  } catch (error) {
-    Object.assign(row, failure(error));
-  } finally {
-    unpin();
-    await hangUp(ends);
-  }
-  return row;
+  });
 }
 
 /**
