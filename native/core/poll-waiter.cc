@@ -17,6 +17,32 @@
 
 namespace shmkit {
 
+int PollFdUntil(int fd, int16_t events, int64_t deadlineNs, const std::atomic<bool>* cancelled) {
+  for (;;) {
+    if (cancelled != nullptr && cancelled->load()) return 0;
+    int64_t left =
+        deadlineNs == kForever ? kForever : std::max<int64_t>(0, deadlineNs - MonotonicNowNs());
+    if (cancelled != nullptr) left = std::min(left, kSliceNs);
+    timespec ts = ToTimespec(left);
+    pollfd pfd{fd, events, 0};
+    int ready = ppoll(&pfd, 1, left == kForever ? nullptr : &ts, nullptr);
+    if (ready > 0) return (pfd.revents & POLLNVAL) ? -EBADF : 1;
+    if (ready < 0 && errno != EINTR) return -errno;
+    if (ready == 0 && MonotonicNowNs() >= deadlineNs) return 0;
+  }
+}
+
+WaitResult PollJob::Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) {
+  int ready = PollFdUntil(fd_, events_, deadlineNs, &cancelled);
+  if (ready < 0) {
+    error = -ready;
+    syscall = "poll";
+    return WaitResult::kError;
+  }
+  if (cancelled.load()) return WaitResult::kCancelled;
+  return ready == 1 ? WaitResult::kOk : WaitResult::kTimedOut;
+}
+
 #ifdef __linux__
 namespace {
 

@@ -10,9 +10,40 @@
 // One thread for all of them bounds the cost just as well.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+
 #include "core/wait-internal.h"
 
 namespace shmkit {
+
+// Polls `fd` for `events` until `deadlineNs` (CLOCK_MONOTONIC; kForever:
+// no deadline; 0: one look), in kSliceNs slices when `cancelled` is given so
+// that a cancellation is seen promptly. Returns 1 when ready, 0 on timeout or
+// cancellation, -errno on failure (-EBADF for a descriptor poll calls invalid).
+int PollFdUntil(int fd, int16_t events, int64_t deadlineNs, const std::atomic<bool>* cancelled);
+
+// A wait for a pollable descriptor to be ready: async waits share the poll
+// thread (PollFd), sync ones poll on the caller's thread (Run). Whoever
+// derives keeps the descriptor open while the job lives.
+class PollJob : public WaitJob {
+ public:
+  PollJob(int fd, int16_t events, std::string what) : fd_(fd), events_(events) {
+    subject = std::move(what);
+  }
+
+  WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override;
+
+  bool PollFd(int* fd, int16_t* events) const override {
+    *fd = fd_;
+    *events = events_;
+    return true;
+  }
+
+ private:
+  int fd_;
+  int16_t events_;
+};
 
 // Hands `wait` (wait->pollFd, wait->pollEvents set) to the poll thread,
 // starting it if needed. Returns 0 or an errno (eventfd, pthread_create).

@@ -14,6 +14,7 @@
 #include "core/deadline.h"
 #include "core/errors.h"
 #include "core/handle.h"
+#include "core/poll-waiter.h"
 #include "core/waiter.h"
 #endif
 
@@ -35,48 +36,12 @@ struct PidfdCore {
   }
 };
 
-// Whether the process has exited: poll(2) of the pidfd until `deadlineNs`
-// (CLOCK_MONOTONIC; 0: one look). 1 exited, 0 not yet, -errno on failure.
-int PollExit(int fd, int64_t deadlineNs) {
-  for (;;) {
-    int64_t left =
-        deadlineNs == kForever ? -1 : std::max<int64_t>(0, deadlineNs - MonotonicNowNs());
-    timespec ts = ToTimespec(left < 0 ? 0 : left);
-    pollfd pfd{fd, POLLIN, 0};
-    int ready = ppoll(&pfd, 1, left < 0 ? nullptr : &ts, nullptr);
-    if (ready > 0) return (pfd.revents & POLLNVAL) ? -EBADF : 1;
-    if (ready == 0) return 0;
-    if (errno != EINTR) return -errno;
-  }
-}
-
-// An async wait for the exit: shares the poll thread (WaitJob::PollFd).
-class ExitJob : public WaitJob {
+// An async wait for the exit (a pidfd polls readable once its process has
+// terminated); core_ keeps the descriptor open while it lasts.
+class ExitJob : public PollJob {
  public:
-  explicit ExitJob(std::shared_ptr<PidfdCore> core) : core_(std::move(core)) {
-    subject = core_->subject;
-  }
-
-  WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
-    while (!cancelled.load()) {
-      int64_t slice = std::min(deadlineNs, MonotonicNowNs() + kSliceNs);
-      int exited = PollExit(core_->fd, slice);
-      if (exited < 0) {
-        error = -exited;
-        syscall = "poll";
-        return WaitResult::kError;
-      }
-      if (exited == 1) return WaitResult::kOk;
-      if (MonotonicNowNs() >= deadlineNs) return WaitResult::kTimedOut;
-    }
-    return WaitResult::kCancelled;
-  }
-
-  bool PollFd(int* fd, int16_t* events) const override {
-    *fd = core_->fd;
-    *events = POLLIN;
-    return true;
-  }
+  explicit ExitJob(std::shared_ptr<PidfdCore> core)
+      : PollJob(core->fd, POLLIN, core->subject), core_(std::move(core)) {}
 
  private:
   std::shared_ptr<PidfdCore> core_;
@@ -113,7 +78,7 @@ class PidfdHandle : public CoreHandle<PidfdHandle, PidfdCore> {
   Napi::Value Exited(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto core = Core(env);
-    int exited = PollExit(core->fd, 0);
+    int exited = PollFdUntil(core->fd, POLLIN, 0, nullptr);  // one look
     if (exited < 0) throw ErrnoError(env, -exited, "poll", core->subject);
     return Napi::Boolean::New(env, exited == 1);
   }

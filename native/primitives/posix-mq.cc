@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "core/handle.h"
 #include "core/open_mode.h"
+#include "core/poll-waiter.h"
 #include "core/waiter.h"
 #endif
 
@@ -37,55 +38,15 @@ struct MqCore {
   }
 };
 
-// Polls `fd` for `events` until the deadline, in slices so that a
-// cancellation is seen within kSliceNs. Returns 1 when ready, 0 on timeout,
-// -errno on failure.
-int PollUntil(int fd, short events, int64_t deadlineNs, const std::atomic<bool>* cancelled) {
-  for (;;) {
-    if (cancelled != nullptr && cancelled->load()) return 0;
-    int64_t left = deadlineNs - MonotonicNowNs();
-    if (left < 0) left = 0;
-    if (cancelled != nullptr) left = std::min(left, kSliceNs);
-    timespec ts = ToTimespec(left);
-    pollfd pfd{fd, events, 0};
-    int ready =
-        ppoll(&pfd, 1, deadlineNs == kForever && cancelled == nullptr ? nullptr : &ts, nullptr);
-    if (ready > 0) {
-      if (pfd.revents & POLLNVAL) return -EBADF;
-      return 1;
-    }
-    if (ready < 0 && errno != EINTR) return -errno;
-    if (ready == 0 && MonotonicNowNs() >= deadlineNs) return 0;
-  }
-}
-
-class MqPollJob : public WaitJob {
+// A wait for the queue to have a message ('in') or room ('out'); core_
+// keeps the descriptor open while it lasts.
+class MqPollJob : public PollJob {
  public:
-  MqPollJob(std::shared_ptr<MqCore> core, short events) : core_(std::move(core)), events_(events) {
-    subject = core_->name;
-  }
-
-  WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
-    int ready = PollUntil(core_->mq, events_, deadlineNs, &cancelled);
-    if (ready < 0) {
-      error = -ready;
-      syscall = "poll";
-      return WaitResult::kError;
-    }
-    if (cancelled.load()) return WaitResult::kCancelled;
-    return ready == 1 ? WaitResult::kOk : WaitResult::kTimedOut;
-  }
-
-  // Async waits share the poll thread; core_ keeps the descriptor open.
-  bool PollFd(int* fd, int16_t* events) const override {
-    *fd = core_->mq;
-    *events = events_;
-    return true;
-  }
+  MqPollJob(std::shared_ptr<MqCore> core, int16_t events)
+      : PollJob(core->mq, events, core->name), core_(std::move(core)) {}
 
  private:
   std::shared_ptr<MqCore> core_;
-  short events_;
 };
 
 short ParseEvents(const Napi::Value& value) {
@@ -188,7 +149,7 @@ class PosixMqHandle : public CoreHandle<PosixMqHandle, MqCore> {
     auto core = Core(env);
     short events = ParseEvents(info[0]);
     double timeoutMs = RequireNumber(info[1], "timeoutMs");
-    int ready = PollUntil(core->mq, events, DeadlineFromTimeoutMs(timeoutMs), nullptr);
+    int ready = PollFdUntil(core->mq, events, DeadlineFromTimeoutMs(timeoutMs), nullptr);
     if (ready < 0) throw ErrnoError(env, -ready, "poll", core->name);
     return Napi::String::New(env, ready == 1 ? "ok" : "timed-out");
   }

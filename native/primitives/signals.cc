@@ -22,6 +22,7 @@
 #include "core/addon.h"
 #include "core/deadline.h"
 #include "core/errors.h"
+#include "core/poll-waiter.h"
 #include "core/waiter.h"
 #endif
 
@@ -330,35 +331,13 @@ Napi::Value SigDropped(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), gDropped.load());
 }
 
-class PipeWaitJob : public WaitJob {
+// The wait for records in the self-pipe. Async waits share the poll thread,
+// so the one wait per environment (re-armed from a callback, where a refusal
+// could only become an uncaught exception) never meets the blocking pool's
+// limit. The pipe is never closed.
+class PipeWaitJob : public PollJob {
  public:
-  PipeWaitJob() { subject = "shmkit signals"; }
-
-  // Async waits share the poll thread, so the one wait per environment (re-
-  // armed from a callback, where a refusal could only become an uncaught
-  // exception) never meets the blocking pool's limit. The pipe is never closed.
-  bool PollFd(int* fd, int16_t* events) const override {
-    *fd = gPipe[0];
-    *events = POLLIN;
-    return true;
-  }
-
-  WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
-    for (;;) {
-      if (cancelled.load()) return WaitResult::kCancelled;
-      int64_t left = std::max<int64_t>(0, std::min(deadlineNs - MonotonicNowNs(), kSliceNs));
-      timespec ts = ToTimespec(left);
-      pollfd pfd{gPipe[0], POLLIN, 0};
-      int ready = ppoll(&pfd, 1, &ts, nullptr);
-      if (ready > 0) return WaitResult::kOk;
-      if (ready < 0 && errno != EINTR) {
-        error = errno;
-        syscall = "poll";
-        return WaitResult::kError;
-      }
-      if (MonotonicNowNs() >= deadlineNs) return WaitResult::kTimedOut;
-    }
-  }
+  PipeWaitJob() : PollJob(gPipe[0], POLLIN, "shmkit signals") {}
 };
 
 // signals.waitAsync(timeoutMs, ref, callback) -> waitId: resolves 'ok' once the
