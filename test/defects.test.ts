@@ -22,7 +22,7 @@ import {
   TypedQueue,
 } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { threadsNow, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
+import { asleepSince, threadsNow, track, uniqueName, untilAsleep, waitFor } from './helpers.js';
 
 /** Expects `create` to throw a RangeError naming `options.mode`; removes whatever it made anyway. */
 function refusesMode(create: () => unknown, remove: () => void): void {
@@ -546,6 +546,10 @@ describe('System V: an aborted send reports truthfully; a put-back has a deadlin
     await untilAsleep('msgrcv', 1, before);
     queue.trySend('m');
     holdUntil(() => queue.stat().messages === 0, 'the pending receive to take the message');
+    // And to hand it over (out of msgrcv, into the mailbox JS takes from): a
+    // receive cancelled between the two has its message put back by native
+    // code instead, which reports a failure on stderr only (docs/messaging.md, a known gap).
+    holdUntil(() => asleepSince('msgrcv', before) === 0, 'the receiving thread to leave msgrcv');
     expect(queue.trySend('12345678')).toBe(true);
     abort.abort();
     await expect(receiving).rejects.toMatchObject({ name: 'AbortError' });
