@@ -69,9 +69,9 @@ export {
 } from './services/client.js';
 export type { Connection, DisconnectReason } from './services/connection.js';
 export { RemoteError } from './services/errors.js';
+export type { CallContext } from './services/in-flight.js';
 export type { MethodStats } from './services/metrics.js';
 export {
-  type CallContext,
   type Handler,
   Service,
   type ServiceCloseOptions,

@@ -317,27 +317,49 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
    * Calls `method` with `params`; resolves with the handler's result.
    * @throws (rejects) see the class.
    */
-  async call<K extends MethodName<M>>(
-    method: K,
-    params?: ParamsOf<M[K]>,
-    options?: CallOptions,
-  ): Promise<ResultOf<M[K]>> {
-    type R = ResultOf<M[K]>;
-    const { id, timeoutMs, signal } = await this.#begin(method, options);
+  call<K extends MethodName<M>>(method: K, params?: ParamsOf<M[K]>, options?: CallOptions): Promise<ResultOf<M[K]>> {
+    // Not async: a call with room in flight goes out in this tick without a
+    // microtask hop, and its errors still come as rejections (the catch).
+    try {
+      const { timeoutMs, signal, whenBusy } = callOptions(options);
+      requireMethod(method);
+      if (signal?.aborted) throw abortError(signal);
+      if (this.#roomNow(whenBusy)) return this.#issue(this.#takeId(), method, params, timeoutMs, signal);
+      return this.#admit(whenBusy, signal).then(() => {
+        if (signal?.aborted) throw abortError(signal);
+        return this.#issue(this.#takeId(), method, params, timeoutMs, signal);
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sends call `id` and registers it; its timeout and signal only when it has them (most calls have neither). */
+  #issue<R>(
+    id: number,
+    method: string,
+    params: unknown,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
     const frame = encodeFrame(REQ.call, id, method, this.#encode(params));
     return new Promise<R>((resolve, reject) => {
-      const stop = this.#limit(id, method, timeoutMs, signal, reject);
-      this.#pending.set(id, {
-        method,
-        resolve: (value) => {
-          stop();
-          resolve(value as R);
-        },
-        reject: (error) => {
-          stop();
-          reject(error);
-        },
-      });
+      if (timeoutMs < 0 && signal === undefined) {
+        this.#pending.set(id, { method, resolve: resolve as (value: unknown) => void, reject });
+      } else {
+        const stop = this.#limit(id, method, timeoutMs, signal, reject);
+        this.#pending.set(id, {
+          method,
+          resolve: (value) => {
+            stop();
+            resolve(value as R);
+          },
+          reject: (error) => {
+            stop();
+            reject(error);
+          },
+        });
+      }
       this.#send(frame);
     });
   }
@@ -492,7 +514,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         // this connection (it frees the slot before its last frame, which may
         // not have fit in the ring).
         if (this.#dropped()) return;
-        this.#reader = new AbortController();
+        if (!this.#reader || this.#reader.signal.aborted) this.#reader = new AbortController();
         // Let the callers' continuations run first: an answer just handed out
         // is usually followed by the next call, and the ring's wait spins
         // synchronously before it parks — spinning before that call went out
@@ -664,18 +686,28 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     return { id: this.#takeId(), timeoutMs, signal };
   }
 
-  /** Waits (or refuses) while maxInFlightPerClient calls are pending. */
-  async #admit(whenBusy: 'wait' | 'reject', signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * True when a call may go out now; false when it must wait for an
+   * in-flight place. Throws when this client is closed, the service drains,
+   * or it is busy and `whenBusy` is 'reject'.
+   */
+  #roomNow(whenBusy: 'wait' | 'reject'): boolean {
     this.#live();
     if (this.#draining) throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.service, 'it is draining: no new calls');
-    while (this.#pending.size >= this.#limits.maxInFlightPerClient) {
-      if (whenBusy === 'reject') {
-        throw serviceError(
-          'ERR_SHMKIT_OVERLOADED',
-          this.service,
-          `${this.#limits.maxInFlightPerClient} calls in flight (maxInFlightPerClient)`,
-        );
-      }
+    if (this.#pending.size < this.#limits.maxInFlightPerClient) return true;
+    if (whenBusy === 'reject') {
+      throw serviceError(
+        'ERR_SHMKIT_OVERLOADED',
+        this.service,
+        `${this.#limits.maxInFlightPerClient} calls in flight (maxInFlightPerClient)`,
+      );
+    }
+    return false;
+  }
+
+  /** Waits (or refuses) while maxInFlightPerClient calls are pending. */
+  async #admit(whenBusy: 'wait' | 'reject', signal: AbortSignal | undefined): Promise<void> {
+    while (!this.#roomNow(whenBusy)) {
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => reject(abortError(signal as AbortSignal));
         signal?.addEventListener('abort', onAbort, { once: true });
@@ -684,7 +716,6 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
           resolve();
         });
       });
-      this.#live();
     }
   }
 

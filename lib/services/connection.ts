@@ -8,6 +8,7 @@
  */
 import { ProcessWatch } from '../primitives/process-watch.js';
 import { RingBuffer } from '../structures/ring/ring-buffer.js';
+import type { InFlightCall } from './in-flight.js';
 
 /** Why a connection ended (the 'disconnect' event's reason). */
 export type DisconnectReason = 'closed' | 'died' | 'slow-consumer' | 'protocol';
@@ -21,8 +22,8 @@ export class Connection {
   readonly pid: number;
   /** @internal */ readonly req: RingBuffer;
   /** @internal */ readonly res: RingBuffer;
-  /** @internal The calls in flight: id → the controller whose signal the handler sees. */
-  readonly inFlight = new Map<number, AbortController>();
+  /** @internal The calls in flight, by id. */
+  readonly inFlight = new Map<number, InFlightCall>();
   /** @internal The streams running: id → their credit (chunks they may still send) and the wake of a stream waiting for more. */
   readonly streams = new Map<number, { credit: number; wake: (() => void) | undefined }>();
   /** @internal Set once the HELLO was answered. */
@@ -137,7 +138,7 @@ export class Connection {
   end(): void {
     if (this.ended.signal.aborted) return;
     this.ended.abort();
-    for (const controller of this.inFlight.values()) controller.abort();
+    for (const call of this.inFlight.values()) call.abort();
     this.inFlight.clear();
     for (const stream of this.streams.values()) stream.wake?.();
     this.streams.clear();

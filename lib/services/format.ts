@@ -170,18 +170,40 @@ export interface Frame {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The UTF-8 bytes of the names used lately: a service has a handful of
+ * methods, and encoding the name anew for every frame showed in profiles.
+ * Bounded: past NAME_CACHE_SIZE names it starts over.
+ */
+const nameBytesCache = new Map<string, Uint8Array>();
+const NAME_CACHE_SIZE = 1024;
+
+function nameBytes(name: string): Uint8Array {
+  let bytes = nameBytesCache.get(name);
+  if (bytes === undefined) {
+    bytes = utf8.encode(name);
+    if (nameBytesCache.size >= NAME_CACHE_SIZE) nameBytesCache.clear();
+    nameBytesCache.set(name, bytes);
+  }
+  return bytes;
+}
+
 /** A frame: head, name, payload. */
 export function encodeFrame(type: number, id: number, name: string, payload: Uint8Array): Uint8Array {
-  const nameBytes = name === '' ? EMPTY : utf8.encode(name);
-  if (nameBytes.length > 0xffff)
-    throw new RangeError(`a method or event name is at most 65535 bytes (got ${nameBytes.length})`);
-  const frame = new Uint8Array(FRAME_HEAD + nameBytes.length + payload.length);
-  const view = new DataView(frame.buffer);
-  view.setUint8(0, type);
-  view.setUint16(2, nameBytes.length, true);
-  view.setUint32(4, id >>> 0, true);
-  frame.set(nameBytes, FRAME_HEAD);
-  frame.set(payload, FRAME_HEAD + nameBytes.length);
+  const nameOf = name === '' ? EMPTY : nameBytes(name);
+  const nameLength = nameOf.length;
+  if (nameLength > 0xffff) throw new RangeError(`a method or event name is at most 65535 bytes (got ${nameLength})`);
+  const frame = new Uint8Array(FRAME_HEAD + nameLength + payload.length);
+  // Byte by byte rather than through a DataView: one allocation fewer per frame.
+  frame[0] = type;
+  frame[2] = nameLength & 0xff;
+  frame[3] = nameLength >>> 8;
+  frame[4] = id & 0xff;
+  frame[5] = (id >>> 8) & 0xff;
+  frame[6] = (id >>> 16) & 0xff;
+  frame[7] = id >>> 24;
+  if (nameLength > 0) frame.set(nameOf, FRAME_HEAD);
+  frame.set(payload, FRAME_HEAD + nameLength);
   return frame;
 }
 const EMPTY = new Uint8Array(0);
@@ -192,19 +214,33 @@ const EMPTY = new Uint8Array(0);
  */
 export function decodeFrame(bytes: Uint8Array): Frame | undefined {
   if (bytes.length < FRAME_HEAD) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const nameLength = view.getUint16(2, true);
+  const nameLength = bytes[2]! | (bytes[3]! << 8);
   if (FRAME_HEAD + nameLength > bytes.length) return undefined;
-  let name = '';
-  try {
-    if (nameLength > 0) name = fromUtf8.decode(bytes.subarray(FRAME_HEAD, FRAME_HEAD + nameLength));
-  } catch {
-    return undefined;
-  }
+  const name = nameLength === 0 ? '' : readName(bytes, nameLength);
+  if (name === undefined) return undefined;
   return {
-    type: view.getUint8(0),
-    id: view.getUint32(4, true),
+    type: bytes[0]!,
+    id: (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0,
     name,
     payload: bytes.subarray(FRAME_HEAD + nameLength),
   };
+}
+
+/** The name of a frame: short ASCII names (methods, events) without a TextDecoder call; undefined if not UTF-8. */
+function readName(bytes: Uint8Array, nameLength: number): string | undefined {
+  if (nameLength <= 32) {
+    let name = '';
+    let i = FRAME_HEAD;
+    for (; i < FRAME_HEAD + nameLength; i++) {
+      const byte = bytes[i]!;
+      if (byte >= 0x80) break;
+      name += String.fromCharCode(byte);
+    }
+    if (i === FRAME_HEAD + nameLength) return name;
+  }
+  try {
+    return fromUtf8.decode(bytes.subarray(FRAME_HEAD, FRAME_HEAD + nameLength));
+  } catch {
+    return undefined;
+  }
 }

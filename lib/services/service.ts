@@ -36,17 +36,8 @@ import {
 } from './format.js';
 import { helloPayload, jsonBytes, readJson } from './handshake.js';
 import { MAX_CLIENTS, ServiceHeader } from './header.js';
+import { type CallContext, InFlightCall } from './in-flight.js';
 import { MethodMetrics, type MethodStats, metricsText } from './metrics.js';
-
-/** What a handler gets besides its params. */
-export interface CallContext {
-  /** Aborts when the caller cancels (timeout, AbortSignal, a broken stream loop), the client dies, or the service is forced closed. */
-  readonly signal: AbortSignal;
-  /** The caller's connection. */
-  readonly client: Connection;
-  /** The method called. */
-  readonly method: string;
-}
 
 /** A handler: returns the result (or a promise of it); for a stream, an (async) iterable of chunks. */
 // biome-ignore lint/suspicious/noExplicitAny: a handler takes whatever its callers send; it checks it
@@ -455,9 +446,9 @@ export class Service extends EventEmitter {
         this.#onNotify(conn, frame);
         break;
       case REQ.cancel: {
-        const controller = conn.inFlight.get(frame.id);
-        if (controller && frame.name === 'timed-out') this.#header.count('callsTimedOut');
-        controller?.abort();
+        const call = conn.inFlight.get(frame.id);
+        if (call && frame.name === 'timed-out') this.#header.count('callsTimedOut');
+        call?.abort();
         break;
       }
       case REQ.credit: {
@@ -548,52 +539,44 @@ export class Service extends EventEmitter {
       fail(errorPayload(error));
       return;
     }
-    const controller = new AbortController();
-    conn.inFlight.set(id, controller);
+    const call = new InFlightCall(id, method, conn, performance.now());
+    conn.inFlight.set(id, call);
     this.#started();
-    const arrived = performance.now();
-    const ctx: CallContext = { signal: controller.signal, client: conn, method };
-    // A call of a dropped connection was counted (cancelled) by #drop already.
-    const done = (outcome: 'completed' | 'failed' | 'cancelled') => {
-      if (conn.inFlight.get(id) !== controller) return;
-      conn.inFlight.delete(id);
-      this.#finished(outcome);
-      if (outcome !== 'cancelled') this.#methods.record(method, performance.now() - arrived);
-    };
     if (frame.type === REQ.stream) {
-      void this.#runStream(conn, id, method, handler, params, ctx, controller, done);
+      void this.#runStream(call, handler, params);
       return;
     }
     let result: unknown;
     try {
-      result = handler(params, ctx);
+      result = handler(params, call);
     } catch (error) {
-      this.#reply(conn, id, method, controller, error, true, done);
+      this.#reply(call, error, true);
       return;
     }
     if (result && typeof (result as Promise<unknown>).then === 'function') {
       (result as Promise<unknown>).then(
-        (value) => this.#reply(conn, id, method, controller, value, false, done),
-        (error) => this.#reply(conn, id, method, controller, error, true, done),
+        (value) => this.#reply(call, value, false),
+        (error) => this.#reply(call, error, true),
       );
     } else {
-      this.#reply(conn, id, method, controller, result, false, done);
+      this.#reply(call, result, false);
     }
   }
 
-  #reply(
-    conn: Connection,
-    id: number,
-    method: string,
-    controller: AbortController,
-    value: unknown,
-    failed: boolean,
-    done: (outcome: 'completed' | 'failed' | 'cancelled') => void,
-  ): void {
-    if (controller.signal.aborted) {
-      done('cancelled'); // the caller gave up: nobody waits for it
+  /** Call `call` ended: it leaves its connection's calls in flight, and is counted (a call of a dropped connection was counted by #drop already). */
+  #done(call: InFlightCall, outcome: 'completed' | 'failed' | 'cancelled'): void {
+    if (call.client.inFlight.get(call.id) !== call) return;
+    call.client.inFlight.delete(call.id);
+    this.#finished(outcome);
+    if (outcome !== 'cancelled') this.#methods.record(call.method, performance.now() - call.arrived);
+  }
+
+  #reply(call: InFlightCall, value: unknown, failed: boolean): void {
+    if (call.aborted) {
+      this.#done(call, 'cancelled'); // the caller gave up: nobody waits for it
       return;
     }
+    const { id, method } = call;
     let frame: Uint8Array;
     if (failed) {
       frame = encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(value)));
@@ -606,27 +589,20 @@ export class Service extends EventEmitter {
       }
     }
     this.#header.count('bytesOut', frame.length);
-    conn.send(frame);
-    done(failed ? 'failed' : 'completed');
+    call.client.send(frame);
+    this.#done(call, failed ? 'failed' : 'completed');
   }
 
-  async #runStream(
-    conn: Connection,
-    id: number,
-    method: string,
-    handler: Handler,
-    params: unknown,
-    ctx: CallContext,
-    controller: AbortController,
-    done: (outcome: 'completed' | 'failed' | 'cancelled') => void,
-  ): Promise<void> {
+  async #runStream(call: InFlightCall, handler: Handler, params: unknown): Promise<void> {
+    const { id, method, client: conn } = call;
+    const signal = call.signal; // a stream waits on it: made at once
     let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
     const pace = { credit: STREAM_WINDOW, wake: undefined as (() => void) | undefined };
     conn.streams.set(id, pace);
     const onAbort = () => pace.wake?.();
-    controller.signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const source = (await handler(params, ctx)) as AsyncIterable<unknown> | Iterable<unknown>;
+      const source = (await handler(params, call)) as AsyncIterable<unknown> | Iterable<unknown>;
       const make =
         (source as AsyncIterable<unknown>)?.[Symbol.asyncIterator] ?? (source as Iterable<unknown>)?.[Symbol.iterator];
       if (typeof make !== 'function') throw new TypeError(`the handler of stream '${method}' returned no iterable`);
@@ -636,15 +612,15 @@ export class Service extends EventEmitter {
         // starve the serve loop, which reads the caller's cancel: yield to it.
         if ((chunks & 31) === 0) await new Promise((resolve) => setImmediate(resolve));
         // Flow control: no credit, no chunk (the caller's loop is behind).
-        while (pace.credit <= 0 && !controller.signal.aborted) {
+        while (pace.credit <= 0 && !signal.aborted) {
           await new Promise<void>((resolve) => {
             pace.wake = resolve;
           });
           pace.wake = undefined;
         }
-        if (controller.signal.aborted) break;
+        if (signal.aborted) break;
         const step = await iterator.next();
-        if (step.done || controller.signal.aborted) break;
+        if (step.done || signal.aborted) break;
         const frame = encodeFrame(RES.chunk, id, method, this.#encode(step.value));
         this.#header.count('bytesOut', frame.length);
         this.#header.count('streamChunks');
@@ -652,18 +628,18 @@ export class Service extends EventEmitter {
         conn.send(frame);
         await conn.drained(); // backpressure: the next chunk waits for room
       }
-      if (controller.signal.aborted) {
+      if (signal.aborted) {
         await iterator.return?.();
-        return done('cancelled');
+        return this.#done(call, 'cancelled');
       }
       conn.send(encodeFrame(RES.end, id, method, new Uint8Array(0)));
-      done('completed');
+      this.#done(call, 'completed');
     } catch (error) {
-      if (controller.signal.aborted) return done('cancelled');
+      if (signal.aborted) return this.#done(call, 'cancelled');
       conn.send(encodeFrame(RES.error, id, method, this.#encodeError(errorPayload(error))));
-      done('failed');
+      this.#done(call, 'failed');
     } finally {
-      controller.signal.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       if (conn.streams.get(id) === pace) conn.streams.delete(id);
     }
   }
@@ -743,7 +719,7 @@ export class Service extends EventEmitter {
 function liveCalls(conn: Connection, max: number): number {
   if (conn.inFlight.size < max) return conn.inFlight.size;
   let live = 0;
-  for (const controller of conn.inFlight.values()) if (!controller.signal.aborted) live++;
+  for (const call of conn.inFlight.values()) if (!call.aborted) live++;
   return live;
 }
 
