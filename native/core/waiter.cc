@@ -248,6 +248,7 @@ struct FutexThread {
   std::atomic<int32_t> interrupt{0};
   std::condition_variable work;  // an idle thread waits here for waits
   bool alive = false;            // a thread runs for it: `handle` is valid
+  bool inWaitv = false;          // it sleeps (or is about to) in futex_waitv; under the mutex
   pthread_t handle{};
 };
 
@@ -313,8 +314,14 @@ class FutexWaiters {
   // a caller's word that came at the same moment. A signal hides none: the
   // kernel reports a woken word before a pending signal. The thread is alive
   // while we hold the lock (it ends only under it), so `handle` is valid.
+  // A thread that is not in (or on its way into) futex_waitv holds the lock
+  // or waits on its condition variable: it reads the interrupt word before
+  // it sleeps again, so it needs no signal — the common case of a park after
+  // the last one was delivered, where the signal was a syscall and a handler
+  // run on every park.
   static void Poke(FutexThread* thread) {
     thread->interrupt.fetch_add(1);
+    if (!thread->inWaitv) return;
     if (thread->alive && InterruptThread(thread->handle) == 0) return;
     syscall(SYS_futex, &thread->interrupt, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
@@ -456,12 +463,14 @@ class FutexWaiters {
       // Only this thread removes waits from its list: the Wait objects stay
       // valid while it sleeps without the lock.
       sleeping = thread->waits;
+      thread->inWaitv = true;
       lock.unlock();
       timespec until = ToTimespec(deadline);
       long woke = syscall(kSysFutexWaitv, entries.data(), entries.size(), 0,
                           deadline == kForever ? nullptr : &until, CLOCK_MONOTONIC);
       int err = woke < 0 ? errno : 0;
       lock.lock();
+      thread->inWaitv = false;
       if (woke >= 0) {  // a word was woken (the interrupt word only if the signal failed)
         for (size_t i = 0; i < sleeping.size(); i++) {
           if (entryOf[i] == static_cast<size_t>(woke)) {
