@@ -153,6 +153,7 @@ function expectBalanced(svc: Service): void {
 
 async function closeAndCheck(svc: Service, name: string): Promise<void> {
   await svc.close();
+  expect(svc.state).toBe('closed'); // read once the header is unmapped: no throw
   expect(leftovers(name)).toEqual([]);
 }
 
