@@ -9,13 +9,18 @@ import type { ChildProcess, ForkOptions } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { Client, type ServiceStats } from '../lib/index.js';
-import { nextMessage, runFixture, uniqueName } from './helpers.js';
+import { Client, ProcessWatch, Service, type ServiceStats } from '../lib/index.js';
+import { nextMessage, requireOrSkip, runFixture, uniqueName } from './helpers.js';
 
 /** What is in /dev/shm under service `name`: its header and its connections' rings. */
 function leftovers(name: string): string[] {
   const base = name.slice(1);
   return fs.readdirSync('/dev/shm').filter((entry) => entry === base || entry.startsWith(`${base}.`));
+}
+
+/** The rings of service `name` in /dev/shm. */
+function rings(name: string): string[] {
+  return leftovers(name).filter((entry) => entry !== name.slice(1));
 }
 
 /** Forks a fixture, killed when the test ends. */
@@ -32,6 +37,30 @@ async function connect(name: string): Promise<Client> {
   const client = await Client.connect(name, { timeoutMs: 10_000 });
   onTestFinished(() => client.close());
   return client;
+}
+
+/** The descriptors process `pid` holds that are pidfds (what pidfd_open(2) returns). */
+function pidfds(pid: number): number {
+  let count = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[pidfd]') count++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return count;
+}
+
+/** Whether pidfd_open(2) works here (Linux ≥ 5.3, no seccomp filter refusing it): a watch holds one. */
+function pidfdWorks(): boolean {
+  const before = pidfds(process.pid);
+  const watch = ProcessWatch.open(process.ppid);
+  try {
+    return pidfds(process.pid) > before;
+  } finally {
+    watch.close();
+  }
 }
 
 /** The next IPC message of `child` that has `key`. */
@@ -111,6 +140,79 @@ describe('closeOnSignals in a server process', () => {
     expect(end.state).toBe('closed');
     expect(end.stats).toMatchObject({ callsCancelled: 40, inFlight: 0, callsFailed: 0 });
     expect(end.stats.callsStarted).toBe(end.stats.callsCompleted + end.stats.callsCancelled);
+    expect(leftovers(name)).toEqual([]);
+  });
+});
+
+/** Liveness with pidfds and with the /proc fallback (SHMKIT_NO_PIDFD=1 in every child). */
+describe.each([
+  { watch: 'pidfd', env: {} },
+  { watch: '/proc fallback', env: { SHMKIT_NO_PIDFD: '1' } },
+])('liveness in child processes, $watch', ({ watch, env }) => {
+  const options: ForkOptions = { env: { ...process.env, ...env } };
+  const fallback = watch !== 'pidfd';
+
+  it('a client SIGKILLed with 100 calls in flight, 5 times: the server process sees it die, aborts its handlers, removes its rings and reuses its slot', async (ctx) => {
+    if (!fallback) requireOrSkip(ctx, pidfdWorks(), 'pidfd_open(2) (Linux ≥ 5.3)');
+    const name = uniqueName('svc');
+    const server = fixture('svc-server.mjs', [name, '1'], options); // one slot: each round needs the last one freed
+    const serverPid = (await messageWith<{ pid: number }>(server.child, 'listening')).pid;
+    for (let round = 1; round <= 5; round++) {
+      const client = fixture('svc-client.mjs', ['inflight', name, '100'], options);
+      await messageWith(client.child, 'ready');
+      expect(rings(name)).toHaveLength(2);
+      // The server watches its client with a pidfd, or (the fallback) holds none.
+      if (fallback) expect(pidfds(serverPid)).toBe(0);
+      else expect(pidfds(serverPid)).toBeGreaterThan(0);
+      const disconnect = messageWith<Record<string, unknown>>(server.child, 'disconnect');
+      client.child.kill('SIGKILL');
+      expect(await disconnect).toEqual({
+        disconnect: 'died',
+        pid: client.child.pid,
+        inFlight: 0,
+        aborted: 100 * round,
+        connections: 0,
+      });
+      expect(rings(name)).toEqual([]);
+      await client.done;
+    }
+    const again = await connect(name);
+    expect(await again.call('add', { a: 1, b: 2 })).toBe(3);
+    await again.close();
+    server.child.kill('SIGKILL');
+    await server.done;
+    await Service.create(name).close(); // takes the dead header over, removes it
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  it('the server SIGKILLed: the client process’s pending calls reject ERR_SHMKIT_PEER_DIED, it sees "died", and a new server takes the name over', async (ctx) => {
+    if (!fallback) requireOrSkip(ctx, pidfdWorks(), 'pidfd_open(2) (Linux ≥ 5.3)');
+    const name = uniqueName('svc');
+    const server = fixture('svc-server.mjs', [name], options);
+    await messageWith(server.child, 'listening');
+    const client = fixture('svc-client.mjs', ['outlive', name, '50'], options);
+    await messageWith(client.child, 'ready');
+    const clientPid = client.child.pid as number;
+    if (fallback) expect(pidfds(clientPid)).toBe(0);
+    else expect(pidfds(clientPid)).toBeGreaterThan(0);
+    server.child.kill('SIGKILL');
+    const report = await messageWith<{ outcomes: string[]; reason: string; after: string }>(client.child, 'outcomes');
+    expect(report).toEqual({
+      outcomes: Array(50).fill('ERR_SHMKIT_PEER_DIED'),
+      reason: 'died',
+      after: 'ERR_SHMKIT_CLOSED',
+    });
+    expect(await client.done).toMatchObject({ code: 0, stderr: '' });
+    await server.done;
+    const svc = Service.create(name); // takes the dead server's header over, with its leftover rings
+    onTestFinished(() => svc.close({ drainTimeoutMs: 0 }));
+    expect(rings(name)).toEqual([]);
+    svc.handle('add', ({ a, b }) => a + b);
+    await svc.listen();
+    const again = await connect(name);
+    expect(await again.call('add', { a: 2, b: 2 })).toBe(4);
+    await again.close();
+    await svc.close();
     expect(leftovers(name)).toEqual([]);
   });
 });
