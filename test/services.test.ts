@@ -445,6 +445,22 @@ describe('Service and Client: notifications, discovery, limits', () => {
     await closeAndCheck(svc, name);
   });
 
+  it('a client process that connects before the service exists (waitForService) gets through once the service (in the test process) listens', async () => {
+    const name = uniqueName('svc');
+    const run = fixture('svc-client.mjs', ['wait', name]);
+    await nextMessage(run.child, (m) => (m as { connecting?: boolean }).connecting === true);
+    const svc = Service.create(name);
+    svc.handle('add', ({ a, b }) => a + b);
+    onTestFinished(() => svc.close({ drainTimeoutMs: 0 }));
+    const connected = new Promise<Connection>((resolve) => svc.once('connection', resolve));
+    await svc.listen();
+    expect((await connected).pid).toBe(run.child.pid);
+    const result = await run.done;
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.messages.at(-1)).toEqual({ sum: 42 });
+    await closeAndCheck(svc, name);
+  });
+
   it('waitForService gives up at timeoutMs (ETIMEDOUT) and at an abort (AbortError)', async () => {
     const name = uniqueName('svc');
     await expect(Client.connect(name, { waitForService: true, timeoutMs: 30 })).rejects.toMatchObject({
@@ -619,6 +635,9 @@ describe('Service and Client: drain, eviction', () => {
     expect(await Promise.all(calls)).toEqual(Array(50).fill('opened'));
     await closing;
     expect(await disconnect).toEqual(['closed']);
+    // The refused calls never started; the 50 completed, none was cut short.
+    expect(svc.stats()).toMatchObject({ callsStarted: 50, callsCompleted: 50, callsCancelled: 0, inFlight: 0 });
+    expect(svc.state).toBe('closed');
     await expect(client.call('add', { a: 1, b: 2 })).rejects.toMatchObject({ code: 'ERR_SHMKIT_CLOSED' });
     expect(leftovers(name)).toEqual([]);
   });
