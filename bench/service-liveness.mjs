@@ -19,6 +19,7 @@ import { readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import Table from 'cli-table3';
 import * as shmkit from 'shmkit';
 import { die, listenForControl, send } from './control.mjs';
 import { forkChild } from './fork.mjs';
@@ -225,30 +226,58 @@ export async function serviceLivenessCase(res, options = {}) {
   return { ...row, disconnect, idle };
 }
 
-/** The result as text: one line per watch, one for the idle service. */
-export function livenessLines(result) {
-  if (result.status === 'skipped') return [`service liveness: skipped: ${result.reason}`];
-  const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
-  const lines = [];
-  for (const d of result.disconnect ?? []) {
-    lines.push(
-      d.status === 'ok'
-        ? `  SIGKILL → 'disconnect', ${d.watch.padEnd(14)}: p50 ${f(d.p50Ms)} ms, p99 ${f(d.p99Ms)} ms, max ${f(d.maxMs)} ms ` +
-            `(${d.kills} kills; SIGKILL → the child's 'exit' event: p50 ${f(d.exitP50Ms)} ms, p99 ${f(d.exitP99Ms)} ms)`
-        : `  SIGKILL → 'disconnect', ${d.watch}: ${d.status}: ${d.reason}`,
-    );
-  }
+// ------------------------------------------------------------ the report (here and in bench/report.mjs)
+
+/** The columns of the kill table: one row per watch. */
+export const LIVENESS_HEAD = [
+  'watch',
+  'kills',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  "child 'exit' p50 ms",
+  "child 'exit' p99 ms",
+];
+
+const ms = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+
+/** The kill table's rows; a skipped or failed watch says why. */
+export function livenessRows(result) {
+  return (result.disconnect ?? []).map((d) =>
+    d.status === 'ok'
+      ? [d.watch, d.kills, ms(d.p50Ms), ms(d.p99Ms), ms(d.maxMs), ms(d.exitP50Ms), ms(d.exitP99Ms)]
+      : [d.watch, `${d.status}: ${d.reason}`, '', '', '', '', ''],
+  );
+}
+
+/** The sentence above the kill table. */
+export function livenessTitle(result) {
+  const load = result.loadAverage?.map((v) => v.toFixed(2)).join(' ') ?? '–';
+  return (
+    "Service liveness: SIGKILL of a client → the service's 'disconnect' ('died'), from kill(2) to the event in the " +
+    `service's process; the child's 'exit' event (SIGCHLD) beside it; measured, not judged (load average ${load}):`
+  );
+}
+
+/** The idle service in one sentence. */
+export function livenessIdleLine(result) {
   const idle = result.idle;
-  if (idle?.status === 'ok') {
-    const perSecond = 1000 / idle.windowMs;
-    lines.push(
-      `  idle server with ${idle.clients} connected clients, ${f(idle.windowMs / 1000)} s: server ${f(idle.server.cpuMs)} ms CPU ` +
-        `(utime+stime; schedstat ${f(idle.server.schedMs)} ms, ${f(idle.server.schedMs * perSecond)} ms/s), ` +
-        `each client at most ${f(idle.clientMaxCpuMs)} ms (schedstat at most ${f(idle.clientMaxSchedMs)} ms)`,
-    );
-  } else if (idle) lines.push(`  idle server: ${idle.status}: ${idle.reason}`);
-  const load = result.loadAverage?.map((v) => v.toFixed(2)).join(' ');
-  return [`Service liveness (measured, not judged; load average at the start ${load}):`, ...lines];
+  if (!idle) return `service liveness: ${result.status}: ${result.reason}`;
+  if (idle.status !== 'ok') return `idle service: ${idle.status}: ${idle.reason}`;
+  return (
+    `idle service with ${idle.clients} connected clients, ${ms(idle.windowMs / 1000)} s: the server used ` +
+    `${ms(idle.server.cpuMs)} ms CPU (utime+stime, ${ms(1000 / idle.clockTicksPerSecond)} ms ticks; schedstat ` +
+    `${ms(idle.server.schedMs)} ms), each client at most ${ms(idle.clientMaxCpuMs)} ms (schedstat at most ` +
+    `${ms(idle.clientMaxSchedMs)} ms, all clients ${ms(idle.clientsTotalSchedMs)} ms)`
+  );
+}
+
+/** The terminal text: the title, the kill table, the idle line. */
+export function livenessText(result) {
+  if (result.status === 'skipped') return `service liveness: skipped: ${result.reason}`;
+  const table = new Table({ head: LIVENESS_HEAD, style: { head: [], border: [], compact: true } });
+  for (const row of livenessRows(result)) table.push(row);
+  return [livenessTitle(result), table.toString(), livenessIdleLine(result)].join('\n');
 }
 
 /** Standalone resources: fresh names under one prefix, undo steps, the children. */
@@ -322,7 +351,7 @@ async function main() {
   const result = await serviceLivenessCase(res, options);
   res.releaseAll();
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${livenessLines(result).join('\n')}\n`);
+  else process.stdout.write(`${livenessText(result)}\n`);
   if (result.status.startsWith('failed')) process.exitCode = 1;
 }
 
