@@ -54,12 +54,15 @@ function pidfds(pid: number): number {
 
 /** Whether pidfd_open(2) works here (Linux ≥ 5.3, no seccomp filter refusing it): a watch holds one. */
 function pidfdWorks(): boolean {
+  const saved = process.env.SHMKIT_NO_PIDFD;
+  delete process.env.SHMKIT_NO_PIDFD; // the question is the kernel's, not this run's setting
   const before = pidfds(process.pid);
   const watch = ProcessWatch.open(process.ppid);
   try {
     return pidfds(process.pid) > before;
   } finally {
     watch.close();
+    if (saved !== undefined) process.env.SHMKIT_NO_PIDFD = saved;
   }
 }
 
@@ -145,12 +148,11 @@ describe('closeOnSignals in a server process', () => {
 });
 
 /** Liveness with pidfds and with the /proc fallback (SHMKIT_NO_PIDFD=1 in every child). */
-describe.each([
-  { watch: 'pidfd', env: {} },
-  { watch: '/proc fallback', env: { SHMKIT_NO_PIDFD: '1' } },
-])('liveness in child processes, $watch', ({ watch, env }) => {
-  const options: ForkOptions = { env: { ...process.env, ...env } };
+describe.each(['pidfd', '/proc fallback'])('liveness in child processes, %s', (watch) => {
   const fallback = watch !== 'pidfd';
+  // Set for the fallback, and unset (whatever this process was started with) for the pidfd watch.
+  const { SHMKIT_NO_PIDFD: _, ...env } = process.env;
+  const options: ForkOptions = { env: fallback ? { ...env, SHMKIT_NO_PIDFD: '1' } : env };
 
   it('a client SIGKILLed with 100 calls in flight, 5 times: the server process sees it die, aborts its handlers, removes its rings and reuses its slot', async (ctx) => {
     if (!fallback) requireOrSkip(ctx, pidfdWorks(), 'pidfd_open(2) (Linux ≥ 5.3)');
