@@ -23,6 +23,7 @@ import { failure, MIN_SIZE } from './message.mjs';
 import { ensureTools } from './native-tools.mjs';
 import { createObjectQueue, OBJECT_SIZE } from './objects.mjs';
 import { bothEnds, pinPlacement, pinSelf, TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
+import { serviceLivenessCase } from './service-liveness.mjs';
 import { runCount, STEADY, warmUp } from './steady.mjs';
 import {
   byId,
@@ -810,6 +811,7 @@ export async function runBench(options, progress = {}) {
       tick.step(item.text);
       let row = await runItem(res, item, opts, tick);
       if (item.type === 'idle') out.idle = row;
+      else if (item.type === 'serviceLiveness') out.serviceLiveness = row;
       else if (item.type === 'crowd') {
         out.crowd.push(row.alone, row.crowded);
         row = row.crowded;
@@ -835,6 +837,7 @@ export async function runBench(options, progress = {}) {
     ...out.wakeup,
     ...out.crowd,
     ...(out.idle ? [out.idle] : []),
+    ...(out.serviceLiveness ? [out.serviceLiveness] : []),
   ];
   const failed = rows.filter((r) => r.status.startsWith('failed'));
   return {
@@ -907,6 +910,9 @@ function makePlan(prims, opts) {
     }
   }
   if (opts.idle) plan.push({ type: 'idle', text: 'idle parked consumer' });
+  // A full run with the Service's call row: its liveness numbers too (bench/service-liveness.mjs).
+  if (!opts.quick && prims.some((p) => p.id === 'svc'))
+    plan.push({ type: 'serviceLiveness', text: 'service liveness' });
   return plan;
 }
 
@@ -919,6 +925,7 @@ function runItem(res, item, opts, tick) {
   if (item.type === 'callLatency') return callLatencyCase(res, item.prim, opts, tick);
   if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
   if (item.type === 'crowd') return crowdCase(res, startChild, opts, item.placement);
+  if (item.type === 'serviceLiveness') return serviceLivenessCase(res);
   return idleCase(res, startChild);
 }
 

@@ -25,7 +25,7 @@ const SETTLE_MS = 200;
 /** The `idle` pseudo-primitive: a ring SPSC consumer (SHMKIT_BENCH_DROP=idle drops one of its messages). */
 export const IDLE = { ...byId.get('ring'), id: 'idle', label: 'ring SPSC consumer parked in popIntoSync' };
 
-function clockTicks() {
+export function clockTicks() {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   } catch {
@@ -34,7 +34,7 @@ function clockTicks() {
 }
 
 /** utime+stime of the whole process (clock ticks, proc(5) fields 14 and 15) and every thread's schedstat run time (ns). */
-function cpuOf(pid) {
+export function cpuOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);

@@ -7,6 +7,7 @@ import Table from 'cli-table3';
 import { chartOption } from './chart.mjs';
 import { fixed, rate, ratio, sizeLabel } from './format.mjs';
 import { machineLine } from './machine.mjs';
+import { LIVENESS_HEAD, livenessIdleLine, livenessRows, livenessText, livenessTitle } from './service-liveness.mjs';
 
 function spreadPct(s) {
   if (!s || !(s.median > 0)) return '–';
@@ -360,6 +361,7 @@ export function renderText(result) {
     if (out.at(-1) !== '') out.push('');
     out.push(callsTitle(result), c.toString());
   }
+  if (result.serviceLiveness) out.push('', livenessText(result.serviceLiveness));
   if (result.wakeup.length > 0) {
     const w = new Table({ head: WAKEUP_HEAD, style: { head: [], border: [], compact: true } });
     for (const row of wakeupRows(result)) w.push(row);
@@ -536,6 +538,19 @@ export function renderMarkdown(result) {
   }
   if (result.calls?.length > 0 || result.callLatency?.length > 0) {
     out.push('', '### Calls', '', callsTitle(result), '', mdTable(CALLS_HEAD, callRows(result)));
+  }
+  if (result.serviceLiveness?.disconnect) {
+    const l = result.serviceLiveness;
+    out.push(
+      '',
+      '### Service liveness',
+      '',
+      livenessTitle(l),
+      '',
+      mdTable(LIVENESS_HEAD, livenessRows(l)),
+      '',
+      livenessIdleLine(l),
+    );
   }
   if (result.wakeup.length > 0) {
     out.push('', '### Wake-up latency, pinned (× futex)', '', mdTable(WAKEUP_HEAD, wakeupRows(result)));

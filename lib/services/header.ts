@@ -125,6 +125,8 @@ export class ServiceHeader {
   }
 
   get state(): ServiceState {
+    // Closed, the mapping is gone (its buffer detached): Atomics.load would throw.
+    if (this.#i32.length === 0) return 'closed';
     return STATE_NAMES[Atomics.load(this.#i32, I32.state)] ?? 'closed';
   }
 

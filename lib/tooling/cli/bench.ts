@@ -454,6 +454,7 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       wakeup: `wake-up ${row.placement}`,
       crowd: `${row.placement}, among ${row.pending} pending`,
       idle: 'idle',
+      serviceLiveness: 'SIGKILL → disconnect, idle CPU',
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
     if (type === 'calls') return `${row.label} ${what}: ${Math.round(row.callsPerSec?.median ?? 0)} calls/s`;
@@ -462,6 +463,7 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s${note}`;
     }
     if (type === 'idle') return `${row.label}: ${row.cpuMsPerSecond?.toFixed(2)} ms CPU/s`;
+    if (type === 'serviceLiveness') return `${row.label} ${what}: measured (table below)`;
     if (type === 'crowd')
       return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs, ${row.ratio?.toFixed(2)}× alone`;
     return `${row.label} ${what}: p50 ${row.p50Us?.toFixed(1)} µs`;
