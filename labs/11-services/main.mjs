@@ -60,8 +60,9 @@ const last = fork(clientScript, ['drain', name]);
 await once(last, 'message'); // it has made its slow call
 await until(() => service.stats().inFlight === 1);
 log('closing with a drain (calls in flight may finish, new ones are refused)');
+const lastExited = once(last, 'exit'); // before the close: the client may exit while it drains
 await service.close({ drainTimeoutMs: 5000 });
-await once(last, 'exit');
+await lastExited;
 const { callsStarted, callsCompleted, callsFailed, callsCancelled } = service.stats();
 log(`calls started ${callsStarted}, completed ${callsCompleted}, failed ${callsFailed}, cancelled ${callsCancelled}`);
 log(`left in /dev/shm: ${shm().length === 0 ? '(nothing)' : shm().join(', ')}`);
