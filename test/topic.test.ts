@@ -5,11 +5,12 @@
  * bytes in the header and slot table. Each test checks that nothing named
  * after its topic is left in /dev/shm.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { SharedMemory, type Subscriber, Topic, type TopicCreateOptions } from '../lib/index.js';
+import { type IpcObject, SharedMemory, type Subscriber, Topic, type TopicCreateOptions } from '../lib/index.js';
 import { check, message, Tally } from './fixtures/topic-messages.mjs';
 import { type ChildResult, nextMessage, runFixture, seededRandom, uniqueName, waitFor } from './helpers.js';
 
@@ -377,5 +378,54 @@ describe('Topic: hostile bytes', () => {
         ]).toContain(code);
       }
     }
+  });
+});
+
+/** Runs the built `shmkit` command in another process. */
+function shmkit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const main = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, ...args], { timeout: 15_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('Topic: shmkit ls, stat and rm --stale', () => {
+  it('ls lists a topic as its own kind with its publisher; stat shows its subscribers; once the publisher dies rm --stale removes it', async () => {
+    const name = uniqueName('topic');
+    const { child, done } = runFixture('topic-publisher.mjs', [name, '10']);
+    await nextMessage(child, (m) => (m as { ready?: boolean }).ready === true);
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const sub = subscribe(name);
+    child.send('publish');
+    await nextMessage(child, (m) => (m as { published?: boolean }).published === true);
+    const ls = async () => {
+      const result = await shmkit('ls', '--json', '--match', name.slice(1));
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as IpcObject[];
+    };
+    expect(await ls()).toEqual([expect.objectContaining({ kind: 'topic', name, creatorPid: child.pid, stale: false })]);
+    const stat = await shmkit('stat', name);
+    expect(stat.code, stat.stderr).toBe(0);
+    expect(stat.stdout).toContain(`topic ${name}: open, publisher pid ${child.pid} (alive)`);
+    expect(stat.stdout).toMatch(new RegExp(`\\b${process.pid}\\b.*\\btrue\\b.*\\bactive\\b`));
+    const json = JSON.parse((await shmkit('stat', '--json', name)).stdout);
+    expect(json).toMatchObject({
+      name,
+      pid: child.pid,
+      published: 10,
+      subscribers: [{ pid: process.pid, delivered: 0 }],
+    });
+    sub.close();
+    child.kill('SIGKILL');
+    await done;
+    expect(await ls()).toEqual([expect.objectContaining({ kind: 'topic', stale: true })]);
+    const removed = await shmkit('rm', '--stale', '--match', name.slice(1));
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toMatch(new RegExp(`^removed topic ${name}$`, 'm'));
+    expect(fs.existsSync(`/dev/shm${name}`)).toBe(false);
   });
 });
