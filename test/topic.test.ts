@@ -149,7 +149,7 @@ describe('Topic: fan-out to subscriber processes', () => {
   it("'evict': the subscriber that holds the publisher back past evictAfterMs is removed; its next read fails with ERR_SHMKIT_SLOW_CONSUMER; the fast one gets all", {
     timeout: 60_000,
   }, async () => {
-    const { pub, name } = topic({ capacityBytes: 4096, slowSubscriber: 'evict', evictAfterMs: 50 });
+    const { pub, name } = topic({ capacityBytes: 4096, slowSubscriber: 'evict', evictAfterMs: 500 });
     const fast = await subscriber(name, 'fast');
     const stalled = subscribe(name);
     const count = 20_000;

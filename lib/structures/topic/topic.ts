@@ -200,11 +200,11 @@ export class Topic<T = unknown> implements Disposable {
     const bytes = this.#encode(value);
     if (this.#tryWrite(bytes)) return;
     const deadline = deadlineOf(timeoutMs);
-    let blockedSince: number | undefined;
+    const holding = new Map<number, number>();
     for (;;) {
-      blockedSince = this.#unblock(bytes.length, blockedSince);
+      this.#unblock(bytes.length, holding);
       if (this.#tryWrite(bytes)) return;
-      const until = Math.min(deadline, this.#sliceEnd(blockedSince, SYNC_SLICE_MS));
+      const until = Math.min(deadline, this.#sliceEnd(holding, SYNC_SLICE_MS));
       this.#sliced(deadline, () =>
         this.#parker.waitSync(this.#side(bytes.length), until, timeoutMs < 0 ? undefined : timeoutMs),
       );
@@ -221,11 +221,11 @@ export class Topic<T = unknown> implements Disposable {
     const bytes = this.#encode(value);
     if (this.#tryWrite(bytes)) return;
     const deadline = deadlineOf(opts.timeoutMs ?? -1);
-    let blockedSince: number | undefined;
+    const holding = new Map<number, number>();
     for (;;) {
-      blockedSince = this.#unblock(bytes.length, blockedSince);
+      this.#unblock(bytes.length, holding);
       if (this.#tryWrite(bytes)) return;
-      const until = Math.min(deadline, this.#sliceEnd(blockedSince, Number.POSITIVE_INFINITY));
+      const until = Math.min(deadline, this.#sliceEnd(holding, Number.POSITIVE_INFINITY));
       try {
         await this.#parker.wait(this.#side(bytes.length), until, { ...opts });
       } catch (error) {
@@ -307,26 +307,30 @@ export class Topic<T = unknown> implements Disposable {
   /**
    * What a blocked publisher does before it sleeps: watch new subscribers,
    * free the slots of the dead ones that hold it back, and under 'evict'
-   * evict those that held it back evictAfterMs. Returns when it was first blocked.
+   * evict each one that has held it back for evictAfterMs during this
+   * publish (`holding`: slot → when it was first seen holding it back, ms on performance.now()).
    */
-  #unblock(length: number, blockedSince: number | undefined): number {
+  #unblock(length: number, holding: Map<number, number>): void {
     this.#live();
     this.#watchSubscribers();
     const now = performance.now();
-    const since = blockedSince ?? now;
-    for (const slot of this.#writer.holdingBack(length)) {
+    const holders = new Set(this.#writer.holdingBack(length));
+    for (const slot of holding.keys()) if (!holders.has(slot)) holding.delete(slot);
+    for (const slot of holders) {
+      const since = holding.get(slot) ?? now;
+      holding.set(slot, since);
       const watched = this.#watches.get(slot);
       if (watched?.watch.exited) this.#free(slot, watched.generation);
       else if (this.slowSubscriber === 'evict' && now - since >= this.#header.limits.evictAfterMs) this.#evict(slot);
     }
-    return since;
   }
 
-  /** When the current sleep ends: the eviction deadline under 'evict', else `slice` ms from now. */
-  #sliceEnd(blockedSince: number | undefined, slice: number): number {
-    if (this.slowSubscriber === 'evict' && blockedSince !== undefined)
-      return Math.max(blockedSince + this.#header.limits.evictAfterMs, performance.now() + 1);
-    return performance.now() + slice;
+  /** When the current sleep ends: the first eviction due under 'evict', else `slice` ms from now. */
+  #sliceEnd(holding: Map<number, number>, slice: number): number {
+    const now = performance.now();
+    if (this.slowSubscriber !== 'evict' || holding.size === 0) return now + slice;
+    const due = Math.min(...holding.values()) + this.#header.limits.evictAfterMs;
+    return Math.max(due, now + 1);
   }
 
   /** Runs one sliced wait: an ETIMEDOUT before the real deadline only ends the slice. */
