@@ -29,7 +29,7 @@ const EXPECTED: Record<string, { run: number; sketches: number }> = {
   'docs/ring-buffer.md': { run: 2, sketches: 0 },
   'docs/ring-format.md': { run: 1, sketches: 0 },
   'docs/services.md': { run: 4, sketches: 0 },
-  'docs/topics.md': { run: 3, sketches: 0 },
+  'docs/topics.md': { run: 4, sketches: 0 },
   'docs/typed-queue.md': { run: 2, sketches: 1 },
 };
 

@@ -307,6 +307,56 @@ describe('Topic: history, values, waits', () => {
   });
 });
 
+describe('Topic: zero-copy (codec raw)', () => {
+  it('claim()/commit() write in place; peek()/release() read in place; calls out of order fail with their codes', () => {
+    const { pub, name } = topic({ capacityBytes: 4096 });
+    const sub = subscribe(name);
+    const view = pub.claim(64) as Uint8Array;
+    expect(() => pub.tryPublish(message(0))).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLAIM_PENDING' }));
+    expect(() => pub.claim(8)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_CLAIM_PENDING' }));
+    view.set(message(7));
+    pub.commit(message(7).length); // shortened to what was written
+    expect(() => pub.commit()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_CLAIM' }));
+    expect(() => pub.claim(pub.maxMessageBytes + 1)).toThrow(RangeError);
+    const seen = sub.peek() as Uint8Array;
+    expect(check(seen)).toBe(7);
+    expect(sub.peek()).toBe(seen); // the same view until release()
+    expect(() => sub.tryNext()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_PEEK_PENDING' }));
+    expect(sub.release()).toBe(true);
+    expect(() => sub.release()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NO_PEEK' }));
+    expect(sub.peek()).toBeUndefined();
+    expect(sub.stats()).toMatchObject({ delivered: 1, lagged: 0 });
+  });
+
+  it("'drop-oldest': a peeked message the publisher overwrites meanwhile is refused at release(); the next read counts what was skipped", () => {
+    const { pub, name } = topic({ capacityBytes: 1024, slowSubscriber: 'drop-oldest' });
+    const sub = subscribe(name);
+    const lagged: number[] = [];
+    sub.on('lagged', (count: number) => lagged.push(count));
+    pub.tryPublish(message(0));
+    expect(check(sub.peek() as Uint8Array)).toBe(0);
+    for (let seq = 1; seq < 200; seq++) pub.tryPublish(message(seq));
+    expect(sub.release()).toBe(false);
+    const next = sub.tryNext();
+    const first = check(next?.value as Uint8Array);
+    expect(lagged).toEqual([first]); // messages 0 .. first - 1 are gone
+    let last = first;
+    for (let r = sub.tryNext(); r && !r.done; r = sub.tryNext()) last = check(r.value);
+    expect(last).toBe(199);
+    expect(sub.stats()).toMatchObject({ lagged: first, delivered: 200 - first });
+  });
+
+  it('zero-copy calls on a topic of another codec fail with ERR_SHMKIT_NOT_RAW', () => {
+    const name = uniqueName('topic');
+    const pub = Topic.create(name);
+    onTestFinished(() => pub.close());
+    const sub = Topic.subscribe(name);
+    onTestFinished(() => sub.close());
+    expect(() => pub.claim(8)).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NOT_RAW' }));
+    expect(() => sub.peek()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_NOT_RAW' }));
+  });
+});
+
 describe('Topic: hostile bytes', () => {
   /** Random 32-bit values a buggy or hostile peer might write. */
   function hostile(random: { int(n: number): number; next(): number }): number {
@@ -355,9 +405,16 @@ describe('Topic: hostile bytes', () => {
         await settle(() => pub.tryPublish(message(round)));
         await settle(() => pub.publishSync(message(round), { timeoutMs: 2 }));
         await settle(() => pub.publish(message(round), { timeoutMs: 2 }));
+        await settle(() => {
+          const view = pub.claim(16);
+          if (view) pub.commit();
+        });
         for (const sub of subs) {
           await settle(() => sub.tryNext());
           await settle(() => sub.next({ timeoutMs: 2 }));
+          await settle(() => {
+            if (sub.peek()) sub.release();
+          });
         }
         await settle(() => Topic.subscribe(name, { codec: 'raw', from: round % 2 ? 'history' : 'now' }).close());
         settle(() => Topic.stat(name));

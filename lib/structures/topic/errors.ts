@@ -55,3 +55,24 @@ export function tooLarge(name: string, length: number, maxMessageBytes: number):
     RangeError,
   );
 }
+
+/** `ERR_SHMKIT_NOT_RAW`: a zero-copy call on a topic whose codec is not 'raw'. */
+export function notRaw(name: string, call: string): Error & { code: string } {
+  return codedError(
+    'ERR_SHMKIT_NOT_RAW',
+    `${call} is for topics of codec 'raw', and topic '${name}' encodes its messages: use publish() and next()`,
+  );
+}
+
+/** A zero-copy call out of order: `ERR_SHMKIT_CLAIM_PENDING`, `ERR_SHMKIT_NO_CLAIM`, `ERR_SHMKIT_PEEK_PENDING`, `ERR_SHMKIT_NO_PEEK`. */
+export function outOfOrder(
+  code: 'ERR_SHMKIT_CLAIM_PENDING' | 'ERR_SHMKIT_NO_CLAIM' | 'ERR_SHMKIT_PEEK_PENDING' | 'ERR_SHMKIT_NO_PEEK',
+): Error & { code: string } {
+  const text = {
+    ERR_SHMKIT_CLAIM_PENDING: 'commit() the pending claim first',
+    ERR_SHMKIT_NO_CLAIM: 'nothing claimed: claim() first',
+    ERR_SHMKIT_PEEK_PENDING: 'release() the pending peek first',
+    ERR_SHMKIT_NO_PEEK: 'nothing peeked: peek() first',
+  }[code];
+  return codedError(code, text);
+}

@@ -18,10 +18,15 @@ const HORIZON = word(OFFSET.horizon);
 /** Steps one read may take (wrap markers, resyncs) before the log counts as corrupt. */
 const MAX_STEPS = 4096;
 
-/** What a read found besides the message: how many messages were skipped first (0: none). */
+/** A record found: its payload, and how many messages were skipped before it (0: none). */
 export interface ReadResult {
   bytes: Uint8Array;
   skipped: number;
+  /** Its sequence number. */
+  seq: number;
+  /** Byte positions of the record and of the one after it. */
+  at: number;
+  next: number;
 }
 
 export class LogReader {
@@ -66,6 +71,38 @@ export class LogReader {
    * @throws `ERR_SHMKIT_TOPIC_CORRUPT` for a log that makes no sense.
    */
   read(): ReadResult | undefined {
+    const found = this.#find(false);
+    if (found) this.#advance(found);
+    return found;
+  }
+
+  /**
+   * Like read() without copying and without moving the cursor: `bytes` is a
+   * view into the log. Then release(found), which says whether the view
+   * stayed intact while it was used.
+   */
+  peek(): ReadResult | undefined {
+    return this.#find(true);
+  }
+
+  /**
+   * Ends a peek: if the publisher did not overwrite the record meanwhile,
+   * moves the cursor past it and returns true; otherwise returns false (what
+   * the view showed may be torn) and the next read finds an intact record.
+   */
+  release(found: ReadResult): boolean {
+    if (this.#overwritten(found.at)) return false;
+    this.#advance(found);
+    return true;
+  }
+
+  #advance(found: ReadResult): void {
+    this.expected = (found.seq + 1) >>> 0;
+    this.cursor = found.next;
+  }
+
+  /** The next intact record from the cursor (stepping over wrap markers, resyncing when lapped). */
+  #find(view: boolean): ReadResult | undefined {
     for (let step = 0; step < MAX_STEPS; step++) {
       const tail = Atomics.load(this.#u32, TAIL);
       const at = this.cursor;
@@ -88,17 +125,15 @@ export class LogReader {
       const seq = this.#u32[head + 1] as number;
       const fits = length <= this.#maxMessageBytes && frameBytes(length) <= Math.min(toEnd, available);
       const start = this.#data + offset + FRAME_HEADER_BYTES;
-      const bytes = fits ? this.#bytes.slice(start, start + length) : undefined;
+      let bytes: Uint8Array | undefined;
+      if (fits) bytes = view ? this.#bytes.subarray(start, start + length) : this.#bytes.slice(start, start + length);
       // The seqlock's check: were these bytes overwritten while we copied them?
       if (this.#overwritten(at)) {
         this.#resync();
         continue;
       }
       if (!bytes) throw this.#corrupt(`the record at ${offset} claims ${length} bytes`);
-      const skipped = this.#skipped(seq, offset);
-      this.expected = (seq + 1) >>> 0;
-      this.cursor = (at + frameBytes(length)) >>> 0;
-      return { bytes, skipped };
+      return { bytes, skipped: this.#skipped(seq, offset), seq, at, next: (at + frameBytes(length)) >>> 0 };
     }
     throw this.#corrupt(`no intact record after ${MAX_STEPS} steps`);
   }

@@ -13,10 +13,10 @@ import { ProcessWatch } from '../../primitives/process-watch.js';
 import { BUILTIN_CODEC_FINGERPRINTS, type CodecSpec, type ResolvedCodec, resolveCodec } from '../codecs.js';
 import { Parker, type WaitSide } from '../ring/park.js';
 import { wakeSleepers } from '../wait-word.js';
-import { codecMismatch, slowConsumer, topicFull } from './errors.js';
+import { codecMismatch, notRaw, outOfOrder, slowConsumer, topicFull } from './errors.js';
 import { FRAME_ALIGN, frameBytes, OFFSET, SLOT, SLOT_STATE, STATE, word } from './format.js';
 import { TopicHeader } from './header.js';
-import { LogReader } from './log-reader.js';
+import { LogReader, type ReadResult } from './log-reader.js';
 
 /** Options of {@link Topic.subscribe}. */
 export interface TopicSubscribeOptions<T> {
@@ -88,6 +88,8 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
   readonly #onAbort = () => this.close();
   #publisherDead = false;
   #closed = false;
+  /** The record a peek() returned, until release(). */
+  #peeked: ReadResult | undefined;
 
   private constructor(
     header: TopicHeader,
@@ -161,8 +163,8 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
    * @throws `ERR_SHMKIT_CLOSED` after close(); see the class for the others.
    */
   tryNext(): IteratorResult<T, undefined> | undefined {
-    if (this.#closed) throw useAfterClose(`Subscriber of topic '${this.name}'`);
-    if (this.#evicted()) throw slowConsumer(this.name, this.#header.limits.evictAfterMs);
+    this.#check();
+    if (this.#peeked) throw outOfOrder('ERR_SHMKIT_PEEK_PENDING');
     const found = this.#take();
     if (found) return found;
     if (!this.#ended()) return undefined;
@@ -195,6 +197,39 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
         throw error;
       }
     }
+  }
+
+  /**
+   * Zero-copy read (codec 'raw'): a view into the shared log of the next
+   * message, or undefined if none is there now. Nothing is copied; the view
+   * is valid until release(). Calling peek() again before release() returns
+   * the same view.
+   * @throws `ERR_SHMKIT_NOT_RAW` on a topic of another codec; see tryNext().
+   */
+  peek(): Uint8Array | undefined {
+    this.#check();
+    if (this.#codec.kind !== 'raw') throw notRaw(this.name, 'peek()');
+    this.#peeked ??= this.#reader.peek();
+    if (!this.#peeked) this.#storeCursor(); // wrap markers it stepped over free room too
+    return this.#peeked?.bytes;
+  }
+
+  /**
+   * Ends a peek: moves past the message and returns true — or returns false
+   * when the publisher ('drop-oldest') overwrote it while the view was in
+   * use: what the view showed may be torn, drop it (the next read finds an
+   * intact message, and 'lagged' counts the skipped ones). Emits 'lagged'
+   * here for what was skipped before the message.
+   * @throws `ERR_SHMKIT_NO_PEEK` without a pending peek().
+   */
+  release(): boolean {
+    this.#check();
+    const found = this.#peeked;
+    if (!found) throw outOfOrder('ERR_SHMKIT_NO_PEEK');
+    this.#peeked = undefined;
+    if (!this.#reader.release(found)) return false;
+    this.#delivered(found.skipped);
+    return true;
   }
 
   /** Ends a `for await` loop early (break, return, throw): closes the subscriber. */
@@ -245,15 +280,25 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
       this.#storeCursor(); // wrap markers it stepped over free room too
       return undefined;
     }
+    this.#delivered(found.skipped);
+    return { done: false, value: this.#codec.decode(found.bytes, this.name, `Subscriber of topic '${this.name}'`) };
+  }
+
+  /** After a message was read: publishes the cursor, counts it and what was skipped before it ('lagged'). */
+  #delivered(skipped: number): void {
     this.#storeCursor();
     const f = this.#header.f64;
     f[this.#counters.delivered] = (f[this.#counters.delivered] as number) + 1;
-    if (found.skipped > 0) {
-      f[this.#counters.lagged] = (f[this.#counters.lagged] as number) + found.skipped;
+    if (skipped > 0) {
+      f[this.#counters.lagged] = (f[this.#counters.lagged] as number) + skipped;
       f[this.#counters.lagEvents] = (f[this.#counters.lagEvents] as number) + 1;
-      this.emit('lagged', found.skipped);
+      this.emit('lagged', skipped);
     }
-    return { done: false, value: this.#codec.decode(found.bytes, this.name, `Subscriber of topic '${this.name}'`) };
+  }
+
+  #check(): void {
+    if (this.#closed) throw useAfterClose(`Subscriber of topic '${this.name}'`);
+    if (this.#evicted()) throw slowConsumer(this.name, this.#header.limits.evictAfterMs);
   }
 
   /** Publishes the cursor; under 'block'/'evict' wakes a publisher that waits for room (one load if none). */

@@ -14,7 +14,7 @@ import { SharedMemory } from '../../primitives/shm.js';
 import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../codecs.js';
 import { Parker, type WaitSide } from '../ring/park.js';
 import { wakeSleepers } from '../wait-word.js';
-import { tooLarge } from './errors.js';
+import { notRaw, outOfOrder, tooLarge } from './errors.js';
 import {
   MAX_CAPACITY,
   MAX_EVICT_AFTER_MS,
@@ -120,6 +120,8 @@ export class Topic<T = unknown> implements Disposable {
   readonly #parker: Parker;
   /** Watched subscriber processes, by slot: their death frees the slot at once. */
   readonly #watches = new Map<number, { generation: number; watch: ProcessWatch }>();
+  /** The record claim() reserved, until commit(). */
+  #claim: { offset: number; length: number } | undefined;
   #closed = false;
 
   private constructor(header: TopicHeader, codec: ResolvedCodec<T>, spinUs: number) {
@@ -234,6 +236,40 @@ export class Topic<T = unknown> implements Disposable {
     }
   }
 
+  /**
+   * Zero-copy publish (codec 'raw'): reserves a record of `length` bytes in
+   * the shared log and returns a writable view of it, or undefined when a
+   * subscriber leaves no room now ('block', 'evict'). Fill it, then commit().
+   * @throws `ERR_SHMKIT_NOT_RAW` on a topic of another codec;
+   * `ERR_SHMKIT_CLAIM_PENDING` before the last claim was committed; RangeError
+   * for a length above maxMessageBytes.
+   */
+  claim(length: number): Uint8Array | undefined {
+    this.#live();
+    if (this.#codec.kind !== 'raw') throw notRaw(this.name, 'claim()');
+    if (this.#claim) throw outOfOrder('ERR_SHMKIT_CLAIM_PENDING');
+    validateInteger(length, 'length', 0, this.maxMessageBytes);
+    const offset = this.#writer.reserve(length);
+    if (offset === NO_ROOM) return undefined;
+    this.#claim = { offset, length };
+    return this.#bytes.subarray(this.#writer.payloadStart(offset), this.#writer.payloadStart(offset) + length);
+  }
+
+  /**
+   * Publishes the claimed record, optionally shortened to its first `length` bytes.
+   * @throws `ERR_SHMKIT_NO_CLAIM` without a pending claim().
+   */
+  commit(length?: number): void {
+    this.#live();
+    const claim = this.#claim;
+    if (!claim) throw outOfOrder('ERR_SHMKIT_NO_CLAIM');
+    const used = length === undefined ? claim.length : validateInteger(length, 'length', 0, claim.length);
+    this.#claim = undefined;
+    this.#writer.write(claim.offset, used);
+    this.#writer.commit();
+    if (this.#writer.joined) this.#watchSubscribers();
+  }
+
   /** The counters of the shared header. */
   stats(): TopicStats {
     this.#live();
@@ -284,6 +320,7 @@ export class Topic<T = unknown> implements Disposable {
   /** Writes one record if there is room; false if a subscriber holds the publisher back. */
   #tryWrite(bytes: Uint8Array): boolean {
     this.#live();
+    if (this.#claim) throw outOfOrder('ERR_SHMKIT_CLAIM_PENDING');
     const writer = this.#writer;
     const offset = writer.reserve(bytes.length);
     if (offset === NO_ROOM) return false;
@@ -345,6 +382,7 @@ export class Topic<T = unknown> implements Disposable {
 
   /** Opens a process watch on each active subscriber not watched yet; its death frees its slot at once. */
   #watchSubscribers(): void {
+    this.#writer.joined = false;
     for (let slot = 0; slot < this.maxSubscribers; slot++) {
       const at = this.#header.slot(slot);
       const watched = this.#watches.get(slot);
