@@ -80,12 +80,11 @@ async function publishRange(pub: Topic<Uint8Array>, from: number, to: number, pa
   }
 }
 
-// The issue asks for 1,000,000 messages per policy. Here (4 subscriber processes,
-// 2 shared cores) 'block' takes ~19 s for 1,000,000 and 'drop-oldest' ~22 s, so
-// 'drop-oldest' runs 500,000. SHMKIT_TOPIC_MESSAGES sets both (e.g. 1000000).
-const OVERRIDE = process.env.SHMKIT_TOPIC_MESSAGES ? Number(process.env.SHMKIT_TOPIC_MESSAGES) : undefined;
-const BLOCK_MESSAGES = OVERRIDE ?? 1_000_000;
-const DROP_MESSAGES = OVERRIDE ?? 500_000;
+// 1,000,000 messages per policy, as the issue asks: each of these tests takes about
+// 8 s here (4 subscriber processes, 2 shared cores). SHMKIT_TOPIC_MESSAGES overrides it.
+const MESSAGES = Number(process.env.SHMKIT_TOPIC_MESSAGES ?? 1_000_000);
+const BLOCK_MESSAGES = MESSAGES;
+const DROP_MESSAGES = MESSAGES;
 
 describe('Topic: fan-out to subscriber processes', () => {
   it(`'block': ${BLOCK_MESSAGES} messages to 4 subscriber processes, each gets all, in order and untorn`, {
@@ -146,19 +145,21 @@ describe('Topic: fan-out to subscriber processes', () => {
     console.log('slow subscriber', report);
   });
 
-  it("'evict': the subscriber that holds the publisher back past evictAfterMs is removed; its next read fails with ERR_SHMKIT_SLOW_CONSUMER; the fast one gets all", {
-    timeout: 60_000,
+  it(`'evict': of 4 subscribers, only the one that holds the publisher back past evictAfterMs is removed (its next read fails with ERR_SHMKIT_SLOW_CONSUMER); the 3 fast subscriber processes get all ${MESSAGES}`, {
+    timeout: 120_000,
   }, async () => {
-    const { pub, name } = topic({ capacityBytes: 4096, slowSubscriber: 'evict', evictAfterMs: 500 });
-    const fast = await subscriber(name, 'fast');
+    // evictAfterMs is generous: a fast subscriber that a loaded machine does not run for that long would be evicted too.
+    const { pub, name } = topic({ capacityBytes: 1 << 16, slowSubscriber: 'evict', evictAfterMs: 2000 });
+    const fast = await Promise.all([0, 1, 2].map(() => subscriber(name, 'fast')));
     const stalled = subscribe(name);
-    const count = 20_000;
-    await publishRange(pub, 0, count);
+    await publishRange(pub, 0, MESSAGES);
     expect(pub.stats().evicted).toBe(1);
     expect(() => stalled.tryNext()).toThrow(expect.objectContaining({ code: 'ERR_SHMKIT_SLOW_CONSUMER' }));
     await expect(stalled.next()).rejects.toMatchObject({ code: 'ERR_SHMKIT_SLOW_CONSUMER' });
     pub.close();
-    expect(await reportOf(fast)).toMatchObject({ delivered: count, first: 0, last: count - 1, errors: 0 });
+    for (const sub of fast) {
+      expect(await reportOf(sub)).toMatchObject({ delivered: MESSAGES, first: 0, last: MESSAGES - 1, errors: 0 });
+    }
   });
 });
 
