@@ -182,7 +182,8 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
   async next(options?: WaitOptions): Promise<IteratorResult<T, undefined>> {
     const opts = parseWaitOptions(options);
     const deadline = deadlineOf(opts.timeoutMs ?? -1);
-    const signal = this.#combine(opts.signal);
+    // The subscription's signal closes the subscriber, which ends a pending wait (see the catch).
+    const signal = opts.signal;
     for (;;) {
       if (this.#signal?.aborted) throw abortError(this.#signal);
       if (this.#closed) return { done: true, value: undefined };
@@ -338,13 +339,6 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
       () => {}, // closed with the subscriber
     );
     return watch;
-  }
-
-  /** The wait's signal: next()'s own, the subscription's, or both. */
-  #combine(signal: AbortSignal | undefined): AbortSignal | undefined {
-    if (!this.#signal) return signal;
-    if (!signal) return this.#signal;
-    return AbortSignal.any([signal, this.#signal]);
   }
 }
 
