@@ -358,6 +358,9 @@ describe('Topic: zero-copy (codec raw)', () => {
   });
 });
 
+/** Rounds per policy of the hostile-bytes test (SHMKIT_TOPIC_FUZZ_ROUNDS for a longer run). */
+const FUZZ_ROUNDS = Number(process.env.SHMKIT_TOPIC_FUZZ_ROUNDS ?? 200);
+
 describe('Topic: hostile bytes', () => {
   /** Random 32-bit values a buggy or hostile peer might write. */
   function hostile(random: { int(n: number): number; next(): number }): number {
@@ -370,17 +373,6 @@ describe('Topic: hostile bytes', () => {
   }, async () => {
     const random = seededRandom();
     for (const policy of ['block', 'drop-oldest', 'evict'] as const) {
-      const { pub, name } = topic({
-        capacityBytes: 1024,
-        maxSubscribers: 4,
-        historyMessages: 4,
-        slowSubscriber: policy,
-        evictAfterMs: 2,
-      });
-      const subs = [subscribe(name), subscribe(name, 'history')];
-      const shm = SharedMemory.open(name);
-      onTestFinished(() => shm.close());
-      const i32 = new Int32Array(shm.buffer);
       const outcomes = new Map<string, number>();
       const tally = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
       const settle = async (run: () => unknown) => {
@@ -393,35 +385,52 @@ describe('Topic: hostile bytes', () => {
           tally(code);
         }
       };
-      const words = i32.length;
-      for (let round = 0; round < 200; round++) {
-        const picked: number[] = [];
-        for (let n = 1 + random.int(4); n > 0; n--) {
-          const r = random.next();
-          // the header (0–127), the history and slot table (128–447), the log
-          picked.push(r < 0.5 ? random.int(128) : r < 0.8 ? 128 + random.int(320) : random.int(words));
-        }
-        const saved = picked.map((at) => i32[at] as number);
-        for (const at of picked) i32[at] = hostile(random);
-        await settle(() => pub.tryPublish(message(round)));
-        await settle(() => pub.publishSync(message(round), { timeoutMs: 2 }));
-        await settle(() => pub.publish(message(round), { timeoutMs: 2 }));
-        await settle(() => {
-          const view = pub.claim(16);
-          if (view) pub.commit();
+      // A fresh topic every 50 rounds: restoring a log word the publisher has rewritten since
+      // corrupts the log for good, and the other states deserve rounds too.
+      for (let batch = 0; batch < Math.ceil(FUZZ_ROUNDS / 50); batch++) {
+        const { pub, name } = topic({
+          capacityBytes: 1024,
+          maxSubscribers: 4,
+          historyMessages: 4,
+          slowSubscriber: policy,
+          evictAfterMs: 2,
         });
-        for (const sub of subs) {
-          await settle(() => sub.tryNext());
-          await settle(() => sub.next({ timeoutMs: 2 }));
+        const subs = [subscribe(name), subscribe(name, 'history')];
+        const shm = SharedMemory.open(name);
+        onTestFinished(() => shm.close());
+        const i32 = new Int32Array(shm.buffer);
+        const words = i32.length;
+        for (let round = 0; round < 50; round++) {
+          const picked: number[] = [];
+          for (let n = 1 + random.int(4); n > 0; n--) {
+            const r = random.next();
+            // the header (0–127), the history and slot table (128–447), the log
+            picked.push(r < 0.5 ? random.int(128) : r < 0.8 ? 128 + random.int(320) : random.int(words));
+          }
+          const saved = picked.map((at) => i32[at] as number);
+          for (const at of picked) i32[at] = hostile(random);
+          await settle(() => pub.tryPublish(message(round)));
+          await settle(() => pub.publishSync(message(round), { timeoutMs: 2 }));
+          await settle(() => pub.publish(message(round), { timeoutMs: 2 }));
           await settle(() => {
-            if (sub.peek()) sub.release();
+            const view = pub.claim(16);
+            if (view) pub.commit();
+          });
+          for (const sub of subs) {
+            await settle(() => sub.tryNext());
+            await settle(() => sub.next({ timeoutMs: 2 }));
+            await settle(() => {
+              if (sub.peek()) sub.release();
+            });
+          }
+          await settle(() => Topic.subscribe(name, { codec: 'raw', from: round % 2 ? 'history' : 'now' }).close());
+          settle(() => Topic.stat(name));
+          picked.forEach((at, k) => {
+            i32[at] = saved[k] as number;
           });
         }
-        await settle(() => Topic.subscribe(name, { codec: 'raw', from: round % 2 ? 'history' : 'now' }).close());
-        settle(() => Topic.stat(name));
-        picked.forEach((at, k) => {
-          i32[at] = saved[k] as number;
-        });
+        shm.close();
+        pub.close();
       }
       console.log(`fuzz outcomes (${policy})`, Object.fromEntries(outcomes));
       for (const code of outcomes.keys()) {

@@ -394,7 +394,13 @@ export class Topic<T = unknown> implements Disposable {
         this.#free(slot, at.generation);
         continue;
       }
-      const watch = ProcessWatch.open(at.pid, at.startTicks > 0 ? { startTicks: at.startTicks } : {});
+      let watch: ProcessWatch;
+      try {
+        watch = ProcessWatch.open(at.pid, at.startTicks > 0 ? { startTicks: at.startTicks } : {});
+      } catch {
+        this.#free(slot, at.generation); // a start time no process has: a slot a peer wrote over
+        continue;
+      }
       this.#watches.set(slot, { generation: at.generation, watch });
       watch.exit().then(
         () => this.#free(slot, at.generation),
@@ -434,7 +440,7 @@ function isTimeout(error: unknown): boolean {
 
 /** A topic's name: a POSIX shm name ('/ticks'). */
 function topicName(value: unknown): string {
-  return posixName(value, 'name', NAME_MAX - 1);
+  return posixName(value, 'name', NAME_MAX);
 }
 
 function optional(value: unknown, name: string, min: number, max: number, fallback: number): number {
