@@ -12,7 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type IpcObject, SharedMemory, type Subscriber, Topic, type TopicCreateOptions } from '../lib/index.js';
 import { check, message, Tally } from './fixtures/topic-messages.mjs';
-import { type ChildResult, nextMessage, runFixture, seededRandom, uniqueName, waitFor } from './helpers.js';
+import {
+  type ChildResult,
+  nextMessage,
+  runFixture,
+  seededRandom,
+  uniqueName,
+  untilAsleep,
+  waitFor,
+} from './helpers.js';
 
 /** A topic of raw messages, closed (and checked for leftovers) when the test ends. */
 function topic(options: TopicCreateOptions<Uint8Array> = {}): { pub: Topic<Uint8Array>; name: string } {
@@ -103,6 +111,21 @@ describe('Topic: fan-out to subscriber processes', () => {
         skipped: 0,
         errors: 0,
       });
+    }
+  });
+
+  it('one publish wakes 4 sleeping subscriber processes with one futex wake', { timeout: 30_000 }, async () => {
+    const { pub, name } = topic();
+    const subs = await Promise.all([0, 1, 2, 3].map(() => subscriber(name, 'fast')));
+    for (const sub of subs) await untilAsleep('shared-futex', 1, sub.pid);
+    expect(pub.stats().wakes).toBe(0);
+    pub.tryPublish(message(0));
+    expect(pub.stats().wakes).toBe(1);
+    pub.close();
+    for (const sub of subs) {
+      const report = (await reportOf(sub)) as Report & { stats: { parks: number } };
+      expect(report).toMatchObject({ delivered: 1, first: 0, last: 0, errors: 0 });
+      expect(report.stats.parks).toBeGreaterThanOrEqual(1);
     }
   });
 
