@@ -87,7 +87,8 @@ const DATA_WORD = word(OFFSET.dataWord);
  * many it missed). Built on POSIX shared memory (shm_overview(7)) and
  * futex(2): a message is encoded and copied once into a shared log; sleeping
  * subscribers park on one futex word, so a publish costs at most one
- * FUTEX_WAKE however many sleep.
+ * FUTEX_WAKE however many sleep. Each side learns of the other's death from
+ * a process descriptor (pidfd_open(2), through ProcessWatch).
  *
  * ```ts
  * const ticks = Topic.create('/ticks', { historyMessages: 8 });
