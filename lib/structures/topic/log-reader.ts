@@ -155,8 +155,9 @@ export class LogReader {
 
   /**
    * Lapped: moves the cursor to an intact record. It starts at the horizon
-   * (the oldest record) and steps forward to the middle of the log, so that
-   * the next read is not at once overwritten again by a fast publisher.
+   * (the oldest record) and steps forward over at most a quarter of the log
+   * (never to the tail), so that the next read is not at once overwritten
+   * again by a fast publisher, and few intact messages are passed over.
    */
   #resync(): void {
     for (let attempt = 0; attempt < MAX_STEPS; attempt++) {
@@ -172,8 +173,9 @@ export class LogReader {
   }
 
   /**
-   * Steps from `from` over records until at most half the log is left to
-   * read; undefined if the publisher overwrote the walk meanwhile (retry).
+   * Steps from `from` over records until at most three quarters of the log
+   * are left to read, stopping before the newest record; undefined if the
+   * publisher overwrote the walk meanwhile (retry).
    */
   #walk(from: number): number | undefined {
     let at = from;
@@ -181,13 +183,14 @@ export class LogReader {
       const tail = Atomics.load(this.#u32, TAIL);
       const left = (tail - at) >>> 0;
       if (left > this.#capacity) return undefined;
-      if (left <= this.#capacity / 2) return at;
+      if (left <= this.#capacity - this.#capacity / 4) return at;
       const offset = at & this.#mask;
       const length = this.#u32[(this.#data + offset) >> 2] as number;
       const next = length === WRAP_MARKER ? this.#capacity - offset : frameBytes(length);
       if (this.#overwritten(at)) return undefined;
       if (length !== WRAP_MARKER && (length > this.#maxMessageBytes || next > this.#capacity - offset))
         throw this.#corrupt(`the record at ${offset} claims ${length} bytes`);
+      if (next >= left) return at; // the newest record: read it
       at = (at + next) >>> 0;
     }
     return at;
