@@ -210,6 +210,27 @@ describe('Topic: failures', () => {
     expect(await reportOf(fast)).toMatchObject({ delivered: seq + 5000, first: 0, last: seq + 4999, errors: 0 });
   });
 
+  it('SIGKILL of the subscriber that blocks a publishSync() in another process unblocks it', {
+    timeout: 30_000,
+  }, async () => {
+    const name = uniqueName('topic');
+    const publisher = runFixture('topic-publisher.mjs', [name, '1000', '4096']);
+    onTestFinished(() => {
+      if (publisher.child.exitCode === null && publisher.child.signalCode === null) publisher.child.kill('SIGKILL');
+    });
+    await nextMessage(publisher.child, (m) => (m as { ready?: boolean }).ready === true);
+    const stalled = await subscriber(name, 'stall');
+    publisher.child.send('publish');
+    await untilAsleep('shared-futex', 1, publisher.child.pid as number); // blocked by the stalled one
+    const published = nextMessage(publisher.child, (m) => (m as { published?: boolean }).published === true);
+    stalled.child.kill('SIGKILL');
+    await published;
+    expect(Topic.stat(name)?.subscribers).toEqual([]);
+    publisher.child.kill('SIGKILL');
+    await publisher.done;
+    Topic.unlink(name);
+  });
+
   it('a publisher that closes first: subscribers still get everything it published, then their loops end', async () => {
     const { pub, name } = topic({ capacityBytes: 1 << 16 });
     const gated = await subscriber(name, 'gated');
