@@ -1,7 +1,6 @@
 // The parent's side of a benchmark child process (bench/child.mjs): fork it
 // with its config, then await its control messages ({ ctl }) one at a time.
 import { fork } from 'node:child_process';
-import { once } from 'node:events';
 
 /**
  * Forks `script` with `cfg` (JSON in argv[2]) and adds it to `children` (a Set, for cleanup);
@@ -66,7 +65,11 @@ export function forkChild(
       w.resolve(message);
     } else inbox.push(message);
   });
-  child.on('error', fail);
+  child.on('error', (error) => {
+    // A send to a child that is dying (EPIPE): its own last error, still in the channel, says more.
+    if (error?.code === 'EPIPE') setTimeout(() => fail(error), 100).unref();
+    else fail(error);
+  });
   child.on('exit', (code, signal) => {
     children.delete(child);
     // Let an 'error' message still in the channel arrive first: it says more.
@@ -76,7 +79,12 @@ export function forkChild(
     child,
     pid: child.pid,
     send(message) {
-      if (child.connected) child.send(message);
+      if (!child.connected) return;
+      try {
+        child.send(message);
+      } catch {
+        // EPIPE: the child is gone; its exit (or its last error) fails the case through `dead`
+      }
     },
     expect(ctl, timeoutMs = defaultTimeoutMs) {
       const match = (message) => {
@@ -110,7 +118,8 @@ export function forkChild(
     dead,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
+      // Not events.once: it rejects on an 'error' event (an EPIPE of a send to the dying child).
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
     },

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as shmkit from 'shmkit';
 import { addCallRatios, CALL_BASELINE, CALL_WINDOW, callLatencyCase, callThroughputCase } from './calls.mjs';
 import { crowdCase, DEFAULT_CROWD } from './crowd.mjs';
+import { addFanoutRatios, FANOUT_BASELINE, FANOUT_SIZES, FANOUT_SUBSCRIBERS, fanoutCase } from './fanout.mjs';
 import { forkChild } from './fork.mjs';
 import { median, sizeLabel, spread } from './format.mjs';
 import { percentilesUs } from './histogram.mjs';
@@ -50,7 +51,7 @@ export const DEFAULTS = {
   rounds: 2000,
   latencySize: 64,
   baseline: 'ipc-json',
-  payloads: ['bytes', 'object', 'call'],
+  payloads: ['bytes', 'object', 'call', 'fanout'],
 };
 
 /** The baseline of the object rows (--payload object): every object ratio is to it. */
@@ -102,6 +103,7 @@ export function withBaselines(ids, baseline) {
   if (rows.some((p) => (p.payload ?? 'bytes') === 'bytes')) need.add(baseline);
   if (rows.some((p) => p.payload === 'object')) need.add(OBJECT_BASELINE);
   if (rows.some((p) => p.payload === 'call')) need.add(CALL_BASELINE);
+  if (rows.some((p) => p.payload === 'fanout')) need.add(FANOUT_BASELINE);
   return PRIMITIVES.filter((p) => need.has(p.id)).map((p) => p.id);
 }
 
@@ -802,6 +804,7 @@ export async function runBench(options, progress = {}) {
     objectLatency: [],
     calls: [],
     callLatency: [],
+    fanout: [],
     wakeup: [],
     crowd: [],
     idle: null,
@@ -827,6 +830,7 @@ export async function runBench(options, progress = {}) {
   }
   addRatios(out, opts.baseline);
   addCallRatios(out.calls, out.callLatency);
+  addFanoutRatios(out.fanout);
   const rows = [
     ...out.throughput,
     ...out.latency,
@@ -834,6 +838,7 @@ export async function runBench(options, progress = {}) {
     ...out.objectLatency,
     ...out.calls,
     ...out.callLatency,
+    ...out.fanout,
     ...out.wakeup,
     ...out.crowd,
     ...(out.idle ? [out.idle] : []),
@@ -862,6 +867,9 @@ export async function runBench(options, progress = {}) {
       objectBaseline: OBJECT_BASELINE,
       callBaseline: CALL_BASELINE,
       callWindow: CALL_WINDOW,
+      fanoutBaseline: FANOUT_BASELINE,
+      fanoutSubscribers: FANOUT_SUBSCRIBERS,
+      fanoutSizes: FANOUT_SIZES,
       ringCapacity: opts.ringCapacity ?? null,
       wakeup: Boolean(opts.wakeup),
       crowd: opts.crowd ?? null,
@@ -888,6 +896,12 @@ function makePlan(prims, opts) {
       // Calls (bench/calls.mjs): pipelined calls/s and sequential round trips, in their own table.
       plan.push({ type: 'calls', prim, text: `${prim.label} pipelined calls` });
       plan.push({ type: 'callLatency', prim, text: `${prim.label} sequential calls` });
+      continue;
+    }
+    if (prim.payload === 'fanout') {
+      // Fan-out (bench/fanout.mjs): one publisher, every subscriber gets every message; its own table.
+      for (const size of FANOUT_SIZES)
+        plan.push({ type: 'fanout', prim, size, text: `${prim.label} ${sizeLabel(size)}` });
       continue;
     }
     if (!prim.latencyOnly) {
@@ -923,6 +937,7 @@ function runItem(res, item, opts, tick) {
   if (item.type === 'objectLatency') return latencyCase(res, item.prim, { ...opts, latencySize: OBJECT_SIZE });
   if (item.type === 'calls') return callThroughputCase(res, item.prim, opts, tick);
   if (item.type === 'callLatency') return callLatencyCase(res, item.prim, opts, tick);
+  if (item.type === 'fanout') return fanoutCase(res, item.prim, item.size, opts, tick);
   if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
   if (item.type === 'crowd') return crowdCase(res, startChild, opts, item.placement);
   if (item.type === 'serviceLiveness') return serviceLivenessCase(res);

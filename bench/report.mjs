@@ -173,6 +173,53 @@ function callsTitle(result) {
   );
 }
 
+export const FANOUT_HEAD = [
+  'primitive',
+  'size',
+  'delivered/s',
+  'spread',
+  '× baseline',
+  '× UDS',
+  'published/s',
+  'pub CPU µs/msg',
+  'CPU × 1 sub',
+  'skipped',
+  'msgs/run',
+];
+
+/** The fan-out table: one row per fan-out transport and size, by size, most delivered first. */
+export function fanoutRows(result) {
+  const rows = [...(result.fanout ?? [])].sort(
+    (a, b) => a.size - b.size || (b.msgsPerSec?.median ?? -1) - (a.msgsPerSec?.median ?? -1),
+  );
+  return rows.map((r) =>
+    r.msgsPerSec
+      ? [
+          r.label,
+          sizeLabel(r.size),
+          rate(r.msgsPerSec.median),
+          spreadPct(r.msgsPerSec),
+          ratio(r.ratio),
+          ratio(r.ofUds),
+          rate(r.publishedPerSec.median),
+          fixed(r.publisherCpuUs.median, 2),
+          r.cpuOfOne === undefined ? '' : ratio(r.cpuOfOne),
+          r.skipped ? String(r.skipped) : '',
+          runCount(r),
+        ]
+      : [r.label, sizeLabel(r.size), statusText(r), '', '', '', '', '', '', '', ''],
+  );
+}
+
+function fanoutTitle(result) {
+  const o = result.options;
+  return (
+    `Fan-out: one publisher, ${o.fanoutSubscribers ?? 4} subscriber processes, each must get every message, every one checked; ` +
+    'delivered/s = all subscribers together; × baseline = to process.send × 4, × UDS = to Unix sockets × 4; ' +
+    "pub CPU = the publisher's CPU time per published message; CPU × 1 sub = that with 4 subscribers ÷ with 1:"
+  );
+}
+
 /** One latency table row; `label` adds the placement for the wake-up rows; `spun` adds the spun % column. */
 function latencyRow(r, label = r.label, spun = false) {
   const row =
@@ -316,6 +363,7 @@ function skippedLines(result) {
     ...(result.objectLatency ?? []).map((r) => [r, 'objects latency']),
     ...(result.calls ?? []).map((r) => [r, 'pipelined calls']),
     ...(result.callLatency ?? []).map((r) => [r, 'sequential calls']),
+    ...(result.fanout ?? []).map((r) => [r, `fan-out ${sizeLabel(r.size)}`]),
     ...result.wakeup.map((r) => [r, `wake-up ${PLACEMENTS[r.placement] ?? r.placement}`]),
     ...result.crowd.map((r) => [r, `${PLACEMENTS[r.placement] ?? r.placement}, ${r.pending} pending`]),
   ];
@@ -362,6 +410,12 @@ export function renderText(result) {
     out.push(callsTitle(result), c.toString());
   }
   if (result.serviceLiveness) out.push('', livenessText(result.serviceLiveness));
+  if (result.fanout?.length > 0) {
+    const f = new Table({ head: FANOUT_HEAD, style: { head: [], border: [], compact: true } });
+    for (const row of fanoutRows(result)) f.push(row);
+    if (out.at(-1) !== '') out.push('');
+    out.push(fanoutTitle(result), f.toString());
+  }
   if (result.wakeup.length > 0) {
     const w = new Table({ head: WAKEUP_HEAD, style: { head: [], border: [], compact: true } });
     for (const row of wakeupRows(result)) w.push(row);
@@ -426,6 +480,7 @@ export function renderCsv(result) {
     ...result.throughput.map((r) => ['throughput', r]),
     ...(result.objects ?? []).map((r) => ['objects', r]),
     ...(result.calls ?? []).map((r) => ['calls', { ...r, msgsPerSec: r.callsPerSec }]),
+    ...(result.fanout ?? []).map((r) => ['fanout', r]),
   ];
   for (const [test, r] of throughputLike) {
     lines.push(
@@ -551,6 +606,9 @@ export function renderMarkdown(result) {
       '',
       livenessIdleLine(l),
     );
+  }
+  if (result.fanout?.length > 0) {
+    out.push('', '### Fan-out', '', fanoutTitle(result), '', mdTable(FANOUT_HEAD, fanoutRows(result)));
   }
   if (result.wakeup.length > 0) {
     out.push('', '### Wake-up latency, pinned (× futex)', '', mdTable(WAKEUP_HEAD, wakeupRows(result)));

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CALL_PRIMITIVES } from './calls.mjs';
+import { FANOUT_PRIMITIVES } from './fanout.mjs';
 import {
   dropHook,
   makeTemplate,
@@ -264,6 +265,7 @@ export const PRIMITIVES = [
   ...OBJECT_PRIMITIVES,
   // The call rows (--payload call): bench/calls.mjs.
   ...CALL_PRIMITIVES,
+  ...FANOUT_PRIMITIVES,
 ];
 
 export const byId = new Map(PRIMITIVES.map((p) => [p.id, p]));

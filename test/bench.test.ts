@@ -81,6 +81,27 @@ function expectCalls(result: { calls: JsonRow[]; callLatency: JsonRow[] }, count
   }
 }
 
+const FANOUT_IDS = ['fan-ipc', 'fan-uds', 'fan-topic', 'fan-topic-drop', 'fan-topic-drop-1'];
+
+/** The fan-out rows of a run: every row at 64 B and 64 KiB, each subscriber got every message it counts. */
+function expectFanout(result: { fanout: JsonRow[] }, count: number) {
+  const cases = result.fanout.map((r) => `${r.primitive}@${r.size}`);
+  expect(cases.sort()).toEqual(FANOUT_IDS.flatMap((id) => [`${id}@64`, `${id}@65536`]).sort());
+  for (const row of result.fanout) {
+    expect(row.status, `${row.primitive}: ${row.reason}`).toBe('ok');
+    expect(row).toMatchObject({ count, subscribers: row.primitive === 'fan-topic-drop-1' ? 1 : 4 });
+    expect(row.runs).toHaveLength(1);
+    const run = (row.runs as { delivered: number; skipped: number }[])[0] as { delivered: number; skipped: number };
+    // Every subscriber got every message, or (drop-oldest) skipped exactly what it was told.
+    expect(run.delivered + run.skipped).toBe(count * (row.subscribers as number));
+    if (!String(row.primitive).includes('drop')) expect(run.skipped).toBe(0);
+    expect(row.publisherCpuUs.median).toBeGreaterThan(0);
+    expect(typeof row.ratio).toBe('number');
+    expect(typeof row.ofUds).toBe('number');
+    if (row.primitive === 'fan-topic-drop') expect(typeof row.cpuOfOne).toBe('number');
+  }
+}
+
 /** A latency row's percentiles (µs, the field names say so). */
 function expectLatency(row: { p50Us: number; p99Us: number; [key: string]: unknown }): void {
   for (const key of ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs', 'rounds', 'ratio'])
@@ -190,11 +211,18 @@ describe('shmkit bench', () => {
     expect(result.options).toMatchObject({ sizes: [64, 4096], repeat: 1, count: 200, baseline: 'ipc-json' });
     expect(result.options).toMatchObject({ ringCapacity: null, wakeup: false, crowd: null, idle: false });
     // The default run carries objects as well as bytes, in a table of their own.
-    expect(result.options).toMatchObject({ payloads: ['bytes', 'object', 'call'], objectBaseline: 'obj-ipc-json' });
+    expect(result.options).toMatchObject({
+      payloads: ['bytes', 'object', 'call', 'fanout'],
+      objectBaseline: 'obj-ipc-json',
+    });
     // ... and calls (bench/calls.mjs), in a table of their own too.
     expect(result.options).toMatchObject({ callBaseline: 'ipc-rpc', callWindow: 64 });
     expectCalls(result, 200);
     expect(run.stdout).toMatch(/^Calls: add\(\{ a, b \}\) → a \+ b, server in a child process/m);
+    // ... and fan-out (bench/fanout.mjs): one publisher, 4 subscribers.
+    expect(result.options).toMatchObject({ fanoutBaseline: 'fan-ipc', fanoutSubscribers: 4, fanoutSizes: [64, 65536] });
+    expectFanout(result, 200);
+    expect(run.stdout).toMatch(/^Fan-out: one publisher, 4 subscriber processes/m);
     expect(result.objects.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
     expect(result.objectLatency.map((r: { primitive: string }) => r.primitive)).toEqual(OBJECT_IDS);
     for (const row of result.objects) {
@@ -786,6 +814,54 @@ describe('shmkit bench calls', () => {
     }
     expect(result.calls.map((r: { primitive: string }) => r.primitive)).toEqual(CALL_IDS);
   }, 120_000);
+});
+
+describe('shmkit bench: fan-out rows', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shmkit-bench-fanout-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('--payload fanout runs only the fan-out rows, every message of every subscriber checked', async () => {
+    const json = path.join(dir, 'fanout.json');
+    const md = path.join(dir, 'fanout.md');
+    const run = await bench(['--payload', 'fanout', ...TINY, '--json', json, '--md', md]);
+    expect(run.stderr).toBe('');
+    expect(run.code, run.stdout).toBe(0);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.options.payloads).toEqual(['fanout']);
+    for (const key of ['throughput', 'latency', 'objects', 'calls']) expect(result[key]).toEqual([]);
+    expectFanout(result, 200);
+    const at = (id: string, size: number) =>
+      result.fanout.find((r: JsonRow) => r.primitive === id && r.size === size) as JsonRow;
+    const topic = at('fan-topic', 64);
+    expect(topic.ratio).toBeCloseTo(topic.msgsPerSec.median / at('fan-ipc', 64).msgsPerSec.median, 9);
+    expect(at('fan-ipc', 64).ratio).toBe(1);
+    expect(at('fan-uds', 65536).ofUds).toBe(1);
+    const drop = at('fan-topic-drop', 64);
+    expect(drop.cpuOfOne).toBeCloseTo(drop.publisherCpuUs.median / at('fan-topic-drop-1', 64).publisherCpuUs.median, 9);
+    expect(fs.readFileSync(md, 'utf8')).toContain('| primitive | size | delivered/s |');
+  }, 180_000);
+
+  it('fails every fan-out row whose publisher loses a message (SHMKIT_BENCH_DROP=<id>)', async () => {
+    const json = path.join(dir, 'fanout-drop.json');
+    const run = await bench(['--payload', 'fanout', ...TINY, '--json', json], {
+      SHMKIT_BENCH_DROP: FANOUT_IDS.join(','),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('SOME TRANSPORTS FAILED');
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(result.fanout).toHaveLength(FANOUT_IDS.length * 2);
+    for (const row of result.fanout) {
+      expect(row.status, `${row.primitive}: ${row.reason}`).toBe('failed-verification');
+      expect(row.reason).toMatch(
+        String(row.primitive).includes('drop')
+          ? /skipped 1 messages, but the topic announced 0/
+          : /expected message 2, got sequence number 3/,
+      );
+    }
+  }, 180_000);
 });
 
 /** A result as runBench returns it, of every byte row, with made-up numbers (no measuring). */

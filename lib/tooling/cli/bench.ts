@@ -49,6 +49,8 @@ interface BenchResult {
   /** The call rows (--payload call): pipelined calls, and sequential round trips. */
   calls: BenchRow[];
   callLatency: BenchRow[];
+  /** The fan-out rows (--payload fanout): one publisher, 4 subscribers, per size. */
+  fanout: BenchRow[];
   wakeup: BenchRow[];
   crowd: BenchRow[];
   idle: BenchRow | null;
@@ -176,26 +178,31 @@ export function parseCrowd(text: string): number {
   return value;
 }
 
-/** What the rows carry: 'bytes' (the byte rows), 'object' (the object rows, bench/objects.mjs), 'call' (the call rows, bench/calls.mjs). */
-type Payload = 'bytes' | 'object' | 'call';
+/**
+ * What the rows carry: 'bytes' (the byte rows), 'object' (the object rows, bench/objects.mjs),
+ * 'call' (the call rows, bench/calls.mjs), 'fanout' (one publisher to 4 subscribers, bench/fanout.mjs).
+ */
+type Payload = 'bytes' | 'object' | 'call' | 'fanout';
 
-const USAGE = 'say bytes, object, call or a list of them (bytes,object)';
+const USAGE = 'say bytes, object, call, fanout or a list of them (bytes,object)';
 
-/** --payload bytes|object|call, or a list of them ('objects', 'calls' and 'all' accepted). */
+/** --payload bytes|object|call|fanout, or a list of them ('objects', 'calls' and 'all' accepted). */
 export function parsePayload(text: string): Payload[] {
   const out = new Set<Payload>();
   for (const word of parseList(text)) {
     if (word === 'bytes') out.add('bytes');
     else if (word === 'object' || word === 'objects') out.add('object');
     else if (word === 'call' || word === 'calls') out.add('call');
+    else if (word === 'fanout') out.add('fanout');
     else if (word === 'all') {
       out.add('bytes');
       out.add('object');
       out.add('call');
+      out.add('fanout');
     } else throw new InvalidArgumentError(`--payload ${text}: ${USAGE}.`);
   }
   if (out.size === 0) throw new InvalidArgumentError(`--payload ${text}: ${USAGE}.`);
-  return (['bytes', 'object', 'call'] as const).filter((p) => out.has(p));
+  return (['bytes', 'object', 'call', 'fanout'] as const).filter((p) => out.has(p));
 }
 
 function parseList(value: string): string[] {
@@ -241,7 +248,7 @@ export function register(program: Command): void {
     )
     .option(
       '--payload <kinds>',
-      'bytes (the byte rows), object (the object rows: a ~100-byte JS object per message), call (the call rows: a Service against JSON-RPC over a Unix socket and process.send RPC), or a list (default: all three, objects and calls in tables of their own)',
+      'bytes (the byte rows), object (the object rows: a ~100-byte JS object per message), call (the call rows: a Service against JSON-RPC over a Unix socket and process.send RPC), fanout (one publisher to 4 subscribers: a Topic against 4 Unix sockets and 4 process.send children), or a list (default: all four, each kind in a table of its own)',
       parsePayload,
     )
     .option('--sizes <sizes>', 'message sizes for throughput (default 64,4k,64k,1m)', parseSizes)
@@ -312,6 +319,7 @@ export function register(program: Command): void {
             p.optional && 'only with --only',
             p.payload === 'object' && 'objects',
             p.payload === 'call' && 'calls',
+            p.payload === 'fanout' && 'fan-out',
           ].filter(Boolean);
           const note = notes.length > 0 ? ` (${notes.join(', ')})` : '';
           process.stdout.write(`${p.id.padEnd(16)} ${p.group.padEnd(7)} ${p.label}${note}\n`);
@@ -451,6 +459,7 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       objectLatency: 'objects latency',
       calls: 'pipelined calls',
       callLatency: 'sequential calls',
+      fanout: `fan-out ${harness.sizeLabel(row.size)}`,
       wakeup: `wake-up ${row.placement}`,
       crowd: `${row.placement}, among ${row.pending} pending`,
       idle: 'idle',
@@ -458,7 +467,7 @@ async function makeProgress(enabled: boolean, harness: Harness) {
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
     if (type === 'calls') return `${row.label} ${what}: ${Math.round(row.callsPerSec?.median ?? 0)} calls/s`;
-    if (type === 'throughput' || type === 'objects') {
+    if (type === 'throughput' || type === 'objects' || type === 'fanout') {
       const note = row.stable === false ? ' (not stable)' : '';
       return `${row.label} ${what}: ${Math.round(row.msgsPerSec?.median ?? 0)} msgs/s${note}`;
     }
