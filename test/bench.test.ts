@@ -192,6 +192,7 @@ describe('shmkit bench', () => {
         'ok',
         'calls',
         'callLatency',
+        'fanout',
         'options',
         'primitives',
         'schema',
