@@ -85,12 +85,16 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int id = RequireId(info[0]);
   bool readOnly = info[1].ToBoolean();
-  shmid_ds ds;
-  if (!Stat(id, &ds)) throw ErrnoError(env, errno, "shmctl", Subject(id));
-  if (ds.shm_segsz == 0) throw ArgRangeError(env, "the segment is empty");
   void* address = shmat(id, nullptr, readOnly ? SHM_RDONLY : 0);
   if (address == reinterpret_cast<void*>(-1)) throw ErrnoError(env, errno, "shmat", Subject(id));
-  // The size may not change after creation: the one read before shmat holds.
+  // The size of the segment now attached (the attachment keeps it from going
+  // away, so this is the segment mapped even if the id was reused meanwhile).
+  shmid_ds ds{};
+  int err = Stat(id, &ds) ? (ds.shm_segsz == 0 ? EINVAL : 0) : errno;
+  if (err != 0) {
+    shmdt(address);
+    throw ErrnoError(env, err, "shmctl", Subject(id));
+  }
   return ExposeMapping(env, address, ds.shm_segsz, Subject(id));
 }
 
