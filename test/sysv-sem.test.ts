@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AbortError, ClosedError, IPC_PRIVATE, SEMVMX, SysvSemaphoreSet } from '../lib/index.js';
 import { sysvTestKey } from './global-leaks.js';
-import { requireOrSkip, track, waitFor } from './helpers.js';
+import { nextMessage, requireOrSkip, runFixture, track, waitFor } from './helpers.js';
 import { HAVE_SYSV_IPC, ipcsInfo, python, spawnPython, startPeer } from './sysv-peer.js';
 
 /** Removes the set when the test ends (an already removed one is fine: track() ignores EIDRM). */
@@ -168,6 +168,23 @@ describe('SysvSemaphoreSet', () => {
         { index: 0, delta: 1 },
       ]),
     ).toThrow(expect.objectContaining({ code: 'ERANGE' }));
+  });
+
+  it('setMode() changes the permission bits; EACCES for a process they exclude', async (ctx) => {
+    const set = create(1, 1);
+    set.setMode(0o640);
+    expect(set.stat().mode).toBe(0o640);
+    expect(ipcsInfo('-s', set.id).fields.mode).toMatch(/640$/);
+    set.setMode(0o600);
+    requireOrSkip(ctx, process.getuid?.() === 0, 'root, to run a child under another uid');
+    const { child, done } = runFixture('sysv-peer.mjs', [], { uid: 65534, gid: 65534 });
+    await nextMessage(child, (m) => typeof (m as { ready?: number }).ready === 'number');
+    const answer = nextMessage(child, (m) => (m as { reply?: string }).reply === 'sem-open');
+    child.send({ cmd: 'sem-open', key: set.key });
+    expect(await answer).toMatchObject({ error: { code: 'EACCES' } });
+    child.kill('SIGKILL');
+    await done;
+    expect(set.get(0)).toBe(1);
   });
 
   it('checks its arguments before any system call', async () => {
