@@ -36,8 +36,20 @@ function requireSysvSem(): void {
   requireCapability('sysvSem', 'System V semaphore sets are');
 }
 
-/** kernel.sem: SEMMSL (semaphores per set) and SEMOPM (operations per semop). */
-function semLimits(): { semmsl: number; semopm: number } {
+let limits: { semmsl: number; semopm: number } | undefined;
+
+/**
+ * kernel.sem: SEMMSL (semaphores per set) and SEMOPM (operations per semop),
+ * read once and again only when a check against them would fail (a sysctl
+ * may have raised them since).
+ */
+function semLimits(need?: { semmsl?: number; semopm?: number }): { semmsl: number; semopm: number } {
+  const stale = limits === undefined || (need?.semmsl ?? 0) > limits.semmsl || (need?.semopm ?? 0) > limits.semopm;
+  if (stale) limits = readSemLimits();
+  return limits as { semmsl: number; semopm: number };
+}
+
+function readSemLimits(): { semmsl: number; semopm: number } {
   try {
     const [semmsl, , semopm] = fs.readFileSync('/proc/sys/kernel/sem', 'utf8').trim().split(/\s+/).map(Number);
     if (Number.isInteger(semmsl) && Number.isInteger(semopm))
@@ -161,7 +173,12 @@ export class SysvSemaphoreSet implements Disposable {
     requireSysvSem();
     const k = validateKey(key, 'key');
     if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
-    const count = validateInteger(options.count, 'options.count', 1, semLimits().semmsl);
+    const count = validateInteger(
+      options.count,
+      'options.count',
+      1,
+      semLimits({ semmsl: typeof options.count === 'number' ? options.count : 0 }).semmsl,
+    );
     const mode = options.mode === undefined ? 0o600 : validateMode(options.mode, 'options.mode');
     const initial = parseInitial(options.initial, count);
     const { id, created } = binding.sysvSem.get(k, k === IPC_PRIVATE ? 'private' : 'create', count, mode);
@@ -235,7 +252,7 @@ export class SysvSemaphoreSet implements Disposable {
   /** `ops` as (index, delta, flags) triples, checked against this set. */
   #ops(ops: unknown, extraFlags = 0): Int32Array {
     if (!Array.isArray(ops)) throw typeError('ops', 'an array of { index, delta, undo?, noWait? }', ops);
-    const { semopm } = semLimits();
+    const { semopm } = semLimits({ semopm: ops.length });
     if (ops.length < 1 || ops.length > semopm) {
       throw rangeError('ops', `1 to ${semopm} operations (kernel.sem's SEMOPM)`, ops.length);
     }
