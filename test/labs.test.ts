@@ -179,8 +179,8 @@ describe('labs', () => {
     expect(out).toMatch(/left in \/dev\/shm: \(nothing\)/);
   });
 
-  it('12-sysv-shm: a segment outlives its writer, nattch over two processes, dest after IPC_RMID', () => {
-    const out = runLab('12-sysv-shm');
+  it('13-sysv-shm: a segment outlives its writer, nattch over two processes, dest after IPC_RMID', () => {
+    const out = runLab('13-sysv-shm');
     const id = numberAfter(out, /created segment key 0x[0-9a-f]{8}, id (\d+): nattch 0/);
     expect(out).toMatch(/\[writer \d+\] attached id \d+: nattch 1/);
     const writer = numberAfter(out, /\[writer (\d+)\] wrote a line/);
@@ -206,8 +206,8 @@ describe('labs', () => {
     expect(rows('after the last detach')).toContain(`(no segment with id ${id})`);
   });
 
-  it('13-sysv-sem: a deadlock one at a time, none with one atomic semop, SEM_UNDO on SIGKILL', () => {
-    const out = runLab('13-sysv-sem');
+  it('14-sysv-sem: a deadlock one at a time, none with one atomic semop, SEM_UNDO on SIGKILL', () => {
+    const out = runLab('14-sysv-sem');
     const id = numberAfter(out, /created set id (\d+): printer 1, scanner 1/);
     expect(out.match(/waited 500 ms for the (printer|scanner): ETIMEDOUT/g)).toHaveLength(2);
     expect(out).toContain('after the deadlock: printer 1, scanner 1');

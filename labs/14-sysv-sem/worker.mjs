@@ -1,4 +1,4 @@
-// Lab 13 worker: argv = setId, mode, name, first, second[, undo].
+// Lab 14 worker: argv = setId, mode, name, first, second[, undo].
 //   one-by-one  take `first`, report, wait for 'go', try `second` for 500 ms, report, wait for 'exit'
 //   atomic      5 times: take both in one semop, use them, give both back
 //   hold        take `first` (with SEM_UNDO if undo is 'true') and hold it until killed

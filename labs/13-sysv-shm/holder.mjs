@@ -1,4 +1,4 @@
-// Lab 12 holder: attaches by key and stays attached; on 'write' writes a
+// Lab 13 holder: attaches by key and stays attached; on 'write' writes a
 // line at byte 64, on 'detach' detaches and exits.
 import { SysvSharedMemory } from 'shmkit';
 

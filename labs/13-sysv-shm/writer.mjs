@@ -1,4 +1,4 @@
-// Lab 12 writer: attaches the segment by key, writes a line, detaches, exits.
+// Lab 13 writer: attaches the segment by key, writes a line, detaches, exits.
 import { SysvSharedMemory } from 'shmkit';
 
 const log = (...args) => console.log(`[writer ${process.pid}]`, ...args);

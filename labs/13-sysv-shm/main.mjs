@@ -1,5 +1,5 @@
-// Lab 12: System V shared memory, shmget(2)/shmat(2)/shmdt(2)/shmctl(2).
-//   node labs/12-sysv-shm/main.mjs
+// Lab 13: System V shared memory, shmget(2)/shmat(2)/shmdt(2)/shmctl(2).
+//   node labs/13-sysv-shm/main.mjs
 //
 // A System V segment is found by a numeric key, used through its id, and
 // counted: nattch is how many attachments exist, in every process. It lives
@@ -11,7 +11,7 @@ import { SysvSharedMemory } from 'shmkit';
 
 const log = (...args) => console.log(`[parent ${process.pid}]`, ...args);
 // A key unique to this run (real programs use ftok(path, id) or agree on a number).
-const key = (0x1ab40000 | (process.pid & 0xffff)) >>> 0;
+const key = (0x1abd0000 | (process.pid & 0xffff)) >>> 0;
 const hexKey = `0x${key.toString(16).padStart(8, '0')}`;
 
 // `ipcs -m` lists every segment; show the header and our line (by id once known), if any.

@@ -1,5 +1,5 @@
-// Lab 13: System V semaphore sets, semget(2)/semop(2)/semctl(2).
-//   node labs/13-sysv-sem/main.mjs
+// Lab 14: System V semaphore sets, semget(2)/semop(2)/semctl(2).
+//   node labs/14-sysv-sem/main.mjs
 //
 // One semop applies several operations on a set atomically: all at once or
 // none. And SEM_UNDO makes the kernel give back what a dead process held.
