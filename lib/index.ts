@@ -40,6 +40,7 @@ export type {
   Subscription,
 } from './primitives/signals.js';
 export { signals } from './primitives/signals.js';
+export { IPC_PRIVATE } from './primitives/sysv-ipc.js';
 export type {
   MessageQueueCreateOptions,
   MessageQueueOpenOptions,
@@ -56,6 +57,18 @@ export type {
   SysvMessageQueueStat,
 } from './primitives/sysv-mq.js';
 export { ftok, MessageQueue, MSG_TYPE_MAX, SysvMessageQueue } from './primitives/sysv-mq.js';
+export type {
+  SysvSemaphoreOp,
+  SysvSemaphoreSetCreateOptions,
+  SysvSemaphoreSetStat,
+} from './primitives/sysv-sem.js';
+export { SEMVMX, SysvSemaphoreSet } from './primitives/sysv-sem.js';
+export type {
+  SysvAttachOptions,
+  SysvSharedMemoryCreateOptions,
+  SysvSharedMemoryStat,
+} from './primitives/sysv-shm.js';
+export { SysvSharedMemory } from './primitives/sysv-shm.js';
 export {
   type CallOptions,
   type ChunkOf,

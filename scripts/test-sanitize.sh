@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 # The test files whose code reaches the addon; arguments replace the list.
 FILES=(
-  test/shm.test.ts test/semaphore.test.ts test/futex.test.ts test/sysv-mq.test.ts test/posix-mq.test.ts
+  test/shm.test.ts test/semaphore.test.ts test/futex.test.ts test/sysv-mq.test.ts test/sysv-shm.test.ts test/sysv-sem.test.ts test/posix-mq.test.ts
   test/fifo.test.ts test/signals.test.ts test/ring-buffer.test.ts test/mutex.test.ts test/typed-queue.test.ts
   test/errors.test.ts test/fuzz-headers.test.ts
 )

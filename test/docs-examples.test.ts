@@ -30,6 +30,7 @@ const EXPECTED: Record<string, { run: number; sketches: number }> = {
   'docs/ring-format.md': { run: 1, sketches: 0 },
   'docs/services.md': { run: 4, sketches: 0 },
   'docs/topics.md': { run: 4, sketches: 0 },
+  'docs/sysv.md': { run: 2, sketches: 0 },
   'docs/typed-queue.md': { run: 2, sketches: 1 },
 };
 
@@ -98,23 +99,29 @@ function listDir(dir: string): string[] {
   }
 }
 
-/** System V queues of this uid, as `sysv:<msqid>:<key>`, but not those of the tests running beside. */
-function sysvQueues(): string[] {
+/** The id column of each /proc/sysvipc table. */
+const SYSV_TABLES = { msg: 'msqid', shm: 'shmid', sem: 'semid' } as const;
+
+/**
+ * System V queues, shared memory segments and semaphore sets of this uid, as
+ * `sysv:<msqid>:<key>` (`sysv-shm:…`, `sysv-sem:…`), but not those of the tests running beside.
+ */
+function sysvQueues(table: keyof typeof SYSV_TABLES = 'msg'): string[] {
   let text = '';
   try {
-    text = fs.readFileSync('/proc/sysvipc/msg', 'utf8');
+    text = fs.readFileSync(`/proc/sysvipc/${table}`, 'utf8');
   } catch {
     return [];
   }
   const [header = '', ...rows] = text.trim().split('\n');
   const column = header.trim().split(/\s+/);
-  const [keyAt, idAt, uidAt] = ['key', 'msqid', 'uid'].map((name) => column.indexOf(name));
+  const [keyAt, idAt, uidAt] = ['key', SYSV_TABLES[table], 'uid'].map((name) => column.indexOf(name));
   return rows
     .map((row) => row.trim().split(/\s+/))
     .filter((fields) => Number(fields[uidAt as number]) === process.getuid?.())
     .map((fields) => ({ key: Number(fields[keyAt as number]), id: fields[idAt as number] }))
     .filter(({ key }) => key !== 0 && key >>> 24 !== SYSV_TEST_KEY_TAG) // IPC_PRIVATE ones: tests make them
-    .map(({ key, id }) => `sysv:${id}:0x${(key >>> 0).toString(16)}`);
+    .map(({ key, id }) => `${table === 'msg' ? 'sysv' : `sysv-${table}`}:${id}:0x${(key >>> 0).toString(16)}`);
 }
 
 /** Everything an example could leave behind: /dev/shm, /dev/mqueue, SysV queues, FIFOs in the temp dir. */
@@ -122,7 +129,7 @@ function kernelObjects(): Set<string> {
   const objects = new Set<string>();
   for (const name of listDir('/dev/shm')) if (!name.includes(NOT_OURS)) objects.add(`/dev/shm/${name}`);
   for (const name of listDir('/dev/mqueue')) if (!name.includes(NOT_OURS)) objects.add(`/dev/mqueue/${name}`);
-  for (const queue of sysvQueues()) objects.add(queue);
+  for (const table of ['msg', 'shm', 'sem'] as const) for (const object of sysvQueues(table)) objects.add(object);
   const tmp = os.tmpdir();
   for (const name of listDir(tmp)) {
     const file = path.join(tmp, name);
@@ -133,8 +140,10 @@ function kernelObjects(): Set<string> {
 
 /** Removes what an example left, so that one leak fails one example only. */
 function remove(object: string): void {
-  if (object.startsWith('sysv:')) {
-    execFileSync('ipcrm', ['-q', object.split(':')[1] as string], { stdio: 'ignore' });
+  if (object.startsWith('sysv')) {
+    const [kind = '', id = ''] = object.split(':');
+    const flag = { sysv: '-q', 'sysv-shm': '-m', 'sysv-sem': '-s' }[kind] ?? '-q';
+    execFileSync('ipcrm', [flag, id], { stdio: 'ignore' });
   } else {
     fs.rmSync(object, { force: true });
   }

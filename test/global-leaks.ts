@@ -4,9 +4,9 @@
  * removes it. Objects of other runs (another checkout testing at the same
  * time) are left alone.
  *
- * It also checks System V message queues (keys from sysvTestKey(), listed in
- * /proc/sysvipc/msg), POSIX message queues (/dev/mqueue, mounted here if
- * absent) and FIFOs or temp dirs in os.tmpdir() whose names carry the run prefix.
+ * It also checks System V message queues, shared memory segments and
+ * semaphore sets (keys from sysvTestKey(), listed in /proc/sysvipc/{msg,shm,sem}),
+ * POSIX message queues (/dev/mqueue, mounted here if absent) and FIFOs or temp dirs in os.tmpdir() whose names carry the run prefix.
  */
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -34,10 +34,11 @@ export function sysvTestKey(): number {
   return (sysvKeyHigh() << 12) | randomInt(1, 0x1000) | 0;
 }
 
-function sysvLeftovers(): { key: number; id: number }[] {
+/** This run's System V objects in /proc/sysvipc/<table> (msg, shm or sem). */
+function sysvLeftovers(table: 'msg' | 'shm' | 'sem' = 'msg'): { key: number; id: number }[] {
   let text = '';
   try {
-    text = fs.readFileSync('/proc/sysvipc/msg', 'utf8');
+    text = fs.readFileSync(`/proc/sysvipc/${table}`, 'utf8');
   } catch {
     return [];
   }
@@ -111,6 +112,23 @@ export function teardown(): void {
     const keys = queues.map(({ key }) => `0x${(key >>> 0).toString(16)}`);
     console.error(`FAIL: tests left ${queues.length} System V message queue(s): ${keys.join(', ')}`);
     process.exitCode = 1;
+  }
+  // Shared memory segments and semaphore sets (lib/primitives/sysv-shm.ts, sysv-sem.ts), the same way.
+  for (const [table, flag, what] of [
+    ['shm', '-m', 'System V shared memory segment(s)'],
+    ['sem', '-s', 'System V semaphore set(s)'],
+  ] as const) {
+    const objects = sysvLeftovers(table);
+    for (const { id } of objects) {
+      try {
+        execFileSync('ipcrm', [flag, String(id)], { stdio: 'ignore' });
+      } catch {}
+    }
+    if (objects.length > 0) {
+      const keys = objects.map(({ key }) => `0x${(key >>> 0).toString(16)}`);
+      console.error(`FAIL: tests left ${objects.length} ${what}: ${keys.join(', ')}`);
+      process.exitCode = 1;
+    }
   }
   if (!mqueueListable && process.env.CI) {
     console.error(`FAIL: missing prerequisite: the mqueue filesystem on ${MQUEUE_DIR} (CI must check POSIX mq leaks)`);

@@ -201,4 +201,53 @@ describe('labs', () => {
     expect(out).toMatch(/\[stuck \d+\] evict: ERR_SHMKIT_SLOW_CONSUMER after reading 100/);
     expect(out).toMatch(/\[publisher \d+\] done/);
   });
+
+  it('13-sysv-shm: a segment outlives its writer, nattch over two processes, dest after IPC_RMID', () => {
+    const out = runLab('13-sysv-shm');
+    const id = numberAfter(out, /created segment key 0x[0-9a-f]{8}, id (\d+): nattch 0/);
+    expect(out).toMatch(/\[writer \d+\] attached id \d+: nattch 1/);
+    const writer = numberAfter(out, /\[writer (\d+)\] wrote a line/);
+    expect(out).toContain(`the writer exited; nattch 0, last shmat/shmdt by pid ${writer}`);
+    expect(out).toContain(`attached: read "hello from the writer, pid ${writer}"`);
+    expect(out).toMatch(/the holder attached id \d+: nattch 2/);
+    const rows = (when: string) =>
+      out
+        .slice(out.indexOf(`ipcs -m ${when}:`))
+        .split('\n')
+        .slice(1, 3)
+        .join('\n');
+    expect(rows('with two attachments')).toMatch(
+      new RegExp(`^\\s+0x[0-9a-f]{8}\\s+${id}\\s+\\S+\\s+600\\s+4096\\s+2\\s*$`, 'm'),
+    );
+    expect(out).toContain('removed (IPC_RMID): removed true, key now 0x00000000, nattch 2');
+    expect(rows('after remove, still attached')).toMatch(
+      new RegExp(`^\\s+0x00000000\\s+${id}\\s+\\S+\\s+600\\s+4096\\s+2\\s+dest\\s*$`, 'm'),
+    );
+    expect(out).toMatch(/open\(0x[0-9a-f]{8}\) -> ENOENT/);
+    expect(out).toContain('still shared: read "written after IPC_RMID"');
+    expect(out).toContain('the holder detached and exited: nattch 1');
+    expect(rows('after the last detach')).toContain(`(no segment with id ${id})`);
+  });
+
+  it('14-sysv-sem: a deadlock one at a time, none with one atomic semop, SEM_UNDO on SIGKILL', () => {
+    const out = runLab('14-sysv-sem');
+    const id = numberAfter(out, /created set id (\d+): printer 1, scanner 1/);
+    expect(out.match(/waited 500 ms for the (printer|scanner): ETIMEDOUT/g)).toHaveLength(2);
+    expect(out).toContain('after the deadlock: printer 1, scanner 1');
+    expect(out.match(/used both resources 5 times/g)).toHaveLength(2);
+    expect(out).toContain('both done, no deadlock: printer 1, scanner 1');
+    expect(out).toMatch(
+      /holds the printer \(undo: true\): printer 0\n.*killed it: printer 1 \(the kernel undid its semop\)/,
+    );
+    expect(out).toMatch(/holds the printer \(undo: false\): printer 0\n.*killed it: printer 0 \(lost for good\)/);
+    const lastHolder = numberAfter(out, /holder (\d+) holds the printer \(undo: false\)/);
+    expect(out).toContain(`last operation on the printer by pid ${lastHolder}`);
+    expect(out).toContain('removed the set (IPC_RMID)');
+    expect(
+      fs
+        .readFileSync('/proc/sysvipc/sem', 'utf8')
+        .split('\n')
+        .some((line) => line.trim().split(/\s+/)[1] === String(id)),
+    ).toBe(false);
+  });
 });

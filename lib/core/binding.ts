@@ -27,6 +27,10 @@ export interface Capabilities {
   readonly fifo: boolean;
   /** System V message queues, msgget(2)/msgsnd(2)/msgrcv(2). */
   readonly sysvMq: boolean;
+  /** System V shared memory, shmget(2)/shmat(2) (Linux only here). */
+  readonly sysvShm: boolean;
+  /** System V semaphore sets, semget(2)/semop(2) (Linux only here). */
+  readonly sysvSem: boolean;
   /** POSIX message queues, mq_open(3) (absent on macOS). */
   readonly posixMq: boolean;
   /** Signal handlers that see the sender's siginfo, sigaction(2) SA_SIGINFO. */
@@ -166,6 +170,77 @@ export interface SysvBinding {
   remove(id: number): void;
 }
 
+/** System V open modes: IPC_CREAT|IPC_EXCL, an existing key, or IPC_PRIVATE. */
+export type SysvOpenMode = 'create' | 'open' | 'private';
+
+/** shmctl(2) IPC_STAT, with times in seconds since the epoch. */
+export interface NativeSysvShmStat {
+  size: number;
+  nattch: number;
+  cpid: number;
+  lpid: number;
+  atime: number;
+  dtime: number;
+  ctime: number;
+  mode: number;
+  /** SHM_DEST: removed, alive until its last detach. */
+  removed: boolean;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  key: number;
+}
+
+/** native/primitives/sysv-shm.cc (Linux only: check `capabilities.sysvShm`). */
+export interface SysvShmBinding {
+  /** shmget(2); 'open' takes size 0 (any size). */
+  get(key: number, openMode: SysvOpenMode, size: number, mode: number): { id: number; created: boolean };
+  /** shmat(2): one external ArrayBuffer over the whole segment, registered like shm.map's; detach with shm.unmap. */
+  attach(id: number, readOnly: boolean): ArrayBuffer;
+  stat(id: number): NativeSysvShmStat;
+  /** shmctl(2) IPC_SET of the permission bits. */
+  setMode(id: number, mode: number): void;
+  /** shmctl(2) IPC_RMID. */
+  remove(id: number): void;
+}
+
+/** semctl(2) IPC_STAT, with times in seconds since the epoch. */
+export interface NativeSysvSemStat {
+  count: number;
+  otime: number;
+  ctime: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  key: number;
+}
+
+/** native/primitives/sysv-sem.cc (Linux only: check `capabilities.sysvSem`). `ops`: (index, delta, flags) triples. */
+export interface SysvSemBinding {
+  /** semget(2); 'open' takes count 0. */
+  get(key: number, openMode: SysvOpenMode, count: number, mode: number): { id: number; created: boolean };
+  /** semop(2) with IPC_NOWAIT on every operation: false on EAGAIN. */
+  tryOp(id: number, ops: Int32Array): boolean;
+  /** semtimedop(2) on this thread; throws EAGAIN when an IPC_NOWAIT operation could not proceed. */
+  opSync(id: number, ops: Int32Array, timeoutMs: number): 'ok' | 'timed-out';
+  /** semtimedop(2) on a thread of the blocking pool. */
+  opAsync(id: number, ops: Int32Array, timeoutMs: number, ref: boolean, callback: WaitCallback): number;
+  getVal(id: number, index: number): number;
+  setVal(id: number, index: number, value: number): void;
+  getAll(id: number): number[];
+  /** One value per semaphore of the set. */
+  setAll(id: number, values: Int32Array): void;
+  getNcnt(id: number, index: number): number;
+  getZcnt(id: number, index: number): number;
+  getPid(id: number, index: number): number;
+  stat(id: number): NativeSysvSemStat;
+  setMode(id: number, mode: number): void;
+  remove(id: number): void;
+}
+
 /** mq_getattr(3). */
 export interface NativePosixMqAttributes {
   maxMessages: number;
@@ -241,7 +316,7 @@ export interface PidfdBinding {
 }
 
 /**
- * The native addon. The Linux-only groups (futex, sysv, posixMq, signals, pidfd)
+ * The native addon. The Linux-only groups (futex, sysv, sysvShm, sysvSem, posixMq, signals, pidfd)
  * are absent elsewhere: every caller checks {@link capabilities} first.
  */
 export interface Binding {
@@ -251,6 +326,8 @@ export interface Binding {
   readonly semaphore: SemaphoreBinding;
   readonly futex: FutexBinding;
   readonly sysv: SysvBinding;
+  readonly sysvShm: SysvShmBinding;
+  readonly sysvSem: SysvSemBinding;
   readonly posixMq: PosixMqBinding;
   readonly fifo: FifoBinding;
   readonly signals: SignalsBinding;

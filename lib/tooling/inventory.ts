@@ -18,10 +18,11 @@ import path from 'node:path';
 import { isAlive } from '../core/processes.js';
 import { pruneFifoRegistry, readFifoRegistry } from '../primitives/fifo-registry.js';
 import { PosixMessageQueue } from '../primitives/posix-mq.js';
+import { SysvSemaphoreSet } from '../primitives/sysv-sem.js';
 import { I32 as SERVICE_I32, MAGIC as SERVICE_MAGIC } from '../services/format.js';
 import { HEADER_BYTES, OFFSET, RING_MAGIC } from '../structures/ring/format.js';
 import { HEADER_BYTES as TOPIC_HEADER_BYTES, TOPIC_MAGIC, OFFSET as TOPIC_OFFSET } from '../structures/topic/format.js';
-import { fileKey, type ProcScan, scanMappers, scanOpenFiles } from './proc-scan.js';
+import { fileKey, type ProcScan, scanMappers, scanOpenFiles, scanSysvAttachers, sysvShmKey } from './proc-scan.js';
 
 /** Every kind `listObjects` tells apart, in the order listings sort them. */
 export const IPC_KINDS = [
@@ -35,13 +36,18 @@ export const IPC_KINDS = [
   'semaphore',
   'posix-mq',
   'sysv-mq',
+  'sysv-shm',
+  'sysv-sem',
   'fifo',
 ] as const;
 export type IpcKind = (typeof IPC_KINDS)[number];
 
+/** The System V kinds: named by key or id ('key:0x…', 'id:N'), listed from /proc/sysvipc. */
+export const SYSV_KINDS: readonly IpcKind[] = ['sysv-mq', 'sysv-shm', 'sysv-sem'];
+
 /** Kinds that live in /dev/shm and are mapped by their users. */
 export const SHM_BACKED_KINDS: readonly IpcKind[] = IPC_KINDS.filter(
-  (kind) => kind !== 'posix-mq' && kind !== 'sysv-mq' && kind !== 'fifo',
+  (kind) => kind !== 'posix-mq' && kind !== 'fifo' && !SYSV_KINDS.includes(kind),
 );
 
 /** Kinds whose header names the process that made them (creatorPid): a ring's creator, a service's server, a topic's publisher. */
@@ -53,15 +59,19 @@ export interface IpcObject {
   /**
    * What `shmkit rm` takes to remove exactly this object: '/NAME' (shm, ring,
    * typed-queue, mutex, posix-mq), 'sem.NAME' (semaphore), 'key:0x0000abcd'
-   * (SysV; 'id:N' for a private queue), the absolute path (fifo).
+   * (SysV; 'id:N' for a private or removed one: with `--kind` when a queue,
+   * a segment or a set share the key), the absolute path (fifo).
    */
   name: string;
-  /** The file behind it (/dev/shm/…, /dev/mqueue/…, the FIFO); null for SysV queues. */
+  /** The file behind it (/dev/shm/…, /dev/mqueue/…, the FIFO); null for System V objects. */
   path: string | null;
-  /** SysV queues: key_t and msqid; null otherwise. */
+  /** System V objects: key_t and id (msqid, shmid, semid); null otherwise. */
   key: number | null;
   id: number | null;
-  /** Bytes: the object's size; for queues, the bytes queued (FIFOs: 0). */
+  /**
+   * Bytes: the object's size; for queues, the bytes queued (FIFOs: 0); for a
+   * System V semaphore set, how many semaphores it holds.
+   */
   size: number;
   /** Queues: messages queued (null for a POSIX queue this user may not open); null otherwise. */
   messages: number | null;
@@ -78,8 +88,10 @@ export interface IpcObject {
   /** Whole seconds since `changedAt`. */
   ageSeconds: number;
   /**
-   * Pids that map the object (shm-backed kinds) or hold it open (fifo,
-   * posix-mq), ascending; null for SysV queues, which have no such notion.
+   * Pids that map the object (shm-backed kinds), attach it (sysv-shm) or
+   * hold it open (fifo, posix-mq), ascending; for a sysv-sem, the live
+   * processes among each semaphore's last operator (GETPID); null for SysV
+   * queues, which have no such notion.
    */
   attached: number[] | null;
   /** Rings and typed queues: the creator's pid from the header, and whether that process still lives. */
@@ -112,6 +124,10 @@ export interface Inventory {
 export const SHM_DIR = '/dev/shm';
 export const MQUEUE_DIR = '/dev/mqueue';
 export const SYSV_MSG_FILE = '/proc/sysvipc/msg';
+export const SYSV_SHM_FILE = '/proc/sysvipc/shm';
+export const SYSV_SEM_FILE = '/proc/sysvipc/sem';
+/** shm_perm.mode's SHM_DEST bit in /proc/sysvipc/shm: removed, alive until its last detach. */
+const SHM_DEST = 0o1000;
 
 const MUTEX_MAGIC = 0x584d4d53; // lib/structures/mutex.ts
 const MUTEX_BYTES = 128;
@@ -155,6 +171,9 @@ interface Draft {
   changedMs: number;
   lastSendMs?: number;
   lastReceiveMs?: number;
+  /** sysv-shm: nattch and the last attach/detach (ms; 0: never attached); sysv-sem: the last semop (ms). */
+  nattch?: number;
+  lastUseMs?: number;
 }
 
 function draft(kind: IpcKind, name: string, fields: Partial<IpcObject>, changedMs: number, now: number): IpcObject {
@@ -392,6 +411,78 @@ async function sysvQueues(now: number, notes: string[]): Promise<Draft[]> {
   return drafts.sort((a, b) => (a.object.id ?? 0) - (b.object.id ?? 0));
 }
 
+/** The rows of a /proc/sysvipc table, each as column name -> text; undefined if unreadable. */
+async function sysvTable(file: string): Promise<Array<(name: string) => string> | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  const header = (lines[0] ?? '').trim().split(/\s+/);
+  return lines
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= header.length)
+    .map((fields) => (name: string) => fields[header.indexOf(name)] ?? '');
+}
+
+async function sysvSegments(now: number, notes: string[]): Promise<Draft[]> {
+  const rows = await sysvTable(SYSV_SHM_FILE);
+  if (!rows) {
+    notes.push(`System V shared memory not listed: ${SYSV_SHM_FILE} is not readable.`);
+    return [];
+  }
+  const drafts: Draft[] = [];
+  for (const get of rows) {
+    const num = (name: string) => Number(get(name));
+    const key = num('key') | 0;
+    const id = num('shmid');
+    if (!Number.isInteger(id)) continue;
+    const perms = Number.parseInt(get('perms'), 8);
+    const changedMs = num('ctime') * 1000;
+    const fields = { key, id, size: num('size'), mode: perms & 0o777, uid: num('uid') };
+    const object = draft('sysv-shm', sysvName(key, id), fields, changedMs, now);
+    if ((perms & SHM_DEST) !== 0) object.name = `id:${id}`; // removed: its key is gone
+    const lastUseMs = Math.max(num('atime'), num('dtime')) * 1000;
+    drafts.push({ object, changedMs, nattch: num('nattch'), lastUseMs });
+  }
+  return drafts.sort((a, b) => (a.object.id ?? 0) - (b.object.id ?? 0));
+}
+
+async function sysvSemaphoreSets(now: number, notes: string[]): Promise<Draft[]> {
+  const rows = await sysvTable(SYSV_SEM_FILE);
+  if (!rows) {
+    notes.push(`System V semaphore sets not listed: ${SYSV_SEM_FILE} is not readable.`);
+    return [];
+  }
+  const drafts: Draft[] = [];
+  for (const get of rows) {
+    const num = (name: string) => Number(get(name));
+    const key = num('key') | 0;
+    const id = num('semid');
+    if (!Number.isInteger(id)) continue;
+    const changedMs = num('ctime') * 1000;
+    const fields = { key, id, size: num('nsems'), mode: Number.parseInt(get('perms'), 8) & 0o777, uid: num('uid') };
+    const object = draft('sysv-sem', sysvName(key, id), fields, changedMs, now);
+    drafts.push({ object, changedMs, lastUseMs: num('otime') * 1000 });
+  }
+  return drafts.sort((a, b) => (a.object.id ?? 0) - (b.object.id ?? 0));
+}
+
+/** The distinct last operators (GETPID) of a set's semaphores; [] if it cannot be read. */
+function lastOperators(id: number): number[] {
+  try {
+    const set = SysvSemaphoreSet.fromId(id);
+    const pids = Array.from({ length: set.count }, (_, index) => set.lastPid(index));
+    set.close();
+    return [...new Set(pids.filter((pid) => pid > 0))].sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
+
 function registeredFifos(notes: string[]): string[] {
   try {
     return readFifoRegistry() ?? [];
@@ -439,7 +530,7 @@ function maybeHidden(scan: ProcScan, object: IpcObject): boolean {
   return false;
 }
 
-async function judge(item: Draft, mappers: ProcScan, openers: ProcScan): Promise<void> {
+async function judge(item: Draft, mappers: ProcScan, openers: ProcScan, attachers: ProcScan): Promise<void> {
   const { object } = item;
   // Another user's object is never ours to call unused (a database's segment, say).
   if (object.uid !== process.getuid?.()) return;
@@ -463,6 +554,7 @@ async function judge(item: Draft, mappers: ProcScan, openers: ProcScan): Promise
     }
     return;
   }
+  if (object.kind === 'sysv-shm' || object.kind === 'sysv-sem') return judgeSysv(item, attachers);
   const scan = SHM_BACKED_KINDS.includes(object.kind) ? mappers : openers;
   object.attached = item.stats ? (scan.holders.get(fileKey(item.stats)) ?? []) : [];
   if (CREATED_KINDS.includes(object.kind)) {
@@ -481,6 +573,36 @@ async function judge(item: Draft, mappers: ProcScan, openers: ProcScan): Promise
   }
 }
 
+/**
+ * A System V segment is stale when nothing attaches it (nattch 0) and it
+ * was attached once, or was never attached in SYSV_UNUSED_GRACE_SECONDS; a
+ * semaphore set when no process that last operated on it lives, or nobody
+ * operated on it in that time. (A removed segment still attached is never
+ * stale: it goes by itself with its last detach.)
+ */
+async function judgeSysv(item: Draft, attachers: ProcScan): Promise<void> {
+  const { object } = item;
+  const set = (reason: string) => {
+    object.stale = true;
+    object.staleReason = reason;
+  };
+  const grace = object.ageSeconds >= SYSV_UNUSED_GRACE_SECONDS;
+  if (object.kind === 'sysv-shm') {
+    object.attached = attachers.holders.get(sysvShmKey(object.id ?? -1)) ?? [];
+    if ((item.nattch ?? 0) > 0 || maybeHidden(attachers, object)) return;
+    if (item.lastUseMs) set('no process attaches it');
+    else if (grace) set(`never attached in ${object.ageSeconds} s`);
+    return;
+  }
+  const operators = lastOperators(object.id ?? -1);
+  const alive = [];
+  for (const pid of operators) if (await isAlive(pid, item.lastUseMs || undefined)) alive.push(pid);
+  object.attached = alive;
+  if (alive.length > 0) return;
+  if (operators.length > 0) set(`its last users (${operators.join(', ')}) exited`);
+  else if (grace) set(`never operated on in ${object.ageSeconds} s`);
+}
+
 function hiddenNote(scan: ProcScan, what: string): string | undefined {
   const uids = [...scan.hidden].filter((uid) => uid !== 0);
   if (uids.length === 0) return undefined;
@@ -496,25 +618,35 @@ export async function scanInventory(options?: ListOptions): Promise<Inventory> {
   const now = Date.now();
   const want = (...of: IpcKind[]) => !kinds || of.some((kind) => kinds.has(kind));
   if (options?.pruneFifoRegistry && want('fifo')) pruneFifoRegistry();
-  const [shm, posix, sysv, fifo] = await Promise.all([
+  const [shm, posix, sysv, segments, semSets, fifo] = await Promise.all([
     want(...SHM_BACKED_KINDS) ? shmObjects(now, notes) : [],
     want('posix-mq') ? posixQueues(now, notes) : [],
     want('sysv-mq') ? sysvQueues(now, notes) : [],
+    want('sysv-shm') ? sysvSegments(now, notes) : [],
+    want('sysv-sem') ? sysvSemaphoreSets(now, notes) : [],
     want('fifo') ? fifos(now, notes) : [],
   ]);
-  const drafts = [...shm, ...posix, ...sysv, ...fifo].filter(
+  const drafts = [...shm, ...posix, ...sysv, ...segments, ...semSets, ...fifo].filter(
     ({ object }) => (!kinds || kinds.has(object.kind)) && (match === undefined || object.name.includes(match)),
   );
   const stats = (of: (kind: IpcKind) => boolean) =>
     drafts.filter((item) => item.stats && of(item.object.kind)).map((item) => item.stats as BigIntStats);
-  const [mappers, openers] = await Promise.all([
+  const segmentIds = drafts.filter((item) => item.object.kind === 'sysv-shm').map((item) => item.object.id as number);
+  const [mappers, openers, attachers] = await Promise.all([
     scanMappers(stats((kind) => SHM_BACKED_KINDS.includes(kind))),
     scanOpenFiles(stats((kind) => kind === 'fifo' || kind === 'posix-mq')),
+    scanSysvAttachers(segmentIds),
   ]);
-  for (const note of [hiddenNote(mappers, 'memory maps'), hiddenNote(openers, 'open files')]) {
+  // Both scans read every /proc/PID/maps: one note for the two (a Set drops the repeat).
+  const hidden = [
+    hiddenNote(mappers, 'memory maps'),
+    hiddenNote(attachers, 'memory maps'),
+    hiddenNote(openers, 'open files'),
+  ];
+  for (const note of new Set(hidden)) {
     if (note) notes.push(note);
   }
-  await Promise.all(drafts.map((item) => judge(item, mappers, openers)));
+  await Promise.all(drafts.map((item) => judge(item, mappers, openers, attachers)));
   const order = (kind: IpcKind) => IPC_KINDS.indexOf(kind);
   const objects = drafts
     .map((item) => item.object)

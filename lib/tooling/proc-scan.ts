@@ -120,6 +120,43 @@ export async function scanMappers(files: BigIntStats[]): Promise<ProcScan> {
   return sorted(scan);
 }
 
+/**
+ * Which processes attach each of the System V segments `ids` (shmids), by
+ * scanning every /proc/PID/maps: an attachment shows as "/SYSV<key>" with
+ * the shmid as its inode. Keyed by `sysvShmKey(id)`.
+ */
+export async function scanSysvAttachers(ids: number[]): Promise<ProcScan> {
+  const scan: ProcScan = { holders: new Map(), hidden: new Set() };
+  if (ids.length === 0) return scan;
+  const wanted = new Set(ids.map(String));
+  await eachLimited(await listPids(), async (pid) => {
+    let text: string;
+    try {
+      text = await fsp.readFile(`/proc/${pid}/maps`, 'utf8');
+    } catch (error) {
+      if (code(error) === 'EACCES' || code(error) === 'EPERM') {
+        const uid = await ownerOf(pid);
+        if (uid !== undefined) scan.hidden.add(uid);
+      }
+      return;
+    }
+    const seen = new Set<string>(); // one pid per segment, however many attachments
+    for (const line of text.split('\n')) {
+      const fields = line.split(/\s+/, 6);
+      const inode = fields[4];
+      if (inode === undefined || !fields[5]?.startsWith('/SYSV') || !wanted.has(inode) || seen.has(inode)) continue;
+      seen.add(inode);
+      add(scan.holders, sysvShmKey(Number(inode)), pid);
+    }
+  });
+  return sorted(scan);
+}
+
+/** The holders key of System V segment `id` in a {@link scanSysvAttachers} scan. */
+export function sysvShmKey(id: number): FileKey {
+  return `sysv-shm:${id}`;
+}
+
 /** Link targets that are never a file anyone names: skip the stat. */
 const ANONYMOUS = /^(pipe|socket|anon_inode|memfd|\/memfd):/;
 

@@ -12,6 +12,8 @@
 #include "primitives/shm.h"
 #include "primitives/signals.h"
 #include "primitives/sysv-mq.h"
+#include "primitives/sysv-sem.h"
+#include "primitives/sysv-shm.h"
 
 namespace shmkit {
 
@@ -40,8 +42,8 @@ Napi::Object Capabilities(Napi::Env env) {
 #endif
   Napi::Object caps = Napi::Object::New(env);
   for (const char* always : {"shm", "namedSemaphores", "fifo"}) caps.Set(always, true);
-  for (const char* linuxOnly :
-       {"semTimedwait", "futex", "sysvMq", "posixMq", "siginfo", "sigqueue"}) {
+  for (const char* linuxOnly : {"semTimedwait", "futex", "sysvMq", "sysvShm", "sysvSem", "posixMq",
+                                "siginfo", "sigqueue"}) {
     caps.Set(linuxOnly, kLinux);
   }
   return caps;
@@ -54,6 +56,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   shmkit::InitSemaphore(env, exports);
   shmkit::InitFutex(env, exports);
   shmkit::InitSysvMq(env, exports);
+  shmkit::InitSysvShm(env, exports);
+  shmkit::InitSysvSem(env, exports);
   shmkit::InitPosixMq(env, exports);
   shmkit::InitFifo(env, exports);
   shmkit::InitSignals(env, exports);

@@ -169,17 +169,7 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   void* address = mmap(nullptr, static_cast<size_t>(length), PROT_READ | PROT_WRITE, flags, fd,
                        static_cast<off_t>(offset));
   if (address == MAP_FAILED) throw ErrnoError(env, errno, "mmap", subject);
-  auto core = std::make_shared<MappingCore>();
-  core->address = address;
-  core->length = static_cast<size_t>(length);
-  auto* hint = new BufferHint{reinterpret_cast<uintptr_t>(address), 0};
-  {
-    std::lock_guard<std::mutex> lock(registryMutex);
-    hint->generation = nextGeneration++;
-    (*registry)[hint->start] = RegistryEntry{hint->generation, core};
-  }
-  core.reset();  // the registry holds the only reference: unregistering unmaps
-  return WrapMapping(env, hint, address, static_cast<size_t>(length), subject);
+  return ExposeMapping(env, address, static_cast<size_t>(length), subject);
 }
 
 // shm.close(fd): close(2) of a descriptor shm.open returned. Natively, not
@@ -268,6 +258,20 @@ std::shared_ptr<MappingCore> FindMapping(const void* address, size_t length) {
   uintptr_t base = reinterpret_cast<uintptr_t>(core.address);
   if (start < base || start + length > base + core.length) return nullptr;
   return found->second.core;
+}
+
+Napi::Value ExposeMapping(Napi::Env env, void* address, size_t length, const std::string& subject) {
+  auto core = std::make_shared<MappingCore>();
+  core->address = address;
+  core->length = length;
+  auto* hint = new BufferHint{reinterpret_cast<uintptr_t>(address), 0};
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    hint->generation = nextGeneration++;
+    (*registry)[hint->start] = RegistryEntry{hint->generation, core};
+  }
+  core.reset();  // the registry holds the only reference: unregistering unmaps
+  return WrapMapping(env, hint, address, length, subject);
 }
 
 void InitShm(Napi::Env env, Napi::Object exports) {

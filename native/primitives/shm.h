@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace shmkit {
 
@@ -23,6 +24,13 @@ struct MappingCore {
 
 // The live mapping that contains [address, address + length), or null.
 std::shared_ptr<MappingCore> FindMapping(const void* address, size_t length);
+
+// Registers a region mapped elsewhere (System V shmat(2)) like one of our
+// own mmaps, and returns its one external ArrayBuffer: futex waits find it,
+// shm.unmap swaps it for private zero pages, and the range is munmap'ed when
+// the buffer is collected (munmap of a shmat'ed range detaches it, as
+// shmdt(2) would). On failure the region is unmapped and a coded error thrown.
+Napi::Value ExposeMapping(Napi::Env env, void* address, size_t length, const std::string& subject);
 
 void InitShm(Napi::Env env, Napi::Object exports);
 

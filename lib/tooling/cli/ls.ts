@@ -35,6 +35,7 @@ function formatSize(object: IpcObject): string {
   if (object.kind === 'posix-mq' || object.kind === 'sysv-mq') {
     return `${object.messages ?? '?'} msg / ${object.size} B`;
   }
+  if (object.kind === 'sysv-sem') return `${object.size} sem`;
   return object.kind === 'fifo' ? '-' : String(object.size);
 }
 

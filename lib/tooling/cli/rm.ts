@@ -11,7 +11,18 @@ import { PosixMessageQueue } from '../../primitives/posix-mq.js';
 import { Semaphore } from '../../primitives/semaphore.js';
 import { SharedMemory } from '../../primitives/shm.js';
 import { SysvMessageQueue } from '../../primitives/sysv-mq.js';
-import { type IpcKind, type IpcObject, MQUEUE_DIR, SHM_DIR, scanInventory, shmKindOf, sysvName } from '../inventory.js';
+import { SysvSemaphoreSet } from '../../primitives/sysv-sem.js';
+import { SysvSharedMemory } from '../../primitives/sysv-shm.js';
+import {
+  type IpcKind,
+  type IpcObject,
+  MQUEUE_DIR,
+  SHM_DIR,
+  SYSV_KINDS,
+  scanInventory,
+  shmKindOf,
+  sysvName,
+} from '../inventory.js';
 import { parseKinds } from './ls.js';
 
 /** Something `rm` can remove: what to call it and how. */
@@ -40,6 +51,8 @@ function targetOf(object: IpcObject): Target {
   if (kind === 'semaphore') return { ...base, remove: () => Semaphore.unlink(`/${name.slice('sem.'.length)}`) };
   if (kind === 'posix-mq') return { ...base, remove: () => PosixMessageQueue.unlink(name) };
   if (kind === 'sysv-mq') return { ...base, remove: () => SysvMessageQueue.fromId(object.id ?? -1).remove() };
+  if (kind === 'sysv-shm') return { ...base, remove: () => SysvSharedMemory.fromId(object.id ?? -1).remove() };
+  if (kind === 'sysv-sem') return { ...base, remove: () => SysvSemaphoreSet.fromId(object.id ?? -1).remove() };
   if (kind === 'fifo') return { ...base, remove: () => Fifo.unlink(name) };
   return { ...base, remove: () => SharedMemory.unlink(name) };
 }
@@ -84,25 +97,64 @@ function fifoTarget(arg: string): Target {
   return { kind: 'fifo', name: file, remove: () => Fifo.unlink(file) };
 }
 
-function sysvTarget(arg: string): Target {
+/** What a System V NAME says: by key or by id, and the number. */
+function sysvNumber(arg: string): { byKey: boolean; value: number } {
   const match = /^(key|id):(0x[0-9a-f]+|-?\d+)$/i.exec(arg.trim());
   const bare = /^\d+$/.test(arg.trim()) ? Number(arg) : undefined;
   if (!match && bare === undefined) {
-    throw new RmFailure(`'${arg}' is not a SysV queue: write key:0x1234 (or a decimal key) or id:5`);
+    throw new RmFailure(`'${arg}' is not a System V object: write key:0x1234 (or a decimal key) or id:5`);
   }
-  const byKey = match?.[1]?.toLowerCase() === 'key';
   const value = match ? Number(match[2]) : (bare as number);
-  if (!Number.isSafeInteger(value)) throw new RmFailure(`'${arg}' is not a SysV queue key or id`);
-  let queue: SysvMessageQueue;
+  if (!Number.isSafeInteger(value)) throw new RmFailure(`'${arg}' is not a System V key or id`);
+  return {
+    byKey: match?.[1]?.toLowerCase() === 'key',
+    value: match?.[1]?.toLowerCase() === 'key' && value > 0x7fffffff ? value | 0 : value,
+  };
+}
+
+const SYSV_NOUNS: Record<string, string> = {
+  'sysv-mq': 'SysV message queue',
+  'sysv-shm': 'SysV shared memory segment',
+  'sysv-sem': 'SysV semaphore set',
+};
+
+/** One System V object of `kind` named by `arg` (key:…, id:…, a decimal key). */
+function sysvTarget(arg: string, kind: IpcKind): Target {
+  const { byKey, value } = sysvNumber(arg);
   try {
-    queue = byKey
-      ? SysvMessageQueue.open({ key: value > 0x7fffffff ? value | 0 : value })
-      : SysvMessageQueue.fromId(value);
+    if (kind === 'sysv-shm') {
+      const shm = byKey ? SysvSharedMemory.open(value) : SysvSharedMemory.fromId(value);
+      return { kind, name: sysvName(shm.key, shm.id), remove: () => shm.remove() };
+    }
+    if (kind === 'sysv-sem') {
+      const set = byKey ? SysvSemaphoreSet.open(value) : SysvSemaphoreSet.fromId(value);
+      return { kind, name: sysvName(set.key, set.id), remove: () => set.remove() };
+    }
+    const queue = byKey ? SysvMessageQueue.open({ key: value }) : SysvMessageQueue.fromId(value);
     if (!byKey) queue.stat(); // fromId does not check that it exists
+    return { kind: 'sysv-mq', name: sysvName(queue.key, queue.id), remove: () => queue.remove() };
   } catch (error) {
-    throw new RmFailure(`no SysV message queue ${arg} (${(error as Error).message})`);
+    throw new RmFailure(`no ${SYSV_NOUNS[kind]} ${arg} (${(error as Error).message})`);
   }
-  return { kind: 'sysv-mq', name: sysvName(queue.key, queue.id), remove: () => queue.remove() };
+}
+
+/** A System V NAME without --kind: the one queue, segment or set it names (ids and keys are per kind). */
+function anySysvTarget(arg: string): Target {
+  sysvNumber(arg); // a malformed NAME says so once
+  const found: Target[] = [];
+  const failures: string[] = [];
+  for (const kind of SYSV_KINDS) {
+    try {
+      found.push(sysvTarget(arg, kind));
+    } catch (error) {
+      failures.push((error as Error).message);
+    }
+  }
+  if (found.length === 1) return found[0] as Target;
+  if (found.length > 1) {
+    throw new RmFailure(`'${arg}' names a ${found.map((t) => t.kind).join(' and a ')}: say which with --kind`);
+  }
+  throw new RmFailure(`no System V object ${arg} (${failures.join('; ')})`);
 }
 
 /** Resolves one NAME argument, as docs/cli.md describes, into what to remove. */
@@ -110,11 +162,11 @@ async function resolve(arg: string, kind: IpcKind | undefined): Promise<Target> 
   const posix = (name: string) => (name.startsWith('/') ? name : `/${name}`);
   const semFile = (name: string) => !name.startsWith('/') && name.startsWith('sem.') && name.length > 4;
   if (kind === 'fifo') return fifoTarget(arg);
-  if (kind === 'sysv-mq') return sysvTarget(arg);
+  if (kind !== undefined && SYSV_KINDS.includes(kind)) return sysvTarget(arg, kind);
   if (kind === 'semaphore') return semaphoreTarget(posix(semFile(arg) ? arg.slice(4) : arg));
   if (kind === 'posix-mq') return mqTarget(posix(arg));
   if (kind !== undefined) return shmTarget(posix(arg)); // shm, ring, typed-queue, mutex
-  if (/^(key|id):/i.test(arg)) return sysvTarget(arg);
+  if (/^(key|id):/i.test(arg)) return anySysvTarget(arg);
   if (arg.startsWith(`${SHM_DIR}/`)) return resolve(arg.slice(SHM_DIR.length + 1), undefined);
   if (arg.startsWith(`${MQUEUE_DIR}/`)) return mqTarget(`/${arg.slice(MQUEUE_DIR.length + 1)}`);
   if (semFile(arg)) return semaphoreTarget(`/${arg.slice(4)}`);
