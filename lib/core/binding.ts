@@ -197,7 +197,7 @@ export interface SysvShmBinding {
   /** shmget(2); 'open' takes size 0 (any size). */
   get(key: number, openMode: SysvOpenMode, size: number, mode: number): { id: number; created: boolean };
   /** shmat(2): one external ArrayBuffer over the whole segment, registered like shm.map's; detach with shm.unmap. */
-  attach(id: number, readOnly: boolean): ArrayBuffer;
+  attach(id: number): ArrayBuffer;
   stat(id: number): NativeSysvShmStat;
   /** shmctl(2) IPC_SET of the permission bits. */
   setMode(id: number, mode: number): void;

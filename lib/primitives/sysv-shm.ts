@@ -29,10 +29,12 @@ export interface SysvSharedMemoryCreateOptions {
 
 export interface SysvAttachOptions {
   /**
-   * Attach read-only (SHM_RDONLY; needs only read permission). The pages are
-   * mapped PROT_READ, as shmat(2) maps them: System V has no private
-   * copy-on-write attach, so unlike a read-only {@link SharedMemory} a write
-   * through a view raises SIGSEGV. Read through views of it, never write.
+   * Only `false` (the default): a read-only attach is refused with
+   * `ERR_SHMKIT_UNSUPPORTED`. shmat(2) with SHM_RDONLY maps the pages
+   * PROT_READ, and System V has no private copy-on-write attach (as a
+   * read-only {@link SharedMemory} has), so a write through an ArrayBuffer
+   * view — which JavaScript cannot forbid — would kill the process with
+   * SIGSEGV. Nothing JS can pass may crash the process.
    */
   readOnly?: boolean;
 }
@@ -115,7 +117,6 @@ export class SysvSharedMemory implements Disposable {
   /** Whether this call created the segment. */
   readonly created: boolean;
   #buffer: ArrayBuffer | null = null;
-  #readOnly = false;
   #closed = false;
 
   private constructor(id: number, key: number, created: boolean) {
@@ -188,24 +189,24 @@ export class SysvSharedMemory implements Disposable {
    * of it; make every view from it. A second call returns the same buffer
    * while it is attached.
    * @throws `EACCES` if the mode forbids the access; `EIDRM` if removed and gone;
-   *   `ERR_SHMKIT_ALREADY_ATTACHED` when attached with the other `readOnly`;
+   *   `ERR_SHMKIT_UNSUPPORTED` for `readOnly: true` (see {@link SysvAttachOptions});
    *   RangeError `ERR_SHMKIT_TOO_LARGE` above `buffer.constants.MAX_LENGTH`.
    */
   attach(options?: SysvAttachOptions): ArrayBuffer {
     const id = this.#live();
     const opts = validateOptions(options);
-    const readOnly = opts.readOnly === undefined ? false : validateBoolean(opts.readOnly, 'options.readOnly');
-    if (this.#buffer !== null) {
-      if (readOnly === this.#readOnly) return this.#buffer;
+    if (opts.readOnly !== undefined && validateBoolean(opts.readOnly, 'options.readOnly')) {
       throw codedError(
-        'ERR_SHMKIT_ALREADY_ATTACHED',
-        `SysvSharedMemory ${this.#subject()} is attached ${this.#readOnly ? 'read-only' : 'read-write'}: detach() first`,
+        'ERR_SHMKIT_UNSUPPORTED',
+        `SysvSharedMemory ${this.#subject()}: a read-only attach (SHM_RDONLY) maps the pages PROT_READ, so a write ` +
+          'through the ArrayBuffer would kill the process with SIGSEGV (System V has no copy-on-write attach); ' +
+          'attach read-write, or share the memory as a SharedMemory, whose read-only open is copy-on-write',
       );
     }
-    const buffer = this.#call(() => binding.sysvShm.attach(id, readOnly));
+    if (this.#buffer !== null) return this.#buffer;
+    const buffer = this.#call(() => binding.sysvShm.attach(id));
     registerMapping(buffer);
     this.#buffer = buffer;
-    this.#readOnly = readOnly;
     return buffer;
   }
 

@@ -77,15 +77,14 @@ Napi::Value Shmget(const Napi::CallbackInfo& info) {
 
 bool Stat(int id, shmid_ds* ds) { return shmctl(id, IPC_STAT, ds) == 0; }
 
-// sysvShm.attach(id, readOnly) -> one ArrayBuffer over the whole segment
-// (shmat(2) at an address the kernel picks). Read-only attaches with
-// SHM_RDONLY: the pages are PROT_READ, as System V has no private
-// copy-on-write attach.
+// sysvShm.attach(id) -> one ArrayBuffer over the whole segment (shmat(2)
+// at an address the kernel picks), read-write. No SHM_RDONLY: its pages are
+// PROT_READ, and a write through the ArrayBuffer would be a SIGSEGV (System
+// V has no private copy-on-write attach, as a read-only POSIX mapping has).
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int id = RequireId(info[0]);
-  bool readOnly = info[1].ToBoolean();
-  void* address = shmat(id, nullptr, readOnly ? SHM_RDONLY : 0);
+  void* address = shmat(id, nullptr, 0);
   if (address == reinterpret_cast<void*>(-1)) throw ErrnoError(env, errno, "shmat", Subject(id));
   // The size of the segment now attached (the attachment keeps it from going
   // away, so this is the segment mapped even if the id was reused meanwhile).
