@@ -98,6 +98,10 @@ export type {
   Side,
 } from './structures/ring/ring-buffer.js';
 export { RingBuffer } from './structures/ring/ring-buffer.js';
+export type { SlowSubscriberPolicy } from './structures/topic/format.js';
+export type { TopicInfo, TopicSubscriberInfo } from './structures/topic/info.js';
+export { Subscriber, type SubscriberStats, type TopicSubscribeOptions } from './structures/topic/subscriber.js';
+export { Topic, type TopicCreateOptions, type TopicStats } from './structures/topic/topic.js';
 export type {
   TypedQueueCodecOpenOptions,
   TypedQueueCodecOptions,

@@ -178,4 +178,27 @@ describe('labs', () => {
     expect(out).toMatch(/calls started 106, completed 102, failed 0, cancelled 4/);
     expect(out).toMatch(/left in \/dev\/shm: \(nothing\)/);
   });
+
+  it('12-topics: one topic, three subscribers, a slow one under each policy', () => {
+    const out = runLab('12-topics');
+    for (const policy of ['block', 'drop-oldest', 'evict']) {
+      expect(out).toMatch(new RegExp(`${policy}: 3 subscribers on /lab12-\\d+-${policy}; publishing 2000 messages`));
+      expect(out).toMatch(new RegExp(`${policy}: published 2000 in \\d+ ms`));
+    }
+    // 'block': everybody gets everything, in order.
+    expect(out.match(/block: got 2000, skipped 0 \('lagged' 0 times\), in order: 2000 in all/g)).toHaveLength(3);
+    expect(out).toMatch(/block: \d+ messages overwritten in the log, 0 subscribers evicted/);
+    // 'drop-oldest': what each got plus what it was told it skipped is what was published.
+    expect(out.match(/drop-oldest: got \d+, skipped \d+ \('lagged' \d+ times\), in order: 2000 in all/g)).toHaveLength(
+      3,
+    );
+    expect(out).toMatch(/\[sleepy \d+\] drop-oldest: got \d+, skipped [1-9]\d*/);
+    // 'evict': only the stuck one is evicted.
+    expect(out).toMatch(/evict: \d+ messages overwritten in the log, 1 subscribers evicted/);
+    expect(
+      out.match(/\[fast \d+\] evict: got 2000, skipped 0 \('lagged' 0 times\), in order: 2000 in all/g),
+    ).toHaveLength(2);
+    expect(out).toMatch(/\[stuck \d+\] evict: ERR_SHMKIT_SLOW_CONSUMER after reading 100/);
+    expect(out).toMatch(/\[publisher \d+\] done/);
+  });
 });

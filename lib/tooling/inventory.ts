@@ -20,6 +20,7 @@ import { pruneFifoRegistry, readFifoRegistry } from '../primitives/fifo-registry
 import { PosixMessageQueue } from '../primitives/posix-mq.js';
 import { I32 as SERVICE_I32, MAGIC as SERVICE_MAGIC } from '../services/format.js';
 import { HEADER_BYTES, OFFSET, RING_MAGIC } from '../structures/ring/format.js';
+import { HEADER_BYTES as TOPIC_HEADER_BYTES, TOPIC_MAGIC, OFFSET as TOPIC_OFFSET } from '../structures/topic/format.js';
 import { fileKey, type ProcScan, scanMappers, scanOpenFiles } from './proc-scan.js';
 
 /** Every kind `listObjects` tells apart, in the order listings sort them. */
@@ -30,6 +31,7 @@ export const IPC_KINDS = [
   'mutex',
   'service',
   'service-ring',
+  'topic',
   'semaphore',
   'posix-mq',
   'sysv-mq',
@@ -42,8 +44,8 @@ export const SHM_BACKED_KINDS: readonly IpcKind[] = IPC_KINDS.filter(
   (kind) => kind !== 'posix-mq' && kind !== 'sysv-mq' && kind !== 'fifo',
 );
 
-/** Kinds whose header names the process that made them (creatorPid): a ring's creator, a service's server. */
-const CREATED_KINDS: readonly IpcKind[] = ['ring', 'typed-queue', 'service', 'service-ring'];
+/** Kinds whose header names the process that made them (creatorPid): a ring's creator, a service's server, a topic's publisher. */
+const CREATED_KINDS: readonly IpcKind[] = ['ring', 'typed-queue', 'service', 'service-ring', 'topic'];
 
 /** One kernel object. Every field is always present (null where it does not apply). */
 export interface IpcObject {
@@ -200,7 +202,7 @@ async function readHead(file: string): Promise<Buffer> {
 export function kindFromHeader(
   head: Uint8Array,
   size: number,
-): { kind: 'ring' | 'typed-queue' | 'mutex' | 'service' | 'shm'; creatorPid: number | null } {
+): { kind: 'ring' | 'typed-queue' | 'mutex' | 'service' | 'topic' | 'shm'; creatorPid: number | null } {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (head.byteLength < 4) return { kind: 'shm', creatorPid: null };
   const magic = view.getUint32(0, true);
@@ -217,6 +219,11 @@ export function kindFromHeader(
   if (magic === SERVICE_MAGIC && head.byteLength >= serverAt + 4 && size >= 256) {
     const pid = view.getInt32(serverAt, true);
     return { kind: 'service', creatorPid: pid > 0 && pid <= PID_MAX_LIMIT ? pid : null };
+  }
+  const publisherAt = TOPIC_OFFSET.publisherPid;
+  if (magic === TOPIC_MAGIC && head.byteLength >= publisherAt + 4 && size >= TOPIC_HEADER_BYTES) {
+    const pid = view.getInt32(publisherAt, true);
+    return { kind: 'topic', creatorPid: pid > 0 && pid <= PID_MAX_LIMIT ? pid : null };
   }
   return { kind: 'shm', creatorPid: null };
 }

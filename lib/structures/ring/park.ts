@@ -15,7 +15,7 @@ import { timeoutError } from '../../core/errors.js';
 import type { WaitOptions } from '../../core/pending.js';
 import { runSleeps, runSleepsSync, type SleepSteps } from '../../primitives/futex.js';
 import { raiseSleepBit, wakeSleepers } from '../wait-word.js';
-import { f64, HEADER_BYTES } from './format.js';
+import { f64 } from './format.js';
 import type { SideLock } from './side-lock.js';
 
 /** One side's wait: what it waits for, and where it parks. */
@@ -38,7 +38,9 @@ export class Parker {
 
   constructor(buffer: ArrayBufferLike, spinUs: number, name: string) {
     this.#words = new Int32Array(buffer);
-    this.#stats = new Float64Array(buffer, 0, HEADER_BYTES / 8);
+    // The whole mapping, so that a parks counter may lie past the ring header
+    // (a topic keeps one per subscriber slot: ../topic/format.ts).
+    this.#stats = new Float64Array(buffer, 0, buffer.byteLength >> 3);
     this.#spinUs = spinUs;
     this.#name = name;
   }
