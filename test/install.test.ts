@@ -21,7 +21,7 @@ const PREBUILD = 'prebuilds/linux-x64/shmkit.glibc.node';
 /** What `npm pack` needs from the checkout: the package's files and what builds them. */
 const SOURCES = [
   ...['package.json', 'README.md', 'CMakeLists.txt', 'binding.gyp', 'tsconfig.json', 'tsconfig.build.json'],
-  ...['lib', 'native', 'scripts', 'docs', 'bench'],
+  ...['lib', 'native', 'scripts', 'docs', 'bench', 'nats'],
 ];
 
 interface Outcome {

@@ -319,12 +319,42 @@ describe('shmkit/nats: topics across hosts', () => {
     expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
     expect(out.stats()).toMatchObject({ forwarded: 1000, notForwarded: 0 });
     expect(into.stats()).toMatchObject({ forwarded: 1000, notForwarded: 0 });
+    // A server restart: the client reconnects, resubscribes, and the bridges go on.
+    await at.restart();
+    await waitFor(() => out.stats().reconnects >= 1 && into.stats().reconnects >= 1, 'the bridges to reconnect');
+    await nc.flush();
+    for (let i = 1001; i <= 1100; i++) await topicA.publish({ i });
+    while (got.length < 1100) {
+      const step = await subB.next({ timeoutMs: 10_000 });
+      if (step.done) break;
+      got.push((step.value as { i: number }).i);
+    }
+    expect(got.slice(1000)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1001));
     await out.stop();
     await into.stop();
     await out.stop(); // safe twice
     expect(subscriptions(nc)).toBe(subsBefore);
     expect(Topic.stat(nameA)?.subscribers.filter((s) => s.alive) ?? []).toHaveLength(0);
     expect(fs.existsSync(`/dev/shm${nameB}`)).toBe(false);
+  });
+});
+
+describe('shmkit/nats: what a core NATS bridge cannot forward', () => {
+  it('counts the messages it could not publish (a closed connection) in notForwarded', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await connect({ servers: at.url });
+    const name = uniqueName('nlost');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, { subject: subjectFor('lost'), direction: 'out' });
+    await topic.publish({ i: 0 });
+    await waitFor(() => out.stats().forwarded === 1, 'the first message to go out');
+    await nc.close();
+    for (let i = 1; i <= 10; i++) await topic.publish({ i });
+    topic.close();
+    await out.done;
+    expect(out.stats()).toMatchObject({ forwarded: 1, notForwarded: 10 });
+    expect(Topic.stat(name)).toBeUndefined(); // closed, and its subscriber (the bridge) gone
   });
 });
 

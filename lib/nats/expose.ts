@@ -244,13 +244,13 @@ class Exposure implements ExposedService {
         if (window.length >= NATS_STREAM_WINDOW) await Promise.race([window.shift(), stopped]);
       }
       if (signal.aborted) {
-        await iterator.return?.();
+        endIterator(iterator);
         return;
       }
       this.#answer(reply, 'end', new Uint8Array(0));
     } catch (error) {
       if (signal.aborted) {
-        await iterator?.return?.();
+        if (iterator) endIterator(iterator);
         return;
       }
       this.#answer(reply, 'error', this.#encodeError(errorPayload(error)));
@@ -301,6 +301,19 @@ class Exposure implements ExposedService {
 
   #report(error: unknown): void {
     if (this.#service.listenerCount('error') > 0) this.#service.emit('error', error);
+  }
+}
+
+/**
+ * Ends a cancelled stream's generator (its `finally` runs), without waiting:
+ * a generator still inside a `next()` that never settles would hold us.
+ */
+function endIterator(iterator: AsyncIterator<unknown> | Iterator<unknown>): void {
+  try {
+    const ending = iterator.return?.() as Promise<unknown> | undefined;
+    if (ending && typeof ending.then === 'function') ending.then(undefined, () => {});
+  } catch {
+    // a return() that throws: the stream is over anyway
   }
 }
 
