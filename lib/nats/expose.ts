@@ -9,7 +9,15 @@ import { type ErrorPayload, errorPayload } from '../services/errors.js';
 import type { Service } from '../services/service.js';
 import type { ResolvedCodec } from '../structures/codecs.js';
 import { loadNats, type NatsModule } from './load.js';
-import { type CallKind, CONTROL, HEADER, NATS_STREAM_WINDOW, type ReplyStatus, validSubject } from './protocol.js';
+import {
+  type CallKind,
+  CONTROL,
+  HEADER,
+  NATS_PING_MS,
+  NATS_STREAM_WINDOW,
+  type ReplyStatus,
+  validSubject,
+} from './protocol.js';
 
 /** Options of {@link exposeService}. */
 export interface ExposeServiceOptions {
@@ -241,7 +249,7 @@ class Exposure implements ExposedService {
         if (!step || step.done || signal.aborted) break;
         window.push(this.#sendChunk(reply, this.#encode(step.value), controller));
         // Flow control: at most a window of chunks the caller has not taken.
-        if (window.length >= NATS_STREAM_WINDOW) await Promise.race([window.shift(), stopped]);
+        if (window.length >= NATS_STREAM_WINDOW) await this.#credit(window.shift(), reply, controller, stopped);
       }
       if (signal.aborted) {
         endIterator(iterator);
@@ -254,6 +262,36 @@ class Exposure implements ExposedService {
         return;
       }
       this.#answer(reply, 'error', this.#encodeError(errorPayload(error)));
+    }
+  }
+
+  /**
+   * Waits for the oldest chunk's credit; meanwhile pings the caller every
+   * NATS_PING_MS: a caller whose inbox is gone ("no responders", no answer)
+   * or that left the stream ends it now rather than after chunkTimeoutMs.
+   */
+  async #credit(
+    oldest: Promise<void> | undefined,
+    reply: string,
+    controller: AbortController,
+    stopped: Promise<void>,
+  ): Promise<void> {
+    let settled = false;
+    const credit = Promise.race([oldest, stopped]).then(() => {
+      settled = true;
+    });
+    while (!settled) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, NATS_PING_MS);
+      });
+      await Promise.race([credit, tick]);
+      clearTimeout(timer);
+      if (settled || controller.signal.aborted || this.#nc.isClosed()) return;
+      const answer = await this.#nc
+        .request(reply, new Uint8Array(0), { timeout: this.#chunkTimeoutMs, headers: this.#headers('ping') })
+        .catch(() => undefined);
+      if (!answer || answer.headers?.get(HEADER.status) === 'cancel') this.#gone(controller);
     }
   }
 

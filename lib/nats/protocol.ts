@@ -10,7 +10,8 @@
  * Answers go to the caller's reply subject with `Shmkit-Status`: `ok` (the
  * result), `error` (an ErrorPayload, as in an ERROR frame), `chunk` (one
  * chunk of a stream, sent as a request: the caller's reply is its credit),
- * `end` (the stream's end marker).
+ * `end` (the stream's end marker), `ping` (a stream whose window is full
+ * asks whether its caller is still there: `ok`, or `cancel` for a stream it left).
  */
 
 import { typeError, valueError } from '../core/validate.js';
@@ -26,13 +27,21 @@ export const HEADER = {
 } as const;
 
 export type CallKind = 'call' | 'stream' | 'notify';
-export type ReplyStatus = 'ok' | 'error' | 'chunk' | 'end' | 'cancel';
+export type ReplyStatus = 'ok' | 'error' | 'chunk' | 'end' | 'cancel' | 'ping';
 
 /** The control tokens after `<subject>.`: no method can be called by these names over NATS. */
 export const CONTROL = { cancel: '_cancel', events: '_events' } as const;
 
 /** Chunks of a stream in flight to its caller before the service waits for credit (as STREAM_WINDOW locally). */
 export const NATS_STREAM_WINDOW = 64;
+
+/**
+ * A stream whose window is full asks its caller this often (ms) whether it is
+ * still there (a `ping` request the caller answers at once): a caller that
+ * vanished with chunks unanswered would otherwise hold the stream until
+ * chunkTimeoutMs.
+ */
+export const NATS_PING_MS = 1000;
 
 /**
  * A NATS subject prefix: dot-separated tokens without spaces or wildcards.

@@ -247,7 +247,11 @@ export class RemoteClient<M extends object = ServiceMethods> extends EventEmitte
 
   #onAnswer(msg: Msg): void {
     const call = this.#pending.get(msg.subject);
-    if (call) call.onMessage(msg);
+    if (msg.headers?.get(HEADER.status) === 'ping') {
+      // A stream's service asks whether this caller is still there.
+      if (call) msg.respond();
+      else this.#refuse(msg);
+    } else if (call) call.onMessage(msg);
     else if (msg.reply) this.#refuse(msg); // a chunk of a stream this client left: tell the service to stop
   }
 
