@@ -223,17 +223,23 @@ describe('shmkit/nats: services across hosts', () => {
     expect(remote.pendingCalls).toBe(0);
   });
 
-  it('ends a remote stream whose caller vanished (SIGKILL) with its window full', async (ctx) => {
+  it('cancels the handler of a caller that vanished (SIGKILL): a stream with its window full, a call without timeout', async (ctx) => {
     const at = natsServer(ctx);
     const host = await serviceHost(at);
-    const caller = fixture('nats-stream-caller.mjs', [at.url, host.subject]);
-    await nextMessage(caller.child, (m) => (m as { took?: number }).took === 10);
+    const stream = fixture('nats-stream-caller.mjs', [at.url, host.subject, 'stream']);
+    await nextMessage(stream.child, (m) => (m as { waiting?: string }).waiting === 'stream');
     const ended = nextMessage(host.child, (m) => (m as { streamEnded?: boolean }).streamEnded === true);
-    caller.child.kill('SIGKILL');
+    stream.child.kill('SIGKILL');
     // Its inbox is gone: the service's next ping meets "no responders", well before chunkTimeoutMs (60 s).
     const end = (await ended) as { sent: number; aborted: boolean };
     expect(end.aborted).toBe(true);
     expect(end.sent).toBeLessThanOrEqual(10 + 64 + 1);
+
+    const call = fixture('nats-stream-caller.mjs', [at.url, host.subject, 'call']);
+    await nextMessage(call.child, (m) => (m as { waiting?: string }).waiting === 'call');
+    const aborted = nextMessage(host.child, (m) => (m as { aborted?: boolean }).aborted === true);
+    call.child.kill('SIGKILL');
+    expect(await aborted).toMatchObject({ method: 'slow', via: 'nats' });
   });
 
   it('carries notifications to the service and broadcasts to remote clients', async (ctx) => {

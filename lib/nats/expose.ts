@@ -25,7 +25,7 @@ export interface ExposeServiceOptions {
   subject: string;
   /** A NATS queue group: several hosts exposing the same service share its calls (each call reaches one). */
   queue?: string;
-  /** How long a stream's chunk may wait for its caller to take it before the caller counts as gone, in ms (default 60 000). */
+  /** How long a caller may leave a stream's chunk, or a ping, unanswered before it counts as gone, in ms (default 60 000). */
   chunkTimeoutMs?: number;
 }
 
@@ -56,7 +56,8 @@ export interface NatsCaller {
  * A stream's chunks go to the caller one NATS request each (its reply is the
  * credit, at most 64 ahead) and end with an `end` marker. A handler's
  * `ctx.signal` aborts when the caller sends a cancel (timeout, abort, a loop
- * left early), its timeout passes, or its inbox is gone (a chunk meets "no
+ * left early), its timeout passes, or its inbox is gone (a chunk, or the
+ * ping sent every second to the caller of a running call, meets "no
  * responders" or waits longer than `chunkTimeoutMs`). `service.broadcast()`
  * also publishes to `<subject>._events` while exposed.
  * @throws (rejects) `ERR_SHMKIT_NO_NATS` without the `nats` package; TypeError naming the option.
@@ -85,6 +86,7 @@ class Exposure implements ExposedService {
   readonly #codec: ResolvedCodec<unknown>;
   readonly #chunkTimeoutMs: number;
   readonly #running = new Map<string, AbortController>(); // by reply subject
+  readonly #pinging = new Set<string>(); // reply subjects with a ping out
   readonly #closed = new AbortController();
   readonly #subs: Subscription[];
   readonly #broadcast: Service['broadcast'];
@@ -197,8 +199,10 @@ class Exposure implements ExposedService {
             controller.abort();
           }, timeoutMs)
         : undefined;
+    const watch = setInterval(() => this.#ping(reply, controller), NATS_PING_MS);
     const done = () => {
       clearTimeout(timer);
+      clearInterval(watch);
       this.#running.delete(reply);
     };
     if (kind === 'stream') void this.#runStream(reply, result, controller).finally(done);
@@ -249,7 +253,7 @@ class Exposure implements ExposedService {
         if (!step || step.done || signal.aborted) break;
         window.push(this.#sendChunk(reply, this.#encode(step.value), controller));
         // Flow control: at most a window of chunks the caller has not taken.
-        if (window.length >= NATS_STREAM_WINDOW) await this.#credit(window.shift(), reply, controller, stopped);
+        if (window.length >= NATS_STREAM_WINDOW) await Promise.race([window.shift(), stopped]);
       }
       if (signal.aborted) {
         endIterator(iterator);
@@ -265,36 +269,6 @@ class Exposure implements ExposedService {
     }
   }
 
-  /**
-   * Waits for the oldest chunk's credit; meanwhile pings the caller every
-   * NATS_PING_MS: a caller whose inbox is gone ("no responders", no answer)
-   * or that left the stream ends it now rather than after chunkTimeoutMs.
-   */
-  async #credit(
-    oldest: Promise<void> | undefined,
-    reply: string,
-    controller: AbortController,
-    stopped: Promise<void>,
-  ): Promise<void> {
-    let settled = false;
-    const credit = Promise.race([oldest, stopped]).then(() => {
-      settled = true;
-    });
-    while (!settled) {
-      let timer: NodeJS.Timeout | undefined;
-      const tick = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, NATS_PING_MS);
-      });
-      await Promise.race([credit, tick]);
-      clearTimeout(timer);
-      if (settled || controller.signal.aborted || this.#nc.isClosed()) return;
-      const answer = await this.#nc
-        .request(reply, new Uint8Array(0), { timeout: this.#chunkTimeoutMs, headers: this.#headers('ping') })
-        .catch(() => undefined);
-      if (!answer || answer.headers?.get(HEADER.status) === 'cancel') this.#gone(controller);
-    }
-  }
-
   /** One chunk, as a request: the caller's reply is its credit; no responders, a timeout or 'cancel' mean it is gone. */
   #sendChunk(reply: string, bytes: Uint8Array, controller: AbortController): Promise<void> {
     const h = this.#headers('chunk');
@@ -304,6 +278,31 @@ class Exposure implements ExposedService {
       },
       () => this.#gone(controller),
     );
+  }
+
+  /**
+   * Asks the caller of a call still running whether it is there: a caller
+   * whose inbox is gone ("no responders"), that answers nothing within
+   * chunkTimeoutMs, or that left the call cancels it — so a caller that
+   * vanished (killed, disconnected) does not leave its handler running.
+   */
+  #ping(reply: string, controller: AbortController): void {
+    if (this.#pinging.has(reply) || controller.signal.aborted || this.#nc.isClosed()) return;
+    this.#pinging.add(reply);
+    this.#nc
+      .request(reply, new Uint8Array(0), { timeout: this.#chunkTimeoutMs, headers: this.#headers('ping') })
+      .then(
+        (answer) => {
+          if (answer.headers?.get(HEADER.status) === 'cancel') this.#goneIfRunning(reply, controller);
+        },
+        () => this.#goneIfRunning(reply, controller),
+      )
+      .finally(() => this.#pinging.delete(reply));
+  }
+
+  /** A ping's verdict counts only for a call still running (it may have ended while the ping was out). */
+  #goneIfRunning(reply: string, controller: AbortController): void {
+    if (this.#running.get(reply) === controller) this.#gone(controller);
   }
 
   #gone(controller: AbortController): void {

@@ -10,8 +10,8 @@
  * Answers go to the caller's reply subject with `Shmkit-Status`: `ok` (the
  * result), `error` (an ErrorPayload, as in an ERROR frame), `chunk` (one
  * chunk of a stream, sent as a request: the caller's reply is its credit),
- * `end` (the stream's end marker), `ping` (a stream whose window is full
- * asks whether its caller is still there: `ok`, or `cancel` for a stream it left).
+ * `end` (the stream's end marker), `ping` (a call running for a second
+ * or more asks whether its caller is still there: `ok`, or `cancel` for a call it left).
  */
 
 import { typeError, valueError } from '../core/validate.js';
@@ -36,10 +36,9 @@ export const CONTROL = { cancel: '_cancel', events: '_events' } as const;
 export const NATS_STREAM_WINDOW = 64;
 
 /**
- * A stream whose window is full asks its caller this often (ms) whether it is
- * still there (a `ping` request the caller answers at once): a caller that
- * vanished with chunks unanswered would otherwise hold the stream until
- * chunkTimeoutMs.
+ * A call or stream still running asks its caller this often (ms) whether it
+ * is still there (a `ping` request the caller answers at once): a caller
+ * that vanished would otherwise leave its handler running.
  */
 export const NATS_PING_MS = 1000;
 
