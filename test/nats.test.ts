@@ -286,12 +286,15 @@ describe('shmkit/nats: topics across hosts', () => {
     await nextMessage(b.child, (m) => (m as { ready?: boolean }).ready === true);
     const a = fixture('nats-topic-a.mjs', args(uniqueName('ntopic-a')));
     await nextMessage(a.child, (m) => (m as { ready?: boolean }).ready === true);
+    const began = performance.now();
     a.child.send('go');
     await waitFor(() => progress.received >= 30_000, 'B to receive 30,000 messages', {
       timeoutMs: 60_000,
       everyMs: 5,
     });
+    const restartAt = performance.now();
     await at.restart(); // in the middle of the run: both bridges reconnect
+    const restarted = performance.now();
     const [resultA, resultB] = await Promise.all([a.done, b.done]);
     expect(resultA.code, resultA.stderr).toBe(0);
     expect(resultB.code, resultB.stderr).toBe(0);
@@ -305,6 +308,12 @@ describe('shmkit/nats: topics across hosts', () => {
       stats: { forwarded: number; reconnects: number };
       leftover: boolean;
     };
+    // Measured, not asserted (timing is no pass/fail threshold).
+    console.log(
+      `${count} messages A → JetStream → B: ${((restartAt - began) / 1000).toFixed(1)} s to the restart, ` +
+        `restart ${((restarted - restartAt) / 1000).toFixed(1)} s, then ${((performance.now() - restarted) / 1000).toFixed(1)} s; ` +
+        `A ${JSON.stringify(doneA.stats)}, B ${JSON.stringify(doneB.stats)}`,
+    );
     expect(doneB.outOfOrder, JSON.stringify(doneB.firstOutOfOrder)).toBe(0);
     expect(doneB.received).toBe(count);
     expect(doneA.stats.forwarded).toBe(count);
