@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { Client, RemoteError, Topic } from '../lib/index.js';
-import { bridgeTopic, connectService, type RemoteClient } from '../lib/nats/index.js';
+import { Client, RemoteError, type Service, Topic } from '../lib/index.js';
+import { bridgeTopic, connectService, exposeService, type RemoteClient } from '../lib/nats/index.js';
 import { loadNats } from '../lib/nats/load.js';
 import { FIXTURES, nextMessage, requireOrSkip, runFixture, uniqueName, waitFor } from './helpers.js';
 import { NatsServer } from './nats-server.js';
@@ -121,6 +121,7 @@ describe('shmkit/nats: the package', () => {
 
   it('rejects bad arguments naming them', async () => {
     const fake = {} as NatsConnection;
+    await expect(exposeService({} as Service, fake, { subject: 'calc' })).rejects.toThrow(/"service"/);
     await expect(connectService(fake, 'bad subject')).rejects.toMatchObject({ name: 'TypeError' });
     await expect(bridgeTopic('/x', fake, { subject: 'a.*', direction: 'out' })).rejects.toThrow(/options\.subject/);
     await expect(bridgeTopic('/x', fake, { subject: 'a', direction: 'sideways' as 'out' })).rejects.toThrow(

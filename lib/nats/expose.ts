@@ -4,9 +4,9 @@
  * (docs/beyond-one-host.md; the subject layout is in ./protocol.ts).
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from 'nats';
-import { validateInteger, validateOptions } from '../core/validate.js';
+import { typeError, validateInteger, validateOptions } from '../core/validate.js';
 import { type ErrorPayload, errorPayload } from '../services/errors.js';
-import type { Service } from '../services/service.js';
+import { Service } from '../services/service.js';
 import type { ResolvedCodec } from '../structures/codecs.js';
 import { loadNats, type NatsModule } from './load.js';
 import {
@@ -67,6 +67,7 @@ export async function exposeService(
   nc: NatsConnection,
   options: ExposeServiceOptions,
 ): Promise<ExposedService> {
+  if (!(service instanceof Service)) throw typeError('service', 'a Service', service);
   const opts = validateOptions(options);
   const subject = validSubject(opts.subject, 'options.subject');
   const queue = opts.queue === undefined ? undefined : validSubject(opts.queue, 'options.queue');
