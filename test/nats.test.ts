@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { Client, RemoteError, type Service, Topic } from '../lib/index.js';
+import { Client, RemoteError, Service, Topic } from '../lib/index.js';
 import { bridgeTopic, connectService, exposeService, type RemoteClient } from '../lib/nats/index.js';
 import { loadNats } from '../lib/nats/load.js';
 import { FIXTURES, nextMessage, requireOrSkip, runFixture, uniqueName, waitFor } from './helpers.js';
@@ -241,6 +241,29 @@ describe('shmkit/nats: services across hosts', () => {
     const aborted = nextMessage(host.child, (m) => (m as { aborted?: boolean }).aborted === true);
     call.child.kill('SIGKILL');
     expect(await aborted).toMatchObject({ method: 'slow', via: 'nats' });
+  });
+
+  it('refuses calls while its service does not listen; close() unsubscribes and restores broadcast', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('idle');
+    const svc = Service.create(uniqueName('nidle'));
+    onTestFinished(() => svc.close());
+    svc.handle('add', ({ a, b }: { a: number; b: number }) => a + b);
+    const subsBefore = subscriptions(nc);
+    const exposed = await exposeService(svc, nc, { subject });
+    const remote = await connectService(nc, subject);
+    onTestFinished(() => remote.close());
+    await expect(remote.call('add', { a: 1, b: 2 })).rejects.toMatchObject({ code: 'ERR_SHMKIT_SERVICE_DRAINING' });
+    await svc.listen();
+    expect(await remote.call('add', { a: 1, b: 2 })).toBe(3);
+    expect(exposed.stats()).toMatchObject({ callsStarted: 1, callsCancelled: 0 });
+    expect(Object.hasOwn(svc, 'broadcast')).toBe(true);
+    await exposed.close();
+    await exposed.close(); // safe twice
+    expect(Object.hasOwn(svc, 'broadcast')).toBe(false);
+    expect(subscriptions(nc)).toBe(subsBefore + 2); // the remote client's two, none of the exposure's
+    await expect(remote.call('add', { a: 1, b: 2 })).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('carries notifications to the service and broadcasts to remote clients', async (ctx) => {

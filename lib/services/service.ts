@@ -231,12 +231,13 @@ export class Service extends EventEmitter {
    * for a caller outside shared memory, with `ctx` (its signal, the method,
    * a description of the remote caller) as its context, and returns what the
    * handler returns (a value, a promise, an iterable). Not counted in
-   * stats(). `codec` is the service's, for the caller's bytes.
+   * stats(), nor waited for by close()'s drain.
    * @throws `ERR_SHMKIT_NO_SUCH_METHOD` (no handler), `ERR_SHMKIT_SERVICE_DRAINING` (not listening).
    */
   runRemote(method: string, params: unknown, ctx: RemoteCallContext): unknown {
-    if (this.#header.state !== 'listening')
-      throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.name, 'it is draining: no new calls');
+    const state = this.#header.state;
+    if (state !== 'listening')
+      throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.name, `it is ${state}: no new calls`);
     const handler = this.#handlers.get(method);
     if (!handler) throw codedError('ERR_SHMKIT_NO_SUCH_METHOD', `service '${this.name}' has no method '${method}'`);
     return handler(params, ctx as unknown as CallContext);
