@@ -21,7 +21,7 @@ const PREBUILD = 'prebuilds/linux-x64/shmkit.glibc.node';
 /** What `npm pack` needs from the checkout: the package's files and what builds them. */
 const SOURCES = [
   ...['package.json', 'README.md', 'CMakeLists.txt', 'binding.gyp', 'tsconfig.json', 'tsconfig.build.json'],
-  ...['lib', 'native', 'scripts', 'docs', 'bench'],
+  ...['lib', 'native', 'scripts', 'docs', 'bench', 'nats'],
 ];
 
 interface Outcome {
@@ -198,6 +198,8 @@ describe('installing the packed tarball', () => {
     ]);
     expect(files).toContain('package/scripts/install.js');
     expect(files).toContain('package/dist/index.d.mts');
+    expect(files).toContain('package/dist/nats/index.d.mts'); // shmkit/nats
+    expect(files).toContain('package/nats/package.json'); // its types under moduleResolution node10
     expect(files.filter((file) => file.startsWith('package/build/'))).toEqual([]);
     expect(elf(path.join(tmp, 'no-toolchain/node_modules/shmkit', PREBUILD))).toEqual({ machine: 62, stripped: true });
   });
@@ -269,6 +271,10 @@ describe('installing the packed tarball', () => {
     const resolutions = report.analysis.entrypoints['.'].resolutions;
     expect(resolutions['node16-esm'].resolution.fileName).toMatch(/dist\/index\.d\.mts$/);
     expect(resolutions['node16-cjs'].resolution.fileName).toMatch(/dist\/index\.d\.ts$/);
+    const nats = report.analysis.entrypoints['./nats'].resolutions;
+    expect(nats['node16-esm'].resolution.fileName).toMatch(/dist\/nats\/index\.d\.mts$/);
+    expect(nats['node16-cjs'].resolution.fileName).toMatch(/dist\/nats\/index\.d\.ts$/);
+    expect(nats.node10.resolution.fileName).toMatch(/dist\/nats\/index\.d\.ts$/);
   });
 
   it('names the install docs and the repository in package.json', () => {

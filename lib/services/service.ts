@@ -43,6 +43,13 @@ import { MethodMetrics, type MethodStats, metricsText } from './metrics.js';
 // biome-ignore lint/suspicious/noExplicitAny: a handler takes whatever its callers send; it checks it
 export type Handler = (params: any, ctx: CallContext) => unknown;
 
+/** @internal The context of a call from outside shared memory (shmkit/nats): `client` describes the caller. */
+export interface RemoteCallContext {
+  readonly signal: AbortSignal;
+  readonly method: string;
+  readonly client: unknown;
+}
+
 /** Options of {@link Service.create}. */
 export interface ServiceOptions {
   /** The codec of params, results, chunks and events: 'msgpack' (default), 'json', 'v8' or a custom codec. */
@@ -217,6 +224,28 @@ export class Service extends EventEmitter {
     validateFunction(handler, 'handler');
     this.#handlers.set(method, handler);
     return this;
+  }
+
+  /**
+   * @internal For shmkit/nats (lib/nats/expose.ts): runs `method`'s handler
+   * for a caller outside shared memory, with `ctx` (its signal, the method,
+   * a description of the remote caller) as its context, and returns what the
+   * handler returns (a value, a promise, an iterable). Not counted in
+   * stats(), nor waited for by close()'s drain.
+   * @throws `ERR_SHMKIT_NO_SUCH_METHOD` (no handler), `ERR_SHMKIT_SERVICE_DRAINING` (not listening).
+   */
+  runRemote(method: string, params: unknown, ctx: RemoteCallContext): unknown {
+    const state = this.#header.state;
+    if (state !== 'listening')
+      throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.name, `it is ${state}: no new calls`);
+    const handler = this.#handlers.get(method);
+    if (!handler) throw codedError('ERR_SHMKIT_NO_SUCH_METHOD', `service '${this.name}' has no method '${method}'`);
+    return handler(params, ctx as unknown as CallContext);
+  }
+
+  /** @internal For shmkit/nats: the service's codec. */
+  get remoteCodec(): ResolvedCodec<unknown> {
+    return this.#codec;
   }
 
   /** The state in the header: 'starting', 'listening', 'draining' or 'closed'. */

@@ -1,0 +1,184 @@
+/**
+ * The 'in' direction of bridgeTopic(): NATS messages (a core subscription,
+ * or a durable JetStream consumer) published into a local Topic, whose
+ * subscribers on this host then share one copy in shared memory.
+ */
+import type { ConsumerMessages, JsMsg, NatsConnection, Subscription } from 'nats';
+import type { CodecSpec, ResolvedCodec } from '../structures/codecs.js';
+import { Topic, type TopicCreateOptions } from '../structures/topic/topic.js';
+import {
+  type BridgeStats,
+  countReconnects,
+  type JetStreamBridgeOptions,
+  newStats,
+  type TopicBridge,
+} from './bridge-types.js';
+import { ensureConsumer, ensureStream } from './jetstream.js';
+import type { NatsModule } from './load.js';
+
+/** How long a message that came ahead of a missing one waits before it is delivered again, in ms. */
+const REORDER_DELAY_MS = 100;
+
+interface Source {
+  /** Core NATS: the subscription. */
+  sub?: Subscription;
+  /** JetStream: the consumer's messages, and where the bridge stands in the stream. */
+  messages?: ConsumerMessages;
+  /** The stream sequence of the last message forwarded (or before the first to forward). */
+  last?: number;
+  /** The stream holds only this subject: its sequence numbers have no gaps, so a gap is a message still to come. */
+  contiguous?: boolean;
+}
+
+export class BridgeIn implements TopicBridge {
+  readonly direction = 'in' as const;
+  readonly subject: string;
+  readonly done: Promise<void>;
+  readonly #topic: Topic<unknown>;
+  readonly #owned: boolean;
+  readonly #codec: ResolvedCodec<unknown>;
+  readonly #stop = new AbortController();
+  readonly #stats = newStats();
+  readonly #source: Source;
+
+  static async start(
+    topic: string | Topic<unknown>,
+    nc: NatsConnection,
+    nats: NatsModule,
+    opts: {
+      subject: string;
+      codec: ResolvedCodec<unknown>;
+      codecSpec: CodecSpec<unknown>;
+      js: JetStreamBridgeOptions | undefined;
+      topicOptions: Omit<TopicCreateOptions<unknown>, 'codec'> | undefined;
+    },
+  ): Promise<BridgeIn> {
+    const source = opts.js ? await jetStreamSource(nc, nats, opts.subject, opts.js) : coreSource(nc, opts.subject);
+    let local: Topic<unknown>;
+    try {
+      local = typeof topic === 'string' ? Topic.create(topic, { ...opts.topicOptions, codec: opts.codecSpec }) : topic;
+    } catch (error) {
+      source.sub?.unsubscribe();
+      source.messages?.stop();
+      throw error;
+    }
+    return new BridgeIn(nc, local, typeof topic === 'string', source, opts.subject, opts.codec);
+  }
+
+  private constructor(
+    nc: NatsConnection,
+    topic: Topic<unknown>,
+    owned: boolean,
+    source: Source,
+    subject: string,
+    codec: ResolvedCodec<unknown>,
+  ) {
+    this.#topic = topic;
+    this.#owned = owned;
+    this.#source = source;
+    this.subject = subject;
+    this.#codec = codec;
+    countReconnects(nc, this.#stats, this.#stop.signal);
+    this.done = this.#run();
+    this.done.catch(() => {});
+  }
+
+  stats(): BridgeStats {
+    return { ...this.#stats };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#stop.signal.aborted) {
+      this.#stop.abort();
+      this.#source.sub?.unsubscribe();
+      this.#source.messages?.stop();
+    }
+    await this.done.catch(() => {});
+  }
+
+  async #run(): Promise<void> {
+    try {
+      if (this.#source.sub) await this.#runCore(this.#source.sub);
+      else await this.#runJetStream(this.#source.messages as ConsumerMessages);
+    } catch (error) {
+      if (!this.#stop.signal.aborted) throw error;
+    } finally {
+      this.#stop.abort();
+      this.#source.sub?.unsubscribe();
+      this.#source.messages?.stop();
+      if (this.#owned) this.#topic.close();
+    }
+  }
+
+  async #runCore(sub: Subscription): Promise<void> {
+    for await (const msg of sub) {
+      if (await this.#forward(msg.data)) this.#stats.forwarded++;
+      else this.#stats.notForwarded++;
+    }
+  }
+
+  /**
+   * In stream order, each message once: one already forwarded (delivered
+   * again after a lost acknowledgement) is acknowledged and skipped; one that
+   * comes ahead of a missing one (lost on the wire in a restart, delivered
+   * again only after the consumer's ack wait) is put back for later.
+   */
+  async #runJetStream(messages: ConsumerMessages): Promise<void> {
+    const source = this.#source;
+    let last = source.last ?? 0;
+    for await (const msg of messages as AsyncIterable<JsMsg>) {
+      if (this.#stop.signal.aborted) break;
+      const seq = msg.seq;
+      if (seq <= last) {
+        msg.ack();
+        this.#stats.retried++;
+        continue;
+      }
+      if (source.contiguous && seq !== last + 1) {
+        msg.nak(REORDER_DELAY_MS);
+        this.#stats.reordered++;
+        continue;
+      }
+      if (await this.#forward(msg.data)) this.#stats.forwarded++;
+      else this.#stats.notForwarded++;
+      if (this.#stop.signal.aborted) break; // not forwarded: let it come again after a restart
+      last = seq;
+      msg.ack();
+    }
+  }
+
+  /** Publishes one message's value into the topic (waiting for room under 'block'); false if it could not. */
+  async #forward(bytes: Uint8Array): Promise<boolean> {
+    let value: unknown;
+    try {
+      value = this.#codec.decode(bytes, this.#topic.name, `the bridge of topic '${this.#topic.name}'`);
+    } catch {
+      return false; // not this codec's bytes
+    }
+    try {
+      if (!this.#topic.tryPublish(value)) await this.#topic.publish(value, { signal: this.#stop.signal });
+      return true;
+    } catch (error) {
+      if (this.#stop.signal.aborted) return false;
+      throw error; // the topic was closed under the bridge: nothing more can go in
+    }
+  }
+}
+
+function coreSource(nc: NatsConnection, subject: string): Source {
+  return { sub: nc.subscribe(subject) };
+}
+
+async function jetStreamSource(
+  nc: NatsConnection,
+  nats: NatsModule,
+  subject: string,
+  js: JetStreamBridgeOptions,
+): Promise<Source> {
+  const stream = await ensureStream(nc, nats, js.stream, subject);
+  const consumer = await ensureConsumer(nc, nats, js.stream, js.durable, subject, js.ackWaitMs);
+  const subjects = stream.config.subjects ?? [];
+  const last = Math.max(consumer.ack_floor.stream_seq, stream.state.first_seq - 1);
+  const messages = await (await nc.jetstream().consumers.get(js.stream, js.durable)).consume({ max_messages: 512 });
+  return { messages, last, contiguous: subjects.length === 1 && subjects[0] === subject };
+}

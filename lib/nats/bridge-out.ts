@@ -1,0 +1,233 @@
+/**
+ * The 'out' direction of bridgeTopic(): reads a local Topic as one of its
+ * subscribers and publishes each message to NATS — core NATS (at most once,
+ * failed publishes counted) or JetStream (acknowledged, in order, retried
+ * across server restarts).
+ */
+import { randomBytes } from 'node:crypto';
+import type { JetStreamClient, NatsConnection } from 'nats';
+import type { CodecSpec, ResolvedCodec } from '../structures/codecs.js';
+import type { Subscriber } from '../structures/topic/subscriber.js';
+import { Topic } from '../structures/topic/topic.js';
+import {
+  type BridgeStats,
+  countReconnects,
+  type JetStreamBridgeOptions,
+  newStats,
+  type TopicBridge,
+} from './bridge-types.js';
+import { ensureStream } from './jetstream.js';
+import type { NatsModule } from './load.js';
+
+/** JetStream publishes awaiting their acknowledgement at once (they keep their order on the one connection). */
+const WINDOW = 256;
+/** How long one JetStream publish waits for its acknowledgement, in ms. */
+const PUBLISH_TIMEOUT_MS = 2000;
+
+interface Entry {
+  id: string;
+  bytes: Uint8Array;
+  state: 'sent' | 'acked' | 'failed';
+}
+
+export class BridgeOut implements TopicBridge {
+  readonly direction = 'out' as const;
+  readonly subject: string;
+  readonly done: Promise<void>;
+  readonly #nc: NatsConnection;
+  readonly #sub: Subscriber<unknown>;
+  readonly #codec: ResolvedCodec<unknown>;
+  readonly #stop: AbortController;
+  readonly #stats = newStats();
+
+  static async start(
+    name: string,
+    nc: NatsConnection,
+    nats: NatsModule,
+    opts: {
+      subject: string;
+      codec: ResolvedCodec<unknown>;
+      codecSpec: CodecSpec<unknown>;
+      js: JetStreamBridgeOptions | undefined;
+    },
+  ): Promise<BridgeOut> {
+    if (opts.js) await ensureStream(nc, nats, opts.js.stream, opts.subject);
+    const stop = new AbortController();
+    const sub = Topic.subscribe(name, { codec: opts.codecSpec, signal: stop.signal });
+    return new BridgeOut(nc, sub, stop, opts.subject, opts.codec, opts.js ? nc.jetstream() : undefined);
+  }
+
+  private constructor(
+    nc: NatsConnection,
+    sub: Subscriber<unknown>,
+    stop: AbortController,
+    subject: string,
+    codec: ResolvedCodec<unknown>,
+    js: JetStreamClient | undefined,
+  ) {
+    this.#nc = nc;
+    this.#sub = sub;
+    this.#stop = stop;
+    this.subject = subject;
+    this.#codec = codec;
+    sub.on('lagged', (skipped: number) => {
+      this.#stats.lagged += skipped;
+    });
+    countReconnects(nc, this.#stats, stop.signal);
+    this.done = this.#run(js);
+    this.done.catch(() => {}); // reported through `done`; not an unhandled rejection meanwhile
+  }
+
+  stats(): BridgeStats {
+    return { ...this.#stats };
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.done.catch(() => {});
+  }
+
+  async #run(js: JetStreamClient | undefined): Promise<void> {
+    try {
+      if (js) await this.#runJetStream(js);
+      else await this.#runCore();
+    } catch (error) {
+      if (!this.#stop.signal.aborted) throw error;
+    } finally {
+      this.#sub.close();
+      this.#stop.abort(); // ends the reconnect counter
+    }
+  }
+
+  async #runCore(): Promise<void> {
+    for (;;) {
+      const step = this.#sub.tryNext() ?? (await this.#sub.next());
+      if (step.done) break;
+      try {
+        this.#nc.publish(this.subject, this.#encode(step.value));
+        this.#stats.forwarded++;
+      } catch {
+        this.#stats.notForwarded++; // the connection is closed (or the message too large for the server)
+      }
+    }
+    if (!this.#nc.isClosed()) await this.#nc.flush();
+  }
+
+  /**
+   * JetStream: up to WINDOW publishes in flight, each naming the one before
+   * it (`expect.lastMsgID`), so the stream only ever appends in order. After
+   * a failure (a timeout across a server restart, "wrong last msg ID" behind
+   * it) the bridge waits for every publish in flight to settle, then sends
+   * again, in order, everything not acknowledged; the message IDs make the
+   * stream drop the ones it had stored already (its duplicate window).
+   */
+  async #runJetStream(js: JetStreamClient): Promise<void> {
+    const bridgeId = randomBytes(6).toString('hex');
+    const queue: Entry[] = [];
+    let count = 0;
+    let inFlight = 0;
+    let failing = false;
+    let lastAcked: string | undefined;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    let reading: Promise<IteratorResult<unknown, undefined>> | undefined;
+    let backoffMs = 50;
+    const poke = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const woken = () =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    const send = (entry: Entry, expect: string | undefined) => {
+      inFlight++;
+      entry.state = 'sent';
+      js.publish(this.subject, entry.bytes, {
+        msgID: entry.id,
+        timeout: PUBLISH_TIMEOUT_MS,
+        ...(expect ? { expect: { lastMsgID: expect } } : {}),
+      })
+        .then(
+          () => {
+            entry.state = 'acked';
+          },
+          () => {
+            entry.state = 'failed';
+            failing = true;
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          poke();
+        });
+    };
+    for (;;) {
+      while (queue[0]?.state === 'acked') {
+        lastAcked = (queue.shift() as Entry).id;
+        this.#stats.forwarded++;
+      }
+      if (this.#stop.signal.aborted) return;
+      if (failing) {
+        if (inFlight > 0) {
+          await woken();
+          continue;
+        }
+        await sleep(backoffMs, this.#stop.signal);
+        backoffMs = Math.min(backoffMs * 2, 1000);
+        failing = false;
+        let expect = lastAcked;
+        for (const entry of queue) {
+          if (entry.state !== 'acked') {
+            this.#stats.retried++;
+            send(entry, expect);
+          }
+          expect = entry.id;
+        }
+        continue;
+      }
+      if (ended) {
+        if (queue.length === 0) return;
+        await woken();
+        continue;
+      }
+      if (queue.length >= WINDOW) {
+        await woken();
+        continue;
+      }
+      let step = reading ? undefined : this.#sub.tryNext();
+      if (!step) {
+        reading ??= this.#sub.next();
+        const first = await Promise.race([reading, queue.length > 0 ? woken() : reading]);
+        if (first === undefined) continue; // an acknowledgement came first
+        step = first;
+        reading = undefined;
+      }
+      if (step.done) {
+        ended = true;
+        continue;
+      }
+      if (queue.length === 0 && !failing) backoffMs = 50;
+      const entry: Entry = { id: `${bridgeId}:${++count}`, bytes: this.#encode(step.value), state: 'sent' };
+      const expect = queue.length > 0 ? queue[queue.length - 1]?.id : lastAcked;
+      queue.push(entry);
+      send(entry, expect);
+    }
+  }
+
+  #encode(value: unknown): Uint8Array {
+    return this.#codec.encode(value, this.#sub.name, `the bridge of topic '${this.#sub.name}'`);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,55 @@
+/** The shapes a bridge shares with its two directions (./bridge-out.ts, ./bridge-in.ts), and its counters. */
+import type { NatsConnection } from 'nats';
+
+/** Counters of a bridge. */
+export interface BridgeStats {
+  /** Messages forwarded (for JetStream 'out': acknowledged by the stream). */
+  forwarded: number;
+  /** Messages it could not forward: a publish that failed (core NATS), a topic that refused it. */
+  notForwarded: number;
+  /** 'out': messages the local topic overwrote before the bridge read them ('drop-oldest'). */
+  lagged: number;
+  /** JetStream: publishes sent again after a failure ('out'); messages delivered again that were already forwarded ('in'). */
+  retried: number;
+  /** JetStream 'in': messages that came ahead of a missing one, put back until it comes. */
+  reordered: number;
+  /** Times the NATS client reconnected while the bridge ran. */
+  reconnects: number;
+}
+
+/** A running bridge. */
+export interface TopicBridge {
+  readonly direction: 'out' | 'in';
+  readonly subject: string;
+  /**
+   * 'out': resolves once the local topic ended (its publisher closed or
+   * died) and every message was forwarded (acknowledged, with JetStream);
+   * 'in': once stopped. Rejects with what stopped the bridge otherwise.
+   */
+  readonly done: Promise<void>;
+  stats(): BridgeStats;
+  /** Stops: unsubscribes from NATS and the topic (a topic the bridge created is closed and removed). Safe twice. */
+  stop(): Promise<void>;
+}
+
+/** JetStream options, checked, with defaults. */
+export interface JetStreamBridgeOptions {
+  stream: string;
+  durable: string;
+  ackWaitMs: number;
+}
+
+/** Counts the client's reconnects into `stats` until `signal` aborts. */
+export function countReconnects(nc: NatsConnection, stats: BridgeStats, signal: AbortSignal): void {
+  // At run time a QueuedIterator: stop() ends the loop below.
+  const status = nc.status() as AsyncIterable<{ type: string }> & { stop?(): void };
+  signal.addEventListener('abort', () => status.stop?.(), { once: true });
+  void (async () => {
+    for await (const event of status) if (event.type === 'reconnect') stats.reconnects++;
+  })().catch(() => {});
+}
+
+/** A fresh counter set. */
+export function newStats(): BridgeStats {
+  return { forwarded: 0, notForwarded: 0, lagged: 0, retried: 0, reordered: 0, reconnects: 0 };
+}

@@ -1,0 +1,28 @@
+/**
+ * The errors of shmkit/nats, built like lib/core/errors.ts builds shmkit's:
+ * a Node-style `code` and one sentence saying what to do.
+ */
+import { codedError } from '../core/errors.js';
+
+/**
+ * The optional peer dependency `nats` is not installed (or does not load):
+ * `ERR_SHMKIT_NO_NATS`, saying what to install. `cause` is the loader's error.
+ */
+export function noNatsError(cause?: unknown): Error & { code: string } {
+  const error = codedError(
+    'ERR_SHMKIT_NO_NATS',
+    "shmkit/nats needs the 'nats' client, an optional peer dependency: run `npm install nats` (v2.29 or later 2.x).",
+  );
+  if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, enumerable: false });
+  return error;
+}
+
+/** No service answers on `subject` (NATS "no responders"): like `ENOENT` of Client.connect for a name. */
+export function noServiceError(subject: string, method: string): Error & { code: string } {
+  return codedError('ENOENT', `no service answers on NATS subject '${subject}' (method '${method}')`);
+}
+
+/** The remote service connection was closed: pending calls reject with `ERR_SHMKIT_CLOSED`. */
+export function remoteClosedError(subject: string): Error & { code: string } {
+  return codedError('ERR_SHMKIT_CLOSED', `the NATS client of service '${subject}' is closed`);
+}

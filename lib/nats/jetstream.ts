@@ -1,0 +1,56 @@
+/**
+ * The JetStream objects a bridge needs: its stream (file storage, so a
+ * server restart keeps it) and, inbound, its durable consumer.
+ */
+import type { ConsumerInfo, NatsConnection, StreamInfo } from 'nats';
+import type { NatsModule } from './load.js';
+
+/** The stream `name`; created on `subject` (file storage) when missing. */
+export async function ensureStream(
+  nc: NatsConnection,
+  nats: NatsModule,
+  name: string,
+  subject: string,
+): Promise<StreamInfo> {
+  const jsm = await nc.jetstreamManager();
+  try {
+    return await jsm.streams.info(name);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    return await jsm.streams.add({ name, subjects: [subject], storage: nats.StorageType.File });
+  }
+}
+
+/**
+ * The durable consumer `durable` of `stream` on `subject` (explicit acks,
+ * from the stream's start), created when missing. `ackWaitMs`: how long a
+ * delivered message may stay unacknowledged before it is redelivered.
+ */
+export async function ensureConsumer(
+  nc: NatsConnection,
+  nats: NatsModule,
+  stream: string,
+  durable: string,
+  subject: string,
+  ackWaitMs: number,
+): Promise<ConsumerInfo> {
+  const jsm = await nc.jetstreamManager();
+  try {
+    return await jsm.consumers.info(stream, durable);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    return await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: nats.AckPolicy.Explicit,
+      deliver_policy: nats.DeliverPolicy.All,
+      filter_subject: subject,
+      ack_wait: nats.nanos(ackWaitMs),
+      max_ack_pending: 4096,
+    });
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const { code, api_error: api } = error as { code?: string; api_error?: { code?: number } };
+  return code === '404' || api?.code === 404 || /not found/i.test(String((error as Error)?.message));
+}
