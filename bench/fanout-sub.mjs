@@ -96,14 +96,32 @@ async function readTopic(name) {
     announced += count;
   });
   await send({ ctl: 'ready' });
-  for (;;) {
-    let step = sub.tryNext();
-    if (step === undefined) step = await sub.next();
-    if (step.done) return;
-    const bytes = step.value;
+  const check = (bytes) => {
     const seq = (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
     verifyBytes(bytes, size, seq);
     take(seq);
+  };
+  for (;;) {
+    // 'block': read in place (peek/release; no copy, as the socket rows read frames out of the
+    // chunk they received). 'drop-oldest' copies (tryNext): a lapped view may be torn.
+    if (cfg.policy === 'block') {
+      const view = sub.peek();
+      if (view !== undefined) {
+        check(view);
+        sub.release();
+        continue;
+      }
+    } else {
+      const step = sub.tryNext();
+      if (step !== undefined) {
+        if (step.done) return;
+        check(step.value);
+        continue;
+      }
+    }
+    const step = await sub.next(); // nothing there now: wait (and take one, copied)
+    if (step.done) return;
+    check(step.value);
   }
 }
 

@@ -56,7 +56,7 @@ export const FANOUT_PRIMITIVES = [
     kind: 'fan-topic',
     policy: 'block',
     ...fanout,
-    api: "Topic.create(name, { codec: 'raw', slowSubscriber: 'block' }).publishSync(bytes); 4 × Topic.subscribe … tryNext()/next()",
+    api: "Topic.create(name, { codec: 'raw', slowSubscriber: 'block' }).publishSync(bytes); 4 × Topic.subscribe … peek()/release() (in place), next() to wait",
   },
   {
     id: 'fan-topic-drop',
@@ -65,7 +65,7 @@ export const FANOUT_PRIMITIVES = [
     kind: 'fan-topic',
     policy: 'drop-oldest',
     ...fanout,
-    api: "as fan-topic, slowSubscriber: 'drop-oldest' (the publisher never waits; lapped subscribers skip, counted)",
+    api: "as fan-topic, slowSubscriber: 'drop-oldest' (the publisher never waits; lapped subscribers skip, counted); tryNext() copies (a lapped view may be torn)",
   },
   {
     id: 'fan-topic-drop-1',
