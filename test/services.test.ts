@@ -276,6 +276,35 @@ describe('Service and Client: calls', () => {
     await closeAndCheck(svc, name);
   });
 
+  it('a freed place goes to the call waiting for it, not to a call made in the answer’s continuation: no ERR_SHMKIT_OVERLOADED from the server', async () => {
+    const { svc, name } = await serve({ maxInFlightPerClient: 1 });
+    svc.handle('slow', async (n: number) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return n;
+    });
+    const client = await connect(name);
+    const order: unknown[] = [];
+    // A is in flight, B waits for its place; A's caller makes C the moment A answers.
+    const a = client.call('slow', 1).then(async (n) => {
+      order.push(n);
+      return client.call('slow', 3).then((m) => order.push(m));
+    });
+    const b = client.call('slow', 2).then((n) => order.push(n));
+    await Promise.all([a, b]);
+    expect(order).toEqual([1, 2, 3]); // B went before C, and nothing was refused
+    // An abort while waiting takes the caller out of the line; the place goes to the next one.
+    const gate = client.call('slow', 4);
+    const controller = new AbortController();
+    const aborted = client.call('slow', 5, { signal: controller.signal });
+    const next = client.call('slow', 6);
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await Promise.all([gate, next])).toEqual([4, 6]);
+    expect(svc.stats()).toMatchObject({ callsStarted: 5, callsCompleted: 5, callsFailed: 0 });
+    await client.close();
+    await closeAndCheck(svc, name);
+  });
+
   it('Client.close() with calls pending rejects them with ERR_SHMKIT_CLOSED and aborts their handlers', async () => {
     const { svc, name, seen } = await serve();
     const client = await connect(name);

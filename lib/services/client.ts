@@ -142,6 +142,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   #outbox: Uint8Array[] = [];
   #flushing: Promise<void> | undefined;
   #slotWaiters: Array<() => void> = [];
+  /** In-flight places handed to woken waiters and not taken by their call yet. */
+  #reserved = 0;
   #draining = false;
   #reader: AbortController | undefined;
   #ref = true;
@@ -325,9 +327,17 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
       requireMethod(method);
       if (signal?.aborted) throw abortError(signal);
       if (this.#roomNow(whenBusy)) return this.#issue(this.#takeId(), method, params, timeoutMs, signal);
-      return this.#admit(whenBusy, signal).then(() => {
-        if (signal?.aborted) throw abortError(signal);
-        return this.#issue(this.#takeId(), method, params, timeoutMs, signal);
+      return this.#admit(signal).then(() => {
+        this.#checkAfterWait(signal);
+        let issued: Promise<ResultOf<M[K]>>;
+        try {
+          issued = this.#issue(this.#takeId(), method, params, timeoutMs, signal);
+        } catch (error) {
+          this.#dropReserved();
+          throw error;
+        }
+        this.#reserved--; // the place is the pending call's now
+        return issued;
       });
     } catch (error) {
       return Promise.reject(error);
@@ -375,7 +385,14 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     options?: CallOptions,
   ): AsyncGenerator<ChunkOf<M[K]>, void, undefined> {
     type T = ChunkOf<M[K]>;
-    const { id, timeoutMs, signal } = await this.#begin(method, options);
+    const { id, timeoutMs, signal, reserved } = await this.#begin(method, options);
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(REQ.stream, id, method, this.#encode(params)); // before anything is registered
+    } catch (error) {
+      if (reserved) this.#dropReserved();
+      throw error;
+    }
     const chunks: T[] = [];
     let finished = false;
     let failure: Error | undefined;
@@ -404,7 +421,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         poke();
       },
     });
-    this.#send(encodeFrame(REQ.stream, id, method, this.#encode(params)));
+    if (reserved) this.#reserved--; // the place is the stream's now
+    this.#send(frame);
     let taken = 0;
     try {
       for (;;) {
@@ -677,24 +695,28 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   async #begin(
     method: unknown,
     options: CallOptions | undefined,
-  ): Promise<{ id: number; timeoutMs: number; signal: AbortSignal | undefined }> {
+  ): Promise<{ id: number; timeoutMs: number; signal: AbortSignal | undefined; reserved: boolean }> {
     const { timeoutMs, signal, whenBusy } = callOptions(options);
     requireMethod(method);
     if (signal?.aborted) throw abortError(signal);
-    await this.#admit(whenBusy, signal);
-    if (signal?.aborted) throw abortError(signal);
-    return { id: this.#takeId(), timeoutMs, signal };
+    if (this.#roomNow(whenBusy)) return { id: this.#takeId(), timeoutMs, signal, reserved: false };
+    await this.#admit(signal);
+    this.#checkAfterWait(signal);
+    // The place stays reserved until the stream is registered (an await away).
+    return { id: this.#takeId(), timeoutMs, signal, reserved: true };
   }
 
   /**
    * True when a call may go out now; false when it must wait for an
-   * in-flight place. Throws when this client is closed, the service drains,
-   * or it is busy and `whenBusy` is 'reject'.
+   * in-flight place (none free, or callers already wait for one: they go
+   * first). Throws when this client is closed, the service drains, or it is
+   * busy and `whenBusy` is 'reject'.
    */
   #roomNow(whenBusy: 'wait' | 'reject'): boolean {
     this.#live();
     if (this.#draining) throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.service, 'it is draining: no new calls');
-    if (this.#pending.size < this.#limits.maxInFlightPerClient) return true;
+    if (this.#pending.size + this.#reserved < this.#limits.maxInFlightPerClient && this.#slotWaiters.length === 0)
+      return true;
     if (whenBusy === 'reject') {
       throw serviceError(
         'ERR_SHMKIT_OVERLOADED',
@@ -705,23 +727,53 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     return false;
   }
 
-  /** Waits (or refuses) while maxInFlightPerClient calls are pending. */
-  async #admit(whenBusy: 'wait' | 'reject', signal: AbortSignal | undefined): Promise<void> {
-    while (!this.#roomNow(whenBusy)) {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(abortError(signal as AbortSignal));
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.#slotWaiters.push(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        });
-      });
+  /**
+   * Waits, in line, for an in-flight place: #released() reserves one for the
+   * first waiter before it wakes it, so no call made meanwhile can take it
+   * (the server would refuse the extra call with ERR_SHMKIT_OVERLOADED). An
+   * abort takes the caller out of the line.
+   */
+  #admit(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const at = this.#slotWaiters.indexOf(waiter);
+        if (at >= 0) this.#slotWaiters.splice(at, 1);
+        reject(abortError(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#slotWaiters.push(waiter);
+    });
+  }
+
+  /** After the wait: throws (passing the reserved place on) when the call may not go now after all. */
+  #checkAfterWait(signal: AbortSignal | undefined): void {
+    try {
+      this.#live();
+      if (this.#draining)
+        throw serviceError('ERR_SHMKIT_SERVICE_DRAINING', this.service, 'it is draining: no new calls');
+      if (signal?.aborted) throw abortError(signal);
+    } catch (error) {
+      this.#dropReserved();
+      throw error;
     }
   }
 
-  /** A call left: the next waiting one may go. */
+  /** A reserved place its caller will not use: the next waiter gets it. */
+  #dropReserved(): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
+    this.#released();
+  }
+
+  /** A call left: the places now free go to the waiting callers, first come first served. */
   #released(): void {
-    this.#slotWaiters.shift()?.();
+    while (this.#slotWaiters.length > 0 && this.#pending.size + this.#reserved < this.#limits.maxInFlightPerClient) {
+      this.#reserved++;
+      (this.#slotWaiters.shift() as () => void)();
+    }
   }
 
   #takeId(): number {

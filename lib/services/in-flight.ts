@@ -16,10 +16,17 @@ export interface CallContext {
   readonly method: string;
 }
 
-/** @internal A call in flight: its id, method, connection and arrival, and whether it was cancelled. */
-export class InFlightCall implements CallContext {
+/**
+ * @internal A call in flight: its id, method, connection and arrival,
+ * whether it was cancelled, and the context its handler gets (`ctx`: a
+ * plain object, so a handler may spread it; its `signal` is an own getter
+ * that makes the AbortSignal on first use).
+ */
+export class InFlightCall {
   #controller: AbortController | undefined;
   #aborted = false;
+  /** What the handler gets: `{ signal, client, method }`. */
+  readonly ctx: CallContext;
 
   constructor(
     readonly id: number,
@@ -27,13 +34,23 @@ export class InFlightCall implements CallContext {
     readonly client: Connection,
     /** performance.now() when the call arrived (ms). */
     readonly arrived: number,
-  ) {}
+  ) {
+    const call = this;
+    this.ctx = {
+      client,
+      method,
+      get signal() {
+        return call.signal;
+      },
+    };
+  }
 
   /** True once the call was cancelled (by its caller, its connection's end, or a forced close). */
   get aborted(): boolean {
     return this.#aborted;
   }
 
+  /** The signal the handler sees, made on first use (already aborted if the call was). */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();

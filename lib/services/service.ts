@@ -577,7 +577,7 @@ export class Service extends EventEmitter {
     }
     let result: unknown;
     try {
-      result = handler(params, call);
+      result = handler(params, call.ctx);
     } catch (error) {
       this.#reply(call, error, true);
       return;
@@ -631,7 +631,7 @@ export class Service extends EventEmitter {
     const onAbort = () => pace.wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const source = (await handler(params, call)) as AsyncIterable<unknown> | Iterable<unknown>;
+      const source = (await handler(params, call.ctx)) as AsyncIterable<unknown> | Iterable<unknown>;
       const make =
         (source as AsyncIterable<unknown>)?.[Symbol.asyncIterator] ?? (source as Iterable<unknown>)?.[Symbol.iterator];
       if (typeof make !== 'function') throw new TypeError(`the handler of stream '${method}' returned no iterable`);
