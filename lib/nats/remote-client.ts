@@ -120,7 +120,14 @@ export class RemoteClient<M extends object = ServiceMethods> extends EventEmitte
             }
           },
         });
-        this.#send(method, 'call', params, reply, timeoutMs);
+        try {
+          this.#send(method, 'call', params, reply, timeoutMs);
+        } catch (error) {
+          // Nothing went out (the codec refused the params, or the connection is closed): forget the call.
+          this.#pending.delete(reply);
+          stop();
+          reject(error);
+        }
       });
     } catch (error) {
       return Promise.reject(error);
@@ -173,7 +180,14 @@ export class RemoteClient<M extends object = ServiceMethods> extends EventEmitte
         poke();
       },
     });
-    this.#send(method, 'stream', params, reply, timeoutMs);
+    try {
+      this.#send(method, 'stream', params, reply, timeoutMs);
+    } catch (error) {
+      // Nothing went out: forget the stream (no cancel to send).
+      this.#pending.delete(reply);
+      stop();
+      throw error;
+    }
     try {
       for (;;) {
         while (chunks.length > 0) {
