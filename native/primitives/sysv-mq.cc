@@ -22,6 +22,7 @@
 #include "core/interrupt.h"
 #include "core/open_mode.h"
 #include "core/waiter.h"
+#include "primitives/sysv-ipc.h"
 
 namespace shmkit {
 
@@ -302,12 +303,6 @@ class SendJob : public WaitJob {
   JobToken token_;
 };
 
-int RequireId(const Napi::Value& value) {
-  double id = RequireNumber(value, "id");
-  if (id < 0 || id > 2147483647.0) throw ArgRangeError(value.Env(), "id out of range");
-  return static_cast<int>(id);
-}
-
 long RequireType(const Napi::Value& value) {
   double type = RequireNumber(value, "type");
   if (type < -2147483648.0 || type > 2147483647.0) {
@@ -326,7 +321,7 @@ size_t RequireSize(const Napi::Value& value, const char* what) {
 
 // receive and receiveAsync begin with (id, type, maxBytes, truncate).
 ReceiveRequest RequireReceiveRequest(const Napi::CallbackInfo& info) {
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   long type = RequireType(info[1]);
   size_t maxBytes = RequireSize(info[2], "maxBytes");
   return {id, type, maxBytes, info[3].ToBoolean() ? MSG_NOERROR : 0};
@@ -356,7 +351,7 @@ void BackOff(int64_t& stepNs, int64_t deadlineNs) {
 // sysv.get(key, openMode, mode) -> { id, created }; openMode 'private' uses IPC_PRIVATE.
 Napi::Value Msgget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto key = static_cast<key_t>(static_cast<int32_t>(RequireNumber(info[0], "key")));
+  key_t key = RequireSysvKey(info[0]);
   std::string openMode = RequireString(info[1], "openMode");
   auto mode = static_cast<int>(RequireNumber(info[2], "mode")) & 0777;
   Opened<int> opened{-1, false};
@@ -371,11 +366,7 @@ Napi::Value Msgget(const Napi::CallbackInfo& info) {
     throw ArgValueError(env, "openMode must be 'create', 'open', 'openOrCreate' or 'private'");
   }
   int id = opened.handle;
-  if (id < 0) {
-    char subject[32];
-    std::snprintf(subject, sizeof(subject), "key 0x%08x", static_cast<unsigned>(key));
-    throw ErrnoError(env, errno, "msgget", subject);
-  }
+  if (id < 0) throw ErrnoError(env, errno, "msgget", SysvKeySubject(key));
   Napi::Object result = Napi::Object::New(env);
   result.Set("id", id);
   result.Set("created", opened.created);
@@ -394,7 +385,7 @@ Napi::Value Ftok(const Napi::CallbackInfo& info) {
 // stayed full (nowait, or timeoutMs ran out).
 Napi::Value MsgSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   std::vector<char> buf = RequireMessage(info[1], info[2]);
   bool nowait = info[3].ToBoolean();
   double timeoutMs = RequireNumber(info[4], "timeoutMs");
@@ -442,7 +433,7 @@ Napi::Value MsgReceive(const Napi::CallbackInfo& info) {
 // sysv.sendAsync(id, type, data, token, timeoutMs, ref, callback) -> waitId
 Napi::Value MsgSendAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   std::vector<char> buf = RequireMessage(info[1], info[2]);
   auto token = static_cast<uint32_t>(RequireNumber(info[3], "token"));
   AsyncArgs args = RequireAsyncArgs(info, 4);
@@ -500,7 +491,7 @@ Napi::Value MsgTake(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgStat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   msqid_ds ds;
   if (msgctl(id, IPC_STAT, &ds) != 0) throw ErrnoError(env, errno, "msgctl", Subject(id));
   Napi::Object result = Napi::Object::New(env);
@@ -524,7 +515,7 @@ Napi::Value MsgStat(const Napi::CallbackInfo& info) {
 // sysv.set(id, maxBytes | -1, mode | -1)
 Napi::Value MsgSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   double maxBytes = RequireNumber(info[1], "maxBytes");
   double mode = RequireNumber(info[2], "mode");
   msqid_ds ds;
@@ -536,7 +527,7 @@ Napi::Value MsgSet(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MsgRemove(const Napi::CallbackInfo& info) {
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   if (msgctl(id, IPC_RMID, nullptr) != 0) {
     throw ErrnoError(info.Env(), errno, "msgctl", Subject(id));
   }

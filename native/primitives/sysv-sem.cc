@@ -15,6 +15,7 @@
 #include "core/deadline.h"
 #include "core/errors.h"
 #include "core/waiter.h"
+#include "primitives/sysv-ipc.h"
 
 namespace shmkit {
 
@@ -30,35 +31,12 @@ union semun {
 
 std::string Subject(int id) { return "semid " + std::to_string(id); }
 
-std::string KeySubject(key_t key) {
-  char subject[32];
-  std::snprintf(subject, sizeof(subject), "key 0x%08x", static_cast<unsigned>(key));
-  return subject;
-}
-
-int RequireId(const Napi::Value& value) {
-  double id = RequireNumber(value, "id");
-  if (id < 0 || id > 2147483647.0 || id != static_cast<double>(static_cast<int>(id))) {
-    throw ArgRangeError(value.Env(), "id out of range");
-  }
-  return static_cast<int>(id);
-}
-
 int RequireIndex(const Napi::Value& value) {
   double index = RequireNumber(value, "index");
   if (index < 0 || index > 65535.0 || index != static_cast<double>(static_cast<int>(index))) {
     throw ArgRangeError(value.Env(), "index out of range");
   }
   return static_cast<int>(index);
-}
-
-key_t RequireKey(const Napi::Value& value) {
-  double key = RequireNumber(value, "key");
-  if (key < -2147483648.0 || key > 4294967295.0 ||
-      key != static_cast<double>(static_cast<int64_t>(key))) {
-    throw ArgRangeError(value.Env(), "key out of range");
-  }
-  return static_cast<key_t>(static_cast<uint32_t>(static_cast<int64_t>(key)));
 }
 
 // The operations of one semop: an Int32Array of (index, delta, flags)
@@ -149,7 +127,7 @@ class SemopJob : public WaitJob {
 // 'create' (IPC_CREAT|IPC_EXCL), 'open' (count 0), 'private' (IPC_PRIVATE).
 Napi::Value Semget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  key_t key = RequireKey(info[0]);
+  key_t key = RequireSysvKey(info[0]);
   std::string openMode = RequireString(info[1], "openMode");
   double count = RequireNumber(info[2], "count");
   if (count < 0 || count > 65535.0) throw ArgRangeError(env, "count out of range");
@@ -169,7 +147,7 @@ Napi::Value Semget(const Napi::CallbackInfo& info) {
   } else {
     throw ArgValueError(env, "openMode must be 'create', 'open' or 'private'");
   }
-  if (id < 0) throw ErrnoError(env, errno, "semget", KeySubject(key));
+  if (id < 0) throw ErrnoError(env, errno, "semget", SysvKeySubject(key));
   Napi::Object result = Napi::Object::New(env);
   result.Set("id", id);
   result.Set("created", created);
@@ -180,7 +158,7 @@ Napi::Value Semget(const Napi::CallbackInfo& info) {
 // (every operation gets IPC_NOWAIT).
 Napi::Value TryOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   std::vector<sembuf> ops = RequireOps(info[1]);
   for (sembuf& op : ops) op.sem_flg = static_cast<short>(op.sem_flg | IPC_NOWAIT);
   for (;;) {
@@ -194,7 +172,7 @@ Napi::Value TryOp(const Napi::CallbackInfo& info) {
 // when an operation with IPC_NOWAIT could not proceed.
 Napi::Value OpSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   double timeoutMs = RequireNumber(info[2], "timeoutMs");
   SemopJob job(id, RequireOps(info[1]));
   return Napi::String::New(env, WaitResultName(RunSync(env, job, timeoutMs)));
@@ -203,7 +181,7 @@ Napi::Value OpSync(const Napi::CallbackInfo& info) {
 // sysvSem.opAsync(id, ops, timeoutMs, ref, callback) -> waitId
 Napi::Value OpAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   std::vector<sembuf> ops = RequireOps(info[1]);
   AsyncArgs args = RequireAsyncArgs(info, 2);
   return StartWait(env, std::make_unique<SemopJob>(id, std::move(ops)), args, env.Undefined());
@@ -212,7 +190,7 @@ Napi::Value OpAsync(const Napi::CallbackInfo& info) {
 // semctl(id, index, cmd) for the commands that return a number.
 Napi::Value CtlNumber(const Napi::CallbackInfo& info, int cmd) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   int index = RequireIndex(info[1]);
   int result = semctl(id, index, cmd);
   if (result < 0) throw ErrnoError(env, errno, "semctl", Subject(id));
@@ -227,7 +205,7 @@ Napi::Value GetPid(const Napi::CallbackInfo& info) { return CtlNumber(info, GETP
 // sysvSem.setVal(id, index, value)
 Napi::Value SetVal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   int index = RequireIndex(info[1]);
   double value = RequireNumber(info[2], "value");
   if (value < 0 || value > 32767.0) throw ArgRangeError(env, "value out of range");
@@ -248,7 +226,7 @@ int CountOf(Napi::Env env, int id) {
 // sysvSem.getAll(id) -> number[] (GETALL)
 Napi::Value GetAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   std::vector<unsigned short> values(static_cast<size_t>(CountOf(env, id)));
   semun arg{};
   arg.array = values.data();
@@ -261,7 +239,7 @@ Napi::Value GetAll(const Napi::CallbackInfo& info) {
 // sysvSem.setAll(id, Int32Array of one value per semaphore) (SETALL)
 Napi::Value SetAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   if (!info[1].IsTypedArray() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     throw ArgTypeError(env, "values must be an Int32Array");
@@ -284,7 +262,7 @@ Napi::Value SetAll(const Napi::CallbackInfo& info) {
 
 Napi::Value SemStat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   semid_ds ds;
   semun arg{};
   arg.buf = &ds;
@@ -305,7 +283,7 @@ Napi::Value SemStat(const Napi::CallbackInfo& info) {
 // sysvSem.setMode(id, mode): semctl IPC_SET of the permission bits.
 Napi::Value SetMode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   int mode = static_cast<int>(RequireNumber(info[1], "mode")) & 0777;
   semid_ds ds;
   semun arg{};
@@ -317,7 +295,7 @@ Napi::Value SetMode(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Remove(const Napi::CallbackInfo& info) {
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   if (semctl(id, 0, IPC_RMID) != 0) throw ErrnoError(info.Env(), errno, "semctl", Subject(id));
   return info.Env().Undefined();
 }

@@ -10,6 +10,7 @@
 #include "core/addon.h"
 #include "core/errors.h"
 #include "primitives/shm.h"
+#include "primitives/sysv-ipc.h"
 
 namespace shmkit {
 
@@ -18,35 +19,12 @@ namespace {
 
 std::string Subject(int id) { return "shmid " + std::to_string(id); }
 
-std::string KeySubject(key_t key) {
-  char subject[32];
-  std::snprintf(subject, sizeof(subject), "key 0x%08x", static_cast<unsigned>(key));
-  return subject;
-}
-
-int RequireId(const Napi::Value& value) {
-  double id = RequireNumber(value, "id");
-  if (id < 0 || id > 2147483647.0 || id != static_cast<double>(static_cast<int>(id))) {
-    throw ArgRangeError(value.Env(), "id out of range");
-  }
-  return static_cast<int>(id);
-}
-
-key_t RequireKey(const Napi::Value& value) {
-  double key = RequireNumber(value, "key");
-  if (key < -2147483648.0 || key > 4294967295.0 ||
-      key != static_cast<double>(static_cast<int64_t>(key))) {
-    throw ArgRangeError(value.Env(), "key out of range");
-  }
-  return static_cast<key_t>(static_cast<uint32_t>(static_cast<int64_t>(key)));
-}
-
 // sysvShm.get(key, openMode, size, mode) -> { id, created }. openMode:
 // 'create' (IPC_CREAT|IPC_EXCL), 'open' (size 0: any size), 'private'
 // (IPC_PRIVATE, key ignored).
 Napi::Value Shmget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  key_t key = RequireKey(info[0]);
+  key_t key = RequireSysvKey(info[0]);
   std::string openMode = RequireString(info[1], "openMode");
   double size = RequireNumber(info[2], "size");
   if (size < 0 || size > 9007199254740991.0 ||
@@ -68,7 +46,7 @@ Napi::Value Shmget(const Napi::CallbackInfo& info) {
   } else {
     throw ArgValueError(env, "openMode must be 'create', 'open' or 'private'");
   }
-  if (id < 0) throw ErrnoError(env, errno, "shmget", KeySubject(key));
+  if (id < 0) throw ErrnoError(env, errno, "shmget", SysvKeySubject(key));
   Napi::Object result = Napi::Object::New(env);
   result.Set("id", id);
   result.Set("created", created);
@@ -83,7 +61,7 @@ bool Stat(int id, shmid_ds* ds) { return shmctl(id, IPC_STAT, ds) == 0; }
 // V has no private copy-on-write attach, as a read-only POSIX mapping has).
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   void* address = shmat(id, nullptr, 0);
   if (address == reinterpret_cast<void*>(-1)) throw ErrnoError(env, errno, "shmat", Subject(id));
   // The size of the segment now attached (the attachment keeps it from going
@@ -99,7 +77,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
 
 Napi::Value ShmStat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   shmid_ds ds;
   if (!Stat(id, &ds)) throw ErrnoError(env, errno, "shmctl", Subject(id));
   Napi::Object result = Napi::Object::New(env);
@@ -123,7 +101,7 @@ Napi::Value ShmStat(const Napi::CallbackInfo& info) {
 // sysvShm.setMode(id, mode): shmctl IPC_SET of the permission bits.
 Napi::Value SetMode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   int mode = static_cast<int>(RequireNumber(info[1], "mode")) & 0777;
   shmid_ds ds;
   if (!Stat(id, &ds)) throw ErrnoError(env, errno, "shmctl", Subject(id));
@@ -133,7 +111,7 @@ Napi::Value SetMode(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Remove(const Napi::CallbackInfo& info) {
-  int id = RequireId(info[0]);
+  int id = RequireSysvId(info[0]);
   if (shmctl(id, IPC_RMID, nullptr) != 0) {
     throw ErrnoError(info.Env(), errno, "shmctl", Subject(id));
   }
