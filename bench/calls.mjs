@@ -17,7 +17,7 @@ import { spread } from './format.mjs';
 import { percentilesUs } from './histogram.mjs';
 import { failure, VerificationError } from './message.mjs';
 import { pinSelf, TASKSET } from './placement.mjs';
-import { runCount, STEADY, warmUp } from './steady.mjs';
+import { measureSteady, STEADY } from './steady.mjs';
 
 const SERVER = join(dirname(fileURLToPath(import.meta.url)), 'call-server.mjs');
 
@@ -377,37 +377,14 @@ export async function callThroughputCase(res, prim, options, progress = {}) {
       a = (a + n) >>> 0;
       return { seconds };
     };
-    const common = options.count ?? CALL_COMMON;
-    const first = Math.max(2, Math.round(common / 10));
-    let rate;
-    if (options.quick) {
-      progress.step?.(`${prim.label} calls warm-up`);
-      const warm = await runOnce(first);
-      rate = first / warm.seconds;
-      row.warmup = { calls: first, seconds: warm.seconds };
-    } else {
-      let w = 0;
-      const warm = await warmUp((n) => {
-        progress.step?.(`${prim.label} calls warm-up ${++w}`);
-        return runOnce(n);
-      }, first);
-      rate = warm.msgsPerSec;
-      row.warmup = { calls: warm.messages, seconds: warm.seconds };
-      row.stable = warm.stable;
-    }
-    const sized = runCount({
-      common: CALL_COMMON,
-      rate,
-      duration: options.duration,
-      quick: options.quick,
-      fixed: options.count,
-    });
-    row.count = sized.count;
-    if (sized.reduced) row.reduced = true;
-    for (let run = 1; run <= options.repeat; run++) {
-      progress.step?.(`${prim.label} calls run ${run}/${options.repeat}`);
-      const { seconds } = await runOnce(sized.count);
-      row.runs.push({ count: sized.count, seconds, callsPerSec: sized.count / seconds });
+    const step = (text) => progress.step?.(`${prim.label} calls ${text}`);
+    const measured = await measureSteady(runOnce, { common: CALL_COMMON, options, step });
+    row.warmup = { calls: measured.warmup.count, seconds: measured.warmup.seconds };
+    if (measured.stable !== undefined) row.stable = measured.stable;
+    row.count = measured.count;
+    if (measured.reduced) row.reduced = true;
+    for (const { seconds } of measured.runs) {
+      row.runs.push({ count: measured.count, seconds, callsPerSec: measured.count / seconds });
     }
     row.callsPerSec = spread(row.runs.map((r) => r.callsPerSec));
   });

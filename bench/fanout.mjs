@@ -16,7 +16,7 @@ import * as shmkit from 'shmkit';
 import { forkChild } from './fork.mjs';
 import { spread } from './format.mjs';
 import { dropHook, failure, makeTemplate, stamp, stringMessage } from './message.mjs';
-import { runCount, warmUp } from './steady.mjs';
+import { measureSteady } from './steady.mjs';
 
 const SUB = join(dirname(fileURLToPath(import.meta.url)), 'fanout-sub.mjs');
 
@@ -274,38 +274,13 @@ export async function fanoutCase(res, prim, size, options, progress = {}) {
       const skipped = reports.reduce((sum, r) => sum + r.skipped, 0);
       return { count, seconds, delivered, skipped, cpuUs: (cpu.user + cpu.system) / count };
     };
-    const common = options.count ?? FANOUT_COMMON;
-    const first = Math.max(2, Math.round(common / 10));
-    let rate;
-    if (options.quick) {
-      progress.step?.(`${prim.label} ${size} B warm-up`);
-      const warm = await runOnce(first);
-      rate = first / warm.seconds;
-      row.warmup = { messages: first, seconds: warm.seconds };
-    } else {
-      let w = 0;
-      const warm = await warmUp((n) => {
-        progress.step?.(`${prim.label} ${size} B warm-up ${++w}`);
-        return runOnce(n);
-      }, first);
-      rate = warm.msgsPerSec;
-      row.warmup = { messages: warm.messages, seconds: warm.seconds };
-      row.stable = warm.stable;
-    }
-    const sized = runCount({
-      common: FANOUT_COMMON,
-      rate,
-      duration: options.duration,
-      quick: options.quick,
-      fixed: options.count,
-    });
-    row.count = sized.count;
-    if (sized.reduced) row.reduced = true;
-    for (let run = 1; run <= options.repeat; run++) {
-      progress.step?.(`${prim.label} ${size} B run ${run}/${options.repeat}`);
-      const r = await runOnce(sized.count);
-      row.runs.push({ ...r, msgsPerSec: r.delivered / r.seconds });
-    }
+    const step = (text) => progress.step?.(`${prim.label} ${size} B ${text}`);
+    const measured = await measureSteady(runOnce, { common: FANOUT_COMMON, options, step });
+    row.warmup = { messages: measured.warmup.count, seconds: measured.warmup.seconds };
+    if (measured.stable !== undefined) row.stable = measured.stable;
+    row.count = measured.count;
+    if (measured.reduced) row.reduced = true;
+    for (const r of measured.runs) row.runs.push({ ...r, msgsPerSec: r.delivered / r.seconds });
     row.msgsPerSec = spread(row.runs.map((r) => r.msgsPerSec));
     row.publishedPerSec = spread(row.runs.map((r) => r.count / r.seconds));
     row.publisherCpuUs = spread(row.runs.map((r) => r.cpuUs));

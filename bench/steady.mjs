@@ -84,3 +84,39 @@ export function runCount({ common, rate, duration, quick, fixed }, rules = STEAD
   if (common / rate > cap) return { count: Math.max(Math.min(common, 20), Math.floor(rate * cap)), reduced: true };
   return { count: Math.max(common, Math.ceil(rate * duration)), reduced: false };
 }
+
+/**
+ * The measured part of a case that sizes its own runs (the call and fan-out rows): a warm-up
+ * (--quick: one run of a tenth of the count; else warmUp's windows), then options.repeat runs of
+ * runCount's size. runOnce(n) → { seconds, … } runs n messages (or calls); step(text) reports
+ * progress ('warm-up', 'warm-up 2', 'run 1/3'). Resolves with { warmup: { count, seconds },
+ * stable (undefined with --quick), count, reduced, runs: runOnce's answers of the measured runs }.
+ */
+export async function measureSteady(runOnce, { common, options, step }) {
+  const first = Math.max(2, Math.round((options.count ?? common) / 10));
+  let rate;
+  let warmup;
+  let stable;
+  if (options.quick) {
+    step('warm-up');
+    const warm = await runOnce(first);
+    rate = first / warm.seconds;
+    warmup = { count: first, seconds: warm.seconds };
+  } else {
+    let w = 0;
+    const warm = await warmUp((n) => {
+      step(`warm-up ${++w}`);
+      return runOnce(n);
+    }, first);
+    rate = warm.msgsPerSec;
+    warmup = { count: warm.messages, seconds: warm.seconds };
+    stable = warm.stable;
+  }
+  const sized = runCount({ common, rate, duration: options.duration, quick: options.quick, fixed: options.count });
+  const runs = [];
+  for (let run = 1; run <= options.repeat; run++) {
+    step(`run ${run}/${options.repeat}`);
+    runs.push(await runOnce(sized.count));
+  }
+  return { warmup, stable, count: sized.count, reduced: sized.reduced, runs };
+}
