@@ -22,6 +22,7 @@ import { idleCase } from './idle.mjs';
 import { describeMachine } from './machine.mjs';
 import { failure, MIN_SIZE } from './message.mjs';
 import { ensureTools } from './native-tools.mjs';
+import { natsCase } from './nats.mjs';
 import { createObjectQueue, OBJECT_SIZE } from './objects.mjs';
 import { bothEnds, pinPlacement, pinSelf, TASKSET, UNPINNED, wakeupPlacements } from './placement.mjs';
 import { serviceLivenessCase } from './service-liveness.mjs';
@@ -808,12 +809,14 @@ export async function runBench(options, progress = {}) {
     wakeup: [],
     crowd: [],
     idle: null,
+    nats: null,
   };
   try {
     for (const item of plan) {
       tick.step(item.text);
       let row = await runItem(res, item, opts, tick);
       if (item.type === 'idle') out.idle = row;
+      else if (item.type === 'nats') out.nats = row;
       else if (item.type === 'serviceLiveness') out.serviceLiveness = row;
       else if (item.type === 'crowd') {
         out.crowd.push(row.alone, row.crowded);
@@ -842,6 +845,7 @@ export async function runBench(options, progress = {}) {
     ...out.wakeup,
     ...out.crowd,
     ...(out.idle ? [out.idle] : []),
+    ...(out.nats ? [out.nats] : []),
     ...(out.serviceLiveness ? [out.serviceLiveness] : []),
   ];
   const failed = rows.filter((r) => r.status.startsWith('failed'));
@@ -874,6 +878,7 @@ export async function runBench(options, progress = {}) {
       wakeup: Boolean(opts.wakeup),
       crowd: opts.crowd ?? null,
       idle: Boolean(opts.idle),
+      nats: Boolean(opts.nats),
     },
     primitives: prims.map(({ id, label, group, api }) => ({ id, label, group, api })),
     ...out,
@@ -924,6 +929,7 @@ function makePlan(prims, opts) {
     }
   }
   if (opts.idle) plan.push({ type: 'idle', text: 'idle parked consumer' });
+  if (opts.nats) plan.push({ type: 'nats', text: 'shmkit/nats against the plain nats client' });
   // A full run with the Service's call row: its liveness numbers too (bench/service-liveness.mjs).
   if (!opts.quick && prims.some((p) => p.id === 'svc'))
     plan.push({ type: 'serviceLiveness', text: 'service liveness' });
@@ -941,6 +947,7 @@ function runItem(res, item, opts, tick) {
   if (item.type === 'wakeup') return latencyCase(res, item.prim, opts, item.placement);
   if (item.type === 'crowd') return crowdCase(res, startChild, opts, item.placement);
   if (item.type === 'serviceLiveness') return serviceLivenessCase(res);
+  if (item.type === 'nats') return natsCase(res, opts, tick);
   return idleCase(res, startChild);
 }
 

@@ -313,6 +313,29 @@ export function idleLine(idle) {
   );
 }
 
+/** The --nats rows: one line per row, the bridge's cost beside its plain twin. */
+export function natsLines(nats) {
+  if (nats.status === 'skipped' || !nats.throughput) return [`NATS rows: ${statusText(nats)}: ${nats.reason}`];
+  const lines = [
+    "NATS rows (--nats; cost = the plain nats client's rate ÷ this rate, or this p50 ÷ its p50; 1.00 = no cost):",
+  ];
+  for (const r of nats.throughput) {
+    lines.push(
+      r.msgsPerSec
+        ? `  ${r.label}: ${rate(r.msgsPerSec.median)} msgs/s of ${r.size} B ${spreadPct(r.msgsPerSec)}${r.cost ? `, cost ${ratio(r.cost)}` : ''}`
+        : `  ${r.label}: ${statusText(r)}: ${r.reason}`,
+    );
+  }
+  for (const r of nats.latency) {
+    lines.push(
+      r.p50Us !== undefined
+        ? `  ${r.label}: round trip p50 ${fixed(r.p50Us)} µs, p99 ${fixed(r.p99Us)} µs${r.cost ? `, cost ${ratio(r.cost)}` : ''}`
+        : `  ${r.label}: ${statusText(r)}: ${r.reason}`,
+    );
+  }
+  return lines;
+}
+
 /** How the runs were sized: steady (warm-up until stable, runs by time) or --quick / --count. */
 function runsText(o) {
   const count = o.count ? `${o.count} messages` : 'the common count';
@@ -431,6 +454,7 @@ export function renderText(result) {
     out.push('', `Wake latency of ${CROWD_TITLE}:`, c.toString(), ...crowdLines(result));
   }
   if (result.idle) out.push('', idleLine(result.idle));
+  if (result.nats) out.push('', ...natsLines(result.nats));
   const notes = skippedLines(result);
   if (notes.length > 0) out.push('', ...notes);
   out.push(
@@ -623,6 +647,7 @@ export function renderMarkdown(result) {
     out.push('', mdTable(CROWD_HEAD, crowdRows(result)), '', ...crowdLines(result).map((l) => `- ${l}`));
   }
   if (result.idle) out.push('', idleLine(result.idle));
+  if (result.nats) out.push('', ...natsLines(result.nats).map((l, k) => (k === 0 ? l : `- ${l.trim()}`)));
   const notes = skippedLines(result);
   if (notes.length > 0) out.push('', ...notes.map((n) => `- ${n}`));
   return `${out.join('\n')}\n`;

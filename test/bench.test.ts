@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBinary as findNatsServer } from '../bench/nats-server.mjs';
 import { prerequisite, requireOrSkip, runPrefix } from './helpers.js';
 
 const CLI = path.join(__dirname, '..', 'dist', 'tooling', 'cli', 'main.js');
@@ -193,6 +194,7 @@ describe('shmkit bench', () => {
         'calls',
         'callLatency',
         'fanout',
+        'nats',
         'options',
         'primitives',
         'schema',
@@ -205,6 +207,7 @@ describe('shmkit bench', () => {
     expect(result.wakeup).toEqual([]);
     expect(result.crowd).toEqual([]);
     expect(result.idle).toBeNull();
+    expect(result.nats).toBeNull();
     expect(result.ok).toBe(true);
     expect(Object.keys(result.machine)).toEqual(
       expect.arrayContaining(['cpuModel', 'cores', 'kernel', 'node', 'shmkit']),
@@ -861,6 +864,42 @@ describe('shmkit bench: fan-out rows', () => {
           ? /skipped 1 messages, but the topic announced 0/
           : /expected message 2, got sequence number 3/,
       );
+    }
+  }, 180_000);
+});
+
+describe('shmkit bench: NATS rows (--nats)', () => {
+  it('runs the bridged topic and the exposed service beside the plain nats client against a nats-server it starts, every message checked; a lost message fails its row', async (ctx) => {
+    const nats = findNatsServer();
+    if (!nats && process.env.CI) throw new Error('nats-server must be installed in CI (.ci/run installs it)');
+    requireOrSkip(ctx, nats !== undefined, 'nats-server (apt-get install nats-server)');
+    const args = ['--payload', 'bytes', '--only', 'memcpy', ...TINY, '--sizes', '64', '--nats', '--json', '-'];
+    const run = await bench(args);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result.options.nats).toBe(true);
+    const rows = [...result.nats.throughput, ...result.nats.latency];
+    expect(rows.map((r: JsonRow) => r.primitive)).toEqual(['nats-plain', 'nats-bridge', 'nats-request', 'nats-svc']);
+    for (const row of result.nats.throughput) {
+      expect(row.status, row.reason).toBe('ok');
+      expect(row).toMatchObject({ count: 200, size: 64 });
+      expect(row.msgsPerSec.median).toBeGreaterThan(0);
+    }
+    for (const row of result.nats.latency) {
+      expect(row.status, row.reason).toBe('ok');
+      expect(row.rounds).toBe(50);
+      expect(row.p50Us).toBeLessThanOrEqual(row.p99Us);
+    }
+    expect(result.nats.latency[1].cost).toBeCloseTo(result.nats.latency[1].p50Us / result.nats.latency[0].p50Us, 9);
+    const [plain, bridge] = result.nats.throughput;
+    expect(bridge.cost).toBeCloseTo(plain.msgsPerSec.median / bridge.msgsPerSec.median, 9);
+    expect(run.stderr).toMatch(/NATS rows \(--nats; cost = /);
+    const dropped = await bench(args, { SHMKIT_BENCH_DROP: 'nats-plain,nats-bridge' });
+    expect(dropped.code).toBe(1);
+    const failed = JSON.parse(dropped.stdout).nats.throughput;
+    for (const row of failed) {
+      expect(row.status, row.reason).toBe('failed-verification');
+      expect(row.reason).toMatch(/expected message 2, got sequence number 3/);
     }
   }, 180_000);
 });

@@ -54,6 +54,8 @@ interface BenchResult {
   wakeup: BenchRow[];
   crowd: BenchRow[];
   idle: BenchRow | null;
+  /** --nats: shmkit/nats's bridges against the plain nats client. */
+  nats: BenchRow | null;
 }
 
 interface Harness {
@@ -229,6 +231,7 @@ interface BenchOptions {
   wakeup?: boolean;
   crowd?: number | true;
   idle?: boolean;
+  nats?: boolean;
   json?: string;
   csv?: string;
   md?: string;
@@ -303,6 +306,10 @@ export function register(program: Command): void {
       parseCrowd,
     )
     .option('--idle', 'also: the CPU a consumer parked on an empty ring uses in one second (from /proc)')
+    .option(
+      '--nats',
+      'also: shmkit/nats (bridged Topic, a Service over NATS) against the plain nats client, on a nats-server it starts (needs nats-server and the nats package)',
+    )
     .option('--json <file>', "write every number (documented shape) as JSON; '-': to stdout, the report to stderr")
     .option('--csv <file>', 'write one CSV line per case')
     .option('--md <file>', 'write the tables as Markdown')
@@ -399,6 +406,7 @@ export function register(program: Command): void {
           wakeup: options.wakeup,
           crowd: options.crowd === true ? harness.DEFAULT_CROWD : options.crowd,
           idle: options.idle,
+          nats: options.nats,
           nativeTools,
         },
         progress,
@@ -463,6 +471,7 @@ async function makeProgress(enabled: boolean, harness: Harness) {
       wakeup: `wake-up ${row.placement}`,
       crowd: `${row.placement}, among ${row.pending} pending`,
       idle: 'idle',
+      nats: 'NATS rows',
       serviceLiveness: 'SIGKILL → disconnect, idle CPU',
     }[type];
     if (row.status !== 'ok') return `${row.label} ${what}: ${row.status}: ${row.reason}`;
