@@ -73,6 +73,7 @@ class SemopJob : public WaitJob {
  public:
   SemopJob(int id, std::vector<sembuf> ops) : id_(id), ops_(std::move(ops)) {
     subject = Subject(id);
+    for (const sembuf& op : ops_) noWait_ = noWait_ || (op.sem_flg & IPC_NOWAIT) != 0;
   }
 
   WaitResult Run(int64_t deadlineNs, const std::atomic<bool>& cancelled) override {
@@ -89,8 +90,10 @@ class SemopJob : public WaitJob {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) return Fail(errno);
       // EAGAIN before the slice ended: an operation with IPC_NOWAIT could not
-      // proceed; after it, the slice (or the whole timeout) ran out.
-      if (MonotonicNowNs() < sliceEnd) return Fail(EAGAIN);
+      // proceed; after it, the slice (or the whole timeout) ran out. A slice
+      // of zero (timeoutMs 0) cannot tell the two apart by the clock: with an
+      // IPC_NOWAIT operation among the ops, report it as that one's EAGAIN.
+      if (MonotonicNowNs() < sliceEnd || (sliceEnd == now && noWait_)) return Fail(EAGAIN);
       if (sliceEnd >= deadlineNs) return WaitResult::kTimedOut;
     }
   }
@@ -121,6 +124,7 @@ class SemopJob : public WaitJob {
 
   int id_;
   std::vector<sembuf> ops_;
+  bool noWait_ = false;  // an operation has IPC_NOWAIT
 };
 
 // sysvSem.get(key, openMode, count, mode) -> { id, created }. openMode
