@@ -338,6 +338,45 @@ describe('Topic: history, values, waits', () => {
     }
   });
 
+  it("'drop-oldest': a subscriber lapped by more than 4 GiB (32-bit positions wrap) resyncs instead of reading its old cursor in the middle of other records", () => {
+    const { pub, name } = topic({ capacityBytes: 1 << 22, slowSubscriber: 'drop-oldest' });
+    expect(pub.maxMessageBytes).toBeGreaterThan((1 << 20) + 200_000);
+    // One message before the subscriber joins: its cursor starts at byte 1008, not at a lap's start.
+    expect(pub.tryPublish(new Uint8Array(1000))).toBe(true);
+    const sub = subscribe(name);
+    // Message i: 4 bytes of i, then i's low byte repeated; sizes vary, so the records sit at other
+    // offsets in every lap and the old cursor falls in the middle of one. Publish (tracking the
+    // byte position as the publisher moves it, wrap markers included) just past 2^32 bytes.
+    const capacity = 1 << 22;
+    const sizeOf = (i: number) => (1 << 20) + (i % 3) * 100_000;
+    const bytes = new Uint8Array(sizeOf(2));
+    const view = new DataView(bytes.buffer);
+    let position = 1008;
+    let count = 0;
+    for (let i = 0; position < 2 ** 32 + 1008 + (1 << 20); i++) {
+      const size = sizeOf(i);
+      const frame = Math.ceil((size + 8) / 8) * 8;
+      if (frame > capacity - (position % capacity)) position += capacity - (position % capacity);
+      position += frame;
+      view.setUint32(0, i + 1, true); // message 0 was the one before the subscriber joined
+      bytes.fill((i + 1) & 0xff, 4, 64);
+      expect(pub.tryPublish(bytes.subarray(0, size))).toBe(true);
+      count = i + 2;
+    }
+    let lagged = 0;
+    sub.on('lagged', (n: number) => {
+      lagged += n;
+    });
+    const first = sub.tryNext();
+    expect(first?.done).toBe(false);
+    const got = first?.value as Uint8Array;
+    const seq = new DataView(got.buffer, got.byteOffset).getUint32(0, true);
+    expect(got.length).toBe(sizeOf(seq - 1));
+    expect(got.subarray(4, 64).every((b) => b === (seq & 0xff))).toBe(true); // an intact record
+    expect(seq).toBeGreaterThan(count - 5); // one of the last ones in the log, not an old position's bytes
+    expect(lagged).toBe(seq - 1); // everything it had not read was skipped, and said so
+  }, 60_000);
+
   it('msgpack values (the default codec), next() with a timeout, an abort signal, Topic.list()', async () => {
     const name = uniqueName('topic');
     const pub = Topic.create<{ n: number; tags: string[] }>(name);

@@ -99,7 +99,11 @@ export class LogReader {
   #advance(found: ReadResult): void {
     this.expected = (found.seq + 1) >>> 0;
     this.cursor = found.next;
+    this.#resynced = false;
   }
+
+  /** Set by a resync until the next record is taken: only then may a record's seq jump ahead. */
+  #resynced = false;
 
   /** The next intact record from the cursor (stepping over wrap markers, resyncing when lapped). */
   #find(view: boolean): ReadResult | undefined {
@@ -133,6 +137,13 @@ export class LogReader {
         continue;
       }
       if (!bytes) throw this.#corrupt(`the record at ${offset} claims ${length} bytes`);
+      // Read where the last record ended, the next one's seq is the one expected. Positions are
+      // 32-bit: a reader lapped by 4 GiB or more finds its old cursor intact-looking again, in
+      // the middle of other records. A jump there means that: resync.
+      if (!this.#resynced && this.expected !== undefined && seq !== this.expected) {
+        this.#resync();
+        continue;
+      }
       return { bytes, skipped: this.#skipped(seq, offset), seq, at, next: (at + frameBytes(length)) >>> 0 };
     }
     throw this.#corrupt(`no intact record after ${MAX_STEPS} steps`);
@@ -166,6 +177,7 @@ export class LogReader {
       const at = this.#walk(horizon);
       if (at !== undefined) {
         this.cursor = at;
+        this.#resynced = true;
         return;
       }
     }

@@ -146,10 +146,17 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
         header.claimSlot(process.pid, self) ??
         (header.reclaimDeadSlots() > 0 ? header.claimSlot(process.pid, self) : undefined);
       if (!claim) throw topicFull(name, header.limits.maxSubscribers);
-      const start = (from === 'history' && historyStart(header)) || nowStart(header);
+      const take = () => (from === 'history' && historyStart(header)) || nowStart(header);
+      let start = take();
       Atomics.store(header.u32, header.slotCursorIndex(claim.slot), start.cursor);
       header.moveSlot(claim.slot, claim.generation, SLOT_STATE.claimed, SLOT_STATE.active);
       header.announceJoin();
+      // Until the publisher has seen the join it does not wait for this cursor: if it wrote over
+      // the start meanwhile, take a new one (its next publish holds this slot back).
+      for (let attempt = 0; attempt < 64 && !intact(header, start.cursor); attempt++) {
+        start = take();
+        Atomics.store(header.u32, header.slotCursorIndex(claim.slot), start.cursor);
+      }
       return new Subscriber<T>(header, codec, claim, start, spinUs, signal);
     } catch (error) {
       header.close();
@@ -363,6 +370,14 @@ function nowStart(header: TopicHeader): { cursor: number; expected: number | und
   }
   // A publisher that never pauses: start at the first record read.
   return { cursor: Atomics.load(u32, word(OFFSET.tail)), expected: undefined };
+}
+
+/** Whether byte position `cursor` still holds what was published there: behind the tail, not passed by the horizon. */
+function intact(header: TopicHeader, cursor: number): boolean {
+  const u32 = header.u32;
+  const horizon = Atomics.load(u32, word(OFFSET.horizon));
+  const tail = Atomics.load(u32, word(OFFSET.tail));
+  return ((cursor - horizon) | 0) >= 0 && (tail - cursor) >>> 0 <= header.limits.capacity;
 }
 
 /**
