@@ -266,6 +266,28 @@ describe('shmkit/nats: services across hosts', () => {
     await expect(remote.call('add', { a: 1, b: 2 })).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('close() answers the calls still running (ERR_SHMKIT_SERVICE_CLOSED), even those of a handler that ignores its signal', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('closing');
+    const svc = Service.create(uniqueName('nclose'));
+    onTestFinished(() => svc.close({ drainTimeoutMs: 0 }));
+    let started = 0;
+    svc.handle('hang', () => {
+      started++;
+      return new Promise(() => {}); // never settles, never looks at ctx.signal
+    });
+    await svc.listen();
+    const exposed = await exposeService(svc, nc, { subject });
+    const remote = await connectService(nc, subject);
+    onTestFinished(() => remote.close());
+    const pending = remote.call('hang'); // no timeoutMs: only an answer ends it
+    await waitFor(() => started === 1 && exposed.inFlight === 1, 'the handler running');
+    await exposed.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_SHMKIT_SERVICE_CLOSED' });
+    expect(exposed.inFlight).toBe(0); // its timers are gone with it
+  });
+
   it('carries notifications to the service and broadcasts to remote clients', async (ctx) => {
     const at = natsServer(ctx);
     const host = await serviceHost(at);

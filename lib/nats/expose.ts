@@ -87,6 +87,7 @@ class Exposure implements ExposedService {
   readonly #codec: ResolvedCodec<unknown>;
   readonly #chunkTimeoutMs: number;
   readonly #running = new Map<string, AbortController>(); // by reply subject
+  readonly #cleanups = new Map<string, () => void>(); // by reply subject: its timers
   readonly #pinging = new Set<string>(); // reply subjects with a ping out
   readonly #closed = new AbortController();
   readonly #subs: Subscription[];
@@ -141,7 +142,17 @@ class Exposure implements ExposedService {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort();
     for (const sub of this.#subs) sub.unsubscribe();
-    for (const controller of this.#running.values()) controller.abort();
+    // The calls still running get an answer (their callers may have no timeout) and lose their
+    // timers (a handler that ignores its signal would otherwise keep a ping interval going).
+    const closed = this.#encodeError({
+      code: 'ERR_SHMKIT_SERVICE_CLOSED',
+      message: `service '${this.#service.name}' stopped answering on NATS subject '${this.subject}'`,
+    });
+    for (const [reply, controller] of [...this.#running]) {
+      if (!controller.signal.aborted) this.#answer(reply, 'error', closed);
+      controller.abort();
+      this.#cleanups.get(reply)?.();
+    }
     // Our own property: deleting it brings back the prototype's method.
     if (Object.hasOwn(this.#service, 'broadcast')) delete (this.#service as { broadcast?: unknown }).broadcast;
     if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => {});
@@ -205,7 +216,9 @@ class Exposure implements ExposedService {
       clearTimeout(timer);
       clearInterval(watch);
       this.#running.delete(reply);
+      this.#cleanups.delete(reply);
     };
+    this.#cleanups.set(reply, done);
     if (kind === 'stream') void this.#runStream(reply, result, controller).finally(done);
     else void this.#runCall(reply, result, controller.signal).finally(done);
   }

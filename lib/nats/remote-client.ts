@@ -10,7 +10,7 @@ import { codedError } from '../core/errors.js';
 import { abortError } from '../core/pending.js';
 import { typeError, validateAbortSignal, validateOptions, validateTimeoutMs } from '../core/validate.js';
 import type { CallOptions, ChunkOf, MethodName, ParamsOf, ResultOf, ServiceMethods } from '../services/client.js';
-import { type ErrorPayload, RemoteError, serviceError } from '../services/errors.js';
+import { callError, type ErrorPayload, serviceError } from '../services/errors.js';
 import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
 import { noServiceError, remoteClosedError } from './errors.js';
 import { loadNats, type NatsModule } from './load.js';
@@ -344,11 +344,3 @@ function callOptions(options: CallOptions | undefined): { timeoutMs: number; sig
 function requireMethod(method: unknown): void {
   if (typeof method !== 'string') throw typeError('method', 'a string', method);
 }
-
-/** As Client's: a coded call-layer error, or the handler's RemoteError. */
-function callError(payload: ErrorPayload, method: string): Error {
-  const code = payload?.code;
-  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return codedError(code, String(payload.message));
-  return new RemoteError(payload ?? { message: 'the handler failed' }, method);
-}
-const CALL_LAYER_CODES = new Set(['ERR_SHMKIT_NO_SUCH_METHOD', 'ERR_SHMKIT_OVERLOADED', 'ERR_SHMKIT_SERVICE_DRAINING']);

@@ -20,7 +20,7 @@ import {
 import { ProcessWatch } from '../primitives/process-watch.js';
 import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
 import { RingBuffer } from '../structures/ring/ring-buffer.js';
-import { type ErrorPayload, RemoteError, serviceError } from './errors.js';
+import { callError, type ErrorPayload, serviceError } from './errors.js';
 import {
   creditPayload,
   decodeFrame,
@@ -872,15 +872,6 @@ function callOptions(options: CallOptions | undefined): {
 function requireMethod(method: unknown): void {
   if (typeof method !== 'string') throw typeError('method', 'a string', method);
 }
-
-/** The error a call rejects with for an ERROR frame: a coded call-layer error, or the handler's RemoteError. */
-function callError(payload: ErrorPayload, method: string): Error {
-  const code = payload?.code;
-  // The server's message names the service already.
-  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return codedError(code, String(payload.message));
-  return new RemoteError(payload ?? { message: 'the handler failed' }, method);
-}
-const CALL_LAYER_CODES = new Set(['ERR_SHMKIT_NO_SUCH_METHOD', 'ERR_SHMKIT_OVERLOADED', 'ERR_SHMKIT_SERVICE_DRAINING']);
 
 /**
  * Frees the slots of clients that died between claiming a slot and

@@ -48,6 +48,24 @@ export function errorPayload(error: unknown): ErrorPayload {
   };
 }
 
+/**
+ * The error a call rejects with for an ERROR answer: a coded error of the
+ * call layer (the server refused or stopped the call; its message names the
+ * service already), or the handler's {@link RemoteError}. Both clients (shared
+ * memory and NATS) read answers with it.
+ */
+export function callError(payload: ErrorPayload, method: string): Error {
+  const code = payload?.code;
+  if (typeof code === 'string' && CALL_LAYER_CODES.has(code)) return codedError(code, String(payload.message));
+  return new RemoteError(payload ?? { message: 'the handler failed' }, method);
+}
+const CALL_LAYER_CODES = new Set([
+  'ERR_SHMKIT_NO_SUCH_METHOD',
+  'ERR_SHMKIT_OVERLOADED',
+  'ERR_SHMKIT_SERVICE_DRAINING',
+  'ERR_SHMKIT_SERVICE_CLOSED',
+]);
+
 /** An error of the call layer (`ERR_SHMKIT_SERVICE_*`, `ERR_SHMKIT_PEER_DIED`, …) naming the service. */
 export function serviceError(code: string, service: string, message: string): Error & { code: string } {
   return codedError(code, `service '${service}': ${message}`);
