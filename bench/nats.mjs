@@ -60,9 +60,10 @@ export async function natsCase(res, options, progress = {}) {
   }
   const server = await NatsServer.start();
   if (typeof server === 'string') return { ...out, status: 'skipped', reason: server };
-  res.track(() => void server.stop());
-  const nc = await nats.connect({ servers: server.url });
+  res.track(() => void server.stop()); // should this process be interrupted before the finally below
+  let nc;
   try {
+    nc = await nats.connect({ servers: server.url });
     const step = (text) => progress.step?.(`NATS ${text}`);
     const throughput = [];
     for (const id of ['nats-plain', 'nats-bridge'])
@@ -76,8 +77,11 @@ export async function natsCase(res, options, progress = {}) {
     const failed = [...throughput, ...latency].find((row) => row.status !== 'ok');
     if (failed) Object.assign(out, { status: failed.status, reason: failed.reason });
     return { ...out, throughput, latency };
+  } catch (error) {
+    return { ...out, ...failure(error) }; // the connection itself failed: the rows cannot run
   } finally {
-    await nc.close();
+    await nc?.close();
+    await server.stop();
   }
 }
 
