@@ -91,10 +91,42 @@ function sorted(scan: ProcScan): ProcScan {
  * scanning every /proc/PID/maps.
  */
 export async function scanMappers(files: BigIntStats[]): Promise<ProcScan> {
-  const scan: ProcScan = { holders: new Map(), hidden: new Set() };
-  if (files.length === 0) return scan;
+  if (files.length === 0) return { holders: new Map(), hidden: new Set() };
   const wanted = new Set(files.map(fileKey));
   const devices = new Set(files.map(mapsDevice));
+  return scanMaps((fields) => {
+    const device = fields[3];
+    const inode = fields[4];
+    if (device === undefined || inode === undefined || inode === '0' || !devices.has(device)) return undefined;
+    const [major, minor] = device.split(':').map((part) => Number.parseInt(part, 16));
+    const key = `${major}:${minor}:${inode}`;
+    return wanted.has(key) ? key : undefined;
+  });
+}
+
+/**
+ * Which processes attach each of the System V segments `ids` (shmids), by
+ * scanning every /proc/PID/maps: an attachment shows as "/SYSV<key>" with
+ * the shmid as its inode. Keyed by `sysvShmKey(id)`.
+ */
+export async function scanSysvAttachers(ids: number[]): Promise<ProcScan> {
+  if (ids.length === 0) return { holders: new Map(), hidden: new Set() };
+  const wanted = new Set(ids.map(String));
+  return scanMaps((fields) => {
+    const inode = fields[4];
+    if (inode === undefined || !fields[5]?.startsWith('/SYSV') || !wanted.has(inode)) return undefined;
+    return sysvShmKey(Number(inode));
+  });
+}
+
+/**
+ * Reads every /proc/PID/maps; `keyOf` names what a line ("start-end perms
+ * offset dev inode path", split in 6) maps, or undefined. A process counts
+ * once per key, however many of its lines match; one whose maps this user
+ * may not read adds its owner to `hidden`.
+ */
+async function scanMaps(keyOf: (fields: string[]) => FileKey | undefined): Promise<ProcScan> {
+  const scan: ProcScan = { holders: new Map(), hidden: new Set() };
   await eachLimited(await listPids(), async (pid) => {
     let text: string;
     try {
@@ -106,47 +138,12 @@ export async function scanMappers(files: BigIntStats[]): Promise<ProcScan> {
       }
       return; // ENOENT/ESRCH: the process is gone
     }
-    // "start-end perms offset dev inode path"
+    const seen = new Set<FileKey>();
     for (const line of text.split('\n')) {
-      const fields = line.split(/\s+/, 6);
-      const device = fields[3];
-      const inode = fields[4];
-      if (device === undefined || inode === undefined || inode === '0' || !devices.has(device)) continue;
-      const [major, minor] = device.split(':').map((part) => Number.parseInt(part, 16));
-      const key = `${major}:${minor}:${inode}`;
-      if (wanted.has(key)) add(scan.holders, key, pid);
-    }
-  });
-  return sorted(scan);
-}
-
-/**
- * Which processes attach each of the System V segments `ids` (shmids), by
- * scanning every /proc/PID/maps: an attachment shows as "/SYSV<key>" with
- * the shmid as its inode. Keyed by `sysvShmKey(id)`.
- */
-export async function scanSysvAttachers(ids: number[]): Promise<ProcScan> {
-  const scan: ProcScan = { holders: new Map(), hidden: new Set() };
-  if (ids.length === 0) return scan;
-  const wanted = new Set(ids.map(String));
-  await eachLimited(await listPids(), async (pid) => {
-    let text: string;
-    try {
-      text = await fsp.readFile(`/proc/${pid}/maps`, 'utf8');
-    } catch (error) {
-      if (code(error) === 'EACCES' || code(error) === 'EPERM') {
-        const uid = await ownerOf(pid);
-        if (uid !== undefined) scan.hidden.add(uid);
-      }
-      return;
-    }
-    const seen = new Set<string>(); // one pid per segment, however many attachments
-    for (const line of text.split('\n')) {
-      const fields = line.split(/\s+/, 6);
-      const inode = fields[4];
-      if (inode === undefined || !fields[5]?.startsWith('/SYSV') || !wanted.has(inode) || seen.has(inode)) continue;
-      seen.add(inode);
-      add(scan.holders, sysvShmKey(Number(inode)), pid);
+      const key = keyOf(line.split(/\s+/, 6));
+      if (key === undefined || seen.has(key)) continue;
+      seen.add(key);
+      add(scan.holders, key, pid);
     }
   });
   return sorted(scan);
