@@ -1,7 +1,7 @@
 /**
- * What System V shared memory and semaphore sets share: the IPC_PRIVATE
- * key, key checks, and reporting an object removed by any process as
- * `EIDRM` (see sysvipc(7)). Message queues (sysv-mq.ts) predate this module.
+ * What the System V objects (message queues, shared memory, semaphore sets)
+ * share: the IPC_PRIVATE key, key checks, and reporting an object removed by
+ * any process as `EIDRM` (see sysvipc(7)).
  */
 import { type SystemError, systemError } from '../core/errors.js';
 import { rangeError, typeError } from '../core/validate.js';

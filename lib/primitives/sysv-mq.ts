@@ -30,6 +30,7 @@ import {
   validateOptions,
   valueError,
 } from '../core/validate.js';
+import { explainRemoved, isGone, validateKey } from './sysv-ipc.js';
 
 const INT32_MAX = 2147483647;
 /** How long a cancelled receive's message may wait for room on a full queue to be put back (ms). */
@@ -63,40 +64,18 @@ function requireSysv(): void {
 // fail with EINVAL (EIDRM when it was removed during a blocking call).
 const BY_ID = new Set(['msgsnd', 'msgrcv', 'msgctl']);
 
-/** Whether no queue has this id any more: msgctl(IPC_STAT) fails with EINVAL or EIDRM. */
-function queueGone(id: number): boolean {
-  try {
-    binding.sysv.stat(id);
-    return false;
-  } catch (error) {
-    const { code } = error as Partial<SystemError>;
-    return code === 'EINVAL' || code === 'EIDRM';
-  }
-}
-
 /**
  * A System V queue error in user terms (native errors name the queue,
- * 'msqid N', as `objectName` already): a queue that is
- * gone is reported as `EIDRM` (errno EIDRM, the kernel's own error as
- * `cause`) whether the kernel said EIDRM or, for an id with no queue, EINVAL.
- * An EINVAL on a queue that still exists (a bad size or type) stays EINVAL.
+ * 'msqid N', as `objectName` already): a queue that is gone is reported as
+ * `EIDRM` (the kernel's own error as `cause`) whether the kernel said EIDRM
+ * or, for an id with no queue, EINVAL (explainRemoved, shared with the other
+ * System V objects). An EINVAL on a queue that still exists (a bad size or
+ * type) stays EINVAL; so does msgget's, which names no id.
  */
 function explainQueueError(error: unknown, id: number): unknown {
-  const { code, syscall } = error as Partial<SystemError>;
-  const objectName = `msqid ${id}`;
-  if (syscall !== undefined && BY_ID.has(syscall) && (code === 'EIDRM' || (code === 'EINVAL' && queueGone(id)))) {
-    const detail = 'the queue was removed (no queue has this id any more): open or create it again';
-    return systemError('EIDRM', syscall, objectName, detail, { cause: error });
-  }
-  return error;
-}
-
-function validateKey(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw typeError(name, 'a number', value);
-  if (!Number.isInteger(value) || value < -2147483648 || value > 0xffffffff) {
-    throw rangeError(name, 'an integer key_t (-2147483648 to 4294967295)', value);
-  }
-  return value | 0;
+  const { syscall } = error as Partial<SystemError>;
+  if (syscall === undefined || !BY_ID.has(syscall)) return error;
+  return explainRemoved(error, `msqid ${id}`, () => isGone(() => binding.sysv.stat(id)), 'queue');
 }
 
 function toBytes(data: unknown, name: string): Uint8Array {
