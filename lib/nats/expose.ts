@@ -5,7 +5,7 @@
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from 'nats';
 import { typeError, validateInteger, validateOptions } from '../core/validate.js';
-import { type ErrorPayload, errorPayload } from '../services/errors.js';
+import { type ErrorPayload, encodeErrorPayload, errorPayload } from '../services/errors.js';
 import { Service } from '../services/service.js';
 import type { ResolvedCodec } from '../structures/codecs.js';
 import { loadNats, type NatsModule } from './load.js';
@@ -340,14 +340,9 @@ class Exposure implements ExposedService {
     return this.#codec.encode(value, this.subject, `Service '${this.#service.name}' over NATS`);
   }
 
-  /** An error payload, encoded; `data` the codec cannot carry is left out rather than lose the error. */
+  /** An error payload, encoded (services/errors.ts: `data` the codec cannot carry is left out). */
   #encodeError(payload: ErrorPayload): Uint8Array {
-    try {
-      return this.#encode(payload);
-    } catch {
-      const { data: _dropped, ...rest } = payload;
-      return this.#encode(rest);
-    }
+    return encodeErrorPayload(payload, (value) => this.#encode(value));
   }
 
   #report(error: unknown): void {

@@ -49,6 +49,20 @@ export function errorPayload(error: unknown): ErrorPayload {
 }
 
 /**
+ * An error payload, encoded by `encode` (a service's codec); `data` the codec
+ * cannot carry is left out rather than lose the error. The shared-memory
+ * service and its NATS exposure answer errors with it.
+ */
+export function encodeErrorPayload(payload: ErrorPayload, encode: (value: unknown) => Uint8Array): Uint8Array {
+  try {
+    return encode(payload);
+  } catch {
+    const { data: _dropped, ...rest } = payload;
+    return encode(rest);
+  }
+}
+
+/**
  * The error a call rejects with for an ERROR answer: a coded error of the
  * call layer (the server refused or stopped the call; its message names the
  * service already), or the handler's {@link RemoteError}. Both clients (shared

@@ -15,7 +15,7 @@ import { signals } from '../primitives/signals.js';
 import { type CodecSpec, type ResolvedCodec, resolveCodec } from '../structures/codecs.js';
 import { RingBuffer } from '../structures/ring/ring-buffer.js';
 import { Connection, type DisconnectReason } from './connection.js';
-import { type ErrorPayload, errorPayload, serviceError } from './errors.js';
+import { type ErrorPayload, encodeErrorPayload, errorPayload, serviceError } from './errors.js';
 import {
   COUNTER,
   type CounterName,
@@ -720,14 +720,9 @@ export class Service extends EventEmitter {
     return this.#codec.encode(value, this.name, `Service '${this.name}'`);
   }
 
-  /** An ERROR payload, encoded; `data` the codec cannot carry is left out rather than lose the error. */
+  /** An ERROR payload, encoded (errors.ts: `data` the codec cannot carry is left out). */
   #encodeError(payload: ErrorPayload): Uint8Array {
-    try {
-      return this.#encode(payload);
-    } catch {
-      const { data: _dropped, ...rest } = payload;
-      return this.#encode(rest);
-    }
+    return encodeErrorPayload(payload, (value) => this.#encode(value));
   }
 
   #decodeOr(frame: Frame, fallback: () => unknown): unknown {
