@@ -66,6 +66,8 @@ async function serve(options: ServiceOptions = {}): Promise<{ svc: Service; name
     ...(echo ? { bytes } : {}),
   }));
   svc.handle('hang', (_params, ctx) => untilAbort(ctx));
+  // ctx is a plain object of own properties: a spread keeps its signal.
+  svc.handle('hangSpread', (_params, ctx) => untilAbort({ ...ctx }));
   svc.handle('gate', () => new Promise<string>((resolve) => seen.gates.push(() => resolve('opened'))));
   svc.handle('big', (i: number) => ({ i, bytes: new Uint8Array(1024) }));
   svc.handle('fail', () => {
@@ -247,10 +249,13 @@ describe('Service and Client: calls', () => {
     await expect(call).rejects.toMatchObject({ name: 'AbortError' });
     await waitFor(() => seen.aborted.length === 2, 'the handler to see the abort');
     expect(seen.aborted).toEqual(['hang', 'hang']);
+    await expect(client.call('hangSpread', null, { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    await waitFor(() => seen.aborted.length === 3, 'the spread ctx to see the timeout');
+    expect(seen.aborted).toEqual(['hang', 'hang', 'hangSpread']);
     await expect(client.call('add', { a: 1, b: 1 }, { signal: AbortSignal.abort() })).rejects.toMatchObject({
       name: 'AbortError',
     });
-    await waitFor(() => svc.stats().callsCancelled === 2, 'two cancelled calls');
+    await waitFor(() => svc.stats().callsCancelled === 3, 'three cancelled calls');
     expect(svc.stats().inFlight).toBe(0);
     expectBalanced(svc);
     expect(client.pendingCalls).toBe(0);

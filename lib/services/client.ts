@@ -36,6 +36,7 @@ import {
 import { jsonBytes, readJson } from './handshake.js';
 import { ServiceHeader, type ServiceLimits } from './header.js';
 import { serviceName } from './service.js';
+import { type FrameReader, ownFrame, type TakenFrame, takeFrame } from './take-frame.js';
 
 /**
  * A service's methods as its clients see them: an interface (or type) whose
@@ -146,6 +147,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   #reserved = 0;
   #draining = false;
   #reader: AbortController | undefined;
+  /** How the read loop takes its frames: results, errors, chunks and events carry the codec's values. */
+  readonly #frames: FrameReader;
   #ref = true;
   /** Responses that came after their call had given up (timed out, aborted). */
   #late = 0;
@@ -165,6 +168,13 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     this.service = service;
     this.#header = header;
     this.#codec = codec;
+    this.#frames = {
+      valueTypes: (1 << RES.result) | (1 << RES.error) | (1 << RES.chunk) | (1 << RES.event),
+      codec,
+      name: service,
+      owner: `Client of '${service}'`,
+      emptyIsUndefined: true,
+    };
     this.#req = rings.req;
     this.#res = rings.res;
     this.#limits = limits;
@@ -509,12 +519,12 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     void this.#read();
   }
 
-  /** The response loop: pops frames until the connection ends. */
+  /** The response loop: takes frames until the connection ends. */
   async #read(): Promise<void> {
     while (!this.#ended.signal.aborted) {
-      let bytes: Uint8Array | undefined;
+      let frame: TakenFrame | null | undefined;
       try {
-        bytes = this.#res.tryPop();
+        frame = takeFrame(this.#res, this.#frames);
       } catch (error) {
         // The response ring is corrupt (its other side wrote garbage): this connection is over.
         this.#end(
@@ -527,7 +537,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         );
         return;
       }
-      if (!bytes) {
+      if (frame === undefined) {
         // Nothing to read: before parking, make sure the service still holds
         // this connection (it frees the slot before its last frame, which may
         // not have fit in the ring).
@@ -539,7 +549,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
         // could only delay it.
         await new Promise<void>((resolve) => setImmediate(resolve));
         try {
-          bytes = await this.#res.pop({ signal: this.#reader.signal, ref: this.#ref });
+          frame = ownFrame(await this.#res.pop({ signal: this.#reader.signal, ref: this.#ref }), this.#frames);
         } catch (error) {
           if (this.#ended.signal.aborted) return;
           if ((error as Error).name === 'AbortError') continue; // ref() / unref(): wait again
@@ -550,8 +560,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
           return;
         }
       }
-      const frame = decodeFrame(bytes);
-      if (!frame) {
+      if (frame === null) {
         this.#end(
           serviceError('ERR_SHMKIT_PROTOCOL_MISMATCH', this.service, 'a response that is not a frame'),
           'protocol',
@@ -562,7 +571,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     }
   }
 
-  #onFrame(frame: Frame): void {
+  #onFrame(frame: TakenFrame): void {
     switch (frame.type) {
       case RES.result:
       case RES.error:
@@ -570,16 +579,10 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
       case RES.end:
         this.#onAnswer(frame);
         break;
-      case RES.event: {
-        let value: unknown;
-        try {
-          value = this.#decode(frame);
-        } catch {
-          break; // an event this codec cannot read: nobody to reject, skip it
-        }
-        this.emit('notification', frame.name, value);
+      case RES.event:
+        if (frame.failed) break; // an event this codec cannot read: nobody to reject, skip it
+        this.emit('notification', frame.name, frame.value);
         break;
-      }
       case RES.goaway:
         this.#draining = true;
         this.emit('goaway');
@@ -619,20 +622,18 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
     return true;
   }
 
-  #onAnswer(frame: Frame): void {
+  #onAnswer(frame: TakenFrame): void {
     const call = this.#pending.get(frame.id);
     if (!call) {
       this.#late++;
       return;
     }
-    let value: unknown;
-    try {
-      value = frame.payload.length > 0 ? this.#decode(frame) : undefined;
-    } catch (error) {
+    if (frame.failed) {
       this.#settle(frame.id, call);
-      call.reject(error as Error);
+      call.reject(frame.failure as Error);
       return;
     }
+    const value = frame.value;
     if (frame.type === RES.chunk) {
       call.chunk?.(value);
       return;
@@ -847,10 +848,6 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
 
   #encode(value: unknown): Uint8Array {
     return this.#codec.encode(value, this.service, `Client of '${this.service}'`);
-  }
-
-  #decode(frame: Frame): unknown {
-    return this.#codec.decode(frame.payload, this.service, `Client of '${this.service}'`);
   }
 }
 

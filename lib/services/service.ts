@@ -19,9 +19,7 @@ import { type ErrorPayload, encodeErrorPayload, errorPayload, serviceError } fro
 import {
   COUNTER,
   type CounterName,
-  decodeFrame,
   encodeFrame,
-  type Frame,
   headerBytes,
   MAGIC,
   REQ,
@@ -38,6 +36,7 @@ import { helloPayload, jsonBytes, readJson } from './handshake.js';
 import { MAX_CLIENTS, ServiceHeader } from './header.js';
 import { type CallContext, InFlightCall } from './in-flight.js';
 import { MethodMetrics, type MethodStats, metricsText } from './metrics.js';
+import { type FrameReader, type TakenFrame, takeFrame } from './take-frame.js';
 
 /** A handler: returns the result (or a promise of it); for a stream, an (async) iterable of chunks. */
 // biome-ignore lint/suspicious/noExplicitAny: a handler takes whatever its callers send; it checks it
@@ -119,6 +118,8 @@ export class Service extends EventEmitter {
   /** The counters as they were when close() removed the header. */
   #finalStats: ServiceStats | undefined;
   readonly #codec: ResolvedCodec<unknown>;
+  /** How the serve loop reads its requests: calls, streams and notifications carry the codec's values. */
+  readonly #reader: FrameReader;
   readonly #handlers = new Map<string, Handler>();
   readonly #connections = new Map<number, Connection>(); // by slot
   readonly #spinUs: number;
@@ -143,6 +144,13 @@ export class Service extends EventEmitter {
     this.name = name;
     this.#header = header;
     this.#codec = codec;
+    this.#reader = {
+      valueTypes: (1 << REQ.call) | (1 << REQ.stream) | (1 << REQ.notify),
+      codec,
+      name,
+      owner: `Service '${name}'`,
+      emptyIsUndefined: false,
+    };
     this.#spinUs = spinUs;
     this.#maxQueued = maxQueued;
   }
@@ -406,21 +414,20 @@ export class Service extends EventEmitter {
     let worked = this.#accept();
     for (const conn of this.#connections.values()) {
       for (let n = 0; n < 64; n++) {
-        let bytes: Uint8Array | undefined;
+        let frame: TakenFrame | null | undefined;
         try {
-          bytes = conn.req.tryPop();
+          frame = takeFrame(conn.req, this.#reader);
         } catch {
           this.#drop(conn, 'protocol'); // a corrupt ring: only this connection ends
           break;
         }
-        if (!bytes) break;
+        if (frame === undefined) break;
         worked = true;
-        this.#header.count('bytesIn', bytes.length);
-        const frame = decodeFrame(bytes);
-        if (!frame) {
+        if (frame === null) {
           this.#drop(conn, 'protocol');
           break;
         }
+        this.#header.count('bytesIn', frame.size);
         this.#onFrame(conn, frame);
         if (conn.ended.signal.aborted) break;
       }
@@ -462,7 +469,7 @@ export class Service extends EventEmitter {
     return accepted;
   }
 
-  #onFrame(conn: Connection, frame: Frame): void {
+  #onFrame(conn: Connection, frame: TakenFrame): void {
     switch (frame.type) {
       case REQ.hello:
         this.#onHello(conn, frame);
@@ -495,7 +502,7 @@ export class Service extends EventEmitter {
     }
   }
 
-  #onHello(conn: Connection, frame: Frame): void {
+  #onHello(conn: Connection, frame: TakenFrame): void {
     if (conn.welcomed) {
       this.#drop(conn, 'protocol'); // a second HELLO: not a client of this protocol
       return;
@@ -522,10 +529,10 @@ export class Service extends EventEmitter {
     this.emit('connection', conn);
   }
 
-  #onNotify(conn: Connection, frame: Frame): void {
+  #onNotify(conn: Connection, frame: TakenFrame): void {
     const handler = this.#handlers.get(frame.name);
     if (!handler || !conn.welcomed) return;
-    const params = this.#decodeOr(frame, () => undefined);
+    const params = frame.failed ? undefined : frame.value;
     const ctx = { signal: conn.ended.signal, client: conn, method: frame.name };
     try {
       const result = handler(params, ctx) as Promise<unknown> | undefined;
@@ -535,7 +542,7 @@ export class Service extends EventEmitter {
     }
   }
 
-  #onCall(conn: Connection, frame: Frame): void {
+  #onCall(conn: Connection, frame: TakenFrame): void {
     const { id, name: method } = frame;
     const fail = (payload: ErrorPayload) => conn.send(encodeFrame(RES.error, id, method, this.#encodeError(payload)));
     if (!conn.welcomed) {
@@ -561,17 +568,15 @@ export class Service extends EventEmitter {
       });
       return;
     }
-    let params: unknown;
-    try {
-      params = this.#codec.decode(frame.payload, this.name, `Service '${this.name}'`);
-    } catch (error) {
-      fail(errorPayload(error));
+    if (frame.failed) {
+      fail(errorPayload(frame.failure));
       return;
     }
+    const params = frame.value;
     const call = new InFlightCall(id, method, conn, performance.now());
-    conn.inFlight.set(id, call);
     this.#started();
     if (frame.type === REQ.stream) {
+      this.#track(call);
       void this.#runStream(call, handler, params);
       return;
     }
@@ -583,6 +588,7 @@ export class Service extends EventEmitter {
       return;
     }
     if (result && typeof (result as Promise<unknown>).then === 'function') {
+      this.#track(call);
       (result as Promise<unknown>).then(
         (value) => this.#reply(call, value, false),
         (error) => this.#reply(call, error, true),
@@ -592,10 +598,24 @@ export class Service extends EventEmitter {
     }
   }
 
+  /**
+   * Enters a call that outlives its handler's return (async, or a stream)
+   * in its connection's calls in flight, where a cancel or the connection's
+   * end finds it. A sync handler's call is answered before anything else
+   * can run, so it never enters: a Map insert and delete per call showed
+   * as the largest single cost of #done in the pipelined bench's profile.
+   */
+  #track(call: InFlightCall): void {
+    call.tracked = true;
+    call.client.inFlight.set(call.id, call);
+  }
+
   /** Call `call` ended: it leaves its connection's calls in flight, and is counted (a call of a dropped connection was counted by #drop already). */
   #done(call: InFlightCall, outcome: 'completed' | 'failed' | 'cancelled'): void {
-    if (call.client.inFlight.get(call.id) !== call) return;
-    call.client.inFlight.delete(call.id);
+    if (call.tracked) {
+      if (call.client.inFlight.get(call.id) !== call) return; // counted when its connection ended
+      call.client.inFlight.delete(call.id);
+    }
     this.#finished(outcome);
     if (outcome !== 'cancelled') this.#methods.record(call.method, performance.now() - call.arrived);
   }
@@ -723,14 +743,6 @@ export class Service extends EventEmitter {
   /** An ERROR payload, encoded (errors.ts: `data` the codec cannot carry is left out). */
   #encodeError(payload: ErrorPayload): Uint8Array {
     return encodeErrorPayload(payload, (value) => this.#encode(value));
-  }
-
-  #decodeOr(frame: Frame, fallback: () => unknown): unknown {
-    try {
-      return this.#codec.decode(frame.payload, this.name, `Service '${this.name}'`);
-    } catch {
-      return fallback();
-    }
   }
 }
 
