@@ -35,6 +35,7 @@ import {
 } from './format.js';
 import { jsonBytes, readJson } from './handshake.js';
 import { ServiceHeader, type ServiceLimits } from './header.js';
+import { PendingCalls } from './pending-calls.js';
 import { serviceName } from './service.js';
 import { type FrameReader, ownFrame, type TakenFrame, takeFrame } from './take-frame.js';
 
@@ -134,7 +135,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   readonly #req: RingBuffer;
   readonly #res: RingBuffer;
   readonly #limits: ServiceLimits;
-  readonly #pending = new Map<number, PendingCall>();
+  readonly #pending = new PendingCalls<PendingCall>();
   readonly #watch: ProcessWatch;
   readonly #slot: number;
   readonly #generation: number;
@@ -778,8 +779,8 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   }
 
   #takeId(): number {
-    const id = this.#nextId;
-    this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
+    const id = this.#pending.freeId(this.#nextId);
+    this.#nextId = id >= 0xffffffff ? 1 : id + 1;
     return id;
   }
 
