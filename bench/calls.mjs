@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as shmkit from 'shmkit';
+import { cpuOf } from './cpu.mjs';
 import { forkChild } from './fork.mjs';
 import { spread } from './format.mjs';
 import { percentilesUs } from './histogram.mjs';
@@ -366,16 +367,23 @@ async function withCallEnds(res, prim, placement, row, measure) {
  * The pipelined case of one call row: a warm-up (--quick: one run of a tenth of the count;
  * else windows until the rate is stable, bench/steady.mjs), then options.repeat runs sized
  * like the throughput rows' (CALL_COMMON calls at least, --duration seconds). Row: runs,
- * count, callsPerSec (spread, as msgsPerSec).
+ * count, callsPerSec (spread, as msgsPerSec), clientCpuUs and serverCpuUs (µs of CPU per call
+ * of this process and of the server's, all threads, /proc/PID/task/TID/schedstat).
  */
 export async function callThroughputCase(res, prim, options, progress = {}) {
   const row = { ...baseRow(prim, options.placement), runs: [] };
   return withCallEnds(res, prim, options.placement, row, async (ends, guard) => {
     let a = 0;
+    const serverPid = ends.server.child.pid;
     const runOnce = async (n) => {
+      // CPU of each process (every thread's run time, schedstat): what one call costs each side.
+      const client0 = cpuOf(process.pid).ns;
+      const server0 = cpuOf(serverPid).ns;
       const seconds = await pipelined(ends.client, a, n, guard);
+      const clientUs = (cpuOf(process.pid).ns - client0) / 1000 / n;
+      const serverUs = (cpuOf(serverPid).ns - server0) / 1000 / n;
       a = (a + n) >>> 0;
-      return { seconds };
+      return { seconds, clientUs, serverUs };
     };
     const step = (text) => progress.step?.(`${prim.label} calls ${text}`);
     const measured = await measureSteady(runOnce, { common: CALL_COMMON, options, step });
@@ -383,10 +391,12 @@ export async function callThroughputCase(res, prim, options, progress = {}) {
     if (measured.stable !== undefined) row.stable = measured.stable;
     row.count = measured.count;
     if (measured.reduced) row.reduced = true;
-    for (const { seconds } of measured.runs) {
-      row.runs.push({ count: measured.count, seconds, callsPerSec: measured.count / seconds });
+    for (const { seconds, clientUs, serverUs } of measured.runs) {
+      row.runs.push({ count: measured.count, seconds, callsPerSec: measured.count / seconds, clientUs, serverUs });
     }
     row.callsPerSec = spread(row.runs.map((r) => r.callsPerSec));
+    row.clientCpuUs = spread(row.runs.map((r) => r.clientUs));
+    row.serverCpuUs = spread(row.runs.map((r) => r.serverUs));
   });
 }
 

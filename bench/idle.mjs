@@ -4,11 +4,10 @@
 // counts its park (and start-up work has settled), the parent reads the
 // child's CPU time from /proc for one second, then pushes IDLE_MESSAGES messages, which the child receives and
 // verifies like any transport's (so a lost wake-up or message fails the row).
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as shmkit from 'shmkit';
+import { clockTicks, cpuOf } from './cpu.mjs';
 import { failure } from './message.mjs';
 import { byId, LATENCY_RING_CAPACITY, producerSync } from './transports.mjs';
 
@@ -24,30 +23,6 @@ const IDLE_MS = 1000;
 const SETTLE_MS = 200;
 /** The `idle` pseudo-primitive: a ring SPSC consumer (SHMKIT_BENCH_DROP=idle drops one of its messages). */
 export const IDLE = { ...byId.get('ring'), id: 'idle', label: 'ring SPSC consumer parked in popIntoSync' };
-
-export function clockTicks() {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** utime+stime of the whole process (clock ticks, proc(5) fields 14 and 15) and every thread's schedstat run time (ns). */
-export function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  let ns = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return { ticks, ns };
-}
 
 /** Polls `condition()` every 5 ms; throws `what` after `timeoutMs`. */
 async function until(condition, what, timeoutMs = 10_000) {

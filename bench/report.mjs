@@ -143,6 +143,8 @@ export const CALLS_HEAD = [
   'spread',
   '× baseline',
   '× UDS',
+  'CPU µs/call client',
+  'server',
   'calls/run',
   'p50 µs',
   'p99 µs',
@@ -158,8 +160,16 @@ export function callRows(result) {
     result.callLatency ?? [],
     (t) => t?.callsPerSec?.median,
     withBlanks(
-      (t) => [rate(t.callsPerSec.median), spreadPct(t.callsPerSec), ratio(t.ratio), ratio(t.ofUds), runCount(t)],
-      5,
+      (t) => [
+        rate(t.callsPerSec.median),
+        spreadPct(t.callsPerSec),
+        ratio(t.ratio),
+        ratio(t.ofUds),
+        t.clientCpuUs ? fixed(t.clientCpuUs.median, 2) : '',
+        t.serverCpuUs ? fixed(t.serverCpuUs.median, 2) : '',
+        runCount(t),
+      ],
+      7,
     ),
     withBlanks((l) => [fixed(l.p50Us), fixed(l.p99Us), spreadPct(l.p50RunsUs), ratio(l.ratio), ratio(l.ofUds)], 5),
   );

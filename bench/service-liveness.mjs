@@ -22,8 +22,8 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import * as shmkit from 'shmkit';
 import { die, listenForControl, send } from './control.mjs';
+import { clockTicks, cpuOf } from './cpu.mjs';
 import { forkChild } from './fork.mjs';
-import { clockTicks, cpuOf } from './idle.mjs';
 import { failure } from './message.mjs';
 
 const SELF = fileURLToPath(import.meta.url);

@@ -788,6 +788,12 @@ describe('shmkit bench calls', () => {
     expectCalls(result, 200);
     const svc = result.calls.find((r: { primitive: string }) => r.primitive === 'svc');
     expect(svc.ratio).toBeCloseTo(svc.callsPerSec.median / result.calls[0].callsPerSec.median, 9);
+    // Each side's CPU per call, from its threads' run time: every run of every row has both.
+    for (const row of result.calls) {
+      for (const r of row.runs) expect(r.clientUs > 0 && r.serverUs > 0, JSON.stringify(r)).toBe(true);
+      expect(row.clientCpuUs.median).toBeGreaterThan(0);
+      expect(row.serverCpuUs.median).toBeGreaterThan(0);
+    }
     const svcLatency = result.callLatency.find((r: { primitive: string }) => r.primitive === 'svc');
     expect(svcLatency.ratio).toBeCloseTo(result.callLatency[0].p50Us / svcLatency.p50Us, 9);
     expect(svcLatency.rounds).toBe(50);
