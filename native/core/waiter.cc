@@ -281,21 +281,27 @@ class FutexWaiters {
 
   // Hands `wait` to a thread. Returns 0 or the errno of a failed pthread_create.
   int Add(Wait* wait) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    FutexThread* thread = Place(wait->word);
-    if (!thread->alive) {
-      int err = SpawnThread(&FutexWaiters::ThreadMain, thread, &thread->handle);
-      if (err != 0) return err;
-      thread->alive = true;
+    FutexThread* thread;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      thread = Place(wait->word);
+      if (!thread->alive) {
+        int err = SpawnThread(&FutexWaiters::ThreadMain, thread, &thread->handle);
+        if (err != 0) return err;
+        thread->alive = true;
+      }
+      // The first look, on the caller's thread: a word that holds `expected`
+      // now and changes later means 'ok', however late the thread looks.
+      wait->looked = __atomic_load_n(wait->word, __ATOMIC_SEQ_CST) == wait->expected;
+      thread->waits.push_back(wait);
+      thread->words[wait->word]++;
+      pending_++;
+      wait->futexThread = thread;
+      Poke(thread);
     }
-    // The first look, on the caller's thread: a word that holds `expected`
-    // now and changes later means 'ok', however late the thread looks.
-    wait->looked = __atomic_load_n(wait->word, __ATOMIC_SEQ_CST) == wait->expected;
-    thread->waits.push_back(wait);
-    thread->words[wait->word]++;
-    pending_++;
-    wait->futexThread = thread;
-    Poke(thread);
+    // Notified after the unlock: a thread woken while we still held the lock
+    // would run (on a busy machine, in our place on this CPU) only to block
+    // on it again. FutexThreads are never freed, so `thread` stays valid.
     thread->work.notify_one();
     return 0;
   }
