@@ -470,7 +470,7 @@ async function ringPairRun(res, run, tools, size, count, capacity, placement, po
       verification: /byte|expected/.test(c.stderr),
     });
   }
-  // ring_consumer prints milliseconds: a run too short for that is timed from outside instead.
+  // ring_consumer prints microseconds: a run too short for that is timed from outside instead.
   const seconds = Number(match[1]);
   return seconds > 0 ? seconds : (performance.now() - wallStart) / 1000;
 }

@@ -233,7 +233,7 @@ static inline int tool_attach(const tool_args *a, const char *name, shmkit_ring 
 static inline void tool_print_stats(const char *who, const shmkit_ring *r, uint64_t count,
                                     uint64_t bytes, double seconds) {
   fprintf(stderr,
-          "%s: %llu msgs, %llu bytes in %.3f s: %.0f msg/s, %.1f MB/s "
+          "%s: %llu msgs, %llu bytes in %.6f s: %.0f msg/s, %.1f MB/s "
           "(producer parks %.0f wakes %.0f, consumer parks %.0f wakes %.0f, high water %.0f B)\n",
           who, (unsigned long long)count, (unsigned long long)bytes, seconds,
           seconds > 0 ? (double)count / seconds : 0,
