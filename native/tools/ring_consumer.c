@@ -50,7 +50,9 @@ int main(int argc, char **argv) {
 
   uint64_t bytes = 0;
   double start = 0;
-  /* More than half the ring could stall a producer that waits for room. */
+  /* A producer waiting for room for a frame larger than capacity - trail never
+   * lets `trail` bytes be queued, and every wait would run out its budget: at
+   * most half the ring. (A heuristic for one consumer; it only delays a pop.) */
   uint32_t trail = a.trail < ring.capacity / 2 ? (uint32_t)a.trail : ring.capacity / 2;
   for (uint64_t k = 0; k < count; k++) {
     size_t len = 0;
