@@ -211,7 +211,7 @@ export const PRIMITIVES = [
     group: 'native',
     kind: 'c-ring',
     native: true,
-    api: 'native/tools ring_producer | ring_consumer --sampled: the same stamp and sampled check as the JS rows, spin 20 µs then park',
+    api: 'native/tools ring_producer | ring_consumer --sampled: the same stamp and sampled check as the JS rows; each run the fastest of three waits: spin 20 µs then park, park at once, spin with a consumer trailing 64 KiB (--trail)',
   },
   {
     id: 'c-pipe',

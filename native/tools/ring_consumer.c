@@ -16,6 +16,9 @@
  *          --spin-us US   spin about US microseconds before parking (polls measured
  *                         at start; the bench passes RingBuffer's default spinUs)
  *          --sampled     the bench's per-message work: stamp / sampled check (ring_tool.h)
+ *          --trail BYTES once caught up, let the producer get BYTES ahead (at most
+ *                        half the ring) before the next pop, for up to the spin
+ *                        budget (tool_trail in ring_tool.h; the bench's C floor)
  *          --stats      timing and ring counters on stderr
  */
 #define _GNU_SOURCE 1 /* before any header: shm_open, syscall, kill, clock_gettime */
@@ -25,7 +28,8 @@
 static void usage(void) {
   fprintf(stderr,
           "usage: ring_consumer NAME COUNT [--create CAPACITY [--mp] [--mc]] [--any-order] "
-          "[--timeout MS] [--wait MS] [--spin N] [--spin-us US] [--sampled] [--stats]\n");
+          "[--timeout MS] [--wait MS] [--spin N] [--spin-us US] [--sampled] [--trail BYTES] "
+          "[--stats]\n");
 }
 
 int main(int argc, char **argv) {
@@ -46,8 +50,13 @@ int main(int argc, char **argv) {
 
   uint64_t bytes = 0;
   double start = 0;
+  /* A producer waiting for room for a frame larger than capacity - trail never
+   * lets `trail` bytes be queued, and every wait would run out its budget: at
+   * most half the ring. (A heuristic for one consumer; it only delays a pop.) */
+  uint32_t trail = a.trail < ring.capacity / 2 ? (uint32_t)a.trail : ring.capacity / 2;
   for (uint64_t k = 0; k < count; k++) {
     size_t len = 0;
+    if (trail) tool_trail(&ring, trail, ring.spin);
     int rc = shmkit_ring_pop(&ring, buf, cap, &len, a.timeout_ms);
     if (rc != 0) {
       fprintf(stderr, "pop of message %llu failed: %s\n", (unsigned long long)k,

@@ -124,6 +124,27 @@ static inline uint32_t tool_polls_for_us(uint64_t us) {
   return polls >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)polls;
 }
 
+/* The consumer's --trail: called before each pop. Once the consumer has taken
+ * every frame it knew of, it lets the producer get `trail` bytes ahead before
+ * it takes the next, spinning (a poll of tail every 16 pause hints) for at
+ * most the ring's spin budget; then it pops as usual, parking if the ring is
+ * still empty. Popping each frame as soon as it is published keeps the two
+ * sides on the same cache lines (the frame being written, the tail), which
+ * then cross between the CPUs once or more per message; a JavaScript consumer
+ * does eight times more work per message and trails the producer anyway
+ * (docs/benchmarks.md, "The C floor"). The ring's format, its indices and its
+ * park/wake protocol are untouched: this only decides when to look again. */
+static inline void tool_trail(shmkit_ring *r, uint32_t trail, uint32_t budget) {
+  _Atomic uint32_t *head_w = shmkit_ring__u32(r, SHMKIT_RING_OFF_HEAD);
+  _Atomic uint32_t *tail_w = shmkit_ring__u32(r, SHMKIT_RING_OFF_TAIL);
+  uint32_t head = atomic_load_explicit(head_w, memory_order_relaxed);
+  if (r->tail_seen != head) return; /* frames it already knows of: take them */
+  for (uint32_t polls = 0; polls < budget; polls += 16) {
+    if (atomic_load_explicit(tail_w, memory_order_relaxed) - head >= trail) return;
+    for (int k = 0; k < 16; k++) shmkit_ring__cpu_relax();
+  }
+}
+
 /* Options both tools accept after (or between) their positional arguments. */
 typedef struct {
   const char *positional[3];
@@ -138,6 +159,7 @@ typedef struct {
   int spin_set;
   uint64_t spin_us; /* --spin-us: spin about this long before parking instead */
   int sampled;      /* --sampled: the bench's per-message work (see the top) */
+  uint64_t trail;   /* consumer --trail: bytes to let the producer get ahead (tool_trail) */
 } tool_args;
 
 static inline int tool_parse_args(int argc, char **argv, tool_args *a, int max_positional) {
@@ -166,6 +188,8 @@ static inline int tool_parse_args(int argc, char **argv, tool_args *a, int max_p
       a->spin_set = 1;
     } else if (strcmp(s, "--spin-us") == 0 && k + 1 < argc) {
       if (tool_parse_u64(argv[++k], 1000000, &a->spin_us)) return -1;
+    } else if (strcmp(s, "--trail") == 0 && k + 1 < argc) {
+      if (tool_parse_u64(argv[++k], SHMKIT_RING_MAX_CAPACITY, &a->trail)) return -1;
     } else if (strcmp(s, "--sampled") == 0) {
       a->sampled = 1;
     } else if (strcmp(s, "--mp") == 0) {
@@ -209,7 +233,7 @@ static inline int tool_attach(const tool_args *a, const char *name, shmkit_ring 
 static inline void tool_print_stats(const char *who, const shmkit_ring *r, uint64_t count,
                                     uint64_t bytes, double seconds) {
   fprintf(stderr,
-          "%s: %llu msgs, %llu bytes in %.3f s: %.0f msg/s, %.1f MB/s "
+          "%s: %llu msgs, %llu bytes in %.6f s: %.0f msg/s, %.1f MB/s "
           "(producer parks %.0f wakes %.0f, consumer parks %.0f wakes %.0f, high water %.0f B)\n",
           who, (unsigned long long)count, (unsigned long long)bytes, seconds,
           seconds > 0 ? (double)count / seconds : 0,
