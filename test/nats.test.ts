@@ -436,3 +436,70 @@ describe('shmkit/nats: what a core NATS bridge cannot forward', () => {
 function subscriptions(nc: NatsConnection): number {
   return (nc as unknown as { protocol: { subscriptions: { size(): number } } }).protocol.subscriptions.size();
 }
+
+describe("shmkit/nats: an 'out' bridge's stop() drains", () => {
+  /** A topic and an 'out' bridge of it, with the server paused once the bridge runs. */
+  async function pausedOut(ctx: { skip(note?: string): never }, jetstream: boolean) {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName(jetstream ? 'ndrain-js' : 'ndrain-core');
+    const subject = subjectFor('drain');
+    const stream = subjectFor('DRAIN');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, {
+      subject,
+      direction: 'out',
+      ...(jetstream ? { jetstream: { stream } } : {}),
+    });
+    onTestFinished(() => out.stop({ drainTimeoutMs: 0 }));
+    at.pause();
+    onTestFinished(() => at.resume());
+    for (let i = 1; i <= 10; i++) await topic.publish({ i });
+    // The bridge has read all ten (and published them to the paused server).
+    await waitFor(() => Topic.stat(name)?.subscribers[0]?.behindBytes === 0, 'the bridge to read every message');
+    return { at, nc, out, subject, stream };
+  }
+
+  it('JetStream: waits for the acknowledgements of what it published before it resolves', async (ctx) => {
+    const { at, nc, out, stream } = await pausedOut(ctx, true);
+    const stopped = out.stop({ drainTimeoutMs: 60_000 });
+    at.resume(); // the ten reach the stream and are acknowledged while stop() waits
+    await stopped;
+    expect(out.stats()).toMatchObject({ forwarded: 10, notForwarded: 0 });
+    const info = await (await nc.jetstreamManager()).streams.info(stream);
+    expect(info.state.messages).toBe(10);
+  });
+
+  it('JetStream: counts what was not acknowledged within drainTimeoutMs in notForwarded', async (ctx) => {
+    const { out } = await pausedOut(ctx, true);
+    await out.stop({ drainTimeoutMs: 200 });
+    expect(out.stats()).toMatchObject({ forwarded: 0, notForwarded: 10 });
+    await expect(out.done).resolves.toBeUndefined();
+  });
+
+  it('core NATS: counts what no flush confirmed within drainTimeoutMs in notForwarded', async (ctx) => {
+    const { out } = await pausedOut(ctx, false);
+    await out.stop({ drainTimeoutMs: 200 });
+    expect(out.stats()).toMatchObject({ forwarded: 0, notForwarded: 10 });
+  });
+
+  it('core NATS: a drain that the server answers counts everything forwarded', async (ctx) => {
+    const { at, out } = await pausedOut(ctx, false);
+    const stopped = out.stop({ drainTimeoutMs: 60_000 });
+    at.resume();
+    await stopped;
+    expect(out.stats()).toMatchObject({ forwarded: 10, notForwarded: 0 });
+  });
+
+  it('rejects a bad drainTimeoutMs naming it', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('ndrain-bad');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, { subject: subjectFor('drainbad'), direction: 'out' });
+    await expect(out.stop({ drainTimeoutMs: -1 })).rejects.toThrow(/options\.drainTimeoutMs/);
+    await out.stop();
+  });
+});

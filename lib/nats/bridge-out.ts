@@ -11,7 +11,9 @@ import type { Subscriber } from '../structures/topic/subscriber.js';
 import { Topic } from '../structures/topic/topic.js';
 import {
   type BridgeStats,
+  type BridgeStopOptions,
   countReconnects,
+  drainTimeoutOf,
   type JetStreamBridgeOptions,
   newStats,
   type TopicBridge,
@@ -37,8 +39,13 @@ export class BridgeOut implements TopicBridge {
   readonly #nc: NatsConnection;
   readonly #sub: Subscriber<unknown>;
   readonly #codec: ResolvedCodec<unknown>;
+  /** Aborted when the bridge must end now: its run is over, or stop()'s drain ran out of time. */
   readonly #stop: AbortController;
   readonly #stats = newStats();
+  /** Set by stop(): read no more of the topic, deliver what is in flight. */
+  #draining = false;
+  /** Wakes the run loop (JetStream) when it waits for an acknowledgement. */
+  #poke: () => void = () => {};
 
   static async start(
     name: string,
@@ -82,8 +89,17 @@ export class BridgeOut implements TopicBridge {
     return { ...this.#stats };
   }
 
-  async stop(): Promise<void> {
-    this.#stop.abort();
+  async stop(options?: BridgeStopOptions): Promise<void> {
+    const drainTimeoutMs = drainTimeoutOf(options);
+    if (this.#draining)
+      this.#stop.abort(); // a second stop(): no more waiting
+    else {
+      this.#draining = true;
+      this.#sub.close(); // a pending next() resolves done: the run loop goes on to drain
+      const timer = setTimeout(() => this.#stop.abort(), drainTimeoutMs);
+      void this.done.catch(() => {}).finally(() => clearTimeout(timer));
+      this.#poke();
+    }
     await this.done.catch(() => {});
   }
 
@@ -99,18 +115,33 @@ export class BridgeOut implements TopicBridge {
     }
   }
 
+  /**
+   * Core NATS: each message published as it is read; a flush after each
+   * batch (one at a time) tells which of them the server has, so that a
+   * drain that runs out of time counts only those it cannot vouch for.
+   */
   async #runCore(): Promise<void> {
+    const flushes = new FlushTracker(this.#nc);
     for (;;) {
+      if (this.#draining) break;
       const step = this.#sub.tryNext() ?? (await this.#sub.next());
       if (step.done) break;
       try {
         this.#nc.publish(this.subject, this.#encode(step.value));
         this.#stats.forwarded++;
+        flushes.sent++;
       } catch {
         this.#stats.notForwarded++; // the connection is closed (or the message too large for the server)
       }
+      flushes.flush();
     }
-    if (!this.#nc.isClosed()) await this.#nc.flush();
+    if (this.#nc.isClosed()) return;
+    const flushed = await flushes.drain(this.#stop.signal);
+    if (!flushed) {
+      const unconfirmed = flushes.sent - flushes.confirmed;
+      this.#stats.forwarded -= unconfirmed;
+      this.#stats.notForwarded += unconfirmed;
+    }
   }
 
   /**
@@ -136,6 +167,8 @@ export class BridgeOut implements TopicBridge {
       wake?.();
       wake = undefined;
     };
+    this.#poke = poke;
+    this.#stop.signal.addEventListener('abort', poke, { once: true });
     const woken = () =>
       new Promise<void>((resolve) => {
         wake = resolve;
@@ -167,7 +200,11 @@ export class BridgeOut implements TopicBridge {
         lastAcked = (queue.shift() as Entry).id;
         this.#stats.forwarded++;
       }
-      if (this.#stop.signal.aborted) return;
+      if (this.#stop.signal.aborted) {
+        this.#stats.notForwarded += queue.length; // stop()'s drain ran out of time
+        return;
+      }
+      if (this.#draining) ended = true;
       if (failing) {
         if (inFlight > 0) {
           await woken();
@@ -218,6 +255,57 @@ export class BridgeOut implements TopicBridge {
   #encode(value: unknown): Uint8Array {
     return this.#codec.encode(value, this.#sub.name, `the bridge of topic '${this.#sub.name}'`);
   }
+}
+
+/**
+ * The flushes of a core 'out' bridge, one at a time: each one the server
+ * answers confirms the publishes sent before it.
+ */
+class FlushTracker {
+  /** Messages published, and those of them a flush confirmed. */
+  sent = 0;
+  confirmed = 0;
+  readonly #nc: NatsConnection;
+  #pending: Promise<void> | undefined;
+
+  constructor(nc: NatsConnection) {
+    this.#nc = nc;
+  }
+
+  /** Starts a flush unless one runs or there is nothing to confirm. */
+  flush(): void {
+    if (this.#pending || this.sent === this.confirmed || this.#nc.isClosed()) return;
+    const upTo = this.sent;
+    this.#pending = this.#nc
+      .flush()
+      .then(
+        () => {
+          this.confirmed = Math.max(this.confirmed, upTo);
+        },
+        () => {}, // a disconnect: the next flush goes once the client reconnects
+      )
+      .finally(() => {
+        this.#pending = undefined;
+      });
+  }
+
+  /** Waits until the server confirmed every publish; false if `signal` aborted first or the connection closed. */
+  async drain(signal: AbortSignal): Promise<boolean> {
+    while (this.sent !== this.confirmed) {
+      if (signal.aborted || this.#nc.isClosed()) return false;
+      this.flush();
+      await Promise.race([this.#pending, aborted(signal)]);
+    }
+    return true;
+  }
+}
+
+/** Resolves when `signal` aborts (the bridge's run aborts it when it ends). */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

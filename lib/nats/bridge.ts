@@ -43,9 +43,8 @@ export interface BridgeTopicOptions {
  * `notForwarded`); JetStream delivers each message once, in order, across
  * server restarts and 'in' bridge restarts (a message forwarded but not
  * acknowledged when an 'in' bridge stops may come again after its restart).
- * An 'out' bridge's stop() does not wait for its unacknowledged publishes,
- * and a new 'out' bridge forwards from now on (docs/beyond-one-host.md,
- * "Known limits").
+ * An 'out' bridge's stop() drains (TopicBridge.stop); a new 'out' bridge
+ * forwards from now on (docs/beyond-one-host.md, "Known limits").
  * @throws (rejects) `ERR_SHMKIT_NO_NATS`; TypeError/RangeError naming the option; the errors of
  * Topic.subscribe()/Topic.create(); JetStream API errors (e.g. JetStream not enabled on the server).
  */
