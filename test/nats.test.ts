@@ -11,6 +11,7 @@
 import { execFileSync, type ForkOptions, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { unpack } from 'msgpackr';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Client, RemoteError, Service, Topic } from '../lib/index.js';
@@ -501,5 +502,73 @@ describe("shmkit/nats: an 'out' bridge's stop() drains", () => {
     const out = await bridgeTopic(name, nc, { subject: subjectFor('drainbad'), direction: 'out' });
     await expect(out.stop({ drainTimeoutMs: -1 })).rejects.toThrow(/options\.drainTimeoutMs/);
     await out.stop();
+  });
+});
+
+describe("shmkit/nats: a restarted JetStream 'out' bridge", () => {
+  /** The values of `stream`'s messages, in stream order (msgpack). */
+  async function streamValues(nc: NatsConnection, stream: string): Promise<unknown[]> {
+    const jsm = await nc.jetstreamManager();
+    const { state } = await jsm.streams.info(stream);
+    const values: unknown[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++)
+      values.push(unpack((await jsm.streams.getMessage(stream, { seq })).data));
+    return values;
+  }
+
+  async function publishRange(topic: Topic<unknown>, from: number, to: number) {
+    for (let i = from; i <= to; i++) await topic.publish({ i });
+  }
+
+  it('forwards what was published while no bridge ran, from where the stream stands', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nresume');
+    const subject = subjectFor('resume');
+    const stream = subjectFor('RESUME');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const options = { subject, direction: 'out', jetstream: { stream } } as const;
+    const first = await bridgeTopic(name, nc, options);
+    await publishRange(topic, 1, 50);
+    await waitFor(() => first.stats().forwarded === 50, 'the first bridge to forward 50');
+    await first.stop();
+    await publishRange(topic, 51, 100); // no bridge runs
+    const second = await bridgeTopic(name, nc, options);
+    onTestFinished(() => second.stop());
+    await waitFor(() => second.stats().forwarded === 50, 'the second bridge to forward the 50 it missed');
+    await publishRange(topic, 101, 110);
+    await waitFor(() => second.stats().forwarded === 60, 'the second bridge to forward the new ones');
+    expect(second.stats()).toMatchObject({ lagged: 0, notForwarded: 0 });
+    expect(await streamValues(nc, stream)).toEqual(Array.from({ length: 110 }, (_, i) => ({ i: i + 1 })));
+  });
+
+  it("counts in lagged what the topic's log no longer held when it restarted", async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nresume-gap');
+    const subject = subjectFor('resumegap');
+    const stream = subjectFor('RESUMEGAP');
+    const topic = Topic.create(name, { capacityBytes: 1024 }); // holds a few dozen of these
+    onTestFinished(() => topic.close());
+    const options = { subject, direction: 'out', jetstream: { stream } } as const;
+    const first = await bridgeTopic(name, nc, options);
+    await publishRange(topic, 1, 10);
+    await waitFor(() => first.stats().forwarded === 10, 'the first bridge to forward 10');
+    await first.stop();
+    await publishRange(topic, 11, 200); // far more than the log holds
+    const second = await bridgeTopic(name, nc, options);
+    onTestFinished(() => second.stop());
+    await waitFor(() => second.stats().forwarded > 0, 'the second bridge to forward what the log holds');
+    await publishRange(topic, 201, 201);
+    await waitFor(() => second.stats().forwarded + second.stats().lagged === 191, 'every message counted');
+    const values = (await streamValues(nc, stream)) as { i: number }[];
+    const lagged = second.stats().lagged;
+    expect(lagged).toBeGreaterThan(0);
+    // The first ten, then a gap of exactly `lagged` messages, then the rest in order.
+    expect(values).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => ({ i: i + 1 })),
+      ...Array.from({ length: 191 - lagged }, (_, i) => ({ i: 11 + lagged + i })),
+    ]);
   });
 });

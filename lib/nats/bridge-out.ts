@@ -4,7 +4,6 @@
  * failed publishes counted) or JetStream (acknowledged, in order, retried
  * across server restarts).
  */
-import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import type { CodecSpec, ResolvedCodec } from '../structures/codecs.js';
 import type { Subscriber } from '../structures/topic/subscriber.js';
@@ -18,7 +17,7 @@ import {
   newStats,
   type TopicBridge,
 } from './bridge-types.js';
-import { ensureStream } from './jetstream.js';
+import { ensureStream, lastMsgId } from './jetstream.js';
 import type { NatsModule } from './load.js';
 
 /** JetStream publishes awaiting their acknowledgement at once (they keep their order on the one connection). */
@@ -44,6 +43,8 @@ export class BridgeOut implements TopicBridge {
   readonly #stats = newStats();
   /** Set by stop(): read no more of the topic, deliver what is in flight. */
   #draining = false;
+  /** The local topic's identity in message IDs (JetStream): `<publisher pid>.<creation time, ms>`. */
+  readonly #topicId: string;
   /** Wakes the run loop (JetStream) when it waits for an acknowledgement. */
   #poke: () => void = () => {};
 
@@ -58,10 +59,23 @@ export class BridgeOut implements TopicBridge {
       js: JetStreamBridgeOptions | undefined;
     },
   ): Promise<BridgeOut> {
-    if (opts.js) await ensureStream(nc, nats, opts.js.stream, opts.subject);
     const stop = new AbortController();
-    const sub = Topic.subscribe(name, { codec: opts.codecSpec, signal: stop.signal });
-    return new BridgeOut(nc, sub, stop, opts.subject, opts.codec, opts.js ? nc.jetstream() : undefined);
+    if (!opts.js) {
+      const sub = Topic.subscribe(name, { codec: opts.codecSpec, signal: stop.signal });
+      return new BridgeOut(nc, sub, stop, opts.subject, opts.codec, undefined, '');
+    }
+    await ensureStream(nc, nats, opts.js.stream, opts.subject);
+    const last = parseMsgId(await lastMsgId(nc, opts.js.stream, opts.subject));
+    for (let attempt = 0; ; attempt++) {
+      // Where the stream stands, if it came from this very topic (its publisher and creation time):
+      // resume after it; another topic's, or none, from now on.
+      const topic = topicIdentity(name);
+      const from = last && last.topic === topic ? { seq: (last.seq + 1) >>> 0 } : 'now';
+      const sub = Topic.subscribe(name, { codec: opts.codecSpec, signal: stop.signal, from });
+      if (topicIdentity(name) === topic || attempt === 2)
+        return new BridgeOut(nc, sub, stop, opts.subject, opts.codec, nc.jetstream(), topic ?? '');
+      sub.close(); // the topic was created again meanwhile: look again
+    }
   }
 
   private constructor(
@@ -71,7 +85,9 @@ export class BridgeOut implements TopicBridge {
     subject: string,
     codec: ResolvedCodec<unknown>,
     js: JetStreamClient | undefined,
+    topic: string,
   ) {
+    this.#topicId = topic;
     this.#nc = nc;
     this.#sub = sub;
     this.#stop = stop;
@@ -153,9 +169,7 @@ export class BridgeOut implements TopicBridge {
    * stream drop the ones it had stored already (its duplicate window).
    */
   async #runJetStream(js: JetStreamClient): Promise<void> {
-    const bridgeId = randomBytes(6).toString('hex');
     const queue: Entry[] = [];
-    let count = 0;
     let inFlight = 0;
     let failing = false;
     let lastAcked: string | undefined;
@@ -245,7 +259,9 @@ export class BridgeOut implements TopicBridge {
         continue;
       }
       if (queue.length === 0 && !failing) backoffMs = 50;
-      const entry: Entry = { id: `${bridgeId}:${++count}`, bytes: this.#encode(step.value), state: 'sent' };
+      // The message's ID names it by its place in the topic: a restarted bridge finds where to resume.
+      const seq = ((this.#sub.nextSeq as number) - 1) >>> 0;
+      const entry: Entry = { id: `${this.#topicId}:${seq}`, bytes: this.#encode(step.value), state: 'sent' };
       const expect = queue.length > 0 ? queue[queue.length - 1]?.id : lastAcked;
       queue.push(entry);
       send(entry, expect);
@@ -255,6 +271,20 @@ export class BridgeOut implements TopicBridge {
   #encode(value: unknown): Uint8Array {
     return this.#codec.encode(value, this.#sub.name, `the bridge of topic '${this.#sub.name}'`);
   }
+}
+
+/** A topic's identity: its publisher's pid and creation time (ms); undefined if there is no such topic. */
+function topicIdentity(name: string): string | undefined {
+  const info = Topic.stat(name);
+  return info ? `${info.pid}.${info.createdAt.getTime()}` : undefined;
+}
+
+/** The topic identity and sequence number of a message ID this bridge wrote (`<topic>:<seq>`). */
+function parseMsgId(id: string | undefined): { topic: string; seq: number } | undefined {
+  const colon = id?.lastIndexOf(':') ?? -1;
+  if (id === undefined || colon < 0) return undefined;
+  const seq = Number(id.slice(colon + 1));
+  return Number.isInteger(seq) && seq >= 0 && seq <= 0xffffffff ? { topic: id.slice(0, colon), seq } : undefined;
 }
 
 /**

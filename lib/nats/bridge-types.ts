@@ -13,7 +13,11 @@ export interface BridgeStats {
    * the last flush the server answered), and those queued when `done` failed.
    */
   notForwarded: number;
-  /** 'out': messages the local topic overwrote before the bridge read them ('drop-oldest'). */
+  /**
+   * 'out': messages the local topic overwrote before the bridge read them
+   * ('drop-oldest'), and, when a JetStream bridge resumes after the stream's
+   * last message, those its log no longer held.
+   */
   lagged: number;
   /** JetStream: publishes sent again after a failure ('out'); messages delivered again that were already forwarded ('in'). */
   retried: number;

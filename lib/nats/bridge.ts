@@ -43,8 +43,10 @@ export interface BridgeTopicOptions {
  * `notForwarded`); JetStream delivers each message once, in order, across
  * server restarts and 'in' bridge restarts (a message forwarded but not
  * acknowledged when an 'in' bridge stops may come again after its restart).
- * An 'out' bridge's stop() drains (TopicBridge.stop); a new 'out' bridge
- * forwards from now on (docs/beyond-one-host.md, "Known limits").
+ * An 'out' bridge's stop() drains (TopicBridge.stop). A JetStream 'out'
+ * bridge resumes after the stream's last message when that came from the
+ * same topic (what the topic's log no longer holds is counted in `lagged`);
+ * otherwise, and over core NATS, it forwards from now on.
  * @throws (rejects) `ERR_SHMKIT_NO_NATS`; TypeError/RangeError naming the option; the errors of
  * Topic.subscribe()/Topic.create(); JetStream API errors (e.g. JetStream not enabled on the server).
  */

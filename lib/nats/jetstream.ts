@@ -50,6 +50,18 @@ export async function ensureConsumer(
   }
 }
 
+/** The `Nats-Msg-Id` of the last message on `subject` in `stream`; undefined if none (or it has none). */
+export async function lastMsgId(nc: NatsConnection, stream: string, subject: string): Promise<string | undefined> {
+  const jsm = await nc.jetstreamManager();
+  try {
+    const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return msg.header?.get('Nats-Msg-Id') || undefined;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
 function isNotFound(error: unknown): boolean {
   const { code, api_error: api } = error as { code?: string; api_error?: { code?: number } };
   return code === '404' || api?.code === 404 || /not found/i.test(String((error as Error)?.message));
