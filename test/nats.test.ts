@@ -572,3 +572,73 @@ describe("shmkit/nats: a restarted JetStream 'out' bridge", () => {
     ]);
   });
 });
+
+describe("shmkit/nats: a JetStream 'out' bridge whose publishes keep being refused", () => {
+  it('fails done with ERR_SHMKIT_BRIDGE_REFUSED after failAfterMs: a message above max_payload', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nrefused');
+    const topic = Topic.create<Uint8Array>(name, { codec: 'raw', capacityBytes: 1 << 22 });
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, {
+      subject: subjectFor('refused'),
+      direction: 'out',
+      codec: 'raw',
+      jetstream: { stream: subjectFor('REFUSED'), failAfterMs: 300 },
+    });
+    onTestFinished(() => out.stop({ drainTimeoutMs: 0 }));
+    await topic.publish(new Uint8Array(16));
+    await waitFor(() => out.stats().forwarded === 1, 'the first message to be acknowledged');
+    await topic.publish(new Uint8Array((nc.info?.max_payload as number) + 1).fill(1)); // above max_payload
+    await topic.publish(new Uint8Array(16));
+    const error = await out.done.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_SHMKIT_BRIDGE_REFUSED' });
+    expect((error as Error).message).toMatch(/300 ms/);
+    expect((error as { cause?: { code?: string } }).cause?.code).toBe('MAX_PAYLOAD_EXCEEDED');
+    const stats = out.stats();
+    expect(stats.forwarded).toBe(1);
+    expect(stats.notForwarded).toBeGreaterThanOrEqual(1); // the large one, and the one after it if read
+    expect(Topic.stat(name)?.subscribers.filter((s) => s.alive)).toHaveLength(0); // it left the topic
+  });
+
+  it('fails done with ERR_SHMKIT_BRIDGE_REFUSED after failAfterMs: a full stream that discards new messages', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nfull');
+    const subject = subjectFor('full');
+    const stream = subjectFor('FULL');
+    const jsm = await nc.jetstreamManager();
+    const nats = await loadNats();
+    await jsm.streams.add({
+      name: stream,
+      subjects: [subject],
+      max_msgs: 5,
+      discard: nats.DiscardPolicy.New,
+      storage: nats.StorageType.File,
+    });
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, {
+      subject,
+      direction: 'out',
+      jetstream: { stream, failAfterMs: 300 },
+    });
+    onTestFinished(() => out.stop({ drainTimeoutMs: 0 }));
+    for (let i = 1; i <= 8; i++) await topic.publish({ i });
+    const error = await out.done.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_SHMKIT_BRIDGE_REFUSED' });
+    expect((error as { cause?: { api_error?: unknown } }).cause?.api_error).toBeDefined();
+    expect(out.stats()).toMatchObject({ forwarded: 5, notForwarded: 3 });
+    expect((await jsm.streams.info(stream)).state.messages).toBe(5);
+  });
+
+  it('rejects a bad failAfterMs naming it', async () => {
+    await expect(
+      bridgeTopic('/x', {} as NatsConnection, {
+        subject: 'a',
+        direction: 'out',
+        jetstream: { stream: 'S', failAfterMs: -5 },
+      }),
+    ).rejects.toThrow(/options\.jetstream\.failAfterMs/);
+  });
+});

@@ -17,6 +17,7 @@ import {
   newStats,
   type TopicBridge,
 } from './bridge-types.js';
+import { bridgeRefused } from './errors.js';
 import { ensureStream, lastMsgId } from './jetstream.js';
 import type { NatsModule } from './load.js';
 
@@ -24,6 +25,8 @@ import type { NatsModule } from './load.js';
 const WINDOW = 256;
 /** How long one JetStream publish waits for its acknowledgement, in ms. */
 const PUBLISH_TIMEOUT_MS = 2000;
+/** JetStream's error code for a publish whose Nats-Expected-Last-Msg-Id is not the stream's last. */
+const WRONG_LAST_MSG_ID = 10070;
 
 interface Entry {
   id: string;
@@ -43,6 +46,8 @@ export class BridgeOut implements TopicBridge {
   readonly #stats = newStats();
   /** Set by stop(): read no more of the topic, deliver what is in flight. */
   #draining = false;
+  /** JetStream: how long publishes may keep being refused before `done` fails, in ms. */
+  readonly #failAfterMs: number;
   /** The local topic's identity in message IDs (JetStream): `<publisher pid>.<creation time, ms>`. */
   readonly #topicId: string;
   /** Wakes the run loop (JetStream) when it waits for an acknowledgement. */
@@ -73,7 +78,7 @@ export class BridgeOut implements TopicBridge {
       const from = last && last.topic === topic ? { seq: (last.seq + 1) >>> 0 } : 'now';
       const sub = Topic.subscribe(name, { codec: opts.codecSpec, signal: stop.signal, from });
       if (topicIdentity(name) === topic || attempt === 2)
-        return new BridgeOut(nc, sub, stop, opts.subject, opts.codec, nc.jetstream(), topic ?? '');
+        return new BridgeOut(nc, sub, stop, opts.subject, opts.codec, nc.jetstream(), topic ?? '', opts.js.failAfterMs);
       sub.close(); // the topic was created again meanwhile: look again
     }
   }
@@ -86,8 +91,10 @@ export class BridgeOut implements TopicBridge {
     codec: ResolvedCodec<unknown>,
     js: JetStreamClient | undefined,
     topic: string,
+    failAfterMs = 0,
   ) {
     this.#topicId = topic;
+    this.#failAfterMs = failAfterMs;
     this.#nc = nc;
     this.#sub = sub;
     this.#stop = stop;
@@ -177,6 +184,10 @@ export class BridgeOut implements TopicBridge {
     let wake: (() => void) | undefined;
     let reading: Promise<IteratorResult<unknown, undefined>> | undefined;
     let backoffMs = 50;
+    /** Since when (performance.now(), ms) the server or client has refused publishes with no ack since; and the last refusal. */
+    let refusedSince: number | undefined;
+    let refusal: unknown;
+    const failAfterMs = this.#failAfterMs;
     const poke = () => {
       wake?.();
       wake = undefined;
@@ -198,10 +209,15 @@ export class BridgeOut implements TopicBridge {
         .then(
           () => {
             entry.state = 'acked';
+            refusedSince = undefined;
           },
-          () => {
+          (error: unknown) => {
             entry.state = 'failed';
             failing = true;
+            if (isRefusal(error)) {
+              refusedSince ??= performance.now();
+              refusal = error;
+            }
           },
         )
         .finally(() => {
@@ -223,6 +239,10 @@ export class BridgeOut implements TopicBridge {
         if (inFlight > 0) {
           await woken();
           continue;
+        }
+        if (this.#nc.isClosed() || (refusedSince !== undefined && performance.now() - refusedSince >= failAfterMs)) {
+          this.#stats.notForwarded += queue.length;
+          throw bridgeRefused(this.subject, this.#sub.name, failAfterMs, this.#nc.isClosed() ? undefined : refusal);
         }
         await sleep(backoffMs, this.#stop.signal);
         backoffMs = Math.min(backoffMs * 2, 1000);
@@ -271,6 +291,18 @@ export class BridgeOut implements TopicBridge {
   #encode(value: unknown): Uint8Array {
     return this.#codec.encode(value, this.#sub.name, `the bridge of topic '${this.#sub.name}'`);
   }
+}
+
+/**
+ * Whether a failed JetStream publish was refused (the stream or the client
+ * will refuse it again: a message above max_payload, a full stream that
+ * discards new ones) rather than lost (a timeout, a lost connection: a server
+ * restart) or refused only because one before it was ("wrong last msg ID").
+ */
+function isRefusal(error: unknown): boolean {
+  const { code, api_error: api } = error as { code?: string; api_error?: { err_code?: number } };
+  if (code === 'MAX_PAYLOAD_EXCEEDED') return true;
+  return api !== undefined && api.err_code !== WRONG_LAST_MSG_ID;
 }
 
 /** A topic's identity: its publisher's pid and creation time (ms); undefined if there is no such topic. */

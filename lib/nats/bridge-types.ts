@@ -69,6 +69,7 @@ export interface JetStreamBridgeOptions {
   stream: string;
   durable: string;
   ackWaitMs: number;
+  failAfterMs: number;
 }
 
 /** Counts the client's reconnects into `stats` until `signal` aborts. */
