@@ -11,16 +11,18 @@
 import { execFileSync, type ForkOptions, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { unpack } from 'msgpackr';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Client, RemoteError, Service, Topic } from '../lib/index.js';
 import { bridgeTopic, connectService, exposeService, type RemoteClient } from '../lib/nats/index.js';
 import { loadNats } from '../lib/nats/load.js';
+import { resolveCodec } from '../lib/structures/codecs.js';
 import { FIXTURES, nextMessage, requireOrSkip, runFixture, uniqueName, waitFor } from './helpers.js';
 import { NatsServer } from './nats-server.js';
 
 const root = path.join(__dirname, '..');
+/** The topics' codec, for what the tests put into or read from a stream themselves. */
+const msgpack = resolveCodec<unknown>('msgpack');
 let server: NatsServer | undefined;
 let unavailable = '';
 
@@ -512,7 +514,7 @@ describe("shmkit/nats: a restarted JetStream 'out' bridge", () => {
     const { state } = await jsm.streams.info(stream);
     const values: unknown[] = [];
     for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++)
-      values.push(unpack((await jsm.streams.getMessage(stream, { seq })).data));
+      values.push(msgpack.decode((await jsm.streams.getMessage(stream, { seq })).data, stream));
     return values;
   }
 
@@ -640,5 +642,72 @@ describe("shmkit/nats: a JetStream 'out' bridge whose publishes keep being refus
         jetstream: { stream: 'S', failAfterMs: -5 },
       }),
     ).rejects.toThrow(/options\.jetstream\.failAfterMs/);
+  });
+});
+
+describe("shmkit/nats: a JetStream 'in' bridge and the messages its stream dropped", () => {
+  /** A local topic with a subscriber, a stream on `subject`, and a publisher of { i } into it. */
+  async function setup(ctx: { skip(note?: string): never }, kind: string, maxMsgs?: number) {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor(kind);
+    const stream = subjectFor(kind.toUpperCase());
+    const jsm = await nc.jetstreamManager();
+    const nats = await loadNats();
+    await jsm.streams.add({
+      name: stream,
+      subjects: [subject],
+      storage: nats.StorageType.File,
+      ...(maxMsgs ? { max_msgs: maxMsgs } : {}),
+    });
+    const js = nc.jetstream();
+    const publish = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) await js.publish(subject, msgpack.encode({ i }, subject));
+    };
+    const name = uniqueName(`n${kind}`);
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const sub = Topic.subscribe(name);
+    onTestFinished(() => sub.close());
+    const read = async (count: number) => {
+      const got: number[] = [];
+      while (got.length < count) {
+        const step = await sub.next({ timeoutMs: 10_000 });
+        if (step.done) break;
+        got.push((step.value as { i: number }).i);
+      }
+      return got;
+    };
+    const bridge = async () => {
+      const into = await bridgeTopic(topic, nc, { subject, direction: 'in', jetstream: { stream } });
+      onTestFinished(() => into.stop());
+      return into;
+    };
+    return { jsm, stream, publish, read, bridge };
+  }
+
+  it('skips a message deleted from the stream instead of waiting for it forever, counting it in lost', async (ctx) => {
+    const { jsm, stream, publish, read, bridge } = await setup(ctx, 'deleted');
+    const first = await bridge();
+    await publish(1, 1);
+    expect(await read(1)).toEqual([1]);
+    await first.stop(); // the durable consumer stands after message 1
+    await publish(2, 5);
+    await jsm.streams.deleteMessage(stream, 3);
+    const second = await bridge();
+    expect(await read(3)).toEqual([2, 4, 5]);
+    expect(second.stats()).toMatchObject({ forwarded: 3, lost: 1 });
+  });
+
+  it("counts in lost what the stream's limits dropped before the consumer read it", async (ctx) => {
+    const { publish, read, bridge } = await setup(ctx, 'limits', 3);
+    const first = await bridge();
+    await publish(1, 1);
+    expect(await read(1)).toEqual([1]);
+    await first.stop();
+    await publish(2, 7); // the stream keeps 5, 6, 7
+    const second = await bridge();
+    expect(await read(3)).toEqual([5, 6, 7]);
+    expect(second.stats()).toMatchObject({ forwarded: 3, lost: 3 });
   });
 });

@@ -3,7 +3,7 @@
  * or a durable JetStream consumer) published into a local Topic, whose
  * subscribers on this host then share one copy in shared memory.
  */
-import type { ConsumerMessages, JsMsg, NatsConnection, Subscription } from 'nats';
+import type { ConsumerMessages, JetStreamManager, JsMsg, NatsConnection, Subscription } from 'nats';
 import type { CodecSpec, ResolvedCodec } from '../structures/codecs.js';
 import { Topic, type TopicCreateOptions } from '../structures/topic/topic.js';
 import {
@@ -26,8 +26,16 @@ interface Source {
   messages?: ConsumerMessages;
   /** The stream sequence of the last message forwarded (or before the first to forward). */
   last?: number;
-  /** The stream holds only this subject: its sequence numbers have no gaps, so a gap is a message still to come. */
+  /**
+   * The stream holds only this subject: a gap in its sequence numbers is a
+   * message still to come, unless the stream no longer has it.
+   */
   contiguous?: boolean;
+  /** JetStream: the stream's manager and name, to look for the messages it dropped. */
+  jsm?: JetStreamManager;
+  stream?: string;
+  /** Messages the stream dropped (limits, deletion) after the consumer's ack floor, before this bridge started. */
+  lostAtStart?: number;
 }
 
 export class BridgeIn implements TopicBridge {
@@ -126,6 +134,8 @@ export class BridgeIn implements TopicBridge {
   async #runJetStream(messages: ConsumerMessages): Promise<void> {
     const source = this.#source;
     let last = source.last ?? 0;
+    this.#stats.lost += source.lostAtStart ?? 0;
+    let checked = { last: -1, at: 0 };
     for await (const msg of messages as AsyncIterable<JsMsg>) {
       if (this.#stop.signal.aborted) break;
       const seq = msg.seq;
@@ -135,9 +145,19 @@ export class BridgeIn implements TopicBridge {
         continue;
       }
       if (source.contiguous && seq !== last + 1) {
-        msg.nak(REORDER_DELAY_MS);
-        this.#stats.reordered++;
-        continue;
+        // Ahead of a missing one: gone from the stream (skip it, counted), or still to come (wait).
+        // The stream is asked at most once per REORDER_DELAY_MS for the same gap.
+        const now = performance.now();
+        if (checked.last !== last || now - checked.at >= REORDER_DELAY_MS) {
+          checked = { last, at: now };
+          last = await this.#skipGone(last, seq);
+          if (this.#stop.signal.aborted) break;
+        }
+        if (seq !== last + 1) {
+          msg.nak(REORDER_DELAY_MS);
+          this.#stats.reordered++;
+          continue;
+        }
       }
       if (await this.#forward(msg.data)) this.#stats.forwarded++;
       else this.#stats.notForwarded++;
@@ -145,6 +165,30 @@ export class BridgeIn implements TopicBridge {
       last = seq;
       msg.ack();
     }
+  }
+
+  /**
+   * The messages after `last` (up to `seq`, the one that came) that the
+   * stream no longer has — before its first sequence number (its limits
+   * dropped them) or deleted — are lost: counted in `lost`, skipped. Returns
+   * the new `last`.
+   */
+  async #skipGone(last: number, seq: number): Promise<number> {
+    const { jsm, stream } = this.#source;
+    if (!jsm || !stream) return last;
+    const { state } = await jsm.streams.info(stream, { deleted_details: true });
+    let next = last + 1;
+    if (state.first_seq > next) {
+      const to = Math.min(state.first_seq, seq);
+      this.#stats.lost += to - next;
+      next = to;
+    }
+    const deleted = new Set(state.deleted ?? []);
+    while (next < seq && deleted.has(next)) {
+      this.#stats.lost++;
+      next++;
+    }
+    return next - 1;
   }
 
   /** Publishes one message's value into the topic (waiting for room under 'block'); false if it could not. */
@@ -176,9 +220,13 @@ async function jetStreamSource(
   js: JetStreamBridgeOptions,
 ): Promise<Source> {
   const stream = await ensureStream(nc, nats, js.stream, subject);
-  const consumer = await ensureConsumer(nc, nats, js.stream, js.durable, subject, js.ackWaitMs);
+  const { info: consumer, created } = await ensureConsumer(nc, nats, js.stream, js.durable, subject, js.ackWaitMs);
   const subjects = stream.config.subjects ?? [];
-  const last = Math.max(consumer.ack_floor.stream_seq, stream.state.first_seq - 1);
+  const contiguous = subjects.length === 1 && subjects[0] === subject;
+  const floor = consumer.ack_floor.stream_seq;
+  const last = Math.max(floor, stream.state.first_seq - 1);
+  // A consumer that was there already had to read what the stream dropped since: lost.
+  const lostAtStart = !created && contiguous ? last - floor : 0;
   const messages = await (await nc.jetstream().consumers.get(js.stream, js.durable)).consume({ max_messages: 512 });
-  return { messages, last, contiguous: subjects.length === 1 && subjects[0] === subject };
+  return { messages, last, contiguous, jsm: await nc.jetstreamManager(), stream: js.stream, lostAtStart };
 }

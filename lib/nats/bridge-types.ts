@@ -25,6 +25,11 @@ export interface BridgeStats {
   reordered: number;
   /** Times the NATS client reconnected while the bridge ran. */
   reconnects: number;
+  /**
+   * JetStream 'in': messages the stream no longer had when the bridge came
+   * to them (its limits or a deletion dropped them): skipped, not waited for.
+   */
+  lost: number;
 }
 
 /** A running bridge. */
@@ -84,5 +89,5 @@ export function countReconnects(nc: NatsConnection, stats: BridgeStats, signal: 
 
 /** A fresh counter set. */
 export function newStats(): BridgeStats {
-  return { forwarded: 0, notForwarded: 0, lagged: 0, retried: 0, reordered: 0, reconnects: 0 };
+  return { forwarded: 0, notForwarded: 0, lagged: 0, retried: 0, reordered: 0, reconnects: 0, lost: 0 };
 }

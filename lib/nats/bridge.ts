@@ -51,7 +51,8 @@ export interface BridgeTopicOptions {
  * An 'out' bridge's stop() drains (TopicBridge.stop). A JetStream 'out'
  * bridge resumes after the stream's last message when that came from the
  * same topic (what the topic's log no longer holds is counted in `lagged`);
- * otherwise, and over core NATS, it forwards from now on.
+ * otherwise, and over core NATS, it forwards from now on. A JetStream 'in'
+ * bridge skips the messages its stream no longer has (counted in `lost`).
  * `done` rejects with `ERR_SHMKIT_BRIDGE_REFUSED` when JetStream keeps refusing an 'out' bridge's publishes.
  * @throws (rejects) `ERR_SHMKIT_NO_NATS`; TypeError/RangeError naming the option; the errors of
  * Topic.subscribe()/Topic.create(); JetStream API errors (e.g. JetStream not enabled on the server).
