@@ -43,6 +43,11 @@ export class NatsServer {
     await this.#spawn();
   }
 
+  /** The running server's pid (undefined while stopped). */
+  get pid() {
+    return this.#child?.pid;
+  }
+
   /** Freezes the server (SIGSTOP): it reads, answers and acknowledges nothing until resume(). For tests. */
   pause() {
     this.#child?.kill('SIGSTOP');

@@ -416,6 +416,35 @@ describe('shmkit/nats: topics across hosts', () => {
   });
 });
 
+describe("shmkit/nats: a core NATS 'in' bridge whose topic is full", () => {
+  it('holds what keeps coming in order until its slow subscriber makes room, then publishes all of it', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('slowin');
+    const name = uniqueName('nslowin');
+    const into = await bridgeTopic(name, nc, { subject, direction: 'in', topic: { capacityBytes: 1024 } });
+    onTestFinished(() => into.stop());
+    const sub = Topic.subscribe(name);
+    onTestFinished(() => sub.close());
+    await nc.flush(); // the bridge's subscription is at the server
+    for (let i = 1; i <= 300; i++) nc.publish(subject, msgpack.encode({ i }, subject)); // far more than 1 KiB
+    await nc.flush();
+    // The topic is full and nobody reads: the rest waits in the bridge.
+    await waitFor(
+      () => into.stats().forwarded > 0 && Topic.stat(name)?.subscribers[0]?.behindBytes !== 0,
+      'the topic to fill',
+    );
+    const got: number[] = [];
+    while (got.length < 300) {
+      const step = await sub.next({ timeoutMs: 10_000 });
+      if (step.done) break;
+      got.push((step.value as { i: number }).i);
+    }
+    expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(into.stats()).toMatchObject({ forwarded: 300, notForwarded: 0 });
+  });
+});
+
 describe('shmkit/nats: what a core NATS bridge cannot forward', () => {
   it('counts the messages it could not publish (a closed connection) in notForwarded', async (ctx) => {
     const at = natsServer(ctx);

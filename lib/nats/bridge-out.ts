@@ -25,6 +25,8 @@ import type { NatsModule } from './load.js';
 const WINDOW = 256;
 /** How long one JetStream publish waits for its acknowledgement, in ms. */
 const PUBLISH_TIMEOUT_MS = 2000;
+/** Core NATS: how often, at most, the bridge asks the server to confirm what it has (a flush), in ms. */
+const FLUSH_EVERY_MS = 50;
 /** JetStream's error code for a publish whose Nats-Expected-Last-Msg-Id is not the stream's last. */
 const WRONG_LAST_MSG_ID = 10070;
 
@@ -139,15 +141,23 @@ export class BridgeOut implements TopicBridge {
   }
 
   /**
-   * Core NATS: each message published as it is read; a flush after each
-   * batch (one at a time) tells which of them the server has, so that a
-   * drain that runs out of time counts only those it cannot vouch for.
+   * Core NATS: the messages the topic holds are published in one go without
+   * yielding (nats.js writes them out together at the next await), then the
+   * loop waits for more. A flush now and then (one at a time, at most every
+   * FLUSH_EVERY_MS) tells which of them the server has, so that a drain that
+   * runs out of time counts only those it cannot vouch for.
    */
   async #runCore(): Promise<void> {
     const flushes = new FlushTracker(this.#nc);
+    const sub = this.#sub;
     for (;;) {
       if (this.#draining) break;
-      const step = this.#sub.tryNext() ?? (await this.#sub.next());
+      let step = sub.tryNext();
+      if (step === undefined) {
+        // The batch read so far goes out in one write (nats.js writes at the next await).
+        flushes.flush();
+        step = await sub.next();
+      }
       if (step.done) break;
       try {
         this.#nc.publish(this.subject, this.#encode(step.value));
@@ -156,7 +166,6 @@ export class BridgeOut implements TopicBridge {
       } catch {
         this.#stats.notForwarded++; // the connection is closed (or the message too large for the server)
       }
-      flushes.flush();
     }
     if (this.#nc.isClosed()) return;
     const flushed = await flushes.drain(this.#stop.signal);
@@ -329,14 +338,18 @@ class FlushTracker {
   confirmed = 0;
   readonly #nc: NatsConnection;
   #pending: Promise<void> | undefined;
+  #startedAt = Number.NEGATIVE_INFINITY;
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
   }
 
-  /** Starts a flush unless one runs or there is nothing to confirm. */
-  flush(): void {
+  /** Starts a flush unless one runs, one started less than FLUSH_EVERY_MS ago or there is nothing to confirm. */
+  flush(now = false): void {
     if (this.#pending || this.sent === this.confirmed || this.#nc.isClosed()) return;
+    const at = performance.now();
+    if (!now && at - this.#startedAt < FLUSH_EVERY_MS) return;
+    this.#startedAt = at;
     const upTo = this.sent;
     this.#pending = this.#nc
       .flush()
@@ -355,7 +368,7 @@ class FlushTracker {
   async drain(signal: AbortSignal): Promise<boolean> {
     while (this.sent !== this.confirmed) {
       if (signal.aborted || this.#nc.isClosed()) return false;
-      this.flush();
+      this.flush(true);
       await Promise.race([this.#pending, aborted(signal)]);
     }
     return true;
