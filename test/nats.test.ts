@@ -445,6 +445,31 @@ describe("shmkit/nats: a core NATS 'in' bridge whose topic is full", () => {
   });
 });
 
+describe("shmkit/nats: a core NATS 'out' bridge of a raw topic", () => {
+  it('publishes each message as its bytes, in order, and counts what the topic overwrote before it read it', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('rawout');
+    const name = uniqueName('nrawout');
+    const topic = Topic.create<Uint8Array>(name, { codec: 'raw', capacityBytes: 1024, slowSubscriber: 'drop-oldest' });
+    onTestFinished(() => topic.close());
+    const got: number[] = [];
+    const all = nc.subscribe(subject, { callback: (_, msg) => got.push(msg.data[0] as number) });
+    onTestFinished(() => all.unsubscribe());
+    await nc.flush();
+    const out = await bridgeTopic(name, nc, { subject, direction: 'out', codec: 'raw' });
+    for (let i = 0; i < 100; i++) topic.tryPublish(new Uint8Array(24).fill(i)); // 'drop-oldest': may lap the bridge
+    topic.close();
+    await out.done;
+    await nc.flush();
+    const { forwarded, lagged } = out.stats();
+    expect(forwarded + lagged).toBe(100);
+    expect(got).toHaveLength(forwarded);
+    expect(got.every((value, i) => i === 0 || value > (got[i - 1] as number))).toBe(true); // in order, none twice
+    expect(got.at(-1)).toBe(99);
+  });
+});
+
 describe('shmkit/nats: what a core NATS bridge cannot forward', () => {
   it('counts the messages it could not publish (a closed connection) in notForwarded', async (ctx) => {
     const at = natsServer(ctx);

@@ -150,8 +150,18 @@ export class BridgeOut implements TopicBridge {
   async #runCore(): Promise<void> {
     const flushes = new FlushTracker(this.#nc);
     const sub = this.#sub;
+    const raw = this.#codec.kind === 'raw';
     for (;;) {
       if (this.#draining) break;
+      if (raw) {
+        // Raw bytes: copied straight from the log (a third cheaper than tryNext's read).
+        const view = sub.peek();
+        if (view !== undefined) {
+          const bytes = view.slice();
+          if (sub.release()) this.#publishCore(bytes, flushes);
+          continue; // else overwritten while copied ('drop-oldest'): the next read counts it as lagged
+        }
+      }
       let step = sub.tryNext();
       if (step === undefined) {
         // The batch read so far goes out in one write (nats.js writes at the next await).
@@ -159,13 +169,14 @@ export class BridgeOut implements TopicBridge {
         step = await sub.next();
       }
       if (step.done) break;
+      let bytes: Uint8Array;
       try {
-        this.#nc.publish(this.subject, this.#encode(step.value));
-        this.#stats.forwarded++;
-        flushes.sent++;
+        bytes = this.#encode(step.value);
       } catch {
-        this.#stats.notForwarded++; // the connection is closed (or the message too large for the server)
+        this.#stats.notForwarded++;
+        continue;
       }
+      this.#publishCore(bytes, flushes);
     }
     if (this.#nc.isClosed()) return;
     const flushed = await flushes.drain(this.#stop.signal);
@@ -173,6 +184,17 @@ export class BridgeOut implements TopicBridge {
       const unconfirmed = flushes.sent - flushes.confirmed;
       this.#stats.forwarded -= unconfirmed;
       this.#stats.notForwarded += unconfirmed;
+    }
+  }
+
+  /** Core NATS: publishes one message, counting it. */
+  #publishCore(bytes: Uint8Array, flushes: FlushTracker): void {
+    try {
+      this.#nc.publish(this.subject, bytes);
+      this.#stats.forwarded++;
+      flushes.sent++;
+    } catch {
+      this.#stats.notForwarded++; // the connection is closed (or the message too large for the server)
     }
   }
 
