@@ -224,12 +224,18 @@ export class BridgeIn implements TopicBridge {
    * The messages after `last` (up to `seq`, the one that came) that the
    * stream no longer has — before its first sequence number (its limits
    * dropped them) or deleted — are lost: counted in `lost`, skipped. Returns
-   * the new `last`.
+   * the new `last` (unchanged when the stream cannot be asked now, e.g. in a
+   * server restart: the bridge waits and asks again).
    */
   async #skipGone(last: number, seq: number): Promise<number> {
     const { jsm, stream } = this.#source;
     if (!jsm || !stream) return last;
-    const { state } = await jsm.streams.info(stream, { deleted_details: true });
+    let state: { first_seq: number; deleted?: number[] };
+    try {
+      ({ state } = await jsm.streams.info(stream, { deleted_details: true }));
+    } catch {
+      return last;
+    }
     let next = last + 1;
     if (state.first_seq > next) {
       const to = Math.min(state.first_seq, seq);
