@@ -150,18 +150,8 @@ export class BridgeOut implements TopicBridge {
   async #runCore(): Promise<void> {
     const flushes = new FlushTracker(this.#nc);
     const sub = this.#sub;
-    const raw = this.#codec.kind === 'raw';
     for (;;) {
       if (this.#draining) break;
-      if (raw) {
-        // Raw bytes: copied straight from the log (a third cheaper than tryNext's read).
-        const view = sub.peek();
-        if (view !== undefined) {
-          const bytes = view.slice();
-          if (sub.release()) this.#publishCore(bytes, flushes);
-          continue; // else overwritten while copied ('drop-oldest'): the next read counts it as lagged
-        }
-      }
       let step = sub.tryNext();
       if (step === undefined) {
         // The batch read so far goes out in one write (nats.js writes at the next await).
