@@ -419,7 +419,8 @@ function intact(header: TopicHeader, cursor: number): boolean {
  * `seq`, found by walking the log from the horizon (the oldest intact
  * record); at the oldest record after it (a gap) when it is gone; 'now'
  * when `seq` was not published yet. A walk that the publisher keeps
- * overwriting starts at the tail, the gap counted from `seq`.
+ * overwriting starts at the tail, the gap counted from `seq`. It steps over
+ * every record before `seq` once: O(records in the log), at subscribe only.
  */
 function seqStart(header: TopicHeader, seq: number): Start {
   const now = nowStart(header);
