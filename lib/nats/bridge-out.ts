@@ -48,6 +48,8 @@ export class BridgeOut implements TopicBridge {
   readonly #stats = newStats();
   /** Set by stop(): read no more of the topic, deliver what is in flight. */
   #draining = false;
+  /** Who encodes, for the errors of the codec (made once: encode runs for every message). */
+  readonly #owner: string;
   /** JetStream: how long publishes may keep being refused before `done` fails, in ms. */
   readonly #failAfterMs: number;
   /** The local topic's identity in message IDs (JetStream): `<publisher pid>.<creation time, ms>`. */
@@ -96,6 +98,7 @@ export class BridgeOut implements TopicBridge {
     failAfterMs = 0,
   ) {
     this.#topicId = topic;
+    this.#owner = `the bridge of topic '${sub.name}'`;
     this.#failAfterMs = failAfterMs;
     this.#nc = nc;
     this.#sub = sub;
@@ -310,7 +313,7 @@ export class BridgeOut implements TopicBridge {
   }
 
   #encode(value: unknown): Uint8Array {
-    return this.#codec.encode(value, this.#sub.name, `the bridge of topic '${this.#sub.name}'`);
+    return this.#codec.encode(value, this.#sub.name, this.#owner);
   }
 }
 
