@@ -43,6 +43,21 @@ export class NatsServer {
     await this.#spawn();
   }
 
+  /** The running server's pid (undefined while stopped). */
+  get pid() {
+    return this.#child?.pid;
+  }
+
+  /** Freezes the server (SIGSTOP): it reads, answers and acknowledges nothing until resume(). For tests. */
+  pause() {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server go on (SIGCONT). */
+  resume() {
+    this.#child?.kill('SIGCONT');
+  }
+
   /** Stops it and removes its store. */
   async stop() {
     await this.#kill();
@@ -77,6 +92,7 @@ export class NatsServer {
     this.#child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGCONT'); // a paused one would not see the SIGTERM
     child.kill('SIGTERM');
     await gone;
   }

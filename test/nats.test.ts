@@ -16,10 +16,13 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { Client, RemoteError, Service, Topic } from '../lib/index.js';
 import { bridgeTopic, connectService, exposeService, type RemoteClient } from '../lib/nats/index.js';
 import { loadNats } from '../lib/nats/load.js';
+import { resolveCodec } from '../lib/structures/codecs.js';
 import { FIXTURES, nextMessage, requireOrSkip, runFixture, uniqueName, waitFor } from './helpers.js';
 import { NatsServer } from './nats-server.js';
 
 const root = path.join(__dirname, '..');
+/** The topics' codec, for what the tests put into or read from a stream themselves. */
+const msgpack = resolveCodec<unknown>('msgpack');
 let server: NatsServer | undefined;
 let unavailable = '';
 
@@ -413,6 +416,60 @@ describe('shmkit/nats: topics across hosts', () => {
   });
 });
 
+describe("shmkit/nats: a core NATS 'in' bridge whose topic is full", () => {
+  it('holds what keeps coming in order until its slow subscriber makes room, then publishes all of it', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('slowin');
+    const name = uniqueName('nslowin');
+    const into = await bridgeTopic(name, nc, { subject, direction: 'in', topic: { capacityBytes: 1024 } });
+    onTestFinished(() => into.stop());
+    const sub = Topic.subscribe(name);
+    onTestFinished(() => sub.close());
+    await nc.flush(); // the bridge's subscription is at the server
+    for (let i = 1; i <= 300; i++) nc.publish(subject, msgpack.encode({ i }, subject)); // far more than 1 KiB
+    await nc.flush();
+    // The topic is full and nobody reads: the rest waits in the bridge.
+    await waitFor(
+      () => into.stats().forwarded > 0 && Topic.stat(name)?.subscribers[0]?.behindBytes !== 0,
+      'the topic to fill',
+    );
+    const got: number[] = [];
+    while (got.length < 300) {
+      const step = await sub.next({ timeoutMs: 10_000 });
+      if (step.done) break;
+      got.push((step.value as { i: number }).i);
+    }
+    expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(into.stats()).toMatchObject({ forwarded: 300, notForwarded: 0 });
+  });
+});
+
+describe("shmkit/nats: a core NATS 'out' bridge of a raw topic", () => {
+  it('publishes each message as its bytes, in order, and counts what the topic overwrote before it read it', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('rawout');
+    const name = uniqueName('nrawout');
+    const topic = Topic.create<Uint8Array>(name, { codec: 'raw', capacityBytes: 1024, slowSubscriber: 'drop-oldest' });
+    onTestFinished(() => topic.close());
+    const got: number[] = [];
+    const all = nc.subscribe(subject, { callback: (_, msg) => got.push(msg.data[0] as number) });
+    onTestFinished(() => all.unsubscribe());
+    await nc.flush();
+    const out = await bridgeTopic(name, nc, { subject, direction: 'out', codec: 'raw' });
+    for (let i = 0; i < 100; i++) topic.tryPublish(new Uint8Array(24).fill(i)); // 'drop-oldest': may lap the bridge
+    topic.close();
+    await out.done;
+    await nc.flush();
+    const { forwarded, lagged } = out.stats();
+    expect(forwarded + lagged).toBe(100);
+    expect(got).toHaveLength(forwarded);
+    expect(got.every((value, i) => i === 0 || value > (got[i - 1] as number))).toBe(true); // in order, none twice
+    expect(got.at(-1)).toBe(99);
+  });
+});
+
 describe('shmkit/nats: what a core NATS bridge cannot forward', () => {
   it('counts the messages it could not publish (a closed connection) in notForwarded', async (ctx) => {
     const at = natsServer(ctx);
@@ -436,3 +493,311 @@ describe('shmkit/nats: what a core NATS bridge cannot forward', () => {
 function subscriptions(nc: NatsConnection): number {
   return (nc as unknown as { protocol: { subscriptions: { size(): number } } }).protocol.subscriptions.size();
 }
+
+describe("shmkit/nats: an 'out' bridge's stop() drains", () => {
+  /** A topic and an 'out' bridge of it, with the server paused once the bridge runs. */
+  async function pausedOut(ctx: { skip(note?: string): never }, jetstream: boolean) {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName(jetstream ? 'ndrain-js' : 'ndrain-core');
+    const subject = subjectFor('drain');
+    const stream = subjectFor('DRAIN');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, {
+      subject,
+      direction: 'out',
+      ...(jetstream ? { jetstream: { stream } } : {}),
+    });
+    onTestFinished(() => out.stop({ drainTimeoutMs: 0 }));
+    at.pause();
+    onTestFinished(() => at.resume());
+    for (let i = 1; i <= 10; i++) await topic.publish({ i });
+    // The bridge has read all ten (and published them to the paused server).
+    await waitFor(() => Topic.stat(name)?.subscribers[0]?.behindBytes === 0, 'the bridge to read every message');
+    return { at, nc, out, subject, stream };
+  }
+
+  it('JetStream: waits for the acknowledgements of what it published before it resolves', async (ctx) => {
+    const { at, nc, out, stream } = await pausedOut(ctx, true);
+    const stopped = out.stop({ drainTimeoutMs: 60_000 });
+    at.resume(); // the ten reach the stream and are acknowledged while stop() waits
+    await stopped;
+    expect(out.stats()).toMatchObject({ forwarded: 10, notForwarded: 0 });
+    const info = await (await nc.jetstreamManager()).streams.info(stream);
+    expect(info.state.messages).toBe(10);
+  });
+
+  it('JetStream: counts what was not acknowledged within drainTimeoutMs in notForwarded', async (ctx) => {
+    const { out } = await pausedOut(ctx, true);
+    await out.stop({ drainTimeoutMs: 200 });
+    expect(out.stats()).toMatchObject({ forwarded: 0, notForwarded: 10 });
+    await expect(out.done).resolves.toBeUndefined();
+  });
+
+  it('core NATS: counts what no flush confirmed within drainTimeoutMs in notForwarded', async (ctx) => {
+    const { out } = await pausedOut(ctx, false);
+    await out.stop({ drainTimeoutMs: 200 });
+    expect(out.stats()).toMatchObject({ forwarded: 0, notForwarded: 10 });
+  });
+
+  it('core NATS: a drain that the server answers counts everything forwarded', async (ctx) => {
+    const { at, out } = await pausedOut(ctx, false);
+    const stopped = out.stop({ drainTimeoutMs: 60_000 });
+    at.resume();
+    await stopped;
+    expect(out.stats()).toMatchObject({ forwarded: 10, notForwarded: 0 });
+  });
+
+  it('rejects a bad drainTimeoutMs naming it', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('ndrain-bad');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, { subject: subjectFor('drainbad'), direction: 'out' });
+    await expect(out.stop({ drainTimeoutMs: -1 })).rejects.toThrow(/options\.drainTimeoutMs/);
+    await out.stop();
+  });
+});
+
+describe("shmkit/nats: a restarted JetStream 'out' bridge", () => {
+  /** The values of `stream`'s messages, in stream order (msgpack). */
+  async function streamValues(nc: NatsConnection, stream: string): Promise<unknown[]> {
+    const jsm = await nc.jetstreamManager();
+    const { state } = await jsm.streams.info(stream);
+    const values: unknown[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++)
+      values.push(msgpack.decode((await jsm.streams.getMessage(stream, { seq })).data, stream));
+    return values;
+  }
+
+  async function publishRange(topic: Topic<unknown>, from: number, to: number) {
+    for (let i = from; i <= to; i++) await topic.publish({ i });
+  }
+
+  it('forwards what was published while no bridge ran, from where the stream stands', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nresume');
+    const subject = subjectFor('resume');
+    const stream = subjectFor('RESUME');
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const options = { subject, direction: 'out', jetstream: { stream } } as const;
+    const first = await bridgeTopic(name, nc, options);
+    await publishRange(topic, 1, 50);
+    await waitFor(() => first.stats().forwarded === 50, 'the first bridge to forward 50');
+    await first.stop();
+    await publishRange(topic, 51, 100); // no bridge runs
+    const second = await bridgeTopic(name, nc, options);
+    onTestFinished(() => second.stop());
+    await waitFor(() => second.stats().forwarded === 50, 'the second bridge to forward the 50 it missed');
+    await publishRange(topic, 101, 110);
+    await waitFor(() => second.stats().forwarded === 60, 'the second bridge to forward the new ones');
+    expect(second.stats()).toMatchObject({ lagged: 0, notForwarded: 0 });
+    expect(await streamValues(nc, stream)).toEqual(Array.from({ length: 110 }, (_, i) => ({ i: i + 1 })));
+  });
+
+  it("counts in lagged what the topic's log no longer held when it restarted", async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nresume-gap');
+    const subject = subjectFor('resumegap');
+    const stream = subjectFor('RESUMEGAP');
+    const topic = Topic.create(name, { capacityBytes: 1024 }); // holds a few dozen of these
+    onTestFinished(() => topic.close());
+    const options = { subject, direction: 'out', jetstream: { stream } } as const;
+    const first = await bridgeTopic(name, nc, options);
+    await publishRange(topic, 1, 10);
+    await waitFor(() => first.stats().forwarded === 10, 'the first bridge to forward 10');
+    await first.stop();
+    await publishRange(topic, 11, 200); // far more than the log holds
+    const second = await bridgeTopic(name, nc, options);
+    onTestFinished(() => second.stop());
+    await waitFor(() => second.stats().forwarded > 0, 'the second bridge to forward what the log holds');
+    await publishRange(topic, 201, 201);
+    await waitFor(() => second.stats().forwarded + second.stats().lagged === 191, 'every message counted');
+    const values = (await streamValues(nc, stream)) as { i: number }[];
+    const lagged = second.stats().lagged;
+    expect(lagged).toBeGreaterThan(0);
+    // The first ten, then a gap of exactly `lagged` messages, then the rest in order.
+    expect(values).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => ({ i: i + 1 })),
+      ...Array.from({ length: 191 - lagged }, (_, i) => ({ i: 11 + lagged + i })),
+    ]);
+  });
+});
+
+describe("shmkit/nats: a JetStream 'out' bridge whose publishes keep being refused", () => {
+  it('fails done with ERR_SHMKIT_BRIDGE_REFUSED after failAfterMs: a message above max_payload', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nrefused');
+    const topic = Topic.create<Uint8Array>(name, { codec: 'raw', capacityBytes: 1 << 22 });
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, {
+      subject: subjectFor('refused'),
+      direction: 'out',
+      codec: 'raw',
+      jetstream: { stream: subjectFor('REFUSED'), failAfterMs: 300 },
+    });
+    onTestFinished(() => out.stop({ drainTimeoutMs: 0 }));
+    await topic.publish(new Uint8Array(16));
+    await waitFor(() => out.stats().forwarded === 1, 'the first message to be acknowledged');
+    await topic.publish(new Uint8Array((nc.info?.max_payload as number) + 1).fill(1)); // above max_payload
+    await topic.publish(new Uint8Array(16));
+    const error = await out.done.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_SHMKIT_BRIDGE_REFUSED' });
+    expect((error as Error).message).toMatch(/300 ms/);
+    expect((error as { cause?: { code?: string } }).cause?.code).toBe('MAX_PAYLOAD_EXCEEDED');
+    const stats = out.stats();
+    expect(stats.forwarded).toBe(1);
+    expect(stats.notForwarded).toBeGreaterThanOrEqual(1); // the large one, and the one after it if read
+    expect(Topic.stat(name)?.subscribers.filter((s) => s.alive)).toHaveLength(0); // it left the topic
+  });
+
+  it('fails done with ERR_SHMKIT_BRIDGE_REFUSED after failAfterMs: a full stream that discards new messages', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const name = uniqueName('nfull');
+    const subject = subjectFor('full');
+    const stream = subjectFor('FULL');
+    const jsm = await nc.jetstreamManager();
+    const nats = await loadNats();
+    await jsm.streams.add({
+      name: stream,
+      subjects: [subject],
+      max_msgs: 5,
+      discard: nats.DiscardPolicy.New,
+      storage: nats.StorageType.File,
+    });
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const out = await bridgeTopic(name, nc, {
+      subject,
+      direction: 'out',
+      jetstream: { stream, failAfterMs: 300 },
+    });
+    onTestFinished(() => out.stop({ drainTimeoutMs: 0 }));
+    for (let i = 1; i <= 8; i++) await topic.publish({ i });
+    const error = await out.done.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_SHMKIT_BRIDGE_REFUSED' });
+    expect((error as { cause?: { api_error?: unknown } }).cause?.api_error).toBeDefined();
+    expect(out.stats()).toMatchObject({ forwarded: 5, notForwarded: 3 });
+    expect((await jsm.streams.info(stream)).state.messages).toBe(5);
+  });
+
+  it('rejects a bad failAfterMs naming it', async () => {
+    await expect(
+      bridgeTopic('/x', {} as NatsConnection, {
+        subject: 'a',
+        direction: 'out',
+        jetstream: { stream: 'S', failAfterMs: -5 },
+      }),
+    ).rejects.toThrow(/options\.jetstream\.failAfterMs/);
+  });
+});
+
+describe("shmkit/nats: a JetStream 'in' bridge and the messages its stream dropped", () => {
+  /** A local topic with a subscriber, a stream on `subject`, and a publisher of { i } into it. */
+  async function setup(ctx: { skip(note?: string): never }, kind: string, maxMsgs?: number) {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor(kind);
+    const stream = subjectFor(kind.toUpperCase());
+    const jsm = await nc.jetstreamManager();
+    const nats = await loadNats();
+    await jsm.streams.add({
+      name: stream,
+      subjects: [subject],
+      storage: nats.StorageType.File,
+      ...(maxMsgs ? { max_msgs: maxMsgs } : {}),
+    });
+    const js = nc.jetstream();
+    const publish = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) await js.publish(subject, msgpack.encode({ i }, subject));
+    };
+    const name = uniqueName(`n${kind}`);
+    const topic = Topic.create(name);
+    onTestFinished(() => topic.close());
+    const sub = Topic.subscribe(name);
+    onTestFinished(() => sub.close());
+    const read = async (count: number) => {
+      const got: number[] = [];
+      while (got.length < count) {
+        const step = await sub.next({ timeoutMs: 10_000 });
+        if (step.done) break;
+        got.push((step.value as { i: number }).i);
+      }
+      return got;
+    };
+    const bridge = async () => {
+      const into = await bridgeTopic(topic, nc, { subject, direction: 'in', jetstream: { stream } });
+      onTestFinished(() => into.stop());
+      return into;
+    };
+    return { jsm, stream, publish, read, bridge };
+  }
+
+  it('skips a message deleted from the stream instead of waiting for it forever, counting it in lost', async (ctx) => {
+    const { jsm, stream, publish, read, bridge } = await setup(ctx, 'deleted');
+    const first = await bridge();
+    await publish(1, 1);
+    expect(await read(1)).toEqual([1]);
+    await first.stop(); // the durable consumer stands after message 1
+    await publish(2, 5);
+    await jsm.streams.deleteMessage(stream, 3);
+    const second = await bridge();
+    expect(await read(3)).toEqual([2, 4, 5]);
+    expect(second.stats()).toMatchObject({ forwarded: 3, lost: 1 });
+  });
+
+  it('goes on past what the limits dropped while it was held back by its full topic', async (ctx) => {
+    const at = natsServer(ctx);
+    const nc = await natsConnection(at);
+    const subject = subjectFor('heldback');
+    const stream = subjectFor('HELDBACK');
+    const nats = await loadNats();
+    await (await nc.jetstreamManager()).streams.add({
+      name: stream,
+      subjects: [subject],
+      storage: nats.StorageType.File,
+      max_msgs: 10,
+    });
+    const name = uniqueName('nheldback');
+    const topic = Topic.create(name, { capacityBytes: 1024 }); // 'block': full after a few dozen
+    onTestFinished(() => topic.close());
+    const sub = Topic.subscribe(name);
+    onTestFinished(() => sub.close());
+    const into = await bridgeTopic(topic, nc, { subject, direction: 'in', jetstream: { stream } });
+    onTestFinished(() => into.stop());
+    const js = nc.jetstream();
+    // Far more than the topic and the consumer's pull (512) hold: the stream drops most of them
+    // before the bridge, held back by the topic nobody reads yet, can take them.
+    for (let i = 1; i <= 1000; i++) await js.publish(subject, msgpack.encode({ i }, subject));
+    const got: number[] = [];
+    while (got.at(-1) !== 1000) {
+      const step = await sub.next({ timeoutMs: 10_000 });
+      if (step.done) break;
+      got.push((step.value as { i: number }).i);
+    }
+    expect(got.every((value, i) => i === 0 || value > (got[i - 1] as number))).toBe(true);
+    await waitFor(() => into.stats().forwarded === got.length, 'the last one counted');
+    const { forwarded, lost } = into.stats();
+    expect(lost).toBeGreaterThan(0);
+    expect(forwarded + lost).toBe(1000);
+  });
+
+  it("counts in lost what the stream's limits dropped before the consumer read it", async (ctx) => {
+    const { publish, read, bridge } = await setup(ctx, 'limits', 3);
+    const first = await bridge();
+    await publish(1, 1);
+    expect(await read(1)).toEqual([1]);
+    await first.stop();
+    await publish(2, 7); // the stream keeps 5, 6, 7
+    const second = await bridge();
+    expect(await read(3)).toEqual([5, 6, 7]);
+    expect(second.stats()).toMatchObject({ forwarded: 3, lost: 3 });
+  });
+});

@@ -314,6 +314,39 @@ describe('Topic: history, values, waits', () => {
     expect(take(now)).toEqual([20, 21, 22, 23, 24]);
   });
 
+  it('from { seq }: starts at that message while the log holds it, else at the oldest one it holds, reporting the gone ones as lagged', async () => {
+    const { pub, name } = topic({ capacityBytes: 1024 });
+    await publishRange(pub, 0, 100); // far more than 1 KiB: the first ones are overwritten
+    const take = (sub: Subscriber<Uint8Array>) => {
+      const out: number[] = [];
+      for (let r = sub.tryNext(); r && !r.done; r = sub.tryNext()) out.push(check(r.value));
+      return out;
+    };
+    const at95 = Topic.subscribe<Uint8Array>(name, { codec: 'raw', from: { seq: 95 } });
+    onTestFinished(() => at95.close());
+    expect(at95.nextSeq).toBe(95);
+    expect(take(at95)).toEqual([95, 96, 97, 98, 99]);
+    expect(at95.nextSeq).toBe(100);
+    const gone = Topic.subscribe<Uint8Array>(name, { codec: 'raw', from: { seq: 3 } });
+    onTestFinished(() => gone.close());
+    const lagged: number[] = [];
+    gone.on('lagged', (n: number) => lagged.push(n));
+    const got = take(gone);
+    expect(got.at(-1)).toBe(99);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => (got[0] as number) + i));
+    expect(got[0]).toBeGreaterThan(3);
+    expect(lagged).toEqual([(got[0] as number) - 3]); // exactly the ones from 3 on that were gone
+    expect(gone.stats().lagged).toBe((got[0] as number) - 3);
+    // Not published yet: from now on.
+    const ahead = Topic.subscribe<Uint8Array>(name, { codec: 'raw', from: { seq: 100 } });
+    onTestFinished(() => ahead.close());
+    expect(ahead.tryNext()).toBeUndefined();
+    await publishRange(pub, 100, 101);
+    expect(take(ahead)).toEqual([100]);
+    expect(() => Topic.subscribe(name, { codec: 'raw', from: { seq: -1 } })).toThrow(/options\.from\.seq/);
+    expect(() => Topic.subscribe(name, { codec: 'raw', from: 'later' as 'now' })).toThrow(/options\.from/);
+  });
+
   it('messages of every size up to maxMessageBytes, across wraps, under each policy', () => {
     for (const slowSubscriber of ['block', 'drop-oldest', 'evict'] as const) {
       const { pub, name } = topic({ capacityBytes: 256, slowSubscriber });

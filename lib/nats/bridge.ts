@@ -25,8 +25,13 @@ export interface BridgeTopicOptions {
    * missing). 'in' reads through the durable consumer `durable` (default
    * `shmkit-<subject with dots as dashes>`); a delivered message not
    * acknowledged within `ackWaitMs` (default 5000) is delivered again.
+   * 'out' fails `done` with `ERR_SHMKIT_BRIDGE_REFUSED` once the stream (or
+   * the client) has refused its publishes for `failAfterMs` ms (default
+   * 10000) with no acknowledgement between: a message above the server's
+   * max_payload, a full stream that discards new ones. Timeouts and lost
+   * connections (a server restart) are retried without limit.
    */
-  jetstream?: { stream: string; durable?: string; ackWaitMs?: number };
+  jetstream?: { stream: string; durable?: string; ackWaitMs?: number; failAfterMs?: number };
   /** The topic's codec (default 'msgpack'); NATS messages carry its bytes. */
   codec?: CodecSpec<unknown>;
   /** 'in' with a topic name: the options of the Topic the bridge creates (its codec is `codec`). */
@@ -43,9 +48,12 @@ export interface BridgeTopicOptions {
  * `notForwarded`); JetStream delivers each message once, in order, across
  * server restarts and 'in' bridge restarts (a message forwarded but not
  * acknowledged when an 'in' bridge stops may come again after its restart).
- * An 'out' bridge's stop() does not wait for its unacknowledged publishes,
- * and a new 'out' bridge forwards from now on (docs/beyond-one-host.md,
- * "Known limits").
+ * An 'out' bridge's stop() drains (TopicBridge.stop). A JetStream 'out'
+ * bridge resumes after the stream's last message when that came from the
+ * same topic (what the topic's log no longer holds is counted in `lagged`);
+ * otherwise, and over core NATS, it forwards from now on. A JetStream 'in'
+ * bridge skips the messages its stream no longer has (counted in `lost`).
+ * `done` rejects with `ERR_SHMKIT_BRIDGE_REFUSED` when JetStream keeps refusing an 'out' bridge's publishes.
  * @throws (rejects) `ERR_SHMKIT_NO_NATS`; TypeError/RangeError naming the option; the errors of
  * Topic.subscribe()/Topic.create(); JetStream API errors (e.g. JetStream not enabled on the server).
  */
@@ -82,5 +90,9 @@ function jetstreamOptions(value: unknown, subject: string): JetStreamBridgeOptio
     opts.ackWaitMs === undefined
       ? 5000
       : validateInteger(opts.ackWaitMs, 'options.jetstream.ackWaitMs', 100, 2 ** 31 - 1);
-  return { stream: opts.stream, durable, ackWaitMs };
+  const failAfterMs =
+    opts.failAfterMs === undefined
+      ? 10_000
+      : validateInteger(opts.failAfterMs, 'options.jetstream.failAfterMs', 0, 2 ** 31 - 1);
+  return { stream: opts.stream, durable, ackWaitMs, failAfterMs };
 }

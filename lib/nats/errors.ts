@@ -26,3 +26,27 @@ export function noServiceError(subject: string, method: string): Error & { code:
 export function remoteClosedError(subject: string): Error & { code: string } {
   return codedError('ERR_SHMKIT_CLOSED', `the NATS client of service '${subject}' is closed`);
 }
+
+/**
+ * A JetStream 'out' bridge's publishes were refused for `failAfterMs` ms
+ * (a message above the server's max_payload, a full stream that discards
+ * new ones), or its connection closed: `ERR_SHMKIT_BRIDGE_REFUSED`, its
+ * `cause` the last refusal.
+ */
+export function bridgeRefused(
+  subject: string,
+  topic: string,
+  failAfterMs: number,
+  cause: unknown,
+): Error & { code: string } {
+  const why =
+    cause === undefined
+      ? 'its NATS connection is closed'
+      : `JetStream refused its publishes for ${failAfterMs} ms (${(cause as Error)?.message ?? String(cause)})`;
+  const error = codedError(
+    'ERR_SHMKIT_BRIDGE_REFUSED',
+    `the bridge of topic '${topic}' to NATS subject '${subject}' stopped: ${why}; the messages not acknowledged were not forwarded`,
+  );
+  if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, enumerable: false });
+  return error;
+}

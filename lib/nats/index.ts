@@ -9,6 +9,6 @@ import { assertNatsResolvable } from './load.js';
 assertNatsResolvable();
 
 export { type BridgeTopicOptions, bridgeTopic } from './bridge.js';
-export type { BridgeStats, TopicBridge } from './bridge-types.js';
+export type { BridgeStats, BridgeStopOptions, TopicBridge } from './bridge-types.js';
 export { type ExposedService, type ExposeServiceOptions, exposeService, type NatsCaller } from './expose.js';
 export { connectService, RemoteClient, type RemoteServiceOptions } from './remote-client.js';

@@ -23,7 +23,7 @@ export async function ensureStream(
 
 /**
  * The durable consumer `durable` of `stream` on `subject` (explicit acks,
- * from the stream's start), created when missing. `ackWaitMs`: how long a
+ * from the stream's start), created when missing (`created`). `ackWaitMs`: how long a
  * delivered message may stay unacknowledged before it is redelivered.
  */
 export async function ensureConsumer(
@@ -33,13 +33,13 @@ export async function ensureConsumer(
   durable: string,
   subject: string,
   ackWaitMs: number,
-): Promise<ConsumerInfo> {
+): Promise<{ info: ConsumerInfo; created: boolean }> {
   const jsm = await nc.jetstreamManager();
   try {
-    return await jsm.consumers.info(stream, durable);
+    return { info: await jsm.consumers.info(stream, durable), created: false };
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    return await jsm.consumers.add(stream, {
+    const info = await jsm.consumers.add(stream, {
       durable_name: durable,
       ack_policy: nats.AckPolicy.Explicit,
       deliver_policy: nats.DeliverPolicy.All,
@@ -47,6 +47,19 @@ export async function ensureConsumer(
       ack_wait: nats.nanos(ackWaitMs),
       max_ack_pending: 4096,
     });
+    return { info, created: true };
+  }
+}
+
+/** The `Nats-Msg-Id` of the last message on `subject` in `stream`; undefined if none (or it has none). */
+export async function lastMsgId(nc: NatsConnection, stream: string, subject: string): Promise<string | undefined> {
+  const jsm = await nc.jetstreamManager();
+  try {
+    const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return msg.header?.get('Nats-Msg-Id') || undefined;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
   }
 }
 

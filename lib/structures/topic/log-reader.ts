@@ -42,7 +42,8 @@ export class LogReader {
   readonly #mask: number;
   readonly #maxMessageBytes: number;
 
-  constructor(header: TopicHeader, cursor: number, expected: number | undefined) {
+  /** `gap`: the record at `cursor` may come after `expected`; its first read counts the ones between as skipped. */
+  constructor(header: TopicHeader, cursor: number, expected: number | undefined, gap = false) {
     this.#name = header.name;
     this.#u32 = new Uint32Array(header.shm.buffer);
     this.#bytes = new Uint8Array(header.shm.buffer);
@@ -52,6 +53,7 @@ export class LogReader {
     this.#maxMessageBytes = this.#capacity - FRAME_HEADER_BYTES;
     this.cursor = cursor;
     this.expected = expected;
+    this.#resynced = gap;
   }
 
   /** Whether the tail has moved past the cursor (a record, or a wrap marker, to read). */

@@ -13,8 +13,8 @@ import { ProcessWatch } from '../../primitives/process-watch.js';
 import { BUILTIN_CODEC_FINGERPRINTS, type CodecSpec, type ResolvedCodec, resolveCodec } from '../codecs.js';
 import { Parker, type WaitSide } from '../ring/park.js';
 import { wakeSleepers } from '../wait-word.js';
-import { codecMismatch, notRaw, outOfOrder, slowConsumer, topicFull } from './errors.js';
-import { FRAME_ALIGN, frameBytes, OFFSET, SLOT, SLOT_STATE, STATE, word } from './format.js';
+import { codecMismatch, corruptTopic, notRaw, outOfOrder, slowConsumer, topicFull } from './errors.js';
+import { FRAME_ALIGN, frameBytes, OFFSET, SLOT, SLOT_STATE, STATE, WRAP_MARKER, word } from './format.js';
 import { TopicHeader } from './header.js';
 import { LogReader, type ReadResult } from './log-reader.js';
 
@@ -24,9 +24,13 @@ export interface TopicSubscribeOptions<T> {
   codec?: CodecSpec<T>;
   /**
    * 'now' (default): the messages published from now on; 'history': first
-   * the last `historyMessages` the topic keeps (those still in its log).
+   * the last `historyMessages` the topic keeps (those still in its log);
+   * `{ seq }`: from the message of sequence number `seq` (u32, see
+   * {@link Subscriber.nextSeq}) if the log still holds it, else from the
+   * oldest one it holds, the first read emitting 'lagged' with how many
+   * of those from `seq` on are gone (a `seq` not published yet: 'now').
    */
-  from?: 'now' | 'history';
+  from?: 'now' | 'history' | { seq: number };
   /** Ends the subscription: the subscriber closes, and a pending or later next() rejects with an AbortError. */
   signal?: AbortSignal;
   /** How long a waiting next() spins before it sleeps, in µs (default 10). */
@@ -95,7 +99,7 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
     header: TopicHeader,
     codec: ResolvedCodec<T>,
     claim: { slot: number; generation: number },
-    start: { cursor: number; expected: number | undefined },
+    start: Start,
     spinUs: number,
     signal: AbortSignal | undefined,
   ) {
@@ -113,7 +117,7 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
       lagged: header.slotCounterIndex(claim.slot, SLOT.lagged),
       lagEvents: header.slotCounterIndex(claim.slot, SLOT.lagEvents),
     };
-    this.#reader = new LogReader(header, start.cursor, start.expected);
+    this.#reader = new LogReader(header, start.cursor, start.expected, start.gap === true);
     this.#parker = new Parker(header.shm.buffer, spinUs, header.name);
     this.#side = {
       ready: () => this.#reader.hasRecord() || this.#ended() || this.#evicted(),
@@ -130,8 +134,7 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
   static join<T>(name: string, options: TopicSubscribeOptions<T> | undefined): Subscriber<T> {
     const opts = validateOptions(options);
     const codec = resolveCodec<T>(opts.codec ?? 'msgpack');
-    const from = opts.from ?? 'now';
-    if (from !== 'now' && from !== 'history') throw valueError('options.from', "must be 'now' or 'history'", from);
+    const from = fromOf(opts.from);
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     if (signal?.aborted) throw abortError(signal);
     const spinUs = opts.spinUs === undefined ? DEFAULT_SPIN_US : validateSpin(opts.spinUs);
@@ -146,7 +149,10 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
         header.claimSlot(process.pid, self) ??
         (header.reclaimDeadSlots() > 0 ? header.claimSlot(process.pid, self) : undefined);
       if (!claim) throw topicFull(name, header.limits.maxSubscribers);
-      const take = () => (from === 'history' && historyStart(header)) || nowStart(header);
+      const take = (): Start =>
+        typeof from === 'number'
+          ? seqStart(header, from)
+          : (from === 'history' && historyStart(header)) || nowStart(header);
       let start = take();
       Atomics.store(header.u32, header.slotCursorIndex(claim.slot), start.cursor);
       header.moveSlot(claim.slot, claim.generation, SLOT_STATE.claimed, SLOT_STATE.active);
@@ -162,6 +168,16 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
       header.close();
       throw error;
     }
+  }
+
+  /**
+   * The sequence number (u32, counting from 0 in the topic's life) the next
+   * message read should have: one past the last one read. Undefined only
+   * before the first read of a 'now' subscriber that joined while the
+   * publisher never paused.
+   */
+  get nextSeq(): number | undefined {
+    return this.#reader.expected;
   }
 
   /**
@@ -349,6 +365,24 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
   }
 }
 
+/** Where a subscriber starts reading; `gap`: `expected` may be older than the record at `cursor` (counted as lagged). */
+interface Start {
+  cursor: number;
+  expected: number | undefined;
+  gap?: boolean;
+}
+
+/** options.from: 'now', 'history' or a sequence number. */
+function fromOf(value: unknown): 'now' | 'history' | number {
+  if (value === undefined || value === 'now' || value === 'history') return value ?? 'now';
+  if (value !== null && typeof value === 'object') {
+    const seq = (value as { seq?: unknown }).seq;
+    if (typeof seq === 'number' && Number.isInteger(seq) && seq >= 0 && seq <= 0xffffffff) return seq;
+    throw valueError('options.from.seq', 'must be an integer in [0, 4294967295]', seq);
+  }
+  throw valueError('options.from', "must be 'now', 'history' or { seq }", value);
+}
+
 function validateSpin(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1_000_000)
     throw valueError('options.spinUs', 'must be an integer in [0, 1000000]', value);
@@ -378,6 +412,45 @@ function intact(header: TopicHeader, cursor: number): boolean {
   const horizon = Atomics.load(u32, word(OFFSET.horizon));
   const tail = Atomics.load(u32, word(OFFSET.tail));
   return ((cursor - horizon) | 0) >= 0 && (tail - cursor) >>> 0 <= header.limits.capacity;
+}
+
+/**
+ * Where a `{ seq }` subscriber starts: at the record of sequence number
+ * `seq`, found by walking the log from the horizon (the oldest intact
+ * record); at the oldest record after it (a gap) when it is gone; 'now'
+ * when `seq` was not published yet. A walk that the publisher keeps
+ * overwriting starts at the tail, the gap counted from `seq`. It steps over
+ * every record before `seq` once: O(records in the log), at subscribe only.
+ */
+function seqStart(header: TopicHeader, seq: number): Start {
+  const now = nowStart(header);
+  if (now.expected === undefined) return { cursor: now.cursor, expected: seq, gap: true };
+  const back = (now.expected - seq) >>> 0;
+  if (back === 0 || back > 0x7fffffff) return now; // not published yet
+  const u32 = header.u32;
+  const capacity = header.limits.capacity;
+  const data = new Uint32Array(header.shm.buffer, header.layout.dataOffset, capacity >> 2);
+  const mask = capacity - 1;
+  const overwritten = (at: number) => ((at - Atomics.load(u32, word(OFFSET.horizon))) | 0) < 0;
+  for (let attempt = 0; attempt < 64; attempt++) {
+    let at = Atomics.load(u32, word(OFFSET.horizon));
+    const tail = Atomics.load(u32, word(OFFSET.tail));
+    while (at !== tail && !overwritten(at)) {
+      const left = (tail - at) >>> 0;
+      if (left > capacity || (at & (FRAME_ALIGN - 1)) !== 0) break;
+      const offset = at & mask;
+      const length = data[offset >> 2] as number;
+      const found = data[(offset >> 2) + 1] as number;
+      const size = length === WRAP_MARKER ? capacity - offset : frameBytes(length);
+      if (overwritten(at)) break;
+      if (size > Math.min(left, capacity - offset))
+        throw corruptTopic(header.name, `the record at ${offset} claims ${length} bytes`);
+      if (length !== WRAP_MARKER && ((found - seq) | 0) >= 0) return { cursor: at, expected: seq, gap: found !== seq };
+      at = (at + size) >>> 0;
+    }
+    if (at === tail) return { cursor: tail, expected: seq, gap: true }; // all gone: the next one published is the first
+  }
+  return { cursor: Atomics.load(u32, word(OFFSET.tail)), expected: seq, gap: true };
 }
 
 /**
