@@ -848,7 +848,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
   }
 
   #encode(value: unknown): Uint8Array {
-    return this.#codec.encode(value, this.service, `Client of '${this.service}'`);
+    return this.#codec.encode(value, this.service, this.#frames.owner);
   }
 }
 

@@ -737,7 +737,7 @@ export class Service extends EventEmitter {
   }
 
   #encode(value: unknown): Uint8Array {
-    return this.#codec.encode(value, this.name, `Service '${this.name}'`);
+    return this.#codec.encode(value, this.name, this.#reader.owner);
   }
 
   /** An ERROR payload, encoded (errors.ts: `data` the codec cannot carry is left out). */

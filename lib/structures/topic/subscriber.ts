@@ -75,6 +75,8 @@ const PUBLISHER_WORD = word(OFFSET.publisherWord);
 export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterableIterator<T>, Disposable {
   /** The topic's name. */
   readonly name: string;
+  /** Names this object in codec errors (made once: a template string per message showed in profiles). */
+  readonly #owner: string;
   /** The subscriber's slot in the topic's table. */
   readonly slot: number;
   readonly #header: TopicHeader;
@@ -105,6 +107,7 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
   ) {
     super();
     this.name = header.name;
+    this.#owner = `Subscriber of topic '${header.name}'`;
     this.slot = claim.slot;
     this.#header = header;
     this.#codec = codec;
@@ -305,7 +308,7 @@ export class Subscriber<T = unknown> extends EventEmitter implements AsyncIterab
       return undefined;
     }
     this.#delivered(found.skipped);
-    return { done: false, value: this.#codec.decode(found.bytes, this.name, `Subscriber of topic '${this.name}'`) };
+    return { done: false, value: this.#codec.decode(found.bytes, this.name, this.#owner) };
   }
 
   /** After a message was read: publishes the cursor, counts it and what was skipped before it ('lagged'). */

@@ -107,6 +107,8 @@ const DATA_WORD = word(OFFSET.dataWord);
 export class Topic<T = unknown> implements Disposable {
   /** The topic's name (its shm object). */
   readonly name: string;
+  /** Names this object in codec errors (made once: a template string per message showed in profiles). */
+  readonly #owner: string;
   /** Bytes of the shared log. */
   readonly capacityBytes: number;
   /** The largest encoded message it takes: capacityBytes - 8. */
@@ -127,6 +129,7 @@ export class Topic<T = unknown> implements Disposable {
 
   private constructor(header: TopicHeader, codec: ResolvedCodec<T>, spinUs: number) {
     this.name = header.name;
+    this.#owner = `Topic '${header.name}'`;
     this.#header = header;
     this.#codec = codec;
     this.capacityBytes = header.limits.capacity;
@@ -313,7 +316,7 @@ export class Topic<T = unknown> implements Disposable {
 
   #encode(value: T): Uint8Array {
     this.#live();
-    const bytes = this.#codec.encode(value, this.name, `Topic '${this.name}'`);
+    const bytes = this.#codec.encode(value, this.name, this.#owner);
     if (bytes.length > this.maxMessageBytes) throw tooLarge(this.name, bytes.length, this.maxMessageBytes);
     return bytes;
   }
