@@ -714,6 +714,32 @@ describe('Service and Client: drain, eviction', () => {
     await closeAndCheck(svc, name);
   });
 
+  it('a call whose handler drops its own connection (a broadcast past the queue limit) is cancelled: its ctx.signal aborts, nothing stays in flight', async () => {
+    const name = uniqueName('svc');
+    const svc = Service.create(name, { responseCapacityBytes: 4096, maxQueuedBytesPerClient: 4096 });
+    onTestFinished(async () => {
+      await svc.close({ drainTimeoutMs: 0 });
+    });
+    let ended = 0;
+    svc.handle('big', async (_i: number, ctx) => {
+      // The only client never reads: its third broadcast passes the queue's limit, and the
+      // connection is dropped while this handler runs, before its call is entered as in flight.
+      svc.broadcast('fill', new Uint8Array(3000));
+      if (!ctx.signal.aborted) await once(ctx.signal, 'abort');
+      ended++;
+    });
+    await svc.listen();
+    const evicted = nextDisconnect(svc);
+    const run = fixture('svc-client.mjs', ['never-read', name, '4']);
+    expect((await evicted)[1]).toBe('slow-consumer');
+    await waitFor(() => svc.stats().inFlight === 0, 'every call of the dropped connection to end');
+    expect(ended).toBe(3); // the fourth call was never read: its connection had ended
+    expect(svc.stats()).toMatchObject({ callsStarted: 3, callsCancelled: 3 });
+    run.child.kill('SIGKILL');
+    await run.done;
+    await closeAndCheck(svc, name);
+  });
+
   it('an evicted client learns of it once it reads again: its pending calls reject ERR_SHMKIT_DISCONNECTED', async () => {
     const { svc, name } = await serve({ responseCapacityBytes: 4096, maxQueuedBytesPerClient: 4096 });
     const evicted = nextDisconnect(svc);

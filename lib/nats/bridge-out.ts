@@ -171,8 +171,8 @@ export class BridgeOut implements TopicBridge {
       }
       this.#publishCore(bytes, flushes);
     }
-    if (this.#nc.isClosed()) return;
-    const flushed = await flushes.drain(this.#stop.signal);
+    // A closed connection confirms nothing more: what no flush confirmed was not forwarded.
+    const flushed = this.#nc.isClosed() ? false : await flushes.drain(this.#stop.signal);
     if (!flushed) {
       const unconfirmed = flushes.sent - flushes.confirmed;
       this.#stats.forwarded -= unconfirmed;
@@ -269,6 +269,7 @@ export class BridgeOut implements TopicBridge {
           throw bridgeRefused(this.subject, this.#sub.name, failAfterMs, this.#nc.isClosed() ? undefined : refusal);
         }
         await sleep(backoffMs, this.#stop.signal);
+        if (this.#stop.signal.aborted) continue; // stop()'s drain ran out meanwhile: send nothing more
         backoffMs = Math.min(backoffMs * 2, 1000);
         failing = false;
         let expect = lastAcked;

@@ -174,7 +174,7 @@ export class Client<M extends object = ServiceMethods> extends EventEmitter {
       codec,
       name: service,
       owner: `Client of '${service}'`,
-      emptyIsUndefined: true,
+      undefinedWhenEmpty: (1 << RES.result) | (1 << RES.error) | (1 << RES.chunk),
     };
     this.#req = rings.req;
     this.#res = rings.res;

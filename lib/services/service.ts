@@ -149,7 +149,7 @@ export class Service extends EventEmitter {
       codec,
       name,
       owner: `Service '${name}'`,
-      emptyIsUndefined: false,
+      undefinedWhenEmpty: 0,
     };
     this.#spinUs = spinUs;
     this.#maxQueued = maxQueued;
@@ -606,6 +606,12 @@ export class Service extends EventEmitter {
    * as the largest single cost of #done in the pipelined bench's profile.
    */
   #track(call: InFlightCall): void {
+    if (call.client.ended.signal.aborted) {
+      // Its handler dropped the connection (a broadcast past the queue's limit): the call ends
+      // with it, counted as cancelled when it answers.
+      call.abort();
+      return;
+    }
     call.tracked = true;
     call.client.inFlight.set(call.id, call);
   }
@@ -621,8 +627,8 @@ export class Service extends EventEmitter {
   }
 
   #reply(call: InFlightCall, value: unknown, failed: boolean): void {
-    if (call.aborted) {
-      this.#done(call, 'cancelled'); // the caller gave up: nobody waits for it
+    if (call.aborted || call.client.ended.signal.aborted) {
+      this.#done(call, 'cancelled'); // the caller gave up, or its connection ended: nobody waits for it
       return;
     }
     const { id, method } = call;

@@ -30,20 +30,27 @@ export interface FrameReader {
   readonly name: string;
   /** Names the reading object in decode errors, e.g. "Service '/calc'". */
   readonly owner: string;
-  /** Whether an empty payload means undefined without asking the codec (the client's answers). */
-  readonly emptyIsUndefined: boolean;
+  /** Bit `1 << type` set for each frame type whose empty payload means undefined without asking the codec (the client's answers). */
+  readonly undefinedWhenEmpty: number;
 }
 
 /**
  * Takes the next frame off `ring`: undefined if it is empty, null if the
  * bytes are not a frame (a peer wrote garbage; the message is gone either
- * way). Throws what peek() throws (a ring the peer corrupted).
+ * way). Throws what peek() throws (a ring the peer corrupted). Read in place
+ * only with a codec that decodes from a view ('json', 'msgpack': no user
+ * code runs while the view is held); any other codec gets its own copy
+ * first (tryPop), as its decode is the caller's code.
  */
 export function takeFrame(ring: RingBuffer, reader: FrameReader): TakenFrame | null | undefined {
+  if (!reader.codec.decodesFromView) {
+    const bytes = ring.tryPop();
+    return bytes === undefined ? undefined : ownFrame(bytes, reader);
+  }
   const view = ring.peek();
   if (view === undefined) return undefined;
   try {
-    return own(view, reader, reader.codec.decodesFromView);
+    return own(view, reader, true);
   } finally {
     ring.release();
   }
@@ -51,10 +58,11 @@ export function takeFrame(ring: RingBuffer, reader: FrameReader): TakenFrame | n
 
 /** Reads a frame from bytes the caller owns (a message pop() returned). */
 export function ownFrame(bytes: Uint8Array, reader: FrameReader): TakenFrame | null {
-  return own(bytes, reader, true);
+  return own(bytes, reader, false);
 }
 
-function own(bytes: Uint8Array, reader: FrameReader, inPlace: boolean): TakenFrame | null {
+/** `inRing`: `bytes` is a view into the ring, released once this returns — keep nothing of it. */
+function own(bytes: Uint8Array, reader: FrameReader, inRing: boolean): TakenFrame | null {
   const frame = decodeFrame(bytes) as TakenFrame | undefined;
   if (!frame) return null;
   frame.size = bytes.length;
@@ -63,14 +71,14 @@ function own(bytes: Uint8Array, reader: FrameReader, inPlace: boolean): TakenFra
   frame.failure = undefined;
   const payload = frame.payload;
   if ((reader.valueTypes & (1 << frame.type)) === 0) {
-    // A control frame (hello, credit, a closed reason…): small, copied.
-    if (!inPlace) frame.payload = payload.slice();
+    // A control frame (hello, credit, a closed reason…): small; copied out of the ring.
+    if (inRing) frame.payload = payload.slice();
     return frame;
   }
   frame.payload = EMPTY;
-  if (payload.length === 0 && reader.emptyIsUndefined) return frame;
+  if (payload.length === 0 && (reader.undefinedWhenEmpty & (1 << frame.type)) !== 0) return frame;
   try {
-    frame.value = reader.codec.decode(inPlace ? payload : payload.slice(), reader.name, reader.owner);
+    frame.value = reader.codec.decode(payload, reader.name, reader.owner);
   } catch (error) {
     frame.failed = true;
     frame.failure = error;
