@@ -171,8 +171,9 @@ export class BridgeOut implements TopicBridge {
       }
       this.#publishCore(bytes, flushes);
     }
-    // A closed connection confirms nothing more: what no flush confirmed was not forwarded.
-    const flushed = this.#nc.isClosed() ? false : await flushes.drain(this.#stop.signal);
+    // Closed (nc.close() writes out what was published before it closes): nothing left to confirm.
+    if (this.#nc.isClosed()) return;
+    const flushed = await flushes.drain(this.#stop.signal);
     if (!flushed) {
       const unconfirmed = flushes.sent - flushes.confirmed;
       this.#stats.forwarded -= unconfirmed;
