@@ -156,12 +156,9 @@ export class LogReader {
     const expected = this.expected;
     if (expected === undefined || seq === expected) return 0;
     const ahead = (seq - expected) | 0;
-    if (ahead >= 0) return ahead;
-    // A `{ seq }` start that could not find its place (the publisher kept overwriting the walk)
-    // starts at the tail, expecting `seq`, which may not be published yet: nothing was skipped.
-    if (this.#resynced) return 0;
-    // Otherwise a record older than the one expected can only come from a peer writing outside the format.
-    throw this.#corrupt(`the record at ${offset} has sequence number ${seq}, expected ${expected}`);
+    // A record older than the one expected can only come from a peer writing outside the format.
+    if (ahead < 0) throw this.#corrupt(`the record at ${offset} has sequence number ${seq}, expected ${expected}`);
+    return ahead;
   }
 
   /** Whether the publisher's horizon has passed byte position `at`: what was there may be gone. */

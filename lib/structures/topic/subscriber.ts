@@ -427,7 +427,12 @@ function intact(header: TopicHeader, cursor: number): boolean {
  */
 function seqStart(header: TopicHeader, seq: number): Start {
   const now = nowStart(header);
-  if (now.expected === undefined) return { cursor: now.cursor, expected: seq, gap: true };
+  if (now.expected === undefined) {
+    // 'now' could not settle on a record (the publisher never paused): its own counter says
+    // whether `seq` was published (start at the tail, the gap counted from it) or not ('now').
+    const next = Atomics.load(header.u32, word(OFFSET.nextSeq));
+    return ((next - seq) | 0) > 0 ? { cursor: now.cursor, expected: seq, gap: true } : now;
+  }
   const back = (now.expected - seq) >>> 0;
   if (back === 0 || back > 0x7fffffff) return now; // not published yet
   const u32 = header.u32;
